@@ -1,0 +1,83 @@
+-- The live meter registry and its audit trail.
+--
+-- oms_meters is updated once per affected meter by every correlated event, so it carries only the
+-- indexes that lookups need (no index on the status columns) and fillfactor 80, which keeps status
+-- updates HOT. updated_at is set by the writing statements, not by a row trigger.
+
+CREATE TABLE @extschema@.oms_meters (
+    id                      uuid PRIMARY KEY DEFAULT @extschema@.oms_uuid_v7(),
+    meter_number            varchar(100) NOT NULL UNIQUE,
+    meter_type              varchar(50) NOT NULL DEFAULT 'smart',
+    customer_id             uuid REFERENCES @extschema@.oms_customers (id),
+    substation_id           uuid REFERENCES @extschema@.network_substations (id),
+    feeder_id               uuid REFERENCES @extschema@.network_feeders (id),
+    dp_id                   uuid REFERENCES @extschema@.network_distribution_points (id),
+    location_lat            numeric(10, 7),
+    location_lng            numeric(10, 7),
+    building_id             varchar(100),
+    communication_status    varchar(20) NOT NULL DEFAULT 'unknown'
+        CHECK (communication_status IN ('online', 'offline', 'unknown')),
+    last_communication      timestamptz,
+    last_status_change      timestamptz,
+    power_status            varchar(20) NOT NULL DEFAULT 'unknown'
+        CHECK (power_status IN ('on', 'off', 'unknown')),
+    last_power_change       timestamptz,
+    -- Event time of the newest status event applied to this meter: older events are audited, not applied.
+    last_event_at           timestamptz,
+    asset_mrid              varchar(100),
+    usage_point_mrid        varchar(100),
+    onu_id                  integer REFERENCES @extschema@.onus (id),
+    onu_serial_no           varchar(100),
+    status                  varchar(20) NOT NULL DEFAULT 'active'
+        CHECK (status IN ('active', 'inactive', 'decommissioned')),
+    created_at              timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at              timestamptz NOT NULL DEFAULT pg_catalog.now()
+) WITH (fillfactor = 80);
+CREATE INDEX oms_meters_feeder_idx ON @extschema@.oms_meters (feeder_id);
+CREATE INDEX oms_meters_substation_idx ON @extschema@.oms_meters (substation_id);
+CREATE INDEX oms_meters_dp_idx ON @extschema@.oms_meters (dp_id) WHERE dp_id IS NOT NULL;
+CREATE INDEX oms_meters_onu_idx ON @extschema@.oms_meters (onu_id) WHERE onu_id IS NOT NULL;
+CREATE INDEX oms_meters_asset_mrid_idx ON @extschema@.oms_meters (asset_mrid) WHERE asset_mrid IS NOT NULL;
+CREATE INDEX oms_meters_usage_point_mrid_idx ON @extschema@.oms_meters (usage_point_mrid)
+    WHERE usage_point_mrid IS NOT NULL;
+CREATE INDEX oms_meters_customer_idx ON @extschema@.oms_meters (customer_id) WHERE customer_id IS NOT NULL;
+
+-- A meter belongs to a substation or feeder through its own column or through one of these rows.
+CREATE TABLE @extschema@.network_substation_meters (
+    substation_id   uuid NOT NULL REFERENCES @extschema@.network_substations (id),
+    meter_id        uuid NOT NULL REFERENCES @extschema@.oms_meters (id),
+    feeder_id       uuid REFERENCES @extschema@.network_feeders (id),
+    priority        integer NOT NULL DEFAULT 1,
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (substation_id, meter_id)
+);
+CREATE INDEX network_substation_meters_meter_idx ON @extschema@.network_substation_meters (meter_id);
+
+CREATE TABLE @extschema@.network_feeder_meters (
+    feeder_id       uuid NOT NULL REFERENCES @extschema@.network_feeders (id),
+    meter_id        uuid NOT NULL REFERENCES @extschema@.oms_meters (id),
+    circuit_path    varchar(255),
+    priority        integer NOT NULL DEFAULT 1,
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (feeder_id, meter_id)
+);
+CREATE INDEX network_feeder_meters_meter_idx ON @extschema@.network_feeder_meters (meter_id);
+
+CREATE TABLE @extschema@.oms_meter_status_events (
+    id                  uuid PRIMARY KEY DEFAULT @extschema@.oms_uuid_v7(),
+    meter_id            uuid NOT NULL REFERENCES @extschema@.oms_meters (id),
+    event_type          varchar(50) NOT NULL
+        CHECK (event_type IN ('power_on', 'power_off', 'communication_lost', 'communication_restored')),
+    source_type         varchar(20) NOT NULL
+        CHECK (source_type IN ('scada', 'onu', 'kaifa', 'call_center', 'system')),
+    source_event_id     varchar(255),
+    previous_status     varchar(20),
+    new_status          varchar(20),
+    event_timestamp     timestamptz NOT NULL,
+    confidence_score    numeric(5, 2),
+    -- false when the event was older than the meter's newest applied event (SPEC §6, ordering).
+    applied             boolean NOT NULL DEFAULT true,
+    metadata            jsonb,
+    created_at          timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX oms_meter_status_events_meter_idx ON @extschema@.oms_meter_status_events (meter_id, event_timestamp);

@@ -1,0 +1,114 @@
+-- Defaults (SPEC §3), and registration of every data table with pg_dump.
+
+INSERT INTO @extschema@.oms_correlation_rules (rule_name, source_type, correlation_weight, correlation_window_minutes, description)
+VALUES
+    ('scada_default', 'scada', 1.00, 30, 'SCADA telemetry is authoritative for its feeder or substation'),
+    ('kaifa_default', 'kaifa', 0.80, 30, 'Smart-meter head-end last gasp and restoration'),
+    ('onu_default', 'onu', 0.60, 30, 'Fibre ONU last gasp: mains lost at the building'),
+    ('call_center_default', 'call_center', 0.40, 30, 'Customer report');
+
+INSERT INTO @extschema@.oms_storm_mode_config (config_name) VALUES ('default');
+
+INSERT INTO @extschema@.scada_alarm_vocabulary (term, classification)
+VALUES
+    ('fault', 'outage'),
+    ('breaker_trip', 'outage'),
+    ('trip', 'outage'),
+    ('tripped', 'outage'),
+    ('power_failure', 'outage'),
+    ('outage', 'outage'),
+    ('loss of voltage', 'outage'),
+    ('undervoltage', 'outage'),
+    ('de-energized', 'outage'),
+    ('deenergised', 'outage'),
+    ('breaker open', 'outage'),
+    ('lockout', 'outage'),
+    ('energized', 'restoration'),
+    ('energised', 'restoration'),
+    ('restoration', 'restoration'),
+    ('restored', 'restoration'),
+    ('breaker close', 'restoration'),
+    ('breaker closed', 'restoration'),
+    ('reclose', 'restoration'),
+    ('power_restored', 'restoration');
+
+-- The seeded tables hold both our defaults and the DBA's edits. pg_dump keeps all their rows, and on
+-- restore CREATE EXTENSION has already seeded the defaults, so an incoming row with a key that exists
+-- overwrites it instead of failing the whole COPY.
+CREATE FUNCTION @extschema@.oms_merge_seeded_row() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'oms_correlation_rules' THEN
+        UPDATE oms_correlation_rules
+           SET rule_name = NEW.rule_name, correlation_weight = NEW.correlation_weight,
+               correlation_window_minutes = NEW.correlation_window_minutes, enabled = NEW.enabled,
+               description = NEW.description, updated_at = NEW.updated_at
+         WHERE source_type = NEW.source_type;
+    ELSIF TG_TABLE_NAME = 'oms_storm_mode_config' THEN
+        UPDATE oms_storm_mode_config
+           SET is_active = NEW.is_active,
+               activation_threshold_per_minute = NEW.activation_threshold_per_minute,
+               deactivation_threshold_per_minute = NEW.deactivation_threshold_per_minute,
+               window_multiplier = NEW.window_multiplier, activated_at = NEW.activated_at,
+               deactivated_at = NEW.deactivated_at, updated_at = NEW.updated_at
+         WHERE config_name = NEW.config_name;
+    ELSIF TG_TABLE_NAME = 'scada_alarm_vocabulary' THEN
+        UPDATE scada_alarm_vocabulary SET classification = NEW.classification WHERE term = NEW.term;
+    END IF;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER oms_correlation_rules_merge BEFORE INSERT ON @extschema@.oms_correlation_rules
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.oms_merge_seeded_row();
+CREATE TRIGGER oms_storm_mode_config_merge BEFORE INSERT ON @extschema@.oms_storm_mode_config
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.oms_merge_seeded_row();
+CREATE TRIGGER scada_alarm_vocabulary_merge BEFORE INSERT ON @extschema@.scada_alarm_vocabulary
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.oms_merge_seeded_row();
+
+-- pg_dump keeps extension tables' rows only when they are registered (pgmq lost users' data for
+-- want of this). One call per statement: each call rewrites the same pg_extension row.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.network_substations', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.network_feeders', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.network_distribution_points', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_customers', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.onus', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_meters', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.network_substation_meters', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.network_feeder_meters', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_meter_status_events', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_outage_events', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_event_sources', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_event_timeline', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_rules', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_rules_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_storm_mode_config', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_storm_mode_config_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.scada_alarm_vocabulary', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.scada_events', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.scada_event_affected_meters', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.meters', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.meters_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.onu_events', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.onu_events_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.kaifa_events', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.kaifa_event_headers', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.kaifa_event_users', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.kaifa_event_payloads', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.kaifa_event_assets', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.kaifa_event_usage_points', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.kaifa_event_details', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.kaifa_event_names', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.kaifa_event_status', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.kaifa_event_metadata', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.kaifa_event_original_messages', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.callcenter_tickets', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.callcenter_customers', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.callcenter_ticket_status_history', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.callcenter_raw_messages', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_rejected_events', '');

@@ -1,0 +1,165 @@
+//! Rust halves of the helper functions. Their SQL faces, with the exact legacy signatures
+//! (`varchar` arguments), are in `sql/functions/helpers.sql`.
+
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use pgrx::{JsonB, Uuid};
+use serde_json::json;
+
+use crate::api::scada::{check_outage, resolve_device, AlarmContext};
+use crate::db::registry::{self, ExplicitChange};
+use crate::db::{arg, execute};
+use crate::gucs;
+
+/// A time-ordered UUID (RFC 9562 version 7): the default of every `uuid` key, so that new rows
+/// land at the right-hand edge of their indexes.
+#[pg_extern(volatile, parallel_safe)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
+pub fn oms_uuid_v7() -> Uuid {
+    Uuid::from_bytes(*uuid::Uuid::now_v7().as_bytes())
+}
+
+fn invalid_argument(function: &'static str, message: String) -> ! {
+    ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        message,
+        function,
+    )
+    .report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}
+
+/// `update_meter_status`: applies a status to one meter by number, with the same ordering rule
+/// and audit as the ingest functions, and returns the status event's id.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
+pub fn oms_update_meter_status(
+    meter_number: Option<&str>,
+    new_status: Option<&str>,
+    event_type: Option<&str>,
+    source_type: Option<&str>,
+    source_event_id: Option<&str>,
+    event_timestamp: Option<TimestampWithTimeZone>,
+    metadata: Option<JsonB>,
+) -> Option<Uuid> {
+    const FUNCTION: &str = "update_meter_status";
+    let meter_number = meter_number
+        .unwrap_or_else(|| invalid_argument(FUNCTION, "p_meter_number is required".into()));
+    let event_type = event_type.unwrap_or_default();
+    let new_status = new_status.unwrap_or_default();
+    let (power, communication) = match event_type {
+        "power_on" | "power_off" if matches!(new_status, "on" | "off" | "unknown") => (Some(new_status), None),
+        "communication_lost" | "communication_restored" if matches!(new_status, "online" | "offline" | "unknown") => {
+            (None, Some(new_status))
+        }
+        "power_on" | "power_off" | "communication_lost" | "communication_restored" => invalid_argument(
+            FUNCTION,
+            format!("p_new_status {new_status:?} does not fit p_event_type {event_type:?}"),
+        ),
+        _ => invalid_argument(
+            FUNCTION,
+            format!(
+                "p_event_type {event_type:?} is not one of power_on, power_off, communication_lost, communication_restored"
+            ),
+        ),
+    };
+    let source = source_type.unwrap_or_default();
+    let confidence = match source {
+        "scada" => gucs::CONFIDENCE_SCADA.get(),
+        "onu" => gucs::CONFIDENCE_ONU.get(),
+        "kaifa" => gucs::CONFIDENCE_KAIFA.get(),
+        "call_center" => gucs::CONFIDENCE_CALL_CENTER.get(),
+        "system" => 1.0,
+        other => invalid_argument(
+            FUNCTION,
+            format!("p_source_type {other:?} is not one of scada, onu, kaifa, call_center, system"),
+        ),
+    };
+    let at = event_timestamp.unwrap_or_else(|| unsafe {
+        TimestampWithTimeZone::try_from(pg_sys::GetCurrentTransactionStartTimestamp())
+            .expect("now() is in range")
+    });
+    let change = ExplicitChange {
+        event_type,
+        new_power_status: power,
+        new_communication_status: communication,
+    };
+    let metadata = metadata
+        .map(|m| m.0)
+        .filter(|m| !m.is_null())
+        .unwrap_or_else(|| json!({}));
+    let id = Spi::connect_mut(|client| {
+        registry::apply_to_meter_number(
+            client,
+            meter_number,
+            change,
+            at,
+            source,
+            source_event_id,
+            confidence,
+            metadata,
+        )
+    })
+    .unwrap_or_else(|e| panic!("{FUNCTION}: {e}"));
+    match id {
+        Some(id) => Some(id),
+        None => invalid_argument(
+            FUNCTION,
+            format!("unknown or inactive meter {meter_number:?}"),
+        ),
+    }
+}
+
+const FIND_SCADA_EVENT: &str =
+    "SELECT event_type::text, severity::text, reason FROM scada_events WHERE id = $1";
+
+/// `process_scada_event_meters`: the outage check of SPEC §4.1 for an already stored SCADA event.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
+pub fn oms_process_scada_event_meters(
+    scada_event_id: Uuid,
+    substation_id: &str,
+    feeder_id: Option<&str>,
+    event_timestamp: TimestampWithTimeZone,
+) -> TableIterator<
+    'static,
+    (
+        name!(total_meters, i32),
+        name!(offline_meters, i32),
+        name!(online_meters, i32),
+        name!(unknown_meters, i32),
+        name!(outage_event_id, Option<Uuid>),
+    ),
+> {
+    const FUNCTION: &str = "process_scada_event_meters";
+    let row = Spi::connect_mut(|client| -> pgrx::spi::SpiResult<_> {
+        let event = execute(client, FIND_SCADA_EVENT, &[arg(scada_event_id)])?;
+        if event.is_empty() {
+            invalid_argument(FUNCTION, format!("unknown SCADA event {scada_event_id}"));
+        }
+        let (event_type, severity, reason) = event.first().get_three::<String, String, String>()?;
+        let Some((device, scope)) = resolve_device(client, substation_id, feeder_id)? else {
+            return Ok((0, 0, 0, 0, None));
+        };
+        let alarm = AlarmContext {
+            scada_event_id,
+            at: event_timestamp,
+            device,
+            description: format!(
+                "SCADA {} on {scope} {}",
+                event_type.as_deref().unwrap_or("event"),
+                if scope == "feeder" { feeder_id.unwrap_or_default() } else { substation_id }
+            ),
+            severity: severity.as_deref(),
+            cause: reason.as_deref(),
+            latitude: None,
+            longitude: None,
+            metadata: json!({"scada_event_type": event_type, "via": FUNCTION}),
+        };
+        let mut result = json!({"scada_event_id": scada_event_id.to_string(), "meters_checked": true, "scope": scope});
+        let (counts, outage_id) = check_outage(client, &alarm, &mut result)?;
+        Ok((counts.total, counts.offline, counts.online, counts.unknown, outage_id))
+    })
+    .unwrap_or_else(|e| panic!("{FUNCTION}: {e}"));
+    TableIterator::once(row)
+}

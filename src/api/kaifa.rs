@@ -1,0 +1,67 @@
+//! Kaifa: `insert_kaifa_event_from_json` and `insert_kaifa_event_from_json_with_meter_sync`
+//! (SPEC §4.3).
+
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::{JsonB, Uuid};
+use serde_json::Value;
+
+use super::{event_time, ingest, IngestError};
+use crate::canonical;
+use crate::db::registry;
+use crate::db::store::kaifa::store;
+use crate::db::store::Stored;
+use crate::error::Source;
+use crate::gucs;
+use crate::payload::kaifa::{self as payload, KaifaEvent};
+
+/// Stores the message: the event, header, user, payload, assets, usage points, details, names,
+/// status, metadata and original message that are present; links assets and usage points to
+/// meters.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
+pub fn insert_kaifa_event_from_json(json_data: Option<JsonB>) -> Option<Uuid> {
+    ingest(
+        "insert_kaifa_event_from_json",
+        Source::Kaifa,
+        json_data,
+        |client, raw| Ok(decode_and_store(client, raw)?.1.id),
+    )
+}
+
+/// Stores the message and applies what it says to its meter: power off or restored by CIM code,
+/// else by severity, else a communication refresh.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
+pub fn insert_kaifa_event_from_json_with_meter_sync(json_data: Option<JsonB>) -> Option<Uuid> {
+    ingest(
+        "insert_kaifa_event_from_json_with_meter_sync",
+        Source::Kaifa,
+        json_data,
+        |client, raw| {
+            let (event, stored) = decode_and_store(client, raw)?;
+            if !stored.duplicate {
+                registry::learn_mrids(client, &event.asset_mrids(), &event.usage_point_mrids())?;
+                if let Some(signal) = canonical::from_kaifa(&event, &gucs::confidences()) {
+                    let at = event_time(
+                        Source::Kaifa,
+                        "payload.created_date_time",
+                        event.occurred_at,
+                    )?;
+                    registry::apply(client, &signal, at)?;
+                }
+            }
+            Ok(stored.id)
+        },
+    )
+}
+
+fn decode_and_store(
+    client: &mut SpiClient<'_>,
+    raw: &Value,
+) -> Result<(KaifaEvent, Stored<Uuid>), IngestError> {
+    let event = payload::decode(raw)?;
+    event_time(Source::Kaifa, "timestamp", event.occurred_at)?;
+    let stored = store(client, &event)?;
+    Ok((event, stored))
+}

@@ -1,0 +1,362 @@
+//! SCADA: `insert_scada_event_from_json` and `insert_scada_event_with_meter_check` (SPEC §4.1).
+
+use pgrx::prelude::*;
+use pgrx::spi::{SpiClient, SpiResult};
+use pgrx::{JsonB, Uuid};
+use serde_json::{json, Value};
+
+use super::{event_time, ingest, IngestError};
+use crate::canonical::scada_vocabulary::{self, AlarmClass};
+use crate::db::outage::{self, Device, Evidence};
+use crate::db::scada_check::{self, CheckSettings, ScopeCounts};
+use crate::db::store::scada::{store, StoredAlarm};
+use crate::db::{arg, execute};
+use crate::error::Source;
+use crate::gucs::{self, ScadaScope};
+use crate::payload::scada::{self as payload, ScadaAlarm};
+
+/// Stores the alarm only; no meter work.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
+pub fn insert_scada_event_from_json(json_data: Option<JsonB>) -> Option<Uuid> {
+    ingest(
+        "insert_scada_event_from_json",
+        Source::Scada,
+        json_data,
+        |client, raw| Ok(decode_and_store(client, raw)?.1.stored.id),
+    )
+}
+
+/// Stores the alarm, checks the meters in scope, and opens, joins or restores the outage.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
+pub fn insert_scada_event_with_meter_check(json_data: Option<JsonB>) -> Option<JsonB> {
+    ingest(
+        "insert_scada_event_with_meter_check",
+        Source::Scada,
+        json_data,
+        |client, raw| {
+            let (alarm, stored) = decode_and_store(client, raw)?;
+            let id = stored.stored.id;
+            if stored.stored.duplicate {
+                let mut previous = stored
+                    .previous_result
+                    .unwrap_or_else(|| json!({"scada_event_id": id.to_string()}));
+                previous["duplicate"] = json!(true);
+                return Ok(JsonB(previous));
+            }
+            let at = event_time(Source::Scada, "timestamp", alarm.timestamp)?;
+            Ok(JsonB(check_alarm(client, id, &alarm, at)?))
+        },
+    )
+}
+
+fn decode_and_store(
+    client: &mut SpiClient<'_>,
+    raw: &Value,
+) -> Result<(ScadaAlarm, StoredAlarm), IngestError> {
+    let alarm = payload::decode(raw)?;
+    let at = event_time(Source::Scada, "timestamp", alarm.timestamp)?;
+    let stored = store(client, &alarm, at)?;
+    Ok((alarm, stored))
+}
+
+const VOCABULARY: &str = "SELECT term::text, classification::text FROM scada_alarm_vocabulary";
+
+const RESOLVE_DEVICE: &str = r#"
+SELECT (SELECT id FROM network_substations WHERE substation_id = $1),
+       f.id, f.substation_id
+FROM (SELECT 1) AS one
+LEFT JOIN network_feeders f ON f.feeder_id = $2
+"#;
+
+const RECORD_CHECK: &str = r#"
+UPDATE scada_events
+SET affected_meter_count = $2, meters_checked_at = pg_catalog.now(), outage_event_id = $3, check_result = $4
+WHERE id = $1
+"#;
+
+fn classify(
+    client: &mut SpiClient<'_>,
+    alarm: &ScadaAlarm,
+) -> SpiResult<scada_vocabulary::Classification> {
+    let mut vocabulary: Vec<(String, AlarmClass)> = Vec::new();
+    for row in execute(client, VOCABULARY, &[])? {
+        let term = row.get::<String>(1)?.unwrap_or_default();
+        if let Some(class) = row.get::<String>(2)?.as_deref().and_then(AlarmClass::parse) {
+            vocabulary.push((term, class));
+        }
+    }
+    Ok(scada_vocabulary::classify(
+        &alarm.event_type,
+        alarm.alarm_type.as_deref(),
+        vocabulary.iter().map(|(t, c)| (t.as_str(), *c)),
+    ))
+}
+
+/// Resolves the scope: the feeder when `feederId` names a known feeder, else the substation.
+pub(crate) fn resolve_device(
+    client: &mut SpiClient<'_>,
+    substation_code: &str,
+    feeder_code: Option<&str>,
+) -> SpiResult<Option<(Device, &'static str)>> {
+    let row = execute(
+        client,
+        RESOLVE_DEVICE,
+        &[arg(substation_code), arg(feeder_code)],
+    )?
+    .first();
+    let (substation, feeder, feeder_substation) = row.get_three::<Uuid, Uuid, Uuid>()?;
+    Ok(match (substation, feeder) {
+        (_, Some(feeder)) => Some((
+            Device {
+                substation: substation.or(feeder_substation),
+                feeder: Some(feeder),
+            },
+            "feeder",
+        )),
+        (Some(substation), None) => Some((
+            Device {
+                substation: Some(substation),
+                feeder: None,
+            },
+            "substation",
+        )),
+        (None, None) => None,
+    })
+}
+
+/// Classifies the alarm and does the meter and outage work; returns the SPEC §4.1 result.
+pub(crate) fn check_alarm(
+    client: &mut SpiClient<'_>,
+    scada_event_id: Uuid,
+    alarm: &ScadaAlarm,
+    at: TimestampWithTimeZone,
+) -> SpiResult<Value> {
+    let classification = classify(client, alarm)?;
+    let mut result = json!({"scada_event_id": scada_event_id.to_string(), "meters_checked": false});
+    if classification.class == AlarmClass::Informational {
+        result["reason"] = json!(format!(
+            "informational alarm: eventType {:?} / alarmType {:?} names no outage or restoration term",
+            alarm.event_type,
+            alarm.alarm_type.as_deref().unwrap_or("")
+        ));
+        record_check(client, scada_event_id, None, None, &result)?;
+        return Ok(result);
+    }
+    let Some((device, scope)) =
+        resolve_device(client, &alarm.substation_id, alarm.feeder_id.as_deref())?
+    else {
+        result["reason"] = json!(format!(
+            "unknown substation {:?}{}: event stored, no meters checked",
+            alarm.substation_id,
+            alarm
+                .feeder_id
+                .as_ref()
+                .map(|f| format!(" and unknown feeder {f:?}"))
+                .unwrap_or_default()
+        ));
+        fill_counts(&mut result, &ScopeCounts::default());
+        result["outage_event_id"] = Value::Null;
+        record_check(client, scada_event_id, None, None, &result)?;
+        return Ok(result);
+    };
+    let device_name = match scope {
+        "feeder" => alarm.feeder_id.as_deref().unwrap_or_default(),
+        _ => alarm.substation_id.as_str(),
+    };
+    let context = AlarmContext {
+        scada_event_id,
+        at,
+        device,
+        description: format!("SCADA {} on {scope} {device_name}", alarm.event_type),
+        severity: alarm.severity.as_deref(),
+        cause: alarm.reason.as_deref(),
+        latitude: alarm.coordinates.lat,
+        longitude: alarm.coordinates.lng,
+        metadata: json!({
+            "scada_event_type": alarm.event_type,
+            "alarm_type": alarm.alarm_type,
+            "classified_by": classification.matched_term,
+        }),
+    };
+    result["meters_checked"] = json!(true);
+    result["scope"] = json!(scope);
+    match classification.class {
+        AlarmClass::Restoration => {
+            result["classification"] = json!("restoration");
+            restore(client, &context, &mut result)?;
+        }
+        _ => {
+            result["classification"] = json!("outage");
+            check_outage(client, &context, &mut result)?;
+        }
+    }
+    Ok(result)
+}
+
+/// What the outage and restoration paths need to know about the alarm.
+pub(crate) struct AlarmContext<'a> {
+    pub scada_event_id: Uuid,
+    pub at: TimestampWithTimeZone,
+    pub device: Device,
+    pub description: String,
+    pub severity: Option<&'a str>,
+    pub cause: Option<&'a str>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub metadata: Value,
+}
+
+/// Step 3 of SPEC §4.1: check every meter in scope, mark the affected ones off, and open or join
+/// the device's outage when any is affected. Fills the counts and outage id into `result`.
+pub(crate) fn check_outage(
+    client: &mut SpiClient<'_>,
+    alarm: &AlarmContext<'_>,
+    result: &mut Value,
+) -> SpiResult<(ScopeCounts, Option<Uuid>)> {
+    let affect_whole_scope = gucs::SCADA_SCOPE.get() == ScadaScope::Topology;
+    let settings = CheckSettings {
+        fresh_window_seconds: gucs::COMM_FRESH_WINDOW.get(),
+        affect_whole_scope,
+        confidence: gucs::CONFIDENCE_SCADA.get(),
+    };
+    let counts = scada_check::check_and_mark_affected(
+        client,
+        alarm.scada_event_id,
+        alarm.device.substation,
+        alarm.device.feeder,
+        alarm.at,
+        &settings,
+        alarm.metadata.clone(),
+    )?;
+    fill_counts(result, &counts);
+    result["scada_scope"] = json!(if affect_whole_scope {
+        "topology"
+    } else {
+        "evidence"
+    });
+    result["affected_meters"] = json!(counts.affected);
+    result["outage_event_id"] = Value::Null;
+    if counts.affected == 0 {
+        record_check(client, alarm.scada_event_id, Some(0), None, result)?;
+        return Ok((counts, None));
+    }
+    let source_event_id = alarm.scada_event_id.to_string();
+    let evidence = Evidence {
+        source_type: "scada",
+        source_event_id: &source_event_id,
+        source_table: "scada_events",
+        at: alarm.at,
+        severity: alarm.severity,
+        cause: alarm.cause,
+        description: format!(
+            "{}: {} meter(s) affected",
+            alarm.description, counts.affected
+        ),
+        latitude: alarm.latitude,
+        longitude: alarm.longitude,
+    };
+    let (outage_id, created) = outage::open_or_join(client, alarm.device, &evidence)?;
+    result["outage_event_id"] = json!(outage_id.to_string());
+    result["outage_created"] = json!(created);
+    // The outage's affected-customer count reads the link, so it is written first.
+    record_check(
+        client,
+        alarm.scada_event_id,
+        Some(counts.affected),
+        Some(outage_id),
+        result,
+    )?;
+    outage::record_evidence(
+        client,
+        outage_id,
+        created,
+        &evidence,
+        json!({"affected_meters": counts.affected}),
+    )?;
+    Ok((counts, Some(outage_id)))
+}
+
+/// Step 4 of SPEC §4.1: restore the device's open outages and turn their meters back on.
+fn restore(
+    client: &mut SpiClient<'_>,
+    alarm: &AlarmContext<'_>,
+    result: &mut Value,
+) -> SpiResult<()> {
+    let fresh_window_seconds = gucs::COMM_FRESH_WINDOW.get();
+    let device = alarm.device;
+    let counts = scada_check::count_verdicts(
+        client,
+        device.substation,
+        device.feeder,
+        alarm.at,
+        fresh_window_seconds,
+    )?;
+    fill_counts(result, &counts);
+    let restoration = scada_check::restore_outages(
+        client,
+        alarm.scada_event_id,
+        device.substation,
+        device.feeder,
+        alarm.at,
+        gucs::CONFIDENCE_SCADA.get(),
+        alarm.metadata.clone(),
+    )?;
+    result["restored_meters"] = json!(restoration.meters_restored);
+    result["restored_outages"] = json!(restoration
+        .outage_ids
+        .iter()
+        .map(|id| id.to_string())
+        .collect::<Vec<_>>());
+    for (id, event_id) in restoration
+        .outage_ids
+        .iter()
+        .zip(&restoration.outage_event_ids)
+    {
+        outage::announce(
+            client,
+            json!({
+                "outage_event_id": id.to_string(),
+                "event_id": event_id,
+                "change": "restored",
+                "status": "restored",
+                "restored_meters": restoration.meters_restored,
+                "source_type": "scada",
+                "source_event_id": alarm.scada_event_id.to_string(),
+            }),
+        )?;
+    }
+    let outage_id = restoration.outage_ids.first().copied();
+    result["outage_event_id"] = outage_id
+        .map(|id| json!(id.to_string()))
+        .unwrap_or(Value::Null);
+    record_check(client, alarm.scada_event_id, Some(0), outage_id, result)
+}
+
+fn fill_counts(result: &mut Value, counts: &ScopeCounts) {
+    result["total_meters"] = json!(counts.total);
+    result["offline_meters"] = json!(counts.offline);
+    result["online_meters"] = json!(counts.online);
+    result["unknown_meters"] = json!(counts.unknown);
+}
+
+fn record_check(
+    client: &mut SpiClient<'_>,
+    scada_event_id: Uuid,
+    affected: Option<i32>,
+    outage_id: Option<Uuid>,
+    result: &Value,
+) -> SpiResult<()> {
+    execute(
+        client,
+        RECORD_CHECK,
+        &[
+            arg(scada_event_id),
+            arg(affected),
+            arg(outage_id),
+            arg(JsonB(result.clone())),
+        ],
+    )?;
+    Ok(())
+}

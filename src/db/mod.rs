@@ -1,0 +1,71 @@
+//! Everything that talks to PostgreSQL through SPI.
+//!
+//! Statements are `&'static str` constants, prepared once per backend on first use and kept
+//! (STYLE practice 3); payload values only ever travel as bound parameters (SPEC §7). All names
+//! are unqualified: every entry point pins `search_path` to the extension's schema first.
+
+pub mod outage;
+pub mod registry;
+pub mod scada_check;
+pub mod store;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use pgrx::datum::{DatumWithOid, Timestamp, TimestampWithTimeZone};
+use pgrx::pg_sys::PgOid;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiResult, SpiTupleTable};
+
+use crate::payload::EventTime;
+
+thread_local! {
+    /// Plans kept for the life of the backend, keyed by the address of their SQL text.
+    static PREPARED: RefCell<HashMap<usize, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
+}
+
+/// Runs one of the extension's statements with bound arguments, preparing it on first use.
+///
+/// The argument types of the first call fix the plan's parameter types, so each statement must
+/// always be called with the same Rust types (typed NULLs included).
+pub fn execute<'conn>(
+    client: &mut SpiClient<'conn>,
+    sql: &'static str,
+    args: &[DatumWithOid<'_>],
+) -> SpiResult<SpiTupleTable<'conn>> {
+    let key = sql.as_ptr() as usize;
+    let cached = PREPARED.with(|p| p.borrow().contains_key(&key));
+    if !cached {
+        let types: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();
+        let plan = client.prepare_mut(sql, &types)?.keep();
+        PREPARED.with(|p| p.borrow_mut().insert(key, plan));
+    }
+    PREPARED.with(|p| {
+        let plans = p.borrow();
+        let plan = plans.get(&key).expect("plan was just prepared");
+        client.update(plan, None, args)
+    })
+}
+
+/// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
+const POSTGRES_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
+
+/// Turns a parsed event time into a `timestamptz`. A time without an offset is read in the
+/// session's `TimeZone`, as `'...'::timestamptz` would read it (SPEC §4).
+pub fn timestamptz(time: EventTime) -> Option<TimestampWithTimeZone> {
+    match time {
+        EventTime::Absolute { unix_micros } => {
+            TimestampWithTimeZone::try_from(unix_micros - POSTGRES_EPOCH_OFFSET_MICROS).ok()
+        }
+        EventTime::Local(naive) => {
+            let micros = naive.and_utc().timestamp_micros() - POSTGRES_EPOCH_OFFSET_MICROS;
+            Timestamp::try_from(micros)
+                .ok()
+                .map(TimestampWithTimeZone::from)
+        }
+    }
+}
+
+/// A typed SQL NULL or value, for optional arguments.
+pub fn arg<'a, T: pgrx::IntoDatum>(value: T) -> DatumWithOid<'a> {
+    DatumWithOid::from(value)
+}

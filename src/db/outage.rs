@@ -1,0 +1,155 @@
+//! Outage records: open or join, record evidence, announce (SPEC §3, §4.1, §5).
+//!
+//! "At most one open outage per device" is a partial unique index, and opening goes through
+//! `INSERT ... ON CONFLICT DO UPDATE` on it, so concurrent alarms for one feeder serialize on that
+//! row and the second joins the outage the first opened.
+
+use pgrx::datum::TimestampWithTimeZone;
+use pgrx::spi::{SpiClient, SpiResult};
+use pgrx::{JsonB, Uuid};
+use serde_json::json;
+
+use super::{arg, execute};
+
+/// The device an outage is recorded against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Device {
+    pub substation: Option<Uuid>,
+    pub feeder: Option<Uuid>,
+}
+
+/// What a source contributes to an outage.
+pub struct Evidence<'a> {
+    pub source_type: &'a str,
+    pub source_event_id: &'a str,
+    pub source_table: &'a str,
+    pub at: TimestampWithTimeZone,
+    pub severity: Option<&'a str>,
+    pub cause: Option<&'a str>,
+    pub description: String,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+}
+
+const OPEN_OR_JOIN: &str = r#"
+INSERT INTO oms_outage_events
+    (id, event_id, event_type, status, severity, root_cause, description, event_latitude,
+     event_longitude, substation_id, feeder_id, dp_id, first_detected_at)
+VALUES ($1,
+        'OMS_' || upper($2) || '_' || to_char($3 AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS')
+            || '_' || substr(replace($1::text, '-', ''), 25, 8),
+        'outage', 'detected', lower($4), $5, $6, $7, $8, $9, $10, NULL, $3)
+ON CONFLICT (substation_id, feeder_id, dp_id) WHERE status IN ('detected', 'confirmed', 'in_progress')
+DO UPDATE SET last_updated_at = pg_catalog.now()
+RETURNING id, id = $1
+"#;
+
+// Confidence combines the weights of every contributing source as 1 - prod(1 - w) (SPEC §5).
+const RECORD_EVIDENCE: &str = r#"
+WITH source AS (
+    INSERT INTO oms_event_sources
+        (outage_event_id, source_type, source_event_id, source_table, correlation_weight, detected_at)
+    VALUES ($1, $2, $3, $4,
+            (SELECT correlation_weight FROM oms_correlation_rules WHERE source_type = $2 AND enabled), $5)
+    ON CONFLICT (outage_event_id, source_type, source_event_id) DO NOTHING
+    RETURNING correlation_weight
+), timeline AS (
+    INSERT INTO oms_event_timeline (outage_event_id, event_type, status, description, source, "timestamp", metadata)
+    SELECT $1, $6, o.status, $7, $2, $5, $8 FROM oms_outage_events o WHERE o.id = $1
+)
+UPDATE oms_outage_events o SET
+    affected_customers_count = (
+        SELECT count(DISTINCT a.meter_id)
+        FROM scada_events e JOIN scada_event_affected_meters a ON a.scada_event_id = e.id
+        WHERE e.outage_event_id = o.id),
+    confidence_score = (
+        SELECT CASE WHEN bool_or(w >= 1) THEN 1 ELSE 1 - exp(sum(ln(1 - w))) END
+        FROM (SELECT correlation_weight AS w FROM oms_event_sources
+               WHERE outage_event_id = o.id AND correlation_weight IS NOT NULL
+              UNION ALL SELECT correlation_weight FROM source WHERE correlation_weight IS NOT NULL) AS weights),
+    last_updated_at = pg_catalog.now()
+WHERE o.id = $1
+RETURNING o.event_id, o.status, o.affected_customers_count
+"#;
+
+const NOTIFY: &str = "SELECT pg_catalog.pg_notify('oms_outage', $1)";
+
+/// An open outage for the device: `(id, created)`.
+pub fn open_or_join(
+    client: &mut SpiClient<'_>,
+    device: Device,
+    evidence: &Evidence<'_>,
+) -> SpiResult<(Uuid, bool)> {
+    let candidate = Uuid::from_bytes(*uuid::Uuid::now_v7().as_bytes());
+    let row = execute(
+        client,
+        OPEN_OR_JOIN,
+        &[
+            arg(candidate),
+            arg(evidence.source_type),
+            arg(evidence.at),
+            arg(evidence.severity),
+            arg(evidence.cause),
+            arg(evidence.description.as_str()),
+            arg(evidence.latitude),
+            arg(evidence.longitude),
+            arg(device.substation),
+            arg(device.feeder),
+        ],
+    )?
+    .first();
+    let (id, created) = row.get_two::<Uuid, bool>()?;
+    Ok((
+        id.expect("INSERT ... RETURNING id"),
+        created.unwrap_or(false),
+    ))
+}
+
+/// Adds the source to the outage, writes the timeline entry, refreshes the outage's counts and
+/// confidence, and announces the change on channel `oms_outage`.
+pub fn record_evidence(
+    client: &mut SpiClient<'_>,
+    outage_id: Uuid,
+    created: bool,
+    evidence: &Evidence<'_>,
+    metadata: serde_json::Value,
+) -> SpiResult<()> {
+    let timeline_event = if created {
+        "outage_detected"
+    } else {
+        "source_joined"
+    };
+    let row = execute(
+        client,
+        RECORD_EVIDENCE,
+        &[
+            arg(outage_id),
+            arg(evidence.source_type),
+            arg(evidence.source_event_id),
+            arg(evidence.source_table),
+            arg(evidence.at),
+            arg(timeline_event),
+            arg(evidence.description.as_str()),
+            arg(JsonB(metadata)),
+        ],
+    )?
+    .first();
+    let (event_id, status, affected) = row.get_three::<String, String, i32>()?;
+    announce(
+        client,
+        json!({
+            "outage_event_id": outage_id.to_string(),
+            "event_id": event_id,
+            "change": if created { "created" } else { "joined" },
+            "status": status,
+            "affected_customers_count": affected,
+            "source_type": evidence.source_type,
+            "source_event_id": evidence.source_event_id,
+        }),
+    )
+}
+
+pub fn announce(client: &mut SpiClient<'_>, message: serde_json::Value) -> SpiResult<()> {
+    execute(client, NOTIFY, &[arg(message.to_string())])?;
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! The meter registry and its audit trail, written once for every source (SPEC §3, §4, §6).
+//!
+//! One statement per signal: select the meters, lock them in id order (so concurrent signals over
+//! overlapping meters queue instead of deadlocking), update those whose newest applied event is
+//! not newer than this one, and audit every selected meter with its real previous status. An
+//! event older than a meter's newest applied event is audited with `applied = false` and never
+//! overwrites the newer status.
+
+use pgrx::datum::TimestampWithTimeZone;
+use pgrx::spi::{SpiClient, SpiResult};
+use pgrx::JsonB;
+
+use super::{arg, execute};
+use crate::canonical::{MeterSelector, MeterSignal, StatusChange};
+
+/// The CTEs every registry statement shares: `locked` (the selected active meters, locked in id
+/// order), `changed` (those that took the new status) and `audited` (the status events). They
+/// expect a CTE `target(id)` and parameters $1 event time, $2 source type, $3 source event id,
+/// $4 confidence, $5 metadata, $6 status event type, $7 new power status (or NULL), $8 new
+/// communication status (or NULL), $9 whether to audit a meter whose status would not change.
+/// Statement-specific parameters start at $10.
+macro_rules! registry_ctes {
+    () => {
+        r#"
+locked AS (
+    SELECT m.id, m.power_status, m.communication_status, m.last_event_at
+    FROM oms_meters m
+    WHERE m.id IN (SELECT id FROM target) AND m.status = 'active'
+    ORDER BY m.id
+    FOR NO KEY UPDATE OF m
+),
+changed AS (
+    UPDATE oms_meters m SET
+        power_status = COALESCE($7, m.power_status),
+        last_power_change = CASE WHEN $7 IS DISTINCT FROM m.power_status AND $7 IS NOT NULL
+                                 THEN $1 ELSE m.last_power_change END,
+        communication_status = COALESCE($8, m.communication_status),
+        last_communication = CASE WHEN $8 = 'online' THEN GREATEST(m.last_communication, $1)
+                                  ELSE m.last_communication END,
+        last_status_change = CASE WHEN ($7 IS NOT NULL AND $7 IS DISTINCT FROM m.power_status)
+                                    OR ($8 IS NOT NULL AND $8 IS DISTINCT FROM m.communication_status)
+                                  THEN $1 ELSE m.last_status_change END,
+        last_event_at = $1,
+        updated_at = pg_catalog.now()
+    FROM locked l
+    WHERE m.id = l.id AND (l.last_event_at IS NULL OR l.last_event_at <= $1)
+    RETURNING m.id
+),
+audited AS (
+    INSERT INTO oms_meter_status_events
+        (id, meter_id, event_type, source_type, source_event_id, previous_status, new_status,
+         event_timestamp, confidence_score, applied, metadata)
+    SELECT oms_uuid_v7(), l.id, $6, $2, $3,
+           CASE WHEN $7 IS NOT NULL THEN l.power_status ELSE l.communication_status END,
+           COALESCE($7, $8), $1, $4, c.id IS NOT NULL,
+           CASE WHEN c.id IS NULL
+                THEN $5 || '{"not_applied": "older than the newest event already applied to this meter"}'::jsonb
+                ELSE $5 END
+    FROM locked l LEFT JOIN changed c ON c.id = l.id
+    WHERE $9
+       OR ($7 IS NOT NULL AND $7 IS DISTINCT FROM l.power_status)
+       OR ($8 IS NOT NULL AND $8 IS DISTINCT FROM l.communication_status)
+    RETURNING id, applied
+)
+"#
+    };
+}
+pub(crate) use registry_ctes;
+
+/// Matched, applied and audited counts, the final SELECT of a registry statement.
+macro_rules! registry_counts {
+    () => {
+        r#"
+SELECT (SELECT count(*) FROM locked)::int4,
+       (SELECT count(*) FROM changed)::int4,
+       (SELECT count(*) FROM audited)::int4
+"#
+    };
+}
+
+const APPLY_BEHIND_ONU: &str = concat!(
+    "WITH target AS (SELECT id FROM oms_meters WHERE onu_id = $10 ",
+    "UNION SELECT id FROM oms_meters WHERE meter_number = ANY($11)),",
+    registry_ctes!(),
+    registry_counts!()
+);
+
+// SPEC §4.3: a message reaches its meter by asset mRID, usage-point mRID, or a meter number equal
+// to the asset mRID.
+const APPLY_BY_MRID: &str = concat!(
+    "WITH target AS (SELECT id FROM oms_meters WHERE asset_mrid = ANY($10) ",
+    "UNION SELECT id FROM oms_meters WHERE usage_point_mrid = ANY($11) ",
+    "UNION SELECT id FROM oms_meters WHERE meter_number = ANY($10)),",
+    registry_ctes!(),
+    registry_counts!()
+);
+
+/// One meter by number, returning the status event's id (`update_meter_status`).
+const APPLY_BY_METER_NUMBER: &str = concat!(
+    "WITH target AS (SELECT id FROM oms_meters WHERE meter_number = $10),",
+    registry_ctes!(),
+    "SELECT (SELECT id FROM audited LIMIT 1)"
+);
+
+/// A customer report is audited against the meter and never written to the registry (SPEC §4.4).
+const AUDIT_CUSTOMER_REPORT: &str = r#"
+INSERT INTO oms_meter_status_events
+    (id, meter_id, event_type, source_type, source_event_id, previous_status, new_status,
+     event_timestamp, confidence_score, applied, metadata)
+SELECT oms_uuid_v7(), m.id, 'power_off', $2, $3, m.power_status, 'off', $1, $4, false, $5
+FROM oms_meters m
+WHERE m.meter_number = $6 AND m.status = 'active'
+RETURNING 1
+"#;
+
+// A Kaifa message names its meter by mRID; when the registry knows the meter only by a number
+// equal to the asset mRID, the registry learns the mRIDs, so later messages and the runbook's
+// "meters by source" query see it as a Kaifa meter.
+const LEARN_MRIDS: &str = r#"
+UPDATE oms_meters
+SET asset_mrid = COALESCE(asset_mrid, $1), usage_point_mrid = COALESCE(usage_point_mrid, $2),
+    updated_at = pg_catalog.now()
+WHERE (meter_number = $1 OR asset_mrid = $1)
+  AND (asset_mrid IS NULL OR (usage_point_mrid IS NULL AND $2 IS NOT NULL))
+"#;
+
+/// How many meters a signal reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Active meters the signal selected.
+    pub matched: i32,
+    /// Meters whose registry row took the new status.
+    pub applied: i32,
+    /// Status events written.
+    pub audited: i32,
+}
+
+pub fn apply(
+    client: &mut SpiClient<'_>,
+    signal: &MeterSignal,
+    at: TimestampWithTimeZone,
+) -> SpiResult<Applied> {
+    let metadata = JsonB(signal.metadata.clone());
+    let change = signal.change;
+    let mut args = vec![
+        arg(at),
+        arg(signal.source.as_str()),
+        arg(signal.source_event_id.as_str()),
+        arg(signal.confidence),
+        arg(metadata),
+    ];
+    let sql = match &signal.selector {
+        MeterSelector::ReportedMeter(number) => {
+            args.push(arg(number.as_str()));
+            let table = execute(client, AUDIT_CUSTOMER_REPORT, &args)?;
+            let audited = table.len() as i32;
+            return Ok(Applied {
+                matched: audited,
+                applied: 0,
+                audited,
+            });
+        }
+        MeterSelector::BehindOnu {
+            onu_id,
+            meter_numbers,
+        } => {
+            args.extend(change_args(change));
+            args.push(arg(*onu_id));
+            args.push(arg(meter_numbers.clone()));
+            APPLY_BEHIND_ONU
+        }
+        MeterSelector::ByMrid {
+            asset_mrids,
+            usage_point_mrids,
+        } => {
+            args.extend(change_args(change));
+            args.push(arg(asset_mrids.clone()));
+            args.push(arg(usage_point_mrids.clone()));
+            APPLY_BY_MRID
+        }
+    };
+    read_applied(execute(client, sql, &args)?)
+}
+
+/// Records a message's mRIDs on its meter, when the message names exactly one asset (and at most
+/// one usage point), so that the pairing is unambiguous.
+pub fn learn_mrids(
+    client: &mut SpiClient<'_>,
+    asset_mrids: &[String],
+    usage_point_mrids: &[String],
+) -> SpiResult<()> {
+    if let ([asset], [] | [_]) = (asset_mrids, usage_point_mrids) {
+        execute(
+            client,
+            LEARN_MRIDS,
+            &[
+                arg(asset.as_str()),
+                arg(usage_point_mrids.first().map(String::as_str)),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// Applies a status to one meter by number and returns the status event's id (`None` when the
+/// meter is unknown or not active).
+pub fn apply_to_meter_number(
+    client: &mut SpiClient<'_>,
+    meter_number: &str,
+    change: ExplicitChange<'_>,
+    at: TimestampWithTimeZone,
+    source: &str,
+    source_event_id: Option<&str>,
+    confidence: f64,
+    metadata: serde_json::Value,
+) -> SpiResult<Option<pgrx::Uuid>> {
+    let args = [
+        arg(at),
+        arg(source),
+        arg(source_event_id),
+        arg(confidence),
+        arg(JsonB(metadata)),
+        arg(change.event_type),
+        arg(change.new_power_status),
+        arg(change.new_communication_status),
+        arg(true),
+        arg(meter_number),
+    ];
+    execute(client, APPLY_BY_METER_NUMBER, &args)?
+        .first()
+        .get_one::<pgrx::Uuid>()
+}
+
+/// A status change spelled out by a DBA rather than derived from a source event.
+#[derive(Debug, Clone, Copy)]
+pub struct ExplicitChange<'a> {
+    pub event_type: &'a str,
+    pub new_power_status: Option<&'a str>,
+    pub new_communication_status: Option<&'a str>,
+}
+
+/// Parameters $6-$9 of a registry statement for a change. A meter that speaks while already
+/// online is not news for the audit trail; every other signal is audited for every meter.
+pub(crate) fn change_args<'a>(change: StatusChange) -> [pgrx::datum::DatumWithOid<'a>; 4] {
+    [
+        arg(change.event_type()),
+        arg(change.new_power_status()),
+        arg(change.new_communication_status()),
+        arg(change != StatusChange::CommunicationSeen),
+    ]
+}
+
+pub(crate) fn read_applied(table: pgrx::spi::SpiTupleTable<'_>) -> SpiResult<Applied> {
+    let row = table.first();
+    let (matched, applied, audited) = row.get_three::<i32, i32, i32>()?;
+    Ok(Applied {
+        matched: matched.unwrap_or(0),
+        applied: applied.unwrap_or(0),
+        audited: audited.unwrap_or(0),
+    })
+}

@@ -1,0 +1,212 @@
+//! The SCADA meter check (SPEC §4.1, steps 2-4), set-based from the first line: the scope, the
+//! verdict for every meter, the registry update, the audit and the affected-meter rows are one
+//! statement, whatever the feeder's size. Nothing per meter passes through Rust.
+
+use pgrx::datum::TimestampWithTimeZone;
+use pgrx::spi::{SpiClient, SpiResult};
+use pgrx::{JsonB, Uuid};
+
+use super::registry::{change_args, registry_ctes};
+use super::{arg, execute};
+use crate::canonical::StatusChange;
+
+/// Meters in scope and their verdicts. Parameters: $1 event time, $10 substation id, $11 feeder
+/// id (when given, the scope is the feeder), $12 freshness window in seconds. Which meters belong
+/// to a device is defined once, by `oms_meter_scope` in `sql/functions/scope.sql`.
+macro_rules! scope_verdicts {
+    () => {
+        r#"
+scope AS (SELECT meter_id AS id FROM oms_meter_scope($10, $11) AS s(meter_id)),
+checked AS (
+    SELECT m.id,
+           CASE WHEN m.power_status = 'off' OR m.communication_status = 'offline'
+                     OR m.last_communication IS NULL
+                     OR m.last_communication < $1 - pg_catalog.make_interval(secs => $12)
+                THEN 'offline'
+                WHEN m.power_status = 'on' AND m.communication_status = 'online' THEN 'online'
+                ELSE 'unknown' END AS verdict
+    FROM oms_meters m
+    WHERE m.id IN (SELECT id FROM scope) AND m.status = 'active'
+)
+"#
+    };
+}
+
+macro_rules! verdict_counts {
+    () => {
+        r#"
+SELECT count(*)::int4,
+       (count(*) FILTER (WHERE verdict = 'offline'))::int4,
+       (count(*) FILTER (WHERE verdict = 'online'))::int4,
+       (count(*) FILTER (WHERE verdict = 'unknown'))::int4
+"#
+    };
+}
+
+/// The outage check: $13 true affects every meter in scope (`scada_scope = topology`), false only
+/// the offline ones; $14 is the SCADA event.
+const CHECK_AND_MARK_AFFECTED: &str = concat!(
+    "WITH",
+    scope_verdicts!(),
+    ", target AS (SELECT id FROM checked WHERE $13 OR verdict = 'offline'),",
+    registry_ctes!(),
+    r#", affected AS (
+    INSERT INTO scada_event_affected_meters (scada_event_id, meter_id, meter_status_before, meter_status_after)
+    SELECT $14, l.id, l.power_status, CASE WHEN c.id IS NULL THEN l.power_status ELSE 'off' END
+    FROM locked l LEFT JOIN changed c ON c.id = l.id
+    RETURNING 1
+)"#,
+    verdict_counts!(),
+    ", (SELECT count(*) FROM affected)::int4, (SELECT count(*) FROM changed)::int4 FROM checked"
+);
+
+/// Verdict counts alone. It keeps the scope's parameter numbers; $2-$9 are declared and unused.
+const COUNT_VERDICTS: &str = concat!(
+    "WITH",
+    scope_verdicts!(),
+    verdict_counts!(),
+    ", 0::int4, 0::int4 FROM checked"
+);
+
+/// Restores the device's open outages and turns their meters back on, in one statement.
+/// $10/$11 as in the scope; $12 is the restoring SCADA event's id as text.
+const RESTORE_OUTAGES: &str = concat!(
+    r#"WITH restored AS (
+    UPDATE oms_outage_events SET status = 'restored', actual_restoration_time = $1,
+                                 last_updated_at = pg_catalog.now()
+    WHERE status IN ('detected', 'confirmed', 'in_progress')
+      AND (($11::uuid IS NOT NULL AND feeder_id = $11) OR ($11::uuid IS NULL AND substation_id = $10))
+    RETURNING id, event_id
+), target AS (
+    SELECT DISTINCT a.meter_id AS id
+    FROM scada_events e JOIN scada_event_affected_meters a ON a.scada_event_id = e.id
+    WHERE e.outage_event_id IN (SELECT id FROM restored)
+),"#,
+    registry_ctes!(),
+    r#", sources AS (
+    INSERT INTO oms_event_sources (outage_event_id, source_type, source_event_id, source_table, correlation_weight, detected_at)
+    SELECT id, 'scada', $12, 'scada_events',
+           (SELECT correlation_weight FROM oms_correlation_rules WHERE source_type = 'scada' AND enabled), $1
+    FROM restored
+    ON CONFLICT (outage_event_id, source_type, source_event_id) DO NOTHING
+), timeline AS (
+    INSERT INTO oms_event_timeline (outage_event_id, event_type, status, description, source, "timestamp", metadata)
+    SELECT r.id, 'outage_restored', 'restored',
+           'Restored by SCADA: ' || (SELECT count(*) FROM changed) || ' meter(s) back on', 'scada', $1, $5
+    FROM restored r
+)
+SELECT ARRAY(SELECT id FROM restored), ARRAY(SELECT event_id::text FROM restored),
+       (SELECT count(*) FROM changed)::int4"#
+);
+
+/// Verdict counts over the meters in scope.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScopeCounts {
+    pub total: i32,
+    pub offline: i32,
+    pub online: i32,
+    pub unknown: i32,
+    /// Meters the check marked as affected (outage checks only).
+    pub affected: i32,
+    /// Affected meters whose registry row took the new status.
+    pub applied: i32,
+}
+
+pub struct CheckSettings {
+    pub fresh_window_seconds: i32,
+    pub affect_whole_scope: bool,
+    pub confidence: f64,
+}
+
+/// Checks every meter in scope and marks the affected ones off, audited against the SCADA event.
+pub fn check_and_mark_affected(
+    client: &mut SpiClient<'_>,
+    scada_event_id: Uuid,
+    substation: Option<Uuid>,
+    feeder: Option<Uuid>,
+    at: TimestampWithTimeZone,
+    settings: &CheckSettings,
+    metadata: serde_json::Value,
+) -> SpiResult<ScopeCounts> {
+    let mut args = vec![
+        arg(at),
+        arg("scada"),
+        arg(scada_event_id.to_string()),
+        arg(settings.confidence),
+        arg(JsonB(metadata)),
+    ];
+    args.extend(change_args(StatusChange::FeederDeenergized));
+    args.extend([
+        arg(substation),
+        arg(feeder),
+        arg(settings.fresh_window_seconds),
+        arg(settings.affect_whole_scope),
+        arg(scada_event_id),
+    ]);
+    read_counts(execute(client, CHECK_AND_MARK_AFFECTED, &args)?)
+}
+
+/// Counts verdicts without changing anything (used before a restoration).
+pub fn count_verdicts(
+    client: &mut SpiClient<'_>,
+    substation: Option<Uuid>,
+    feeder: Option<Uuid>,
+    at: TimestampWithTimeZone,
+    fresh_window_seconds: i32,
+) -> SpiResult<ScopeCounts> {
+    let mut args = vec![arg(at)];
+    args.extend((2..=9).map(|_| arg(Option::<&str>::None)));
+    args.extend([arg(substation), arg(feeder), arg(fresh_window_seconds)]);
+    read_counts(execute(client, COUNT_VERDICTS, &args)?)
+}
+
+/// Outages restored and meters turned back on by a restoration alarm.
+pub struct Restoration {
+    pub outage_ids: Vec<Uuid>,
+    pub outage_event_ids: Vec<String>,
+    pub meters_restored: i32,
+}
+
+pub fn restore_outages(
+    client: &mut SpiClient<'_>,
+    scada_event_id: Uuid,
+    substation: Option<Uuid>,
+    feeder: Option<Uuid>,
+    at: TimestampWithTimeZone,
+    confidence: f64,
+    metadata: serde_json::Value,
+) -> SpiResult<Restoration> {
+    let mut args = vec![
+        arg(at),
+        arg("scada"),
+        arg(scada_event_id.to_string()),
+        arg(confidence),
+        arg(JsonB(metadata)),
+    ];
+    args.extend(change_args(StatusChange::FeederEnergized));
+    args.extend([
+        arg(substation),
+        arg(feeder),
+        arg(scada_event_id.to_string()),
+    ]);
+    let row = execute(client, RESTORE_OUTAGES, &args)?.first();
+    let (ids, event_ids, restored) = row.get_three::<Vec<Uuid>, Vec<String>, i32>()?;
+    Ok(Restoration {
+        outage_ids: ids.unwrap_or_default(),
+        outage_event_ids: event_ids.unwrap_or_default(),
+        meters_restored: restored.unwrap_or(0),
+    })
+}
+
+fn read_counts(table: pgrx::spi::SpiTupleTable<'_>) -> SpiResult<ScopeCounts> {
+    let row = table.first();
+    let get = |i| row.get::<i32>(i).map(|v| v.unwrap_or(0));
+    Ok(ScopeCounts {
+        total: get(1)?,
+        offline: get(2)?,
+        online: get(3)?,
+        unknown: get(4)?,
+        affected: get(5)?,
+        applied: get(6)?,
+    })
+}

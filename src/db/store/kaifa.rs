@@ -1,0 +1,215 @@
+//! `kaifa_events` and its children. The redelivery key is the non-empty `header.message_id`, else
+//! `payload.event_id` (SPEC §6). One statement writes the event and every child row, and a
+//! redelivery writes none of them, because each child insert reads the event insert's output.
+
+use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
+use pgrx::spi::{SpiClient, SpiResult};
+use pgrx::{JsonB, Uuid};
+use serde_json::Value;
+
+use super::{inserted_id, Stored};
+use crate::db::{arg, execute, timestamptz};
+use crate::payload::fields::time_value;
+use crate::payload::kaifa::{KaifaEvent, Name, NamedObject};
+
+const INSERT: &str = r#"
+WITH event AS (
+    INSERT INTO kaifa_events (id, message_type, event_timestamp, delivery_key)
+    VALUES (oms_uuid_v7(), $1, $2, $3)
+    ON CONFLICT (delivery_key) DO NOTHING
+    RETURNING id
+), header AS (
+    INSERT INTO kaifa_event_headers
+        (event_id, verb, noun, revision, header_timestamp, source, async_reply_flag, ack_required,
+         message_id, correlation_id, comment)
+    SELECT id, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM event WHERE $4
+), usr AS (
+    INSERT INTO kaifa_event_users (event_id, user_id, organization)
+    SELECT id, $16, $17 FROM event WHERE $15
+), body AS (
+    INSERT INTO kaifa_event_payloads
+        (event_id, event_id_value, created_date_time, issuer_id, issuer_tracking_id, reason, severity,
+         user_id, event_type_ref)
+    SELECT id, $18, $19, $20, $21, $22, $23, $24, $25 FROM event
+), assets AS (
+    INSERT INTO kaifa_event_assets (event_id, mrid, name, name_type, meter_id)
+    SELECT event.id, a.mrid, a.name, a.name_type,
+           (SELECT m.id FROM oms_meters m
+             WHERE m.asset_mrid = a.mrid OR m.meter_number = a.mrid
+             ORDER BY m.asset_mrid = a.mrid DESC NULLS LAST LIMIT 1)
+    FROM event, unnest($26::text[], $27::text[], $28::text[]) AS a(mrid, name, name_type)
+), usage_points AS (
+    INSERT INTO kaifa_event_usage_points (event_id, mrid, name, name_type, meter_id)
+    SELECT event.id, u.mrid, u.name, u.name_type,
+           (SELECT m.id FROM oms_meters m WHERE m.usage_point_mrid = u.mrid LIMIT 1)
+    FROM event, unnest($29::text[], $30::text[], $31::text[]) AS u(mrid, name, name_type)
+), details AS (
+    INSERT INTO kaifa_event_details (event_id, name, value)
+    SELECT event.id, d.name, d.value FROM event, unnest($32::text[], $33::text[]) AS d(name, value)
+), names AS (
+    INSERT INTO kaifa_event_names (event_id, name, name_type_name, name_type_description)
+    SELECT event.id, n.name, n.type_name, n.type_description
+    FROM event, unnest($34::text[], $35::text[], $36::text[]) AS n(name, type_name, type_description)
+), status AS (
+    INSERT INTO kaifa_event_status (event_id, status_time, reason, remark, value)
+    SELECT id, $38, $39, $40, $41 FROM event WHERE $37
+), meta AS (
+    INSERT INTO kaifa_event_metadata (event_id, source, processed_at, metadata)
+    SELECT id, $43, $44, $42 FROM event WHERE $42 IS NOT NULL
+), original AS (
+    INSERT INTO kaifa_event_original_messages
+        (event_id, message_time, source, topic, processed_at, original_message)
+    SELECT id, $46, $47, $48, $49, $45 FROM event WHERE $45 IS NOT NULL
+)
+SELECT id FROM event
+"#;
+
+const FIND_ORIGINAL: &str = "SELECT id FROM kaifa_events WHERE delivery_key = $1";
+
+pub fn store(client: &mut SpiClient<'_>, event: &KaifaEvent) -> SpiResult<Stored<Uuid>> {
+    let key = event.delivery_key.stored();
+    let header = event.header.clone().unwrap_or_default();
+    let user = header.user.clone();
+    let body = &event.payload;
+    let status = body.status.clone().unwrap_or_default();
+    let (assets, asset_names, asset_name_types) = columns_of(&body.assets);
+    let (points, point_names, point_name_types) = columns_of(&body.usage_point);
+    let (name_names, name_type_names, name_type_descriptions) = name_columns(&body.names);
+    let (meta_source, meta_processed_at) = origin_fields(event.metadata.as_ref());
+    let original = event.original_message.as_ref();
+    let (original_source, original_processed_at) = origin_fields(original);
+
+    let args: Vec<DatumWithOid> = vec![
+        arg(event.message_type.as_deref()),
+        arg(timestamptz(event.occurred_at)),
+        arg(key.as_str()),
+        // header and user
+        arg(event.header.is_some()),
+        arg(header.verb.as_deref()),
+        arg(header.noun.as_deref()),
+        arg(header.revision.as_deref()),
+        arg(header.timestamp.and_then(timestamptz)),
+        arg(header.source.as_deref()),
+        arg(header.async_reply_flag),
+        arg(header.ack_required),
+        arg(header.message_id.as_deref()),
+        arg(header.correlation_id.as_deref()),
+        arg(header.comment.as_deref()),
+        arg(user.is_some()),
+        arg(user.as_ref().and_then(|u| u.user_id.clone())),
+        arg(user.as_ref().and_then(|u| u.organization.clone())),
+        // payload
+        arg(body.event_id.as_deref()),
+        arg(body.created_date_time.and_then(timestamptz)),
+        arg(body.issuer_id.as_deref()),
+        arg(body.issuer_tracking_id.as_deref()),
+        arg(body.reason.as_deref()),
+        arg(body.severity.as_deref()),
+        arg(body.user_id.as_deref()),
+        arg(body.event_type.as_ref().and_then(|t| t.code.clone())),
+        // assets, usage points, details, names
+        arg(assets),
+        arg(asset_names),
+        arg(asset_name_types),
+        arg(points),
+        arg(point_names),
+        arg(point_name_types),
+        arg(body
+            .event_details
+            .iter()
+            .map(|d| d.name.clone())
+            .collect::<Vec<_>>()),
+        arg(body
+            .event_details
+            .iter()
+            .map(|d| d.value.clone())
+            .collect::<Vec<_>>()),
+        arg(name_names),
+        arg(name_type_names),
+        arg(name_type_descriptions),
+        // status
+        arg(body.status.is_some()),
+        arg(status.date_time.and_then(timestamptz)),
+        arg(status.reason.as_deref()),
+        arg(status.remark.as_deref()),
+        arg(status.value.as_deref()),
+        // metadata and original message
+        arg(event.metadata.clone().map(JsonB)),
+        arg(meta_source),
+        arg(meta_processed_at),
+        arg(original.cloned().map(JsonB)),
+        arg(original.and_then(|o| text_time(o.get("timestamp")))),
+        arg(original_source),
+        arg(original.and_then(|o| short_text(o.get("topic")))),
+        arg(original_processed_at),
+    ];
+    if let Some(id) = inserted_id::<Uuid>(execute(client, INSERT, &args)?)? {
+        return Ok(Stored {
+            id,
+            duplicate: false,
+        });
+    }
+    let id = execute(client, FIND_ORIGINAL, &[arg(key.as_str())])?
+        .first()
+        .get_one::<Uuid>()?
+        .expect("the conflicting Kaifa event is visible once its inserter committed");
+    Ok(Stored {
+        id,
+        duplicate: true,
+    })
+}
+
+type Column = Vec<Option<String>>;
+
+fn columns_of(objects: &[NamedObject]) -> (Column, Column, Column) {
+    let first_name = |o: &NamedObject| o.names.first().cloned().unwrap_or_default();
+    (
+        objects.iter().map(|o| o.mrid.clone()).collect(),
+        objects.iter().map(|o| first_name(o).name).collect(),
+        objects
+            .iter()
+            .map(|o| first_name(o).name_type.and_then(|t| t.name))
+            .collect(),
+    )
+}
+
+fn name_columns(names: &[Name]) -> (Column, Column, Column) {
+    (
+        names.iter().map(|n| n.name.clone()).collect(),
+        names
+            .iter()
+            .map(|n| n.name_type.as_ref().and_then(|t| t.name.clone()))
+            .collect(),
+        names
+            .iter()
+            .map(|n| n.name_type.as_ref().and_then(|t| t.description.clone()))
+            .collect(),
+    )
+}
+
+/// `source` and `processed_at` of the consumer's metadata blocks. These blocks are kept whole as
+/// JSON; the two columns are conveniences, so a value that does not read cleanly is left NULL
+/// rather than rejecting the message.
+fn origin_fields(block: Option<&Value>) -> (Option<String>, Option<TimestampWithTimeZone>) {
+    match block {
+        Some(b) => (
+            short_text(b.get("source")),
+            text_time(b.get("processed_at")),
+        ),
+        None => (None, None),
+    }
+}
+
+fn short_text(value: Option<&Value>) -> Option<String> {
+    value
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.chars().take(255).collect())
+}
+
+fn text_time(value: Option<&Value>) -> Option<TimestampWithTimeZone> {
+    time_value(value?.clone())
+        .ok()
+        .flatten()
+        .and_then(timestamptz)
+}

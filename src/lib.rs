@@ -1,0 +1,83 @@
+//! `oms_correlation`: outage correlation for an electricity utility's OMS, inside PostgreSQL.
+//!
+//! Layers, from the payload inwards:
+//! - `payload`: serde decoding and validation of the four sources' JSON (pure Rust);
+//! - `canonical`: each source reduced to one shape, a `MeterSignal`, plus classification rules;
+//! - `db`: SPI statements: source tables, the meter registry and audit, SCADA checks, outages;
+//! - `api`: the thin `#[pg_extern]` functions of SPEC §2 and the bad-input policy;
+//! - `sql/`: the schema, SQL helper functions and views, pulled in below in dependency order.
+
+use pgrx::prelude::*;
+
+pub mod api;
+pub mod canonical;
+pub mod db;
+pub mod error;
+pub mod gucs;
+pub mod payload;
+
+::pgrx::pg_module_magic!(name, version);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::register();
+}
+
+extension_sql_file!(
+    "../sql/schema/01_topology.sql",
+    name = "topology",
+    requires = [api::helpers::oms_uuid_v7]
+);
+extension_sql_file!(
+    "../sql/schema/02_registry.sql",
+    name = "registry",
+    requires = ["topology"]
+);
+extension_sql_file!(
+    "../sql/schema/03_outages.sql",
+    name = "outages",
+    requires = ["registry"]
+);
+extension_sql_file!(
+    "../sql/schema/04_sources.sql",
+    name = "sources",
+    requires = ["outages"]
+);
+extension_sql_file!(
+    "../sql/schema/05_seed_and_dump.sql",
+    name = "seed_and_dump",
+    requires = ["sources"]
+);
+extension_sql_file!(
+    "../sql/functions/scope.sql",
+    name = "scope",
+    requires = ["seed_and_dump"]
+);
+extension_sql_file!(
+    "../sql/functions/helpers.sql",
+    name = "helpers",
+    requires = [
+        "scope",
+        api::helpers::oms_update_meter_status,
+        api::helpers::oms_process_scada_event_meters
+    ]
+);
+extension_sql_file!(
+    "../sql/functions/views.sql",
+    name = "views",
+    requires = ["scope"]
+);
+
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}
