@@ -331,7 +331,13 @@ fn restore(
     result["outage_event_id"] = outage_id
         .map(|id| json!(id.to_string()))
         .unwrap_or(Value::Null);
-    record_check(client, alarm.scada_event_id, Some(0), outage_id, result)
+    record_check(
+        client,
+        alarm.scada_event_id,
+        Some(restoration.meters_restored),
+        outage_id,
+        result,
+    )
 }
 
 fn fill_counts(result: &mut Value, counts: &ScopeCounts) {

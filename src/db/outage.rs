@@ -63,7 +63,8 @@ UPDATE oms_outage_events o SET
         FROM scada_events e JOIN scada_event_affected_meters a ON a.scada_event_id = e.id
         WHERE e.outage_event_id = o.id),
     confidence_score = (
-        SELECT CASE WHEN bool_or(w >= 1) THEN 1 ELSE 1 - exp(sum(ln(1 - w))) END
+        -- least() keeps ln() defined: aggregates are computed whichever CASE branch is taken.
+        SELECT CASE WHEN bool_or(w >= 1) THEN 1 ELSE 1 - exp(sum(ln(1 - least(w, 0.9999)))) END
         FROM (SELECT correlation_weight AS w FROM oms_event_sources
                WHERE outage_event_id = o.id AND correlation_weight IS NOT NULL
               UNION ALL SELECT correlation_weight FROM source WHERE correlation_weight IS NOT NULL) AS weights),

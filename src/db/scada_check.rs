@@ -69,7 +69,8 @@ const COUNT_VERDICTS: &str = concat!(
 );
 
 /// Restores the device's open outages and turns their meters back on, in one statement.
-/// $10/$11 as in the scope; $12 is the restoring SCADA event's id as text.
+/// $10/$11 as in the scope; $12 is the restoring SCADA event's id as text, $13 the same as uuid.
+/// The restored meters are the restoring event's affected meters, before off and after on.
 const RESTORE_OUTAGES: &str = concat!(
     r#"WITH restored AS (
     UPDATE oms_outage_events SET status = 'restored', actual_restoration_time = $1,
@@ -94,6 +95,10 @@ const RESTORE_OUTAGES: &str = concat!(
     SELECT r.id, 'outage_restored', 'restored',
            'Restored by SCADA: ' || (SELECT count(*) FROM changed) || ' meter(s) back on', 'scada', $1, $5
     FROM restored r
+), affected AS (
+    INSERT INTO scada_event_affected_meters (scada_event_id, meter_id, meter_status_before, meter_status_after)
+    SELECT $13, l.id, l.power_status, CASE WHEN c.id IS NULL THEN l.power_status ELSE 'on' END
+    FROM locked l LEFT JOIN changed c ON c.id = l.id
 )
 SELECT ARRAY(SELECT id FROM restored), ARRAY(SELECT event_id::text FROM restored),
        (SELECT count(*) FROM changed)::int4"#
@@ -188,6 +193,7 @@ pub fn restore_outages(
         arg(substation),
         arg(feeder),
         arg(scada_event_id.to_string()),
+        arg(scada_event_id),
     ]);
     let row = execute(client, RESTORE_OUTAGES, &args)?.first();
     let (ids, event_ids, restored) = row.get_three::<Vec<Uuid>, Vec<String>, i32>()?;

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# A private PostgreSQL 15 cluster for the demo and the tests: its own data directory under
+# $OMS_CLUSTER_ROOT (default /tmp/oms_correlation), a port on 127.0.0.1, run as user postgres
+# (PostgreSQL refuses to run as root). Reused when it exists.
+#
+#   scripts/cluster.sh start NAME PORT    initdb if needed, then start
+#   scripts/cluster.sh stop NAME          fast shutdown
+#   scripts/cluster.sh destroy NAME       stop and remove the data directory
+set -euo pipefail
+bin=/usr/lib/postgresql/15/bin
+root="${OMS_CLUSTER_ROOT:-/tmp/oms_correlation}"
+
+as_postgres() {
+    if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi
+}
+
+cmd="${1:?usage: cluster.sh start|stop|destroy NAME [PORT]}"
+name="${2:?cluster name}"
+dir="$root/$name"
+
+case "$cmd" in
+start)
+    port="${3:?port}"
+    mkdir -p "$root"
+    chmod 755 "$root"
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+        mkdir -p "$dir"
+        chown postgres "$dir"
+        as_postgres "$bin/initdb" -D "$dir/data" -U postgres --auth=trust --locale=C.UTF-8 -E UTF8 >"$dir/initdb.log"
+        cat >>"$dir/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+max_connections = 100
+shared_buffers = 256MB
+fsync = on
+log_min_messages = warning
+CONF
+    fi
+    if as_postgres "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+        echo "[cluster] $name already running on port $port"
+    else
+        as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "-p $port" start >/dev/null
+        echo "[cluster] $name started on 127.0.0.1:$port (data: $dir/data, log: $dir/server.log)"
+    fi
+    ;;
+stop)
+    if [ -f "$dir/data/PG_VERSION" ]; then
+        as_postgres "$bin/pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1 || true
+    fi
+    ;;
+destroy)
+    if [ -f "$dir/data/PG_VERSION" ]; then
+        as_postgres "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+    fi
+    rm -rf "$dir"
+    ;;
+*)
+    echo "unknown command $cmd" >&2
+    exit 2
+    ;;
+esac
