@@ -307,7 +307,7 @@ pub fn decode(payload: &Value) -> Result<KaifaEvent, PayloadError> {
                 "missing: the consumer forwarded raw SOAP (its XML transform failed)",
             ))
         }
-        None => return Err(bad("payload", "is required")),
+        None => return Err(bad("payload", "required, but missing or empty")),
     };
     let message_id = wire.header.as_ref().and_then(|h| h.message_id.clone());
     let delivery_key = match (message_id, body.event_id.clone()) {
@@ -316,7 +316,7 @@ pub fn decode(payload: &Value) -> Result<KaifaEvent, PayloadError> {
         (None, None) => {
             return Err(bad(
                 "payload.event_id",
-                "is required when header.message_id is empty",
+                "required when header.message_id is empty, but missing",
             ))
         }
     };
@@ -327,7 +327,7 @@ pub fn decode(payload: &Value) -> Result<KaifaEvent, PayloadError> {
         .ok_or_else(|| {
             bad(
                 "timestamp",
-                "is required when payload.created_date_time and header.timestamp are absent",
+                "required when payload.created_date_time and header.timestamp are absent, but missing",
             )
         })?;
     Ok(KaifaEvent {

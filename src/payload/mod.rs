@@ -70,7 +70,7 @@ pub(crate) fn required<T>(
     value: Option<T>,
 ) -> Result<T, PayloadError> {
     value
-        .ok_or_else(|| PayloadError::new(source, ErrorKind::InvalidParameter, field, "is required"))
+        .ok_or_else(|| PayloadError::new(source, ErrorKind::InvalidParameter, field, "required, but missing or empty"))
 }
 
 /// Latitude and longitude as the producers send them.

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: bootstrap, then the three layers.
+#   1. unit tests and #[pg_test]s     cargo pgrx test (as root: --runas postgres)
+#   2. pg_regress suite               scripts/regress.sh (tests/pg_regress)
+#   3. integration through psycopg2   pytest tests/integration, against a private cluster
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+export PATH="$HOME/.cargo/bin:$PATH"
+pg_config=/usr/lib/postgresql/15/bin/pg_config
+
+scripts/bootstrap.sh
+
+echo "== 1/3 unit tests and #[pg_test]s =="
+if [ "$(id -u)" -eq 0 ]; then
+    cargo pgrx test pg15 --runas postgres --pgdata /tmp/oms_correlation-pgrx
+else
+    cargo pgrx test pg15
+fi
+
+echo "== 2/3 pg_regress =="
+# `cargo pgrx test` installed a build with the test schema; install the real one.
+cargo pgrx install --pg-config "$pg_config" >/dev/null
+scripts/regress.sh
+
+echo "== 3/3 integration (psycopg2, as the consumers call) =="
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration

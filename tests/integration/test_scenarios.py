@@ -1,0 +1,136 @@
+"""The scenarios of SPEC §4 on the demo grid (the users' runbook), through psycopg2."""
+
+from conftest import call, example, query, scalar
+
+TRIP = example("scada_breaker_trip.json")
+
+
+def feeder_power(pool, feeder):
+    return dict(query(pool, """SELECT m.power_status, count(*) FROM oms_meters m JOIN network_feeders f ON f.id = m.feeder_id
+                               WHERE f.feeder_id = %s AND m.status = 'active' GROUP BY 1""", (feeder,)))
+
+
+def test_runbook_breaker_trip(pool):
+    fd001_before = query(pool, """SELECT m.meter_number, m.power_status, m.communication_status, m.updated_at
+        FROM oms_meters m JOIN network_feeders f ON f.id = m.feeder_id WHERE f.feeder_id = 'FD001' ORDER BY 1""")
+    result = call(pool, "insert_scada_event_with_meter_check", TRIP)
+    assert {k: result[k] for k in ("meters_checked", "total_meters", "offline_meters", "online_meters", "unknown_meters")} == {
+        "meters_checked": True, "total_meters": 150, "offline_meters": 45, "online_meters": 95, "unknown_meters": 10}
+    assert set(result) >= {"scada_event_id", "meters_checked", "total_meters", "offline_meters", "online_meters",
+                           "unknown_meters", "outage_event_id"}
+    outage = result["outage_event_id"]
+    assert outage
+    # FD001 is untouched, row for row.
+    assert query(pool, """SELECT m.meter_number, m.power_status, m.communication_status, m.updated_at
+        FROM oms_meters m JOIN network_feeders f ON f.id = m.feeder_id WHERE f.feeder_id = 'FD001' ORDER BY 1""") == fd001_before
+    assert feeder_power(pool, "FD002") == {"off": 45, "on": 95, "unknown": 10}
+    # Every record the runbook reads is filled in.
+    assert query(pool, "SELECT affected_meter_count, outage_event_id::text, meters_checked_at IS NOT NULL FROM scada_events") == [
+        (45, outage, True)]
+    assert scalar(pool, "SELECT count(*) FROM scada_event_affected_meters WHERE scada_event_id = %s",
+                  (result["scada_event_id"],)) == 45
+    assert query(pool, """SELECT source_type, count(*), min(confidence_score)::text FROM oms_meter_status_events
+                          GROUP BY 1""") == [("scada", 45, "0.90")]
+    assert query(pool, "SELECT status, affected_customers_count FROM oms_outage_events WHERE id = %s", (outage,)) == [
+        ("detected", 45)]
+    assert scalar(pool, "SELECT count(*) FROM oms_event_sources WHERE outage_event_id = %s", (outage,)) == 1
+    assert scalar(pool, "SELECT count(*) FROM oms_event_timeline WHERE outage_event_id = %s", (outage,)) == 1
+
+    # The same alarm a minute later joins the open outage.
+    again = dict(TRIP, timestamp="2025-09-30T10:01:00Z")
+    second = call(pool, "insert_scada_event_with_meter_check", again)
+    assert second["outage_event_id"] == outage and second["outage_created"] is False
+    assert scalar(pool, "SELECT count(*) FROM oms_outage_events") == 1
+    assert scalar(pool, "SELECT count(*) FROM oms_event_sources WHERE outage_event_id = %s", (outage,)) == 2
+
+
+def test_topology_scope_affects_every_meter(pool):
+    result = call(pool, "insert_scada_event_with_meter_check", TRIP, {"oms_correlation.scada_scope": "topology"})
+    assert result["total_meters"] == 150 and result["affected_meters"] == 150
+    assert feeder_power(pool, "FD002") == {"off": 150}
+
+
+def test_loss_of_voltage_then_restoration(pool):
+    lov = call(pool, "insert_scada_event_with_meter_check", example("scada_loss_of_voltage.json"))
+    assert lov["meters_checked"] is True and lov["offline_meters"] == 45
+    restored = call(pool, "insert_scada_event_with_meter_check", example("scada_restoration.json"))
+    assert restored["outage_event_id"] == lov["outage_event_id"]
+    assert restored["restored_meters"] == 45
+    assert query(pool, "SELECT status, actual_restoration_time::text FROM oms_outage_events") == [
+        ("restored", "2025-09-30 11:20:00+00")]
+    assert feeder_power(pool, "FD002") == {"on": 140, "unknown": 10}
+    assert scalar(pool, "SELECT count(*) FROM oms_meter_status_events WHERE event_type = 'power_on' AND source_type = 'scada'") == 45
+
+
+def test_informational_alarm_is_stored_not_checked(pool):
+    result = call(pool, "insert_scada_event_with_meter_check",
+                  dict(TRIP, eventType="MV_AlarmCommFail", alarmType="Communication"))
+    assert result["meters_checked"] is False and "informational" in result["reason"]
+    assert scalar(pool, "SELECT count(*) FROM scada_events") == 1
+    assert scalar(pool, "SELECT count(*) FROM oms_meter_status_events") == 0
+
+
+def test_onu_last_gasp_and_power_restored(pool):
+    call(pool, "insert_onu_event_from_json_with_meter_sync", example("onu_last_gasp.json"))
+    rows = query(pool, "SELECT meter_number, power_status, communication_status FROM oms_meters WHERE onu_id = 3230316 ORDER BY 1")
+    assert rows == [("M12345678", "off", "offline"), ("M23456789", "off", "offline")]
+    call(pool, "insert_onu_event_from_json_with_meter_sync", example("onu_power_restored.json"))
+    rows = query(pool, "SELECT meter_number, power_status, communication_status FROM oms_meters WHERE onu_id = 3230316 ORDER BY 1")
+    assert rows == [("M12345678", "on", "online"), ("M23456789", "on", "online")]
+    assert query(pool, """SELECT event_type, previous_status, new_status, confidence_score::text, count(*)
+                          FROM oms_meter_status_events GROUP BY 1, 2, 3, 4 ORDER BY 1""") == [
+        ("power_off", "on", "off", "0.85", 2), ("power_on", "off", "on", "0.85", 2)]
+
+
+def test_other_onu_types_are_stored_only(pool):
+    event_id = call(pool, "insert_onu_event_from_json_with_meter_sync",
+                    dict(example("onu_last_gasp.json"), type="ONU_DyingGaspCleared", eventId="ONU_X"))
+    assert event_id > 0
+    assert scalar(pool, "SELECT count(*) FROM oms_meter_status_events") == 0
+
+
+def test_kaifa_minimal_and_codes(pool):
+    call(pool, "insert_kaifa_event_from_json_with_meter_sync", example("kaifa_minimal.json"))
+    assert query(pool, "SELECT power_status FROM oms_meters WHERE meter_number = 'M12345678'") == [("off",)]
+    full = call(pool, "insert_kaifa_event_from_json_with_meter_sync", example("kaifa_full.json"))
+    assert query(pool, "SELECT power_status FROM oms_meters WHERE meter_number = 'M23456789'") == [("off",)]
+    # Assets and usage points are linked to the meter.
+    assert query(pool, """SELECT m.meter_number FROM kaifa_event_assets a JOIN oms_meters m ON m.id = a.meter_id
+                          WHERE a.event_id = %s""", (full,)) == [("M23456789",)]
+    assert query(pool, """SELECT m.meter_number FROM kaifa_event_usage_points u JOIN oms_meters m ON m.id = u.meter_id
+                          WHERE u.event_id = %s""", (full,)) == [("M23456789",)]
+    on = example("kaifa_full.json")
+    on["header"]["message_id"] = "restore-1"
+    on["payload"].update(event_id="KAIFA_EVT_RESTORE", created_date_time="2025-09-30T10:45:00Z", severity="low",
+                         event_type={"@ref": "3.26.0.216"})
+    call(pool, "insert_kaifa_event_from_json_with_meter_sync", on)
+    assert query(pool, "SELECT power_status, communication_status FROM oms_meters WHERE meter_number = 'M23456789'") == [
+        ("on", "online")]
+
+
+def test_callcenter_ticket_links_and_reports(pool):
+    call(pool, "insert_callcenter_ticket_from_json_with_meter_link", example("callcenter_ticket.json"))
+    assert query(pool, """SELECT m.meter_number FROM callcenter_customers c JOIN oms_meters m ON m.id = c.meter_id""") == [
+        ("M12345678",)]
+    assert query(pool, """SELECT event_type, source_type, confidence_score::text, metadata FROM oms_meter_status_events""") == [
+        ("power_off", "call_center", "0.60", {"ticket_id": "TC_TEST_001", "customer_phone": "+962-7-1234-5678"})]
+    assert query(pool, "SELECT power_status FROM oms_meters WHERE meter_number = 'M12345678'") == [("on",)]
+    call(pool, "insert_callcenter_ticket_from_json_with_meter_link", example("callcenter_ticket_no_meter.json"))
+    assert query(pool, "SELECT meter_number, meter_id FROM callcenter_customers WHERE notes = 'whole street dark'") == [
+        (None, None)]
+
+
+def test_quarantine_keeps_the_payload_and_the_transaction(pool):
+    conn = pool.getconn()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT insert_onu_event_from_json_with_meter_sync(%s::jsonb)", ('{"onuId": "x"}',))
+            assert cur.fetchone()[0] is None
+            assert any("invalid ONU payload" in n for n in conn.notices)
+            cur.execute("SELECT insert_onu_event_from_json_with_meter_sync(%s::jsonb)",
+                        ('{"onuId": 5, "type": "ONU_LastGaspAlert", "timestamp": "2025-09-30T10:00:00Z"}',))
+            assert cur.fetchone()[0] > 0
+        conn.commit()
+    finally:
+        pool.putconn(conn)
+    assert query(pool, "SELECT source, sqlstate, field_path FROM oms_rejected_events") == [("onu", "22P02", "onuId")]
