@@ -69,8 +69,14 @@ pub(crate) fn required<T>(
     field: &str,
     value: Option<T>,
 ) -> Result<T, PayloadError> {
-    value
-        .ok_or_else(|| PayloadError::new(source, ErrorKind::InvalidParameter, field, "required, but missing or empty"))
+    value.ok_or_else(|| {
+        PayloadError::new(
+            source,
+            ErrorKind::InvalidParameter,
+            field,
+            "required, but missing or empty",
+        )
+    })
 }
 
 /// Latitude and longitude as the producers send them.
