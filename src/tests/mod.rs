@@ -2,3 +2,5 @@
 //! `#[pg_schema] mod tests`, the schema pgrx's test runner calls them in.
 
 mod ingest;
+mod schema;
+mod timestamps;

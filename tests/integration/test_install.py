@@ -1,0 +1,55 @@
+"""CREATE EXTENSION on a fresh database (SPEC §9)."""
+
+import json
+import uuid
+
+import psycopg2
+import pytest
+
+from conftest import admin, dsn, example
+
+
+@pytest.fixture
+def empty_db(template):
+    name = "oms_it_empty_" + uuid.uuid4().hex[:8]
+    admin(f"CREATE DATABASE {name}")
+    yield name
+    admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_installs_into_the_schema_create_extension_chooses(empty_db):
+    conn = psycopg2.connect(dsn(empty_db))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("CREATE SCHEMA grid")
+        cur.execute("CREATE EXTENSION oms_correlation SCHEMA grid")
+        cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'grid'")
+        assert cur.fetchone()[0] == 35
+        cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+        assert cur.fetchone()[0] == 0
+        # A caller whose search_path does not include the schema still writes into it.
+        cur.execute("SET search_path = public")
+        cur.execute("SELECT grid.insert_onu_event_from_json_with_meter_sync(%s::jsonb)",
+                    (json.dumps(example("onu_last_gasp.json")),))
+        assert cur.fetchone()[0] == 1
+        cur.execute("SELECT count(*) FROM grid.onu_events")
+        assert cur.fetchone()[0] == 1
+        cur.execute("SELECT extrelocatable, extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'oms_correlation'")
+        assert cur.fetchone() == (False, "grid")
+    conn.close()
+
+
+def test_fresh_install_is_seeded_and_needs_no_other_extension(empty_db):
+    conn = psycopg2.connect(dsn(empty_db))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("CREATE EXTENSION oms_correlation")
+        cur.execute("SELECT extname FROM pg_extension ORDER BY 1")
+        assert [r[0] for r in cur.fetchall()] == ["oms_correlation", "plpgsql"]
+        cur.execute("SELECT source_type, correlation_weight::text, correlation_window_minutes FROM oms_correlation_rules ORDER BY 1")
+        assert cur.fetchall() == [("call_center", "0.40", 30), ("kaifa", "0.80", 30), ("onu", "0.60", 30), ("scada", "1.00", 30)]
+        cur.execute("SELECT count(*) FROM oms_storm_mode_config")
+        assert cur.fetchone()[0] == 1
+        cur.execute("SELECT classification, count(*) FROM scada_alarm_vocabulary GROUP BY 1 ORDER BY 1")
+        assert dict(cur.fetchall()) == {"outage": 12, "restoration": 8}
+    conn.close()
