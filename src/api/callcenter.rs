@@ -3,10 +3,10 @@
 
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use pgrx::{JsonB, Uuid};
-use serde_json::Value;
+use pgrx::Uuid;
 
-use super::{event_time, ingest, IngestError};
+use super::jsonb::RawJsonb;
+use super::{event_time, ingest, IngestError, Payload};
 use crate::canonical;
 use crate::db::registry;
 use crate::db::store::callcenter::store;
@@ -18,12 +18,12 @@ use crate::payload::callcenter::{self as payload, Ticket};
 /// Stores the ticket, customer, status history and raw message; links the customer to the meter.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
-pub fn insert_callcenter_ticket_from_json(json_data: Option<JsonB>) -> Option<Uuid> {
+pub fn insert_callcenter_ticket_from_json(json_data: Option<RawJsonb>) -> Option<Uuid> {
     ingest(
         "insert_callcenter_ticket_from_json",
         Source::CallCenter,
         json_data,
-        |client, raw| Ok(decode_and_store(client, raw)?.2.id),
+        |client, received| Ok(decode_and_store(client, received)?.2.id),
     )
 }
 
@@ -32,14 +32,14 @@ pub fn insert_callcenter_ticket_from_json(json_data: Option<JsonB>) -> Option<Uu
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn insert_callcenter_ticket_from_json_with_meter_link(
-    json_data: Option<JsonB>,
+    json_data: Option<RawJsonb>,
 ) -> Option<Uuid> {
     ingest(
         "insert_callcenter_ticket_from_json_with_meter_link",
         Source::CallCenter,
         json_data,
-        |client, raw| {
-            let (ticket, at, stored) = decode_and_store(client, raw)?;
+        |client, received| {
+            let (ticket, at, stored) = decode_and_store(client, received)?;
             if !stored.duplicate {
                 if let Some(signal) = canonical::from_ticket(&ticket, &gucs::confidences()) {
                     registry::apply(client, &signal, at)?;
@@ -52,10 +52,10 @@ pub fn insert_callcenter_ticket_from_json_with_meter_link(
 
 fn decode_and_store(
     client: &mut SpiClient<'_>,
-    raw: &Value,
+    received: &Payload,
 ) -> Result<(Ticket, TimestampWithTimeZone, Stored<Uuid>), IngestError> {
-    let ticket = payload::decode(raw)?;
+    let ticket = payload::decode(&received.value)?;
     let at = event_time(Source::CallCenter, "timestamp", ticket.timestamp)?;
-    let stored = store(client, &ticket, at, raw)?;
+    let stored = store(client, &ticket, at, received.raw)?;
     Ok((ticket, at, stored))
 }

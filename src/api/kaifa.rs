@@ -3,10 +3,10 @@
 
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use pgrx::{JsonB, Uuid};
-use serde_json::Value;
+use pgrx::Uuid;
 
-use super::{event_time, ingest, IngestError};
+use super::jsonb::RawJsonb;
+use super::{event_time, ingest, IngestError, Payload};
 use crate::canonical;
 use crate::db::registry;
 use crate::db::store::kaifa::store;
@@ -20,12 +20,12 @@ use crate::payload::kaifa::{self as payload, KaifaEvent};
 /// meters.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
-pub fn insert_kaifa_event_from_json(json_data: Option<JsonB>) -> Option<Uuid> {
+pub fn insert_kaifa_event_from_json(json_data: Option<RawJsonb>) -> Option<Uuid> {
     ingest(
         "insert_kaifa_event_from_json",
         Source::Kaifa,
         json_data,
-        |client, raw| Ok(decode_and_store(client, raw)?.1.id),
+        |client, received| Ok(decode_and_store(client, received)?.1.id),
     )
 }
 
@@ -33,13 +33,13 @@ pub fn insert_kaifa_event_from_json(json_data: Option<JsonB>) -> Option<Uuid> {
 /// else by severity, else a communication refresh.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
-pub fn insert_kaifa_event_from_json_with_meter_sync(json_data: Option<JsonB>) -> Option<Uuid> {
+pub fn insert_kaifa_event_from_json_with_meter_sync(json_data: Option<RawJsonb>) -> Option<Uuid> {
     ingest(
         "insert_kaifa_event_from_json_with_meter_sync",
         Source::Kaifa,
         json_data,
-        |client, raw| {
-            let (event, stored) = decode_and_store(client, raw)?;
+        |client, received| {
+            let (event, stored) = decode_and_store(client, received)?;
             if !stored.duplicate {
                 registry::learn_mrids(client, &event.asset_mrids(), &event.usage_point_mrids())?;
                 if let Some(signal) = canonical::from_kaifa(&event, &gucs::confidences()) {
@@ -58,10 +58,10 @@ pub fn insert_kaifa_event_from_json_with_meter_sync(json_data: Option<JsonB>) ->
 
 fn decode_and_store(
     client: &mut SpiClient<'_>,
-    raw: &Value,
+    received: &Payload,
 ) -> Result<(KaifaEvent, Stored<Uuid>), IngestError> {
-    let event = payload::decode(raw)?;
+    let event = payload::decode(&received.value)?;
     event_time(Source::Kaifa, "timestamp", event.occurred_at)?;
-    let stored = store(client, &event)?;
+    let stored = store(client, &event, received.raw)?;
     Ok((event, stored))
 }

@@ -6,20 +6,22 @@
 
 pub mod callcenter;
 pub mod helpers;
+pub mod jsonb;
 pub mod kaifa;
 pub mod onu;
 pub mod scada;
+mod subtransaction;
 
-use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::pg_sys::panic::{CaughtError, ErrorReport};
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiError};
-use pgrx::JsonB;
 use serde_json::Value;
 
 use crate::db::{arg, execute, timestamptz};
 use crate::error::{ErrorKind, PayloadError, Source};
 use crate::gucs::{OnInvalidPayload, ON_INVALID_PAYLOAD};
 use crate::payload::EventTime;
+use jsonb::{RawJsonb, MAX_DEPTH};
 
 /// Why an ingest call did not complete.
 #[derive(Debug)]
@@ -42,32 +44,70 @@ impl From<SpiError> for IngestError {
     }
 }
 
+/// A payload as received: the jsonb datum (stored as is) and its decoded value.
+pub struct Payload {
+    pub raw: RawJsonb,
+    pub value: Value,
+}
+
+/// A payload the function will not process, and why.
+struct Rejection {
+    source: Source,
+    code: PgSqlErrorCode,
+    message: String,
+    field: Option<String>,
+    detail: Option<String>,
+    hint: Option<String>,
+}
+
+impl From<PayloadError> for Rejection {
+    fn from(e: PayloadError) -> Self {
+        Rejection {
+            source: e.source,
+            code: sql_error_code(e.kind),
+            message: e.to_string(),
+            detail: Some(format!("field path: {}", e.field)),
+            hint: e.hint().map(str::to_string),
+            field: Some(e.field),
+        }
+    }
+}
+
 const RECORD_REJECTION: &str = r#"
 INSERT INTO oms_rejected_events (source, function_name, raw_payload, message, sqlstate, field_path)
 VALUES ($1, $2, $3, $4, $5, $6)
 "#;
 
-/// Runs one ingest call: decodes and writes through `body`, and applies the bad-input policy.
+/// Runs one ingest call: decodes the payload and writes through `body` in a subtransaction, and
+/// applies the bad-input policy to whatever cannot be processed.
 pub fn ingest<T>(
     function: &'static str,
     source: Source,
-    json_data: Option<JsonB>,
-    body: impl FnOnce(&mut SpiClient<'_>, &Value) -> Result<T, IngestError>,
+    json_data: Option<RawJsonb>,
+    body: impl Fn(&mut SpiClient<'_>, &Payload) -> Result<T, IngestError>,
 ) -> Option<T> {
-    let Some(JsonB(payload)) = json_data else {
-        let rejection = PayloadError::new(
+    let Some(raw) = json_data else {
+        let e = PayloadError::new(
             source,
             ErrorKind::InvalidParameter,
             ".",
             "the payload is NULL",
         );
-        return reject(function, &Value::Null, rejection);
+        return reject(function, None, e.into());
     };
-    let outcome = Spi::connect_mut(|client| body(client, &payload));
-    match outcome {
-        Ok(value) => Some(value),
-        Err(IngestError::Payload(rejection)) => reject(function, &payload, rejection),
-        Err(IngestError::Spi(e)) => {
+    let value = match raw.to_value() {
+        Ok(value) => value,
+        Err(jsonb::JsonbDecodeError::TooDeep) => {
+            let problem = format!("nests deeper than {MAX_DEPTH} levels");
+            let e = PayloadError::new(source, ErrorKind::InvalidParameter, ".", problem);
+            return reject(function, Some(raw), e.into());
+        }
+    };
+    let payload = Payload { raw, value };
+    match subtransaction::run(|| Spi::connect_mut(|client| body(client, &payload))) {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(IngestError::Payload(e))) => reject(function, Some(raw), e.into()),
+        Ok(Err(IngestError::Spi(e))) => {
             ErrorReport::new(
                 PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
                 format!("{function}: {e}"),
@@ -76,21 +116,47 @@ pub fn ingest<T>(
             .report(PgLogLevel::ERROR);
             unreachable!("ERROR does not return")
         }
+        Err(caught) => match storage_rejection(source, caught) {
+            Ok(rejection) => reject(function, Some(raw), rejection),
+            Err(caught) => caught.rethrow(),
+        },
     }
 }
 
-fn reject<T>(function: &'static str, payload: &Value, rejection: PayloadError) -> Option<T> {
-    let mut report = ErrorReport::new(
-        sql_error_code(rejection.kind),
-        rejection.to_string(),
-        function,
-    )
-    .set_detail(format!(
-        "{function} received a payload it cannot process; field path: {}",
-        rejection.field
-    ));
-    if let Some(hint) = rejection.hint() {
-        report = report.set_hint(hint);
+/// A data or integrity error raised while storing a validated payload is still about the
+/// payload (a value the checks let through); anything else (cancel, shutdown, out of memory, a
+/// deadlock that outlived its retries) is not, and goes to the caller unchanged.
+fn storage_rejection(source: Source, caught: CaughtError) -> Result<Rejection, CaughtError> {
+    let CaughtError::PostgresError(report) = &caught else {
+        return Err(caught);
+    };
+    let code = report.sql_error_code();
+    if !matches!(&sqlstate(code)[..2], "22" | "23") {
+        return Err(caught);
+    }
+    Ok(Rejection {
+        source,
+        code,
+        message: format!(
+            "could not store the {} event: {}",
+            source.label(),
+            report.message()
+        ),
+        field: None,
+        detail: report.detail().map(str::to_string),
+        hint: report.hint().map(str::to_string),
+    })
+}
+
+fn reject<T>(function: &'static str, raw: Option<RawJsonb>, rejection: Rejection) -> Option<T> {
+    let detail = match &rejection.detail {
+        Some(detail) => format!("{function} received a payload it cannot process; {detail}"),
+        None => format!("{function} received a payload it cannot process"),
+    };
+    let mut report =
+        ErrorReport::new(rejection.code, rejection.message.clone(), function).set_detail(detail);
+    if let Some(hint) = &rejection.hint {
+        report = report.set_hint(hint.clone());
     }
     match ON_INVALID_PAYLOAD.get() {
         OnInvalidPayload::Error => {
@@ -105,21 +171,31 @@ fn reject<T>(function: &'static str, payload: &Value, rejection: PayloadError) -
                     &[
                         arg(rejection.source.as_str()),
                         arg(function),
-                        arg(Some(payload).filter(|p| !p.is_null()).cloned().map(JsonB)),
-                        arg(rejection.to_string()),
-                        arg(rejection.sqlstate()),
-                        arg(rejection.field.as_str()),
+                        arg(raw),
+                        arg(rejection.message.as_str()),
+                        arg(sqlstate(rejection.code)),
+                        arg(rejection.field.as_deref()),
                     ],
                 )
                 .map(|_| ())
             })
             .unwrap_or_else(|e| panic!("{function}: could not quarantine a rejected payload: {e}"));
-            report
-                .set_hint("The payload is kept in oms_rejected_events; the function returned NULL.")
-                .report(PgLogLevel::WARNING);
+            let hint = match &rejection.hint {
+                Some(hint) => format!("{hint} The payload is kept in oms_rejected_events; the function returned NULL."),
+                None => "The payload is kept in oms_rejected_events; the function returned NULL.".to_string(),
+            };
+            report.set_hint(hint).report(PgLogLevel::WARNING);
             None
         }
     }
+}
+
+/// The five-character SQLSTATE of an error code (PostgreSQL packs it six bits a character).
+fn sqlstate(code: PgSqlErrorCode) -> String {
+    let packed = code as isize as u32;
+    (0..5)
+        .map(|i| char::from(((packed >> (6 * i)) & 0x3F) as u8 + b'0'))
+        .collect()
 }
 
 fn sql_error_code(kind: ErrorKind) -> PgSqlErrorCode {

@@ -2,10 +2,9 @@
 
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use pgrx::JsonB;
-use serde_json::Value;
 
-use super::{event_time, ingest, IngestError};
+use super::jsonb::RawJsonb;
+use super::{event_time, ingest, IngestError, Payload};
 use crate::canonical;
 use crate::db::registry;
 use crate::db::store::onu::{stable_event_id, store};
@@ -17,12 +16,12 @@ use crate::payload::onu::{self as payload, OnuEvent};
 /// Stores the event (and a stub ONU when the ONU is unknown); returns `onu_events.id`.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
-pub fn insert_onu_event_from_json(json_data: Option<JsonB>) -> Option<i32> {
+pub fn insert_onu_event_from_json(json_data: Option<RawJsonb>) -> Option<i32> {
     ingest(
         "insert_onu_event_from_json",
         Source::Onu,
         json_data,
-        |client, raw| Ok(decode_and_store(client, raw)?.stored.id),
+        |client, received| Ok(decode_and_store(client, received)?.stored.id),
     )
 }
 
@@ -30,13 +29,13 @@ pub fn insert_onu_event_from_json(json_data: Option<JsonB>) -> Option<i32> {
 /// the ONU with one audited status event each.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
-pub fn insert_onu_event_from_json_with_meter_sync(json_data: Option<JsonB>) -> Option<i32> {
+pub fn insert_onu_event_from_json_with_meter_sync(json_data: Option<RawJsonb>) -> Option<i32> {
     ingest(
         "insert_onu_event_from_json_with_meter_sync",
         Source::Onu,
         json_data,
-        |client, raw| {
-            let delivery = decode_and_store(client, raw)?;
+        |client, received| {
+            let delivery = decode_and_store(client, received)?;
             if !delivery.stored.duplicate {
                 if let Some(signal) =
                     canonical::from_onu(&delivery.event, &delivery.event_id, &gucs::confidences())
@@ -56,14 +55,17 @@ struct Delivery {
     stored: Stored<i32>,
 }
 
-fn decode_and_store(client: &mut SpiClient<'_>, raw: &Value) -> Result<Delivery, IngestError> {
-    let event = payload::decode(raw)?;
+fn decode_and_store(
+    client: &mut SpiClient<'_>,
+    received: &Payload,
+) -> Result<Delivery, IngestError> {
+    let event = payload::decode(&received.value)?;
     let at = event_time(Source::Onu, "timestamp", event.timestamp)?;
     let event_id = event
         .event_id
         .clone()
         .unwrap_or_else(|| stable_event_id(&event, at));
-    let stored = store(client, &event, &event_id, at, raw)?;
+    let stored = store(client, &event, &event_id, at, received.raw)?;
     Ok(Delivery {
         event,
         event_id,

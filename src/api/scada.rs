@@ -5,7 +5,8 @@ use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::{JsonB, Uuid};
 use serde_json::{json, Value};
 
-use super::{event_time, ingest, IngestError};
+use super::jsonb::RawJsonb;
+use super::{event_time, ingest, IngestError, Payload};
 use crate::canonical::scada_vocabulary::{self, AlarmClass};
 use crate::db::outage::{self, Device, Evidence};
 use crate::db::scada_check::{self, CheckSettings, ScopeCounts};
@@ -18,25 +19,25 @@ use crate::payload::scada::{self as payload, ScadaAlarm};
 /// Stores the alarm only; no meter work.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
-pub fn insert_scada_event_from_json(json_data: Option<JsonB>) -> Option<Uuid> {
+pub fn insert_scada_event_from_json(json_data: Option<RawJsonb>) -> Option<Uuid> {
     ingest(
         "insert_scada_event_from_json",
         Source::Scada,
         json_data,
-        |client, raw| Ok(decode_and_store(client, raw)?.1.stored.id),
+        |client, received| Ok(decode_and_store(client, received)?.1.stored.id),
     )
 }
 
 /// Stores the alarm, checks the meters in scope, and opens, joins or restores the outage.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
-pub fn insert_scada_event_with_meter_check(json_data: Option<JsonB>) -> Option<JsonB> {
+pub fn insert_scada_event_with_meter_check(json_data: Option<RawJsonb>) -> Option<JsonB> {
     ingest(
         "insert_scada_event_with_meter_check",
         Source::Scada,
         json_data,
-        |client, raw| {
-            let (alarm, stored) = decode_and_store(client, raw)?;
+        |client, received| {
+            let (alarm, stored) = decode_and_store(client, received)?;
             let id = stored.stored.id;
             if stored.stored.duplicate {
                 let mut previous = stored
@@ -53,9 +54,9 @@ pub fn insert_scada_event_with_meter_check(json_data: Option<JsonB>) -> Option<J
 
 fn decode_and_store(
     client: &mut SpiClient<'_>,
-    raw: &Value,
+    received: &Payload,
 ) -> Result<(ScadaAlarm, StoredAlarm), IngestError> {
-    let alarm = payload::decode(raw)?;
+    let alarm = payload::decode(&received.value)?;
     let at = event_time(Source::Scada, "timestamp", alarm.timestamp)?;
     let stored = store(client, &alarm, at)?;
     Ok((alarm, stored))

@@ -2,9 +2,10 @@
 
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::spi::{SpiClient, SpiResult};
-use pgrx::{JsonB, Uuid};
+use pgrx::Uuid;
 
 use super::{inserted_id, Stored};
+use crate::api::jsonb::RawJsonb;
 use crate::db::{arg, execute};
 use crate::payload::callcenter::Ticket;
 
@@ -37,7 +38,7 @@ pub fn store(
     client: &mut SpiClient<'_>,
     ticket: &Ticket,
     at: TimestampWithTimeZone,
-    raw_payload: &serde_json::Value,
+    raw_payload: RawJsonb,
 ) -> SpiResult<Stored<Uuid>> {
     let customer = &ticket.customer;
     let inserted = inserted_id::<Uuid>(execute(
@@ -54,7 +55,7 @@ pub fn store(
             arg(customer.meter_number.as_deref()),
             arg(customer.address.as_deref()),
             arg(customer.notes.as_deref()),
-            arg(JsonB(raw_payload.clone())),
+            arg(raw_payload),
         ],
     )?)?;
     if let Some(id) = inserted {

@@ -4,10 +4,11 @@
 
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::spi::{SpiClient, SpiResult};
-use pgrx::{JsonB, Uuid};
+use pgrx::Uuid;
 use serde_json::Value;
 
 use super::{inserted_id, Stored};
+use crate::api::jsonb::RawJsonb;
 use crate::db::{arg, execute, timestamptz};
 use crate::payload::fields::time_value;
 use crate::payload::kaifa::{KaifaEvent, Name, NamedObject};
@@ -55,18 +56,24 @@ WITH event AS (
     SELECT id, $38, $39, $40, $41 FROM event WHERE $37
 ), meta AS (
     INSERT INTO kaifa_event_metadata (event_id, source, processed_at, metadata)
-    SELECT id, $43, $44, $42 FROM event WHERE $42 IS NOT NULL
+    SELECT id, $43, $44, $42 -> 'metadata' FROM event WHERE $45
 ), original AS (
     INSERT INTO kaifa_event_original_messages
         (event_id, message_time, source, topic, processed_at, original_message)
-    SELECT id, $46, $47, $48, $49, $45 FROM event WHERE $45 IS NOT NULL
+    SELECT id, $46, $47, $48, $49, $42 -> 'original_message' FROM event WHERE $50
 )
 SELECT id FROM event
 "#;
 
 const FIND_ORIGINAL: &str = "SELECT id FROM kaifa_events WHERE delivery_key = $1";
 
-pub fn store(client: &mut SpiClient<'_>, event: &KaifaEvent) -> SpiResult<Stored<Uuid>> {
+/// `raw` is the payload as received: the metadata and original-message blocks are stored from it
+/// as they came.
+pub fn store(
+    client: &mut SpiClient<'_>,
+    event: &KaifaEvent,
+    raw: RawJsonb,
+) -> SpiResult<Stored<Uuid>> {
     let key = event.delivery_key.stored();
     let header = event.header.clone().unwrap_or_default();
     let user = header.user.clone();
@@ -134,14 +141,15 @@ pub fn store(client: &mut SpiClient<'_>, event: &KaifaEvent) -> SpiResult<Stored
         arg(status.remark.as_deref()),
         arg(status.value.as_deref()),
         // metadata and original message
-        arg(event.metadata.clone().map(JsonB)),
+        arg(raw),
         arg(meta_source),
         arg(meta_processed_at),
-        arg(original.cloned().map(JsonB)),
+        arg(event.metadata.is_some()),
         arg(original.and_then(|o| text_time(o.get("timestamp")))),
         arg(original_source),
         arg(original.and_then(|o| short_text(o.get("topic")))),
         arg(original_processed_at),
+        arg(original.is_some()),
     ];
     if let Some(id) = inserted_id::<Uuid>(execute(client, INSERT, &args)?)? {
         return Ok(Stored {

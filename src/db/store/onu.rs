@@ -2,20 +2,23 @@
 
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::spi::{SpiClient, SpiResult};
-use pgrx::JsonB;
 
 use super::{inserted_id, Stored};
+use crate::api::jsonb::RawJsonb;
 use crate::db::{arg, execute};
 use crate::payload::onu::OnuEvent;
 
 // Unknown ONUs get a stub row, as the legacy functions did; a stub's missing serial is filled in
-// by the first event that carries one. The event links the first of its meters by meter number.
+// by the first event that carries one (an ONU row is locked only then, so events for one ONU do
+// not queue behind each other). The event links the first of its meters by meter number.
 const INSERT: &str = r#"
 WITH onu AS (
     INSERT INTO onus (id, onu_serial_no, location_lat, location_lng)
     VALUES ($2, $9, $10, $11)
-    ON CONFLICT (id) DO UPDATE SET onu_serial_no = EXCLUDED.onu_serial_no, updated_at = pg_catalog.now()
-        WHERE onus.onu_serial_no IS NULL AND EXCLUDED.onu_serial_no IS NOT NULL
+    ON CONFLICT (id) DO NOTHING
+), serial AS (
+    UPDATE onus SET onu_serial_no = $9, updated_at = pg_catalog.now()
+    WHERE id = $2 AND onu_serial_no IS NULL AND $9 IS NOT NULL
 )
 INSERT INTO onu_events
     (event_id, onu_id, event_type, "timestamp", alarm_category, alarm_type, parcel_code, serial_number,
@@ -42,7 +45,7 @@ pub fn store(
     event: &OnuEvent,
     event_id: &str,
     at: TimestampWithTimeZone,
-    raw_payload: &serde_json::Value,
+    raw_payload: RawJsonb,
 ) -> SpiResult<Stored<i32>> {
     let inserted = inserted_id::<i32>(execute(
         client,
@@ -60,7 +63,7 @@ pub fn store(
             arg(event.location.lat),
             arg(event.location.lng),
             arg(event.nms_type.as_deref()),
-            arg(JsonB(raw_payload.clone())),
+            arg(raw_payload),
             arg(event.associated_meters.clone()),
         ],
     )?)?;

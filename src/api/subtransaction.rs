@@ -1,0 +1,57 @@
+//! Runs an event's writes in an internal subtransaction, as a PL/pgSQL `EXCEPTION` block does.
+//!
+//! Payloads are validated before anything is written, so a database error here is exceptional;
+//! when one happens, the subtransaction takes every row of the event back with it, and the
+//! caller's transaction stays usable for the quarantine row (SPEC §6: nothing half-written).
+
+use std::panic::AssertUnwindSafe;
+
+use pgrx::pg_sys;
+use pgrx::pg_sys::panic::CaughtError;
+use pgrx::prelude::*;
+
+/// How often a deadlock victim is run again before its error reaches the caller. Under READ
+/// COMMITTED each attempt takes a fresh snapshot, so the winner's commit is visible to the retry.
+const DEADLOCK_ATTEMPTS: usize = 3;
+
+/// Runs `work` in a subtransaction: committed into the caller's transaction on success, rolled
+/// back on error, and retried when it was chosen as a deadlock victim.
+pub fn run<T>(mut work: impl FnMut() -> T) -> Result<T, CaughtError> {
+    let mut attempt = 1;
+    loop {
+        match once(&mut work) {
+            Err(CaughtError::PostgresError(report))
+                if report.sql_error_code() == PgSqlErrorCode::ERRCODE_T_R_DEADLOCK_DETECTED
+                    && attempt < DEADLOCK_ATTEMPTS
+                    && read_committed() =>
+            {
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+fn read_committed() -> bool {
+    unsafe { pg_sys::XactIsoLevel < pg_sys::XACT_REPEATABLE_READ as i32 }
+}
+
+fn once<T>(work: &mut impl FnMut() -> T) -> Result<T, CaughtError> {
+    unsafe {
+        let caller_context = pg_sys::CurrentMemoryContext;
+        let caller_owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        // Results are allocated where the caller can still read them after the release.
+        pg_sys::MemoryContextSwitchTo(caller_context);
+        let outcome = PgTryBuilder::new(AssertUnwindSafe(|| Ok(work())))
+            .catch_others(Err)
+            .execute();
+        match outcome {
+            Ok(_) => pg_sys::ReleaseCurrentSubTransaction(),
+            Err(_) => pg_sys::RollbackAndReleaseCurrentSubTransaction(),
+        }
+        pg_sys::MemoryContextSwitchTo(caller_context);
+        pg_sys::CurrentResourceOwner = caller_owner;
+        outcome
+    }
+}
