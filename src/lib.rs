@@ -67,6 +67,20 @@ extension_sql_file!(
     name = "views",
     requires = ["scope"]
 );
+extension_sql_file!(
+    "../sql/functions/grants.sql",
+    name = "grants",
+    requires = [
+        api::scada::insert_scada_event_with_meter_check,
+        api::scada::insert_scada_event_from_json,
+        api::onu::insert_onu_event_from_json_with_meter_sync,
+        api::onu::insert_onu_event_from_json,
+        api::kaifa::insert_kaifa_event_from_json_with_meter_sync,
+        api::kaifa::insert_kaifa_event_from_json,
+        api::callcenter::insert_callcenter_ticket_from_json_with_meter_link,
+        api::callcenter::insert_callcenter_ticket_from_json,
+    ]
+);
 
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;

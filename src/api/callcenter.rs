@@ -16,7 +16,7 @@ use crate::gucs;
 use crate::payload::callcenter::{self as payload, Ticket};
 
 /// Stores the ticket, customer, status history and raw message; links the customer to the meter.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn insert_callcenter_ticket_from_json(json_data: Option<RawJsonb>) -> Option<Uuid> {
     ingest(
@@ -29,7 +29,7 @@ pub fn insert_callcenter_ticket_from_json(json_data: Option<RawJsonb>) -> Option
 
 /// Stores the ticket and records the customer's report against the meter as a `power_off` status
 /// event (confidence 0.60 by default). The report does not change the meter's `power_status`.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn insert_callcenter_ticket_from_json_with_meter_link(
     json_data: Option<RawJsonb>,

@@ -18,7 +18,7 @@ use crate::payload::kaifa::{self as payload, KaifaEvent};
 /// Stores the message: the event, header, user, payload, assets, usage points, details, names,
 /// status, metadata and original message that are present; links assets and usage points to
 /// meters.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn insert_kaifa_event_from_json(json_data: Option<RawJsonb>) -> Option<Uuid> {
     ingest(
@@ -31,7 +31,7 @@ pub fn insert_kaifa_event_from_json(json_data: Option<RawJsonb>) -> Option<Uuid>
 
 /// Stores the message and applies what it says to its meter: power off or restored by CIM code,
 /// else by severity, else a communication refresh.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn insert_kaifa_event_from_json_with_meter_sync(json_data: Option<RawJsonb>) -> Option<Uuid> {
     ingest(

@@ -14,7 +14,7 @@ use crate::gucs;
 use crate::payload::onu::{self as payload, OnuEvent};
 
 /// Stores the event (and a stub ONU when the ONU is unknown); returns `onu_events.id`.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn insert_onu_event_from_json(json_data: Option<RawJsonb>) -> Option<i32> {
     ingest(
@@ -27,7 +27,7 @@ pub fn insert_onu_event_from_json(json_data: Option<RawJsonb>) -> Option<i32> {
 
 /// Stores the event and, for a last gasp or power restored, updates every active meter behind
 /// the ONU with one audited status event each.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn insert_onu_event_from_json_with_meter_sync(json_data: Option<RawJsonb>) -> Option<i32> {
     ingest(

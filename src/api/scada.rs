@@ -17,7 +17,7 @@ use crate::gucs::{self, ScadaScope};
 use crate::payload::scada::{self as payload, ScadaAlarm};
 
 /// Stores the alarm only; no meter work.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn insert_scada_event_from_json(json_data: Option<RawJsonb>) -> Option<Uuid> {
     ingest(
@@ -29,7 +29,7 @@ pub fn insert_scada_event_from_json(json_data: Option<RawJsonb>) -> Option<Uuid>
 }
 
 /// Stores the alarm, checks the meters in scope, and opens, joins or restores the outage.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn insert_scada_event_with_meter_check(json_data: Option<RawJsonb>) -> Option<JsonB> {
     ingest(

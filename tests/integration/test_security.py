@@ -1,0 +1,117 @@
+"""SPEC §7: least privilege and a pinned search_path."""
+
+import json
+import uuid
+
+import psycopg2
+import pytest
+
+from conftest import PORT, admin, example, query, scalar
+
+INGEST = {
+    "scada_breaker_trip.json": "insert_scada_event_with_meter_check",
+    "onu_last_gasp.json": "insert_onu_event_from_json_with_meter_sync",
+    "kaifa_minimal.json": "insert_kaifa_event_from_json_with_meter_sync",
+    "callcenter_ticket.json": "insert_callcenter_ticket_from_json_with_meter_link",
+}
+FUNCTIONS = list(INGEST.values()) + ["insert_scada_event_from_json", "insert_onu_event_from_json",
+                                     "insert_kaifa_event_from_json", "insert_callcenter_ticket_from_json"]
+
+
+@pytest.fixture
+def role(db):
+    """A login role, dropped afterwards (roles are cluster-wide)."""
+    names = []
+
+    def make(grant_execute):
+        name = "oms_role_" + uuid.uuid4().hex[:8]
+        admin(f"CREATE ROLE {name} LOGIN")
+        names.append(name)
+        conn = psycopg2.connect(f"host=127.0.0.1 port={PORT} user=postgres dbname={db}")
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            if grant_execute:
+                # The grants the README shows for a consumer role.
+                cur.execute(f"GRANT USAGE ON SCHEMA public TO {name}")
+                for fn in FUNCTIONS:
+                    cur.execute(f"GRANT EXECUTE ON FUNCTION {fn}(jsonb) TO {name}")
+        conn.close()
+        return name
+
+    yield make
+    for name in names:
+        conn = psycopg2.connect(f"host=127.0.0.1 port={PORT} user=postgres dbname={db}")
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"DROP OWNED BY {name} CASCADE")
+        conn.close()
+        admin(f"DROP ROLE {name}")
+
+
+def connect_as(db, user):
+    conn = psycopg2.connect(f"host=127.0.0.1 port={PORT} user={user} dbname={db}", options="-c TimeZone=UTC")
+    conn.autocommit = True
+    return conn
+
+
+def test_ingest_functions_are_security_definer_and_not_public(pool):
+    rows = query(pool, """SELECT p.proname, p.prosecdef, has_function_privilege('public', p.oid, 'EXECUTE')
+                          FROM pg_proc p WHERE p.proname = ANY(%s) ORDER BY 1""", (FUNCTIONS,))
+    assert len(rows) == 8
+    assert all(secdef and not public for _, secdef, public in rows), rows
+
+
+def test_execute_only_role_can_ingest_but_not_touch_tables(db, pool, role):
+    consumer = role(grant_execute=True)
+    conn = connect_as(db, consumer)
+    with conn.cursor() as cur:
+        for name, fn in INGEST.items():
+            cur.execute(f"SELECT {fn}(%s::jsonb)", (json.dumps(example(name)),))
+            assert cur.fetchone()[0] is not None
+        for sql in ["SELECT * FROM oms_meters LIMIT 1", "SELECT * FROM onu_events",
+                    "UPDATE oms_meters SET power_status = 'on'", "DELETE FROM oms_outage_events",
+                    "INSERT INTO oms_rejected_events (source, function_name, message, sqlstate) VALUES ('x','x','x','x')",
+                    "SELECT * FROM oms_rejected_events", "UPDATE oms_correlation_rules SET correlation_weight = 0"]:
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute(sql)
+    conn.close()
+    assert scalar(pool, "SELECT count(*) FROM onu_events") == 1
+    assert scalar(pool, "SELECT count(*) FROM oms_outage_events") == 1
+
+
+def test_a_role_without_the_grant_cannot_ingest(db, role):
+    stranger = role(grant_execute=False)
+    conn = connect_as(db, stranger)
+    with conn.cursor() as cur:
+        for fn in FUNCTIONS:
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute(f"SELECT {fn}('{{}}'::jsonb)")
+    conn.close()
+
+
+def test_look_alike_tables_on_the_search_path_redirect_nothing(db, pool, role):
+    attacker = role(grant_execute=True)
+    admin_conn = psycopg2.connect(f"host=127.0.0.1 port={PORT} user=postgres dbname={db}")
+    admin_conn.autocommit = True
+    with admin_conn.cursor() as cur:
+        # Look-alike tables, owned by the attacker (LIKE needs SELECT on the originals, so the
+        # DBA's session makes them).
+        cur.execute(f"CREATE SCHEMA evil AUTHORIZATION {attacker}")
+        for table in ["oms_meters", "onu_events", "onus", "oms_meter_status_events"]:
+            cur.execute(f"CREATE TABLE evil.{table} (LIKE public.{table} INCLUDING DEFAULTS)")
+            cur.execute(f"ALTER TABLE evil.{table} OWNER TO {attacker}")
+    admin_conn.close()
+    conn = connect_as(db, attacker)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO evil.oms_meters (meter_number, onu_id) VALUES ('M12345678', 3230316)")
+        cur.execute("CREATE FUNCTION evil.now() RETURNS timestamptz LANGUAGE sql AS $$ SELECT '1999-01-01'::timestamptz $$")
+        cur.execute("SET search_path = evil, public, pg_catalog")
+        cur.execute("SELECT insert_onu_event_from_json_with_meter_sync(%s::jsonb)", (json.dumps(example("onu_last_gasp.json")),))
+        assert cur.fetchone()[0] == 1
+        cur.execute("SELECT (SELECT count(*) FROM evil.onu_events), (SELECT count(*) FROM evil.oms_meter_status_events),"
+                    " (SELECT power_status FROM evil.oms_meters)")
+        assert cur.fetchone() == (0, 0, "unknown")
+    conn.close()
+    assert scalar(pool, "SELECT count(*) FROM onu_events") == 1
+    assert scalar(pool, "SELECT count(*) FROM oms_meter_status_events WHERE source_type = 'onu'") == 2
+    assert scalar(pool, "SELECT min(updated_at) > '2000-01-01' FROM oms_meters WHERE onu_id = 3230316") is True
