@@ -145,6 +145,8 @@ pub fn oms_process_scada_event_meters(
             scada_event_id,
             at: event_timestamp,
             device,
+            substation_code: substation_id,
+            feeder_code: feeder_id,
             description: format!(
                 "SCADA {} on {scope} {}",
                 event_type.as_deref().unwrap_or("event"),

@@ -71,6 +71,17 @@ FROM (SELECT 1) AS one
 LEFT JOIN network_feeders f ON f.feeder_id = $2
 "#;
 
+// SCADA alarms of one substation are handled one at a time: a check and a restoration of the same
+// feeder would otherwise lock the outage and its meters in opposite orders.
+const SERIALIZE_SUBSTATION: &str = "SELECT pg_catalog.pg_advisory_xact_lock(1869440365, pg_catalog.hashtext($1))";
+
+// The newest restoration already stored for the device, if newer than this alarm.
+const NEWER_RESTORATION: &str = r#"
+SELECT max(event_timestamp) FROM scada_events
+WHERE substation_id = $1 AND feeder_id IS NOT DISTINCT FROM $2 AND event_timestamp > $3
+  AND check_result ->> 'classification' = 'restoration'
+"#;
+
 const RECORD_CHECK: &str = r#"
 UPDATE scada_events
 SET affected_meter_count = $2, meters_checked_at = pg_catalog.now(), outage_event_id = $3, check_result = $4
@@ -95,12 +106,14 @@ fn classify(
     ))
 }
 
-/// Resolves the scope: the feeder when `feederId` names a known feeder, else the substation.
+/// Resolves the scope: the feeder when `feederId` names a known feeder, else the substation; and
+/// takes the substation's SCADA lock until the end of the transaction.
 pub(crate) fn resolve_device(
     client: &mut SpiClient<'_>,
     substation_code: &str,
     feeder_code: Option<&str>,
 ) -> SpiResult<Option<(Device, &'static str)>> {
+    execute(client, SERIALIZE_SUBSTATION, &[arg(substation_code)])?;
     let row = execute(
         client,
         RESOLVE_DEVICE,
@@ -170,6 +183,8 @@ pub(crate) fn check_alarm(
         scada_event_id,
         at,
         device,
+        substation_code: &alarm.substation_id,
+        feeder_code: alarm.feeder_id.as_deref(),
         description: format!("SCADA {} on {scope} {device_name}", alarm.event_type),
         severity: alarm.severity.as_deref(),
         cause: alarm.reason.as_deref(),
@@ -201,6 +216,9 @@ pub(crate) struct AlarmContext<'a> {
     pub scada_event_id: Uuid,
     pub at: TimestampWithTimeZone,
     pub device: Device,
+    /// The device as the alarm named it, which is how alarms of one device find each other.
+    pub substation_code: &'a str,
+    pub feeder_code: Option<&'a str>,
     pub description: String,
     pub severity: Option<&'a str>,
     pub cause: Option<&'a str>,
@@ -216,6 +234,16 @@ pub(crate) fn check_outage(
     alarm: &AlarmContext<'_>,
     result: &mut Value,
 ) -> SpiResult<(ScopeCounts, Option<Uuid>)> {
+    let newer = execute(
+        client,
+        NEWER_RESTORATION,
+        &[arg(alarm.substation_code), arg(alarm.feeder_code), arg(alarm.at)],
+    )?
+    .first()
+    .get_one::<TimestampWithTimeZone>()?;
+    if let Some(restored_at) = newer {
+        return record_superseded(client, alarm, restored_at, result);
+    }
     let affect_whole_scope = gucs::SCADA_SCOPE.get() == ScadaScope::Topology;
     let settings = CheckSettings {
         fresh_window_seconds: gucs::COMM_FRESH_WINDOW.get(),
@@ -276,6 +304,38 @@ pub(crate) fn check_outage(
         &evidence,
         json!({"affected_meters": counts.affected}),
     )?;
+    Ok((counts, Some(outage_id)))
+}
+
+/// An outage alarm older than a restoration already handled for its device: the meters keep the
+/// newer status; the outage is recorded as over, so the reliability record still counts it.
+fn record_superseded(
+    client: &mut SpiClient<'_>,
+    alarm: &AlarmContext<'_>,
+    restored_at: TimestampWithTimeZone,
+    result: &mut Value,
+) -> SpiResult<(ScopeCounts, Option<Uuid>)> {
+    let device = alarm.device;
+    let counts =
+        scada_check::count_verdicts(client, device.substation, device.feeder, alarm.at, gucs::COMM_FRESH_WINDOW.get())?;
+    fill_counts(result, &counts);
+    result["affected_meters"] = json!(0);
+    result["superseded"] = json!("a newer restoration of this device was already handled");
+    let source_event_id = alarm.scada_event_id.to_string();
+    let evidence = Evidence {
+        source_type: "scada",
+        source_event_id: &source_event_id,
+        source_table: "scada_events",
+        at: alarm.at,
+        severity: alarm.severity,
+        cause: alarm.cause,
+        description: format!("{} (arrived after its restoration)", alarm.description),
+        latitude: alarm.latitude,
+        longitude: alarm.longitude,
+    };
+    let outage_id = outage::record_already_restored(client, device, &evidence, restored_at)?;
+    result["outage_event_id"] = json!(outage_id.to_string());
+    record_check(client, alarm.scada_event_id, Some(0), Some(outage_id), result)?;
     Ok((counts, Some(outage_id)))
 }
 

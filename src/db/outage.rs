@@ -73,6 +73,33 @@ WHERE o.id = $1
 RETURNING o.event_id, o.status, o.affected_customers_count
 "#;
 
+// An outage alarm that arrives after the device's restoration: the outage happened and is over.
+// It is recorded, restored, for the reliability record; the meters keep their newer status.
+const RECORD_ALREADY_RESTORED: &str = r#"
+WITH outage AS (
+    INSERT INTO oms_outage_events
+        (id, event_id, event_type, status, severity, confidence_score, root_cause, description,
+         event_latitude, event_longitude, substation_id, feeder_id, first_detected_at, actual_restoration_time)
+    VALUES ($1,
+            'OMS_' || upper($2) || '_' || to_char($3 AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS')
+                || '_' || substr(replace($1::text, '-', ''), 25, 8),
+            'outage', 'restored', lower($4),
+            (SELECT correlation_weight FROM oms_correlation_rules WHERE source_type = $2 AND enabled),
+            $5, $6, $7, $8, $9, $10, $3, $11)
+    RETURNING id
+), source AS (
+    INSERT INTO oms_event_sources (outage_event_id, source_type, source_event_id, source_table, correlation_weight, detected_at)
+    SELECT id, $2, $12, 'scada_events',
+           (SELECT correlation_weight FROM oms_correlation_rules WHERE source_type = $2 AND enabled), $3
+    FROM outage
+)
+INSERT INTO oms_event_timeline (outage_event_id, event_type, status, description, source, "timestamp")
+SELECT id, step.event_type, 'restored', step.description, $2, step.at
+FROM outage, (VALUES ('outage_detected', $6, $3), ('outage_restored', 'Restored before this alarm arrived', $11))
+     AS step(event_type, description, at)
+RETURNING outage_event_id
+"#;
+
 const NOTIFY: &str = "SELECT pg_catalog.pg_notify('oms_outage', $1)";
 
 /// An open outage for the device: `(id, created)`.
@@ -148,6 +175,40 @@ pub fn record_evidence(
             "source_event_id": evidence.source_event_id,
         }),
     )
+}
+
+/// Records an outage that was already restored when its alarm arrived; returns its id.
+pub fn record_already_restored(
+    client: &mut SpiClient<'_>,
+    device: Device,
+    evidence: &Evidence<'_>,
+    restored_at: TimestampWithTimeZone,
+) -> SpiResult<Uuid> {
+    let id = Uuid::from_bytes(*uuid::Uuid::now_v7().as_bytes());
+    execute(
+        client,
+        RECORD_ALREADY_RESTORED,
+        &[
+            arg(id),
+            arg(evidence.source_type),
+            arg(evidence.at),
+            arg(evidence.severity),
+            arg(evidence.cause),
+            arg(evidence.description.as_str()),
+            arg(evidence.latitude),
+            arg(evidence.longitude),
+            arg(device.substation),
+            arg(device.feeder),
+            arg(restored_at),
+            arg(evidence.source_event_id),
+        ],
+    )?;
+    announce(
+        client,
+        json!({"outage_event_id": id.to_string(), "change": "recorded_restored", "status": "restored",
+               "source_type": evidence.source_type, "source_event_id": evidence.source_event_id}),
+    )?;
+    Ok(id)
 }
 
 pub fn announce(client: &mut SpiClient<'_>, message: serde_json::Value) -> SpiResult<()> {

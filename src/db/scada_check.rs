@@ -68,14 +68,15 @@ const COUNT_VERDICTS: &str = concat!(
     ", 0::int4, 0::int4 FROM checked"
 );
 
-/// Restores the device's open outages and turns their meters back on, in one statement.
+/// Restores the device's open outages detected before the restoration (an older restoration that
+/// arrives late never ends a newer outage) and turns their meters back on, in one statement.
 /// $10/$11 as in the scope; $12 is the restoring SCADA event's id as text, $13 the same as uuid.
 /// The restored meters are the restoring event's affected meters, before off and after on.
 const RESTORE_OUTAGES: &str = concat!(
     r#"WITH restored AS (
     UPDATE oms_outage_events SET status = 'restored', actual_restoration_time = $1,
                                  last_updated_at = pg_catalog.now()
-    WHERE status IN ('detected', 'confirmed', 'in_progress')
+    WHERE status IN ('detected', 'confirmed', 'in_progress') AND first_detected_at <= $1
       AND (($11::uuid IS NOT NULL AND feeder_id = $11) OR ($11::uuid IS NULL AND substation_id = $10))
     RETURNING id, event_id
 ), target AS (

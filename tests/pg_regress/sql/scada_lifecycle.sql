@@ -71,3 +71,26 @@ SELECT insert_scada_event_from_json('{"eventType": "breaker_trip", "substationId
   "timestamp": "2025-09-30T10:50:00Z"}') IS NOT NULL AS stored;
 SELECT affected_meter_count, meters_checked_at FROM scada_events WHERE event_timestamp = '2025-09-30 10:50:00+00';
 ROLLBACK;
+
+-- Out of order (SPEC §6): the restoration arrives before the trip it ends.
+BEGIN;
+SELECT r->>'restored_meters' AS restored, r->>'outage_event_id' AS outage
+FROM insert_scada_event_with_meter_check('{"eventType": "MV_AlarmRestoration", "substationId": "SS001",
+  "feederId": "FD002", "alarmType": "Energized", "timestamp": "2025-09-30T11:20:00Z"}') AS r;
+-- The late trip is stored; the meters keep their status; the outage is recorded, already over.
+SELECT r->>'affected_meters' AS affected, r->>'superseded' AS superseded, r->>'offline_meters' AS offline
+FROM insert_scada_event_with_meter_check('{"eventType": "MV_AlarmLossOfVoltage", "substationId": "SS001",
+  "feederId": "FD002", "alarmType": "De-energized", "timestamp": "2025-09-30T10:00:00Z"}') AS r;
+SELECT status, first_detected_at, actual_restoration_time FROM oms_outage_events;
+SELECT event_type, status, "timestamp" FROM oms_event_timeline ORDER BY "timestamp";
+SELECT power_status, count(*) FROM oms_meters m JOIN network_feeders f ON f.id = m.feeder_id
+WHERE f.feeder_id = 'FD002' AND m.status = 'active' GROUP BY 1 ORDER BY 1;
+-- An old restoration arriving after a newer trip does not end the newer outage.
+SELECT r->>'outage_created' AS created
+FROM insert_scada_event_with_meter_check('{"eventType": "breaker_trip", "substationId": "SS001",
+  "feederId": "FD002", "timestamp": "2025-09-30T12:00:00Z"}') AS r;
+SELECT r->>'restored_meters' AS restored, r->'restored_outages' AS restored_outages
+FROM insert_scada_event_with_meter_check('{"eventType": "MV_AlarmRestoration", "substationId": "SS001",
+  "feederId": "FD002", "alarmType": "Energized", "timestamp": "2025-09-30T11:50:00Z"}') AS r;
+SELECT status, first_detected_at FROM oms_outage_events ORDER BY first_detected_at;
+ROLLBACK;
