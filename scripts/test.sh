@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: bootstrap, then the three layers.
 #   1. unit tests and #[pg_test]s     cargo pgrx test (as root: --runas postgres)
-#   2. pg_regress suite               scripts/regress.sh (tests/pg_regress)
+#   2. pg_regress and isolation specs scripts/regress.sh, scripts/isolation.sh
 #   3. integration through psycopg2   pytest tests/integration, against a private cluster
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,10 +18,11 @@ else
     cargo pgrx test pg15
 fi
 
-echo "== 2/3 pg_regress =="
+echo "== 2/3 pg_regress and isolation specs =="
 # `cargo pgrx test` installed a build with the test schema; install the real one.
 cargo pgrx install --pg-config "$pg_config" >/dev/null
 scripts/regress.sh
+scripts/isolation.sh
 
 echo "== 3/3 integration (psycopg2, as the consumers call) =="
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
