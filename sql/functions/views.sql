@@ -79,3 +79,29 @@ LEFT JOIN (
     SELECT source_type, count(DISTINCT outage_event_id) AS outages
     FROM @extschema@.oms_event_sources GROUP BY source_type
 ) o ON o.source_type = r.source_type;
+
+-- Events that named a meter, ONU or device the registry does not know (SPEC §6): stored, never an
+-- error, and listed here for the people who maintain the registry.
+CREATE VIEW @extschema@.oms_unmatched_events AS
+SELECT 'onu'::text AS source, e.event_id::text AS source_event_id, 'ONU ' || e.onu_id AS named,
+       e."timestamp" AS event_time, 'no active meter is registered behind this ONU'::text AS reason
+FROM @extschema@.onu_events e
+WHERE e.meter_id IS NULL AND e.event_type IN ('ONU_LastGaspAlert', 'ONU_PowerRestored')
+UNION ALL
+SELECT 'kaifa', k.delivery_key::text, 'asset ' || a.mrid, k.event_timestamp, 'no meter has this asset mRID or number'
+FROM @extschema@.kaifa_event_assets a JOIN @extschema@.kaifa_events k ON k.id = a.event_id
+WHERE a.meter_id IS NULL AND a.mrid IS NOT NULL
+UNION ALL
+SELECT 'kaifa', k.delivery_key::text, 'usage point ' || u.mrid, k.event_timestamp, 'no meter has this usage-point mRID'
+FROM @extschema@.kaifa_event_usage_points u JOIN @extschema@.kaifa_events k ON k.id = u.event_id
+WHERE u.meter_id IS NULL AND u.mrid IS NOT NULL
+UNION ALL
+SELECT 'call_center', t.external_ticket_id::text, 'meter ' || c.meter_number, t.intake_timestamp,
+       'no meter has this number'
+FROM @extschema@.callcenter_customers c JOIN @extschema@.callcenter_tickets t ON t.id = c.ticket_id
+WHERE c.meter_id IS NULL AND c.meter_number IS NOT NULL
+UNION ALL
+SELECT 'scada', e.id::text, 'substation ' || e.substation_id || coalesce(', feeder ' || e.feeder_id, ''),
+       e.event_timestamp, e.check_result ->> 'reason'
+FROM @extschema@.scada_events e
+WHERE e.check_result ->> 'reason' LIKE 'unknown substation%';

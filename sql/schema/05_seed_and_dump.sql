@@ -33,32 +33,20 @@ VALUES
     ('power_restored', 'restoration');
 
 -- The seeded tables hold both our defaults and the DBA's edits. pg_dump keeps all their rows, and on
--- restore CREATE EXTENSION has already seeded the defaults, so an incoming row with a key that exists
--- overwrites it instead of failing the whole COPY.
+-- restore CREATE EXTENSION has already seeded the defaults, so an incoming row replaces the seeded
+-- row with the same key (or id) instead of failing the whole COPY: the restore is exact.
 CREATE FUNCTION @extschema@.oms_merge_seeded_row() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = @extschema@, pg_catalog, pg_temp
 AS $$
 BEGIN
     IF TG_TABLE_NAME = 'oms_correlation_rules' THEN
-        UPDATE oms_correlation_rules
-           SET rule_name = NEW.rule_name, correlation_weight = NEW.correlation_weight,
-               correlation_window_minutes = NEW.correlation_window_minutes, enabled = NEW.enabled,
-               description = NEW.description, updated_at = NEW.updated_at
-         WHERE source_type = NEW.source_type;
+        DELETE FROM oms_correlation_rules
+         WHERE source_type = NEW.source_type OR rule_name = NEW.rule_name OR id = NEW.id;
     ELSIF TG_TABLE_NAME = 'oms_storm_mode_config' THEN
-        UPDATE oms_storm_mode_config
-           SET is_active = NEW.is_active,
-               activation_threshold_per_minute = NEW.activation_threshold_per_minute,
-               deactivation_threshold_per_minute = NEW.deactivation_threshold_per_minute,
-               window_multiplier = NEW.window_multiplier, activated_at = NEW.activated_at,
-               deactivated_at = NEW.deactivated_at, updated_at = NEW.updated_at
-         WHERE config_name = NEW.config_name;
+        DELETE FROM oms_storm_mode_config WHERE config_name = NEW.config_name OR id = NEW.id;
     ELSIF TG_TABLE_NAME = 'scada_alarm_vocabulary' THEN
-        UPDATE scada_alarm_vocabulary SET classification = NEW.classification WHERE term = NEW.term;
-    END IF;
-    IF FOUND THEN
-        RETURN NULL;
+        DELETE FROM scada_alarm_vocabulary WHERE term = NEW.term;
     END IF;
     RETURN NEW;
 END

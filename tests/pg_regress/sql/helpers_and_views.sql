@@ -63,4 +63,13 @@ SELECT status, substation_code, feeder_code, affected_customers_count, source_co
 FROM oms_active_outages;
 SELECT source_type, correlation_weight, status_events, applied_events, meters, outages_contributed
 FROM oms_correlation_summary ORDER BY source_type;
+-- Unknown meters, ONUs and devices are stored, never an error, and listed.
+SELECT insert_onu_event_from_json_with_meter_sync('{"eventId": "U1", "type": "ONU_LastGaspAlert", "onuId": 555,
+  "timestamp": "2025-09-30T10:00:00Z"}') > 0 AS stored;
+SELECT insert_kaifa_event_from_json_with_meter_sync('{"timestamp": "2025-09-30T10:00:00Z", "payload": {"event_id": "U2",
+  "severity": "critical", "assets": {"ns2:mRID": "M-NOBODY"}, "usage_point": {"ns2:mRID": "UP-NOBODY"}}}') IS NOT NULL AS stored;
+SELECT insert_scada_event_with_meter_check('{"eventType": "trip", "substationId": "SS-GHOST", "feederId": "FD-GHOST",
+  "timestamp": "2025-09-30T10:00:00Z"}') ->> 'meters_checked' AS checked;
+SELECT source, source_event_id ~ '^[0-9a-f-]{36}$' AS is_uuid, named, event_time, reason
+FROM oms_unmatched_events ORDER BY source, named;
 ROLLBACK;
