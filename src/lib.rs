@@ -68,8 +68,8 @@ extension_sql_file!(
     requires = ["scope"]
 );
 extension_sql_file!(
-    "../sql/functions/grants.sql",
-    name = "grants",
+    "../sql/functions/ingest_functions.sql",
+    name = "ingest_functions",
     requires = [
         api::scada::insert_scada_event_with_meter_check,
         api::scada::insert_scada_event_from_json,

@@ -28,16 +28,16 @@ CREATE UNIQUE INDEX scada_events_alarm_identity
 CREATE INDEX scada_events_timestamp_idx ON @extschema@.scada_events (event_timestamp);
 CREATE INDEX scada_events_outage_idx ON @extschema@.scada_events (outage_event_id) WHERE outage_event_id IS NOT NULL;
 
+-- One row per meter a SCADA check marked; a 100,000-meter check writes 100,000 of them, so the
+-- table carries its key (which the restoration reads by scada_event_id) and nothing more.
 CREATE TABLE @extschema@.scada_event_affected_meters (
-    id                  uuid PRIMARY KEY DEFAULT @extschema@.oms_uuid_v7(),
     scada_event_id      uuid NOT NULL REFERENCES @extschema@.scada_events (id),
     meter_id            uuid NOT NULL REFERENCES @extschema@.oms_meters (id),
     meter_status_before varchar(20),
     meter_status_after  varchar(20),
     checked_at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    UNIQUE (scada_event_id, meter_id)
+    PRIMARY KEY (scada_event_id, meter_id)
 );
-CREATE INDEX scada_event_affected_meters_meter_idx ON @extschema@.scada_event_affected_meters (meter_id);
 
 -- ONU -------------------------------------------------------------------------------------------
 CREATE TABLE @extschema@.meters (

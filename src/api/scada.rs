@@ -73,7 +73,8 @@ LEFT JOIN network_feeders f ON f.feeder_id = $2
 
 // SCADA alarms of one substation are handled one at a time: a check and a restoration of the same
 // feeder would otherwise lock the outage and its meters in opposite orders.
-const SERIALIZE_SUBSTATION: &str = "SELECT pg_catalog.pg_advisory_xact_lock(1869440365, pg_catalog.hashtext($1))";
+const SERIALIZE_SUBSTATION: &str =
+    "SELECT pg_catalog.pg_advisory_xact_lock(1869440365, pg_catalog.hashtext($1))";
 
 // The newest restoration already stored for the device, if newer than this alarm.
 const NEWER_RESTORATION: &str = r#"
@@ -237,7 +238,11 @@ pub(crate) fn check_outage(
     let newer = execute(
         client,
         NEWER_RESTORATION,
-        &[arg(alarm.substation_code), arg(alarm.feeder_code), arg(alarm.at)],
+        &[
+            arg(alarm.substation_code),
+            arg(alarm.feeder_code),
+            arg(alarm.at),
+        ],
     )?
     .first()
     .get_one::<TimestampWithTimeZone>()?;
@@ -316,8 +321,13 @@ fn record_superseded(
     result: &mut Value,
 ) -> SpiResult<(ScopeCounts, Option<Uuid>)> {
     let device = alarm.device;
-    let counts =
-        scada_check::count_verdicts(client, device.substation, device.feeder, alarm.at, gucs::COMM_FRESH_WINDOW.get())?;
+    let counts = scada_check::count_verdicts(
+        client,
+        device.substation,
+        device.feeder,
+        alarm.at,
+        gucs::COMM_FRESH_WINDOW.get(),
+    )?;
     fill_counts(result, &counts);
     result["affected_meters"] = json!(0);
     result["superseded"] = json!("a newer restoration of this device was already handled");
@@ -335,7 +345,13 @@ fn record_superseded(
     };
     let outage_id = outage::record_already_restored(client, device, &evidence, restored_at)?;
     result["outage_event_id"] = json!(outage_id.to_string());
-    record_check(client, alarm.scada_event_id, Some(0), Some(outage_id), result)?;
+    record_check(
+        client,
+        alarm.scada_event_id,
+        Some(0),
+        Some(outage_id),
+        result,
+    )?;
     Ok((counts, Some(outage_id)))
 }
 

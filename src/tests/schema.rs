@@ -65,4 +65,62 @@ mod tests {
             "columns without a foreign key: {unlinked:?}"
         );
     }
+
+    /// The SCADA check states the scope condition inline; it must select what `oms_meter_scope`
+    /// selects, for feeders and substations, through every kind of membership.
+    #[pg_test]
+    fn scada_check_scope_agrees_with_oms_meter_scope() {
+        Spi::run(
+            "INSERT INTO network_substations (substation_id) VALUES ('S1'), ('S2');
+             INSERT INTO network_feeders (feeder_id, substation_id)
+             SELECT f, (SELECT id FROM network_substations WHERE substation_id = s)
+             FROM (VALUES ('F1', 'S1'), ('F2', 'S1'), ('F3', 'S2')) AS v(f, s);
+             INSERT INTO oms_meters (meter_number, feeder_id)
+             SELECT 'own-' || f.feeder_id || '-' || n, f.id FROM network_feeders f, generate_series(1, 3) n;
+             INSERT INTO oms_meters (meter_number, substation_id)
+             SELECT 'sub-' || s.substation_id, s.id FROM network_substations s;
+             INSERT INTO oms_meters (meter_number) VALUES ('mapped-f2'), ('mapped-s2'), ('mapped-s1-f1');
+             INSERT INTO network_feeder_meters (feeder_id, meter_id)
+             SELECT f.id, m.id FROM network_feeders f, oms_meters m WHERE f.feeder_id = 'F2' AND m.meter_number = 'mapped-f2';
+             INSERT INTO network_substation_meters (substation_id, meter_id, feeder_id)
+             SELECT s.id, m.id, f.id FROM network_substations s, oms_meters m, network_feeders f
+             WHERE s.substation_id = 'S1' AND m.meter_number = 'mapped-s1-f1' AND f.feeder_id = 'F1';
+             INSERT INTO network_substation_meters (substation_id, meter_id)
+             SELECT s.id, m.id FROM network_substations s, oms_meters m
+             WHERE s.substation_id = 'S2' AND m.meter_number = 'mapped-s2';",
+        )
+        .unwrap();
+        for (substation, feeder, expected) in [
+            ("S1", None, 9),
+            ("S2", None, 5),
+            ("S1", Some("F1"), 4),
+            ("S1", Some("F2"), 4),
+            ("S2", Some("F3"), 3),
+        ] {
+            let scada = format!(
+                r#"{{"eventType": "trip", "substationId": "{substation}", {} "timestamp": "2025-09-30T10:00:00Z"}}"#,
+                feeder
+                    .map(|f| format!(r#""feederId": "{f}","#))
+                    .unwrap_or_default()
+            );
+            let checked = Spi::get_one_with_args::<i64>(
+                "SELECT (insert_scada_event_with_meter_check($1::jsonb) ->> 'total_meters')::bigint",
+                &[scada.as_str().into()],
+            )
+            .unwrap()
+            .unwrap();
+            let scoped = Spi::get_one_with_args::<i64>(
+                "SELECT count(*) FROM oms_meter_scope((SELECT id FROM network_substations WHERE substation_id = $1),
+                                                      (SELECT id FROM network_feeders WHERE feeder_id = $2))",
+                &[substation.into(), feeder.into()],
+            )
+            .unwrap()
+            .unwrap();
+            assert_eq!(
+                (checked, scoped),
+                (expected, expected),
+                "{substation} {feeder:?}"
+            );
+        }
+    }
 }

@@ -24,8 +24,10 @@ INSERT INTO onu_events
     (event_id, onu_id, event_type, "timestamp", alarm_category, alarm_type, parcel_code, serial_number,
      location_lat, location_lng, nms_type, raw_payload, meter_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $12, $13,
-        (SELECT id FROM oms_meters
-          WHERE (onu_id = $2 OR meter_number = ANY($14)) AND status = 'active'
+        (SELECT id FROM (SELECT id, meter_number FROM oms_meters WHERE onu_id = $2 AND status = 'active'
+                         UNION ALL
+                         SELECT id, meter_number FROM oms_meters WHERE meter_number = ANY($14) AND status = 'active')
+                        AS behind_onu
           ORDER BY meter_number LIMIT 1))
 ON CONFLICT DO NOTHING
 RETURNING id

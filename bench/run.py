@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""The benchmark suite: see bench/README.md. Prints a markdown report on stdout.
+
+    bench/run.py --port 54333 [--quick]
+
+Expects the extension installed (bench/run.sh does that, in release mode) and a running cluster.
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import psycopg2
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "pgbench"))
+from templates import FUNCTIONS, plain_insert, script  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DB = "oms_bench"
+PLANS_FILE = os.path.join(tempfile.gettempdir(), "oms_bench_plans.log")
+SIZES = [("F150", 150, 15), ("F1K", 1000, 9), ("F10K", 10000, 5), ("F100K", 100000, 3)]
+
+
+def log(message):
+    print(f"[bench {datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+class Bench:
+    def __init__(self, port, seconds, quick):
+        self.port = port
+        self.seconds = seconds
+        self.quick = quick
+        self.dsn = f"host=127.0.0.1 port={port} user=postgres dbname={DB}"
+
+    def admin(self, sql):
+        conn = psycopg2.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres")
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql)
+        conn.close()
+
+    def connect(self):
+        conn = psycopg2.connect(self.dsn, options="-c TimeZone=UTC")
+        conn.autocommit = True
+        return conn
+
+    def setup(self):
+        self.admin(f"DROP DATABASE IF EXISTS {DB}")
+        self.admin(f"CREATE DATABASE {DB}")
+        # The disk flushes about 300 times a second; with synchronous_commit on, that caps every
+        # workload alike. fsync stays on.
+        self.admin(f"ALTER DATABASE {DB} SET synchronous_commit = off")
+        conn = self.connect()
+        with conn.cursor() as cur:
+            cur.execute("CREATE EXTENSION oms_correlation")
+            started = time.monotonic()
+            cur.execute(open(os.path.join(HERE, "grid.sql")).read())
+            log(f"grid loaded in {time.monotonic() - started:.1f} s")
+            cur.execute(open(os.path.join(HERE, "reference", "plpgsql.sql")).read())
+            cur.execute("SELECT count(*), count(DISTINCT onu_id), count(DISTINCT feeder_id) FROM oms_meters")
+            self.grid = cur.fetchone()
+        conn.close()
+
+    # -- SCADA latency --------------------------------------------------------------------------
+    def scada_latency(self):
+        rows = []
+        conn = self.connect()
+        at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        for feeder, size, reps in SIZES:
+            if self.quick and size > 10000:
+                continue
+            for state in ("fresh", "stale"):
+                for schema in ("public", "reference"):
+                    timings = []
+                    for _ in range(reps):
+                        at += timedelta(minutes=10)
+                        with conn.cursor() as cur:
+                            cur.execute("SELECT bench_set_feeder_state(%s, %s, %s)", (feeder, state, at))
+                            cur.execute("VACUUM oms_meters")
+                            payload = {"eventType": "breaker_trip", "substationId": "BSS1", "feederId": feeder,
+                                       "alarmType": "fault", "timestamp": at.isoformat(), "severity": "critical"}
+                            started = time.monotonic()
+                            cur.execute(f"SELECT {schema}.insert_scada_event_with_meter_check(%s::jsonb)",
+                                        (json.dumps(payload),))
+                            result = cur.fetchone()[0]
+                            timings.append((time.monotonic() - started) * 1000)
+                        expected_offline = size if state == "stale" else 0
+                        if result["total_meters"] != size or result["offline_meters"] != expected_offline:
+                            raise SystemExit(f"{schema} {feeder} {state}: unexpected result {result}")
+                    rows.append((feeder, size, state, schema, statistics.median(timings)))
+                    log(f"SCADA {schema:<9} {feeder:<6} {state:<5} median {statistics.median(timings):9.1f} ms")
+        conn.close()
+        return rows
+
+    # -- pgbench throughput -----------------------------------------------------------------------
+    def pgbench(self, body, clients, transactions=None):
+        with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+            f.write(body)
+            path = f.name
+        limit = ["-t", str(transactions)] if transactions else ["-T", str(self.seconds)]
+        env = dict(os.environ, PGOPTIONS="-c TimeZone=UTC")
+        run = subprocess.run(["pgbench", "-n", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                              "-c", str(clients), "-j", str(clients), *limit, "-f", path, DB],
+                             capture_output=True, text=True, env=env)
+        os.unlink(path)
+        if run.returncode != 0:
+            raise SystemExit(f"pgbench failed: {run.stderr}\n{run.stdout}")
+        tps = float(re.search(r"tps = ([0-9.]+) \(without initial connection time\)", run.stdout).group(1))
+        failed = re.search(r"number of failed transactions: (\d+)", run.stdout)
+        latency = re.search(r"latency average = ([0-9.]+) ms", run.stdout)
+        return tps, int(failed.group(1)) if failed else 0, float(latency.group(1)) if latency else None
+
+    def throughput(self):
+        results = {}
+        for clients in (1, 4):
+            plain = []
+            for source in ("onu", "callcenter", "kaifa", "scada"):
+                plain.append(self.pgbench(plain_insert(source), clients)[0])
+                for schema in ("public", "reference"):
+                    if self.quick and schema == "reference" and clients == 4:
+                        continue
+                    tps, failed, latency = self.pgbench(script(source, schema), clients)
+                    results[(source, schema, clients)] = (tps, failed, latency, plain[-1])
+                    log(f"TPS {source:<10} {schema:<9} {clients} client(s): {tps:8.1f} (plain INSERT {plain[-1]:8.1f})")
+        return results
+
+    # -- storm ----------------------------------------------------------------------------------
+    def storm(self, events):
+        samples = {}
+        stop = threading.Event()
+
+        def sample():
+            conn = self.connect()
+            while not stop.is_set():
+                with conn.cursor() as cur:
+                    cur.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench' AND pid <> pg_backend_pid()")
+                    for (pid,) in cur.fetchall():
+                        try:
+                            with open(f"/proc/{pid}/status") as f:
+                                rss = int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
+                            samples.setdefault(pid, []).append(rss)
+                        except (OSError, AttributeError):
+                            pass
+                time.sleep(0.5)
+            conn.close()
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        started = time.monotonic()
+        tps, failed, latency = self.pgbench(script("onu"), 4, transactions=events // 4)
+        elapsed = time.monotonic() - started
+        stop.set()
+        sampler.join()
+        memory = []
+        for pid, rss in samples.items():
+            if len(rss) >= 4:
+                quarter = len(rss) // 4
+                memory.append((rss[quarter], rss[-1], max(rss)))
+        return {"events": events, "tps": tps, "failed": failed, "elapsed": elapsed, "memory": memory}
+
+    # -- plans ----------------------------------------------------------------------------------
+    def plans(self):
+        """The plan of every statement one call of each function runs, via auto_explain, as notices."""
+        conn = self.connect()
+        conn.notices = []
+        with conn.cursor() as cur:
+            cur.execute("LOAD 'auto_explain'")
+            cur.execute("SET auto_explain.log_min_duration = 0")
+            cur.execute("SET auto_explain.log_nested_statements = on")
+            cur.execute("SET auto_explain.log_level = notice")
+            cur.execute("SET client_min_messages = notice")
+            values = {"onu": "1000007", "meter": "4242", "e": "77", "sec": "86400"}
+            for source in ("onu", "kaifa", "callcenter"):
+                body = "SELECT " + script(source).split("SELECT ", 1)[1]
+                cur.execute(re.sub(r":(onu|meter|e|sec)\b", lambda m: values[m.group(1)], body))
+            cur.execute("SELECT insert_scada_event_with_meter_check(%s::jsonb)", (json.dumps(
+                {"eventType": "breaker_trip", "substationId": "BSS1", "feederId": "F10K",
+                 "timestamp": "2026-06-01T00:00:00Z"}),))
+        conn.close()
+        return "\n".join(conn.notices)
+
+
+def report(bench, latency, tps, storm):
+    out = []
+    meters, onus, feeders = bench.grid
+    out.append(f"Grid: {meters:,} meters on {feeders} feeders, {onus:,} ONUs (4 meters a building).\n")
+    out.append("### SCADA check latency (end to end: call, check, writes, commit), median\n")
+    out.append("| feeder | meters | state | extension (ms) | PL/pgSQL reference (ms) | speedup |")
+    out.append("|---|---:|---|---:|---:|---:|")
+    by = {(f, st, sc): ms for f, _, st, sc, ms in latency}
+    for feeder, size, _ in SIZES:
+        for state in ("fresh", "stale"):
+            if (feeder, state, "public") in by:
+                ext, ref = by[(feeder, state, "public")], by[(feeder, state, "reference")]
+                label = "all fresh and on" if state == "fresh" else "all stale/offline"
+                out.append(f"| {feeder} | {size:,} | {label} | {ext:.1f} | {ref:.1f} | {ref / ext:.1f}x |")
+    out.append("\n### Throughput (pgbench, random ONUs, meters and tickets, unique event ids)\n")
+    out.append("| function | clients | TPS | plain INSERT TPS | ratio to plain INSERT | PL/pgSQL reference TPS | reference ratio |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|")
+    for source in ("onu", "callcenter", "kaifa", "scada"):
+        for clients in (1, 4):
+            tps_e, failed, _, plain = tps[(source, "public", clients)]
+            ref = tps.get((source, "reference", clients))
+            ref_text = f"{ref[0]:.0f} | {ref[0] / ref[3]:.2f}" if ref else "- | -"
+            out.append(f"| {FUNCTIONS[source]} | {clients} | {tps_e:.0f} | {plain:.0f} | {tps_e / plain:.2f} | {ref_text} |")
+    out.append("\n### Storm replay\n")
+    out.append(f"{storm['events']:,} ONU last gasps and restorations from 4 clients: **{storm['tps']:.0f} events/s**, "
+               f"{storm['failed']} failed, {storm['elapsed']:.1f} s.\n")
+    if storm["memory"]:
+        out.append("Backend memory (VmRSS, kB) during the storm, per backend: after the first quarter -> at the end (max):")
+        for first, last, peak in storm["memory"]:
+            out.append(f"- {first:,} -> {last:,} (max {peak:,})")
+    return "\n".join(out)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=54333)
+    parser.add_argument("--seconds", type=int, default=15, help="pgbench duration per measurement")
+    parser.add_argument("--storm-events", type=int, default=100000)
+    parser.add_argument("--quick", action="store_true", help="small feeders only, shorter runs (for a smoke test)")
+    parser.add_argument("--only", choices=["scada", "throughput", "storm"], help="run one part (for profiling)")
+    args = parser.parse_args()
+    bench = Bench(args.port, 3 if args.quick else args.seconds, args.quick)
+    bench.setup()
+    if args.only:
+        part = {"scada": bench.scada_latency, "throughput": bench.throughput,
+                "storm": lambda: bench.storm(args.storm_events)}[args.only]()
+        print(part)
+        return
+    latency = bench.scada_latency()
+    tps = bench.throughput()
+    storm = bench.storm(4000 if args.quick else args.storm_events)
+    print(report(bench, latency, tps, storm))
+    plans = bench.plans()
+    seq = sorted(set(re.findall(r"Seq Scan on (\w+)", plans)))
+    indexes = sorted(set(re.findall(r"Index (?:Only )?Scan using (\w+)", plans)))
+    print(f"\n### Plans\n\nauto_explain of one call of each function (plans in {PLANS_FILE}):")
+    print(f"- sequential scans: {', '.join(seq) or 'none'}")
+    print(f"- indexes used: {', '.join(indexes)}")
+    with open(PLANS_FILE, "w") as f:
+        f.write(plans)
+
+
+if __name__ == "__main__":
+    main()
