@@ -12,9 +12,10 @@ REVOKE EXECUTE ON FUNCTION @extschema@.insert_kaifa_event_from_json(jsonb) FROM 
 REVOKE EXECUTE ON FUNCTION @extschema@.insert_callcenter_ticket_from_json(jsonb) FROM PUBLIC;
 
 -- Their statements are prepared once per backend. PostgreSQL would re-plan each execution of a
--- kept plan five times and then keep re-planning whenever it guesses a custom plan is cheaper,
--- which for these CTE statements costs more than it saves (measured: it halves ONU throughput).
--- Every statement's shape is fixed and its lookups are indexed for any parameter value.
+-- kept plan five times and then whenever it guesses a custom plan is cheaper, which for these CTE
+-- statements costs more than it saves (measured: it halves ONU throughput); their lookups are
+-- indexed for any parameter value, so the generic plan is kept. (The SCADA check's own statements
+-- are the exception, planned for each alarm's feeder: see src/db/scada_check.rs.)
 ALTER FUNCTION @extschema@.insert_scada_event_with_meter_check(jsonb) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION @extschema@.insert_onu_event_from_json_with_meter_sync(jsonb) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION @extschema@.insert_kaifa_event_from_json_with_meter_sync(jsonb) SET plan_cache_mode = force_generic_plan;

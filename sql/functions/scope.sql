@@ -14,7 +14,7 @@ AS $$
     SELECT m.id FROM oms_meters m
     WHERE m.feeder_id = ANY (CASE WHEN p_feeder IS NOT NULL THEN ARRAY[p_feeder]
                                   ELSE ARRAY(SELECT f.id FROM network_feeders f WHERE f.substation_id = p_substation) END)
-       OR (p_feeder IS NULL AND m.substation_id = p_substation)
+       OR m.substation_id = CASE WHEN p_feeder IS NULL THEN p_substation END
        OR m.id = ANY (ARRAY(SELECT fm.meter_id FROM network_feeder_meters fm
                             WHERE fm.feeder_id = ANY (CASE WHEN p_feeder IS NOT NULL THEN ARRAY[p_feeder]
                                                            ELSE ARRAY(SELECT f.id FROM network_feeders f

@@ -13,13 +13,8 @@ use pgrx::JsonB;
 use super::{arg, execute};
 use crate::canonical::{MeterSelector, MeterSignal, StatusChange};
 
-/// The CTEs every registry statement shares: `locked` (the selected active meters, locked in id
-/// order), `changed` (those that took the new status) and `audited` (the status events). They
-/// expect a CTE `target(id)` and parameters $1 event time, $2 source type, $3 source event id,
-/// $4 confidence, $5 metadata, $6 status event type, $7 new power status (or NULL), $8 new
-/// communication status (or NULL), $9 whether to audit a meter whose status would not change.
-/// Statement-specific parameters start at $10.
-macro_rules! registry_ctes {
+/// `locked`: the selected active meters, locked in id order. Expects a CTE `target(id)`.
+macro_rules! lock_target {
     () => {
         r#"
 locked AS (
@@ -28,7 +23,19 @@ locked AS (
     WHERE m.id IN (SELECT id FROM target) AND m.status = 'active'
     ORDER BY m.id
     FOR NO KEY UPDATE OF m
-),
+),"#
+    };
+}
+
+/// `changed` (the locked meters that took the new status) and `audited` (their status events,
+/// returning meter, previous status and whether it was applied). Expects a CTE
+/// `locked(id, power_status, communication_status, last_event_at)` and parameters $1 event time,
+/// $2 source type, $3 source event id, $4 confidence, $5 metadata, $6 status event type, $7 new
+/// power status (or NULL), $8 new communication status (or NULL), $9 whether to audit a meter
+/// whose status would not change. Statement-specific parameters start at $10.
+macro_rules! apply_and_audit {
+    () => {
+        r#"
 changed AS (
     UPDATE oms_meters m SET
         power_status = COALESCE($7, m.power_status),
@@ -60,9 +67,21 @@ audited AS (
     WHERE $9
        OR ($7 IS NOT NULL AND $7 IS DISTINCT FROM l.power_status)
        OR ($8 IS NOT NULL AND $8 IS DISTINCT FROM l.communication_status)
-    RETURNING id, applied
+    RETURNING id, meter_id, previous_status, applied
 )
 "#
+    };
+}
+pub(crate) use apply_and_audit;
+pub(crate) use lock_target;
+
+/// The registry CTEs for a statement that names its meters in a CTE `target(id)`.
+macro_rules! registry_ctes {
+    () => {
+        concat!(
+            $crate::db::registry::lock_target!(),
+            $crate::db::registry::apply_and_audit!()
+        )
     };
 }
 pub(crate) use registry_ctes;

@@ -1,44 +1,59 @@
 //! The SCADA meter check (SPEC §4.1, steps 2-4), set-based from the first line: the scope, the
 //! verdict for every meter, the registry update, the audit and the affected-meter rows are one
 //! statement, whatever the feeder's size. Nothing per meter passes through Rust.
+//!
+//! Unlike the other statements these are planned for each alarm: whether to read a feeder through
+//! its index or sequentially depends on its size, which a generic plan cannot know.
 
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::{JsonB, Uuid};
 
-use super::registry::{change_args, registry_ctes};
-use super::{arg, execute};
+use super::registry::{apply_and_audit, change_args, registry_ctes};
+use super::{arg, execute_planned_for_values};
 use crate::canonical::StatusChange;
 
-/// Meters in scope and their verdicts. Parameters: $1 event time, $10 substation id, $11 feeder
-/// id (when given, the scope is the feeder), $12 freshness window in seconds. The scope condition
-/// is `oms_meter_scope` of `sql/functions/scope.sql`, inline so that the planner sees one indexed
-/// scan of `oms_meters` (a #[pg_test] keeps the two equal); only active meters count.
-macro_rules! scope_verdicts {
+/// The meters of the alarm's device (the condition of `oms_meter_scope` in
+/// `sql/functions/scope.sql`, inline so that the planner sees one indexed scan of `oms_meters`;
+/// a #[pg_test] keeps the two equal). Parameters: $10 substation id, $11 feeder id (when given,
+/// the scope is the feeder).
+macro_rules! in_scope {
     () => {
         r#"
-checked AS (
-    SELECT m.id,
-           CASE WHEN m.power_status = 'off' OR m.communication_status = 'offline'
-                     OR m.last_communication IS NULL
-                     OR m.last_communication < $1 - pg_catalog.make_interval(secs => $12)
-                THEN 'offline'
-                WHEN m.power_status = 'on' AND m.communication_status = 'online' THEN 'online'
-                ELSE 'unknown' END AS verdict
-    FROM oms_meters m
-    WHERE m.status = 'active'
-      AND (m.feeder_id = ANY (CASE WHEN $11::uuid IS NOT NULL THEN ARRAY[$11::uuid]
-                                   ELSE ARRAY(SELECT f.id FROM network_feeders f WHERE f.substation_id = $10) END)
-           OR ($11::uuid IS NULL AND m.substation_id = $10)
-           OR m.id = ANY (ARRAY(SELECT fm.meter_id FROM network_feeder_meters fm
-                                WHERE fm.feeder_id = ANY (CASE WHEN $11::uuid IS NOT NULL THEN ARRAY[$11::uuid]
-                                                               ELSE ARRAY(SELECT f.id FROM network_feeders f
-                                                                          WHERE f.substation_id = $10) END)))
-           OR m.id = ANY (ARRAY(SELECT sm.meter_id FROM network_substation_meters sm
-                                WHERE ($11::uuid IS NOT NULL AND sm.feeder_id = $11)
-                                   OR ($11::uuid IS NULL AND sm.substation_id = $10))))
-)
+(m.feeder_id = ANY (CASE WHEN $11::uuid IS NOT NULL THEN ARRAY[$11::uuid]
+                         ELSE ARRAY(SELECT f.id FROM network_feeders f WHERE f.substation_id = $10) END)
+ OR m.substation_id = CASE WHEN $11::uuid IS NULL THEN $10 END
+ OR m.id = ANY (ARRAY(SELECT fm.meter_id FROM network_feeder_meters fm
+                      WHERE fm.feeder_id = ANY (CASE WHEN $11::uuid IS NOT NULL THEN ARRAY[$11::uuid]
+                                                     ELSE ARRAY(SELECT f.id FROM network_feeders f
+                                                                WHERE f.substation_id = $10) END)))
+ OR m.id = ANY (ARRAY(SELECT sm.meter_id FROM network_substation_meters sm
+                      WHERE ($11::uuid IS NOT NULL AND sm.feeder_id = $11)
+                         OR ($11::uuid IS NULL AND sm.substation_id = $10))))
 "#
+    };
+}
+
+/// SPEC §4.1 step 3: offline is power off, communication offline, or silent for longer than the
+/// freshness window ($12 seconds) before the alarm ($1).
+macro_rules! is_offline {
+    () => {
+        r#"(m.power_status = 'off' OR m.communication_status = 'offline' OR m.last_communication IS NULL
+            OR m.last_communication < $1 - pg_catalog.make_interval(secs => $12))"#
+    };
+}
+
+/// `checked`: every active meter in scope with its verdict.
+macro_rules! scope_verdicts {
+    () => {
+        concat!(
+            "\nchecked AS (\n    SELECT m.id, CASE WHEN ",
+            is_offline!(),
+            " THEN 'offline' WHEN m.power_status = 'on' AND m.communication_status = 'online' THEN 'online' ",
+            "ELSE 'unknown' END AS verdict\n    FROM oms_meters m\n    WHERE m.status = 'active' AND ",
+            in_scope!(),
+            ")\n"
+        )
     };
 }
 
@@ -54,16 +69,23 @@ SELECT count(*)::int4,
 }
 
 /// The outage check: $13 true affects every meter in scope (`scada_scope = topology`), false only
-/// the offline ones; $14 is the SCADA event.
+/// the offline ones; $14 is the SCADA event. The affected meters are read and locked in id order
+/// straight from `oms_meters` (a second indexed scan is cheaper than joining back to `checked`),
+/// and their affected-meter rows come from the status events' RETURNING.
 const CHECK_AND_MARK_AFFECTED: &str = concat!(
     "WITH",
     scope_verdicts!(),
-    ", target AS (SELECT id FROM checked WHERE $13 OR verdict = 'offline'),",
-    registry_ctes!(),
+    ", locked AS (\n    SELECT m.id, m.power_status, m.communication_status, m.last_event_at\n    FROM oms_meters m\n",
+    "    WHERE m.status = 'active' AND ($13 OR ",
+    is_offline!(),
+    ") AND ",
+    in_scope!(),
+    "    ORDER BY m.id\n    FOR NO KEY UPDATE OF m\n),",
+    apply_and_audit!(),
     r#", affected AS (
     INSERT INTO scada_event_affected_meters (scada_event_id, meter_id, meter_status_before, meter_status_after)
-    SELECT $14, l.id, l.power_status, CASE WHEN c.id IS NULL THEN l.power_status ELSE 'off' END
-    FROM locked l LEFT JOIN changed c ON c.id = l.id
+    SELECT $14, meter_id, previous_status, CASE WHEN applied THEN 'off' ELSE previous_status END
+    FROM audited
     RETURNING 1
 )"#,
     verdict_counts!(),
@@ -159,7 +181,11 @@ pub fn check_and_mark_affected(
         arg(settings.affect_whole_scope),
         arg(scada_event_id),
     ]);
-    read_counts(execute(client, CHECK_AND_MARK_AFFECTED, &args)?)
+    read_counts(execute_planned_for_values(
+        client,
+        CHECK_AND_MARK_AFFECTED,
+        &args,
+    )?)
 }
 
 /// Counts verdicts without changing anything (used before a restoration).
@@ -173,7 +199,7 @@ pub fn count_verdicts(
     let mut args = vec![arg(at)];
     args.extend((2..=9).map(|_| arg(Option::<&str>::None)));
     args.extend([arg(substation), arg(feeder), arg(fresh_window_seconds)]);
-    read_counts(execute(client, COUNT_VERDICTS, &args)?)
+    read_counts(execute_planned_for_values(client, COUNT_VERDICTS, &args)?)
 }
 
 /// Outages restored and meters turned back on by a restoration alarm.
@@ -206,7 +232,7 @@ pub fn restore_outages(
         arg(scada_event_id.to_string()),
         arg(scada_event_id),
     ]);
-    let row = execute(client, RESTORE_OUTAGES, &args)?.first();
+    let row = execute_planned_for_values(client, RESTORE_OUTAGES, &args)?.first();
     let (ids, event_ids, restored) = row.get_three::<Vec<Uuid>, Vec<String>, i32>()?;
     Ok(Restoration {
         outage_ids: ids.unwrap_or_default(),
