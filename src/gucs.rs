@@ -30,6 +30,8 @@ pub static SCADA_SCOPE: GucSetting<ScadaScope> =
     GucSetting::<ScadaScope>::new(ScadaScope::Evidence);
 pub static ON_INVALID_PAYLOAD: GucSetting<OnInvalidPayload> =
     GucSetting::<OnInvalidPayload>::new(OnInvalidPayload::Quarantine);
+/// Read by the DROP EXTENSION guard (sql/functions/drop_guard.sql), not by Rust.
+pub static ALLOW_DROP_WITH_DATA: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static CONFIDENCE_SCADA: GucSetting<f64> = GucSetting::<f64>::new(0.90);
 pub static CONFIDENCE_ONU: GucSetting<f64> = GucSetting::<f64>::new(0.85);
 pub static CONFIDENCE_KAIFA: GucSetting<f64> = GucSetting::<f64>::new(0.90);
@@ -60,6 +62,14 @@ pub fn register() {
         c"",
         &ON_INVALID_PAYLOAD,
         GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"oms_correlation.allow_drop_with_data",
+        c"Let DROP EXTENSION oms_correlation delete tables that hold outage history.",
+        c"Off: DROP EXTENSION refuses while the tables hold data; SELECT oms_keep_data_on_drop() keeps them instead.",
+        &ALLOW_DROP_WITH_DATA,
+        GucContext::Suset,
         GucFlags::default(),
     );
     for (name, short, setting) in [

@@ -82,6 +82,23 @@ extension_sql_file!(
     ]
 );
 
+// Since 0.2.0; upgrades get them from sql/oms_correlation--0.1.0--0.2.0.sql.
+extension_sql_file!(
+    "../sql/schema/06_since_0_2_0.sql",
+    name = "since_0_2_0",
+    requires = ["seed_and_dump"]
+);
+extension_sql_file!(
+    "../sql/functions/sync.sql",
+    name = "sync",
+    requires = ["seed_and_dump"]
+);
+extension_sql_file!(
+    "../sql/functions/drop_guard.sql",
+    name = "drop_guard",
+    requires = ["seed_and_dump"]
+);
+
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
 

@@ -76,11 +76,12 @@ LEFT JOIN network_feeders f ON f.feeder_id = $2
 const SERIALIZE_SUBSTATION: &str =
     "SELECT pg_catalog.pg_advisory_xact_lock(1869440365, pg_catalog.hashtext($1))";
 
-// The newest restoration already stored for the device, if newer than this alarm.
+// The newest restoration already stored for the device, if newer than this alarm (answered by the
+// partial index scada_events_restorations).
 const NEWER_RESTORATION: &str = r#"
 SELECT max(event_timestamp) FROM scada_events
-WHERE substation_id = $1 AND feeder_id IS NOT DISTINCT FROM $2 AND event_timestamp > $3
-  AND check_result ->> 'classification' = 'restoration'
+WHERE substation_id = $1 AND (feeder_id = $2 OR (feeder_id IS NULL AND $2 IS NULL)) AND event_timestamp > $3
+  AND (check_result ->> 'classification') = 'restoration'
 "#;
 
 const RECORD_CHECK: &str = r#"
@@ -307,6 +308,7 @@ pub(crate) fn check_outage(
         outage_id,
         created,
         &evidence,
+        counts.affected,
         json!({"affected_meters": counts.affected}),
     )?;
     Ok((counts, Some(outage_id)))

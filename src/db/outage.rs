@@ -58,10 +58,9 @@ WITH source AS (
     SELECT $1, $6, o.status, $7, $2, $5, $8 FROM oms_outage_events o WHERE o.id = $1
 )
 UPDATE oms_outage_events o SET
-    affected_customers_count = (
-        SELECT count(DISTINCT a.meter_id)
-        FROM scada_events e JOIN scada_event_affected_meters a ON a.scada_event_id = e.id
-        WHERE e.outage_event_id = o.id),
+    -- The largest set of meters one of its alarms found affected: repeated alarms of a device see
+    -- the same meters, and recounting every alarm's rows would grow with the outage.
+    affected_customers_count = GREATEST(o.affected_customers_count, $9),
     confidence_score = (
         -- least() keeps ln() defined: aggregates are computed whichever CASE branch is taken.
         SELECT CASE WHEN bool_or(w >= 1) THEN 1 ELSE 1 - exp(sum(ln(1 - least(w, 0.9999)))) END
@@ -140,6 +139,7 @@ pub fn record_evidence(
     outage_id: Uuid,
     created: bool,
     evidence: &Evidence<'_>,
+    affected_meters: i32,
     metadata: serde_json::Value,
 ) -> SpiResult<()> {
     let timeline_event = if created {
@@ -159,6 +159,7 @@ pub fn record_evidence(
             arg(timeline_event),
             arg(evidence.description.as_str()),
             arg(JsonB(metadata)),
+            arg(affected_meters),
         ],
     )?
     .first();

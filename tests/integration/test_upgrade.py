@@ -1,0 +1,114 @@
+"""Versions (issue 6): install the previous release, ingest, ALTER EXTENSION UPDATE, run the
+scenarios, and compare every object of the extension with a fresh install of the new version."""
+
+import json
+import os
+import shutil
+import subprocess
+import uuid
+
+import psycopg2
+import pytest
+
+from conftest import EXAMPLES, REPO, admin, dsn, example
+
+PREVIOUS = "0.1.0"
+SHAREDIR = subprocess.run(["/usr/lib/postgresql/15/bin/pg_config", "--sharedir"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+CORRELATING = {
+    "scada": "insert_scada_event_with_meter_check",
+    "onu": "insert_onu_event_from_json_with_meter_sync",
+    "kaifa": "insert_kaifa_event_from_json_with_meter_sync",
+    "callcenter": "insert_callcenter_ticket_from_json_with_meter_link",
+}
+
+# Every property of every member object that an upgrade must reproduce.
+OBJECTS = """
+SELECT pg_describe_object(d.classid, d.objid, 0) FROM pg_depend d
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'oms_correlation' WHERE d.deptype = 'e'
+UNION ALL
+SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+       || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+       || coalesce(' default ' || pg_get_expr(ad.adbin, ad.adrelid), '')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
+WHERE c.relkind IN ('r', 'v')
+UNION ALL
+SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = 'public'
+UNION ALL
+SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+UNION ALL
+SELECT 'function ' || p.oid::regprocedure || ' ' || md5(pg_get_functiondef(p.oid))
+       || ' secdef=' || p.prosecdef || ' config=' || coalesce(array_to_string(p.proconfig, ','), '')
+       || ' acl=' || coalesce(array_to_string(p.proacl, ','), '')
+FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace AND p.prokind <> 'a'
+UNION ALL
+SELECT 'view ' || viewname || ' ' || md5(definition) FROM pg_views WHERE schemaname = 'public'
+UNION ALL
+SELECT 'trigger ' || tgrelid::regclass || ' ' || tgname FROM pg_trigger WHERE NOT tgisinternal
+UNION ALL
+SELECT 'event trigger ' || evtname || ' ' || evtevent || ' ' || evtfoid::regproc FROM pg_event_trigger
+ORDER BY 1
+"""
+
+
+@pytest.fixture
+def databases(template):
+    names = [f"oms_it_up_{uuid.uuid4().hex[:8]}", f"oms_it_fresh_{uuid.uuid4().hex[:8]}"]
+    for name in names:
+        admin(f"CREATE DATABASE {name}")
+    # The previous release's full install script, frozen in the repository.
+    released = os.path.join(REPO, "sql", "released", f"oms_correlation--{PREVIOUS}.sql")
+    shutil.copy(released, os.path.join(SHAREDIR, "extension"))
+    yield names
+    for name in names:
+        admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def run(database, sql, params=None, fetch=True):
+    conn = psycopg2.connect(dsn(database), options="-c TimeZone=UTC")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        rows = cur.fetchall() if fetch and cur.description else None
+    conn.close()
+    return rows
+
+
+def ingest(database, name, payload=None):
+    function = CORRELATING[name.split("_", 1)[0]]
+    return run(database, f"SELECT {function}(%s::jsonb)", (json.dumps(payload or example(name)),))[0][0]
+
+
+def test_update_from_previous_release_matches_a_fresh_install(databases):
+    upgraded, fresh = databases
+    run(upgraded, f"CREATE EXTENSION oms_correlation VERSION '{PREVIOUS}'", fetch=False)
+    with open(os.path.join(REPO, "demo", "grid.sql")) as f:
+        run(upgraded, f.read(), fetch=False)
+    first = {name: ingest(upgraded, name) for name in ["scada_breaker_trip.json", "onu_last_gasp.json",
+                                                         "kaifa_minimal.json", "callcenter_ticket.json"]}
+    assert first["scada_breaker_trip.json"]["offline_meters"] == 45
+
+    run(upgraded, "ALTER EXTENSION oms_correlation UPDATE", fetch=False)
+    assert run(upgraded, "SELECT extversion FROM pg_extension WHERE extname = 'oms_correlation'")[0][0] != PREVIOUS
+
+    # The data is still there, redeliveries still find it, and the rest of the samples go through.
+    assert ingest(upgraded, "onu_last_gasp.json") == first["onu_last_gasp.json"]
+    assert ingest(upgraded, "scada_breaker_trip.json")["duplicate"] is True
+    for name in sorted(os.listdir(EXAMPLES)):
+        if name.endswith(".json"):
+            ingest(upgraded, name)
+    assert run(upgraded, "SELECT status, affected_customers_count FROM oms_outage_events") == [("restored", 45)]
+    assert run(upgraded, "SELECT count(*) FROM oms_rejected_events")[0][0] == 0
+    # What 0.2.0 added works on the upgraded database.
+    assert run(upgraded, "SELECT meters_created FROM oms_sync_meter_registry()")[0][0] == 0
+
+    run(fresh, "CREATE EXTENSION oms_correlation", fetch=False)
+    upgraded_objects = [r[0] for r in run(upgraded, OBJECTS)]
+    fresh_objects = [r[0] for r in run(fresh, OBJECTS)]
+    assert len(fresh_objects) > 300
+    missing = sorted(set(fresh_objects) - set(upgraded_objects))
+    extra = sorted(set(upgraded_objects) - set(fresh_objects))
+    assert (missing, extra) == ([], [])
