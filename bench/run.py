@@ -153,8 +153,9 @@ class Bench:
                     cur.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench' AND pid <> pg_backend_pid()")
                     for (pid,) in cur.fetchall():
                         try:
+                            # RssAnon: the backend's private memory (VmRSS also counts shared buffers touched).
                             with open(f"/proc/{pid}/status") as f:
-                                rss = int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
+                                rss = int(re.search(r"RssAnon:\s+(\d+) kB", f.read()).group(1))
                             samples.setdefault(pid, []).append(rss)
                         except (OSError, AttributeError):
                             pass
@@ -224,7 +225,7 @@ def report(bench, latency, tps, storm):
     out.append(f"{storm['events']:,} ONU last gasps and restorations from 4 clients: **{storm['tps']:.0f} events/s**, "
                f"{storm['failed']} failed, {storm['elapsed']:.1f} s.\n")
     if storm["memory"]:
-        out.append("Backend memory (VmRSS, kB) during the storm, per backend: after the first quarter -> at the end (max):")
+        out.append("Backend private memory (RssAnon, kB) during the storm, per backend: after the first quarter -> at the end (max):")
         for first, last, peak in storm["memory"]:
             out.append(f"- {first:,} -> {last:,} (max {peak:,})")
     return "\n".join(out)
