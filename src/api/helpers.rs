@@ -16,7 +16,7 @@ use crate::gucs;
 #[pg_extern(volatile, parallel_safe)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn oms_uuid_v7() -> Uuid {
-    Uuid::from_bytes(*uuid::Uuid::now_v7().as_bytes())
+    crate::db::new_uuid_v7()
 }
 
 fn invalid_argument(function: &'static str, message: String) -> ! {

@@ -229,6 +229,23 @@ pub(crate) struct AlarmContext<'a> {
     pub metadata: Value,
 }
 
+impl<'a> AlarmContext<'a> {
+    /// What this alarm contributes to an outage record.
+    fn evidence<'e>(&'e self, source_event_id: &'e str, description: String) -> Evidence<'e> {
+        Evidence {
+            source_type: "scada",
+            source_event_id,
+            source_table: "scada_events",
+            at: self.at,
+            severity: self.severity,
+            cause: self.cause,
+            description,
+            latitude: self.latitude,
+            longitude: self.longitude,
+        }
+    }
+}
+
 /// Step 3 of SPEC §4.1: check every meter in scope, mark the affected ones off, and open or join
 /// the device's outage when any is affected. Fills the counts and outage id into `result`.
 pub(crate) fn check_outage(
@@ -278,20 +295,13 @@ pub(crate) fn check_outage(
         return Ok((counts, None));
     }
     let source_event_id = alarm.scada_event_id.to_string();
-    let evidence = Evidence {
-        source_type: "scada",
-        source_event_id: &source_event_id,
-        source_table: "scada_events",
-        at: alarm.at,
-        severity: alarm.severity,
-        cause: alarm.cause,
-        description: format!(
+    let evidence = alarm.evidence(
+        &source_event_id,
+        format!(
             "{}: {} meter(s) affected",
             alarm.description, counts.affected
         ),
-        latitude: alarm.latitude,
-        longitude: alarm.longitude,
-    };
+    );
     let (outage_id, created) = outage::open_or_join(client, alarm.device, &evidence)?;
     result["outage_event_id"] = json!(outage_id.to_string());
     result["outage_created"] = json!(created);
@@ -334,17 +344,10 @@ fn record_superseded(
     result["affected_meters"] = json!(0);
     result["superseded"] = json!("a newer restoration of this device was already handled");
     let source_event_id = alarm.scada_event_id.to_string();
-    let evidence = Evidence {
-        source_type: "scada",
-        source_event_id: &source_event_id,
-        source_table: "scada_events",
-        at: alarm.at,
-        severity: alarm.severity,
-        cause: alarm.cause,
-        description: format!("{} (arrived after its restoration)", alarm.description),
-        latitude: alarm.latitude,
-        longitude: alarm.longitude,
-    };
+    let evidence = alarm.evidence(
+        &source_event_id,
+        format!("{} (arrived after its restoration)", alarm.description),
+    );
     let outage_id = outage::record_already_restored(client, device, &evidence, restored_at)?;
     result["outage_event_id"] = json!(outage_id.to_string());
     record_check(

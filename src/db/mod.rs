@@ -76,6 +76,11 @@ pub fn timestamptz(time: EventTime) -> Option<TimestampWithTimeZone> {
     }
 }
 
+/// A time-ordered UUID (RFC 9562 version 7), for keys chosen before their row is written.
+pub fn new_uuid_v7() -> pgrx::Uuid {
+    pgrx::Uuid::from_bytes(*uuid::Uuid::now_v7().as_bytes())
+}
+
 /// A typed SQL NULL or value, for optional arguments.
 pub fn arg<'a, T: pgrx::IntoDatum>(value: T) -> DatumWithOid<'a> {
     DatumWithOid::from(value)

@@ -9,7 +9,8 @@ use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::{JsonB, Uuid};
 use serde_json::json;
 
-use super::{arg, execute};
+use super::{arg, execute, new_uuid_v7};
+use pgrx::datum::DatumWithOid;
 
 /// The device an outage is recorded against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,28 +102,34 @@ RETURNING outage_event_id
 
 const NOTIFY: &str = "SELECT pg_catalog.pg_notify('oms_outage', $1)";
 
+/// Parameters $1-$10 of the statements that write an outage row: its id, then the evidence and
+/// the device.
+fn outage_args<'a>(id: Uuid, device: Device, evidence: &'a Evidence<'a>) -> Vec<DatumWithOid<'a>> {
+    vec![
+        arg(id),
+        arg(evidence.source_type),
+        arg(evidence.at),
+        arg(evidence.severity),
+        arg(evidence.cause),
+        arg(evidence.description.as_str()),
+        arg(evidence.latitude),
+        arg(evidence.longitude),
+        arg(device.substation),
+        arg(device.feeder),
+    ]
+}
+
 /// An open outage for the device: `(id, created)`.
 pub fn open_or_join(
     client: &mut SpiClient<'_>,
     device: Device,
     evidence: &Evidence<'_>,
 ) -> SpiResult<(Uuid, bool)> {
-    let candidate = Uuid::from_bytes(*uuid::Uuid::now_v7().as_bytes());
+    let candidate = new_uuid_v7();
     let row = execute(
         client,
         OPEN_OR_JOIN,
-        &[
-            arg(candidate),
-            arg(evidence.source_type),
-            arg(evidence.at),
-            arg(evidence.severity),
-            arg(evidence.cause),
-            arg(evidence.description.as_str()),
-            arg(evidence.latitude),
-            arg(evidence.longitude),
-            arg(device.substation),
-            arg(device.feeder),
-        ],
+        &outage_args(candidate, device, evidence),
     )?
     .first();
     let (id, created) = row.get_two::<Uuid, bool>()?;
@@ -185,25 +192,10 @@ pub fn record_already_restored(
     evidence: &Evidence<'_>,
     restored_at: TimestampWithTimeZone,
 ) -> SpiResult<Uuid> {
-    let id = Uuid::from_bytes(*uuid::Uuid::now_v7().as_bytes());
-    execute(
-        client,
-        RECORD_ALREADY_RESTORED,
-        &[
-            arg(id),
-            arg(evidence.source_type),
-            arg(evidence.at),
-            arg(evidence.severity),
-            arg(evidence.cause),
-            arg(evidence.description.as_str()),
-            arg(evidence.latitude),
-            arg(evidence.longitude),
-            arg(device.substation),
-            arg(device.feeder),
-            arg(restored_at),
-            arg(evidence.source_event_id),
-        ],
-    )?;
+    let id = new_uuid_v7();
+    let mut args = outage_args(id, device, evidence);
+    args.extend([arg(restored_at), arg(evidence.source_event_id)]);
+    execute(client, RECORD_ALREADY_RESTORED, &args)?;
     announce(
         client,
         json!({"outage_event_id": id.to_string(), "change": "recorded_restored", "status": "restored",
