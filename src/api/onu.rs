@@ -1,14 +1,11 @@
 //! ONU: `insert_onu_event_from_json` and `insert_onu_event_from_json_with_meter_sync` (SPEC §4.2).
 
 use pgrx::prelude::*;
-use pgrx::spi::SpiClient;
 
 use super::jsonb::RawJsonb;
 use super::{event_time, ingest, IngestError, Payload};
 use crate::canonical;
-use crate::db::registry;
 use crate::db::store::onu::{stable_event_id, store};
-use crate::db::store::Stored;
 use crate::error::Source;
 use crate::gucs;
 use crate::payload::onu::{self as payload, OnuEvent};
@@ -21,7 +18,10 @@ pub fn insert_onu_event_from_json(json_data: Option<RawJsonb>) -> Option<i32> {
         "insert_onu_event_from_json",
         Source::Onu,
         json_data,
-        |client, received| Ok(decode_and_store(client, received)?.stored.id),
+        |client, received| {
+            let (event, event_id, at) = decode(received)?;
+            Ok(store(client, &event, &event_id, at, received.raw, None)?.id)
+        },
     )
 }
 
@@ -35,41 +35,20 @@ pub fn insert_onu_event_from_json_with_meter_sync(json_data: Option<RawJsonb>) -
         Source::Onu,
         json_data,
         |client, received| {
-            let delivery = decode_and_store(client, received)?;
-            if !delivery.stored.duplicate {
-                if let Some(signal) =
-                    canonical::from_onu(&delivery.event, &delivery.event_id, &gucs::confidences())
-                {
-                    registry::apply(client, &signal, delivery.at)?;
-                }
-            }
-            Ok(delivery.stored.id)
+            let (event, event_id, at) = decode(received)?;
+            let signal = canonical::from_onu(&event, &event_id, &gucs::confidences());
+            Ok(store(client, &event, &event_id, at, received.raw, signal.as_ref())?.id)
         },
     )
 }
 
-struct Delivery {
-    event: OnuEvent,
-    event_id: String,
-    at: TimestampWithTimeZone,
-    stored: Stored<i32>,
-}
-
-fn decode_and_store(
-    client: &mut SpiClient<'_>,
-    received: &Payload,
-) -> Result<Delivery, IngestError> {
+/// The validated event, the id it is stored under, and its time.
+fn decode(received: &Payload) -> Result<(OnuEvent, String, TimestampWithTimeZone), IngestError> {
     let event = payload::decode(&received.value)?;
     let at = event_time(Source::Onu, "timestamp", event.timestamp)?;
     let event_id = event
         .event_id
         .clone()
         .unwrap_or_else(|| stable_event_id(&event, at));
-    let stored = store(client, &event, &event_id, at, received.raw)?;
-    Ok(Delivery {
-        event,
-        event_id,
-        at,
-        stored,
-    })
+    Ok((event, event_id, at))
 }

@@ -97,13 +97,6 @@ SELECT (SELECT count(*) FROM locked)::int4,
     };
 }
 
-const APPLY_BEHIND_ONU: &str = concat!(
-    "WITH target AS (SELECT id FROM oms_meters WHERE onu_id = $10 ",
-    "UNION SELECT id FROM oms_meters WHERE meter_number = ANY($11)),",
-    registry_ctes!(),
-    registry_counts!()
-);
-
 // SPEC §4.3: a message reaches its meter by asset mRID, usage-point mRID, or a meter number equal
 // to the asset mRID.
 const APPLY_BY_MRID: &str = concat!(
@@ -179,14 +172,10 @@ pub fn apply(
                 audited,
             });
         }
-        MeterSelector::BehindOnu {
-            onu_id,
-            meter_numbers,
-        } => {
-            args.extend(change_args(change));
-            args.push(arg(*onu_id));
-            args.push(arg(meter_numbers.clone()));
-            APPLY_BEHIND_ONU
+        MeterSelector::BehindOnu { .. } => {
+            unreachable!(
+                "ONU signals are applied by the event's own store statement (db::store::onu)"
+            )
         }
         MeterSelector::ByMrid {
             asset_mrids,
