@@ -2,15 +2,12 @@
 //! `insert_callcenter_ticket_from_json_with_meter_link` (SPEC §4.4).
 
 use pgrx::prelude::*;
-use pgrx::spi::SpiClient;
 use pgrx::Uuid;
 
 use super::jsonb::RawJsonb;
 use super::{event_time, ingest, IngestError, Payload};
 use crate::canonical;
-use crate::db::registry;
 use crate::db::store::callcenter::store;
-use crate::db::store::Stored;
 use crate::error::Source;
 use crate::gucs;
 use crate::payload::callcenter::{self as payload, Ticket};
@@ -23,7 +20,10 @@ pub fn insert_callcenter_ticket_from_json(json_data: Option<RawJsonb>) -> Option
         "insert_callcenter_ticket_from_json",
         Source::CallCenter,
         json_data,
-        |client, received| Ok(decode_and_store(client, received)?.2.id),
+        |client, received| {
+            let (ticket, at) = decode(received)?;
+            Ok(store(client, &ticket, at, received.raw, None)?.id)
+        },
     )
 }
 
@@ -39,23 +39,16 @@ pub fn insert_callcenter_ticket_from_json_with_meter_link(
         Source::CallCenter,
         json_data,
         |client, received| {
-            let (ticket, at, stored) = decode_and_store(client, received)?;
-            if !stored.duplicate {
-                if let Some(signal) = canonical::from_ticket(&ticket, &gucs::confidences()) {
-                    registry::apply(client, &signal, at)?;
-                }
-            }
-            Ok(stored.id)
+            let (ticket, at) = decode(received)?;
+            let report = canonical::from_ticket(&ticket, &gucs::confidences());
+            Ok(store(client, &ticket, at, received.raw, report.as_ref())?.id)
         },
     )
 }
 
-fn decode_and_store(
-    client: &mut SpiClient<'_>,
-    received: &Payload,
-) -> Result<(Ticket, TimestampWithTimeZone, Stored<Uuid>), IngestError> {
+/// The validated ticket and its time.
+fn decode(received: &Payload) -> Result<(Ticket, TimestampWithTimeZone), IngestError> {
     let ticket = payload::decode(&received.value)?;
     let at = event_time(Source::CallCenter, "timestamp", ticket.timestamp)?;
-    let stored = store(client, &ticket, at, received.raw)?;
-    Ok((ticket, at, stored))
+    Ok((ticket, at))
 }

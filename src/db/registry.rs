@@ -114,16 +114,23 @@ const APPLY_BY_METER_NUMBER: &str = concat!(
     "SELECT (SELECT id FROM audited LIMIT 1)"
 );
 
-/// A customer report is audited against the meter and never written to the registry (SPEC §4.4).
-const AUDIT_CUSTOMER_REPORT: &str = r#"
-INSERT INTO oms_meter_status_events
-    (id, meter_id, event_type, source_type, source_event_id, previous_status, new_status,
-     event_timestamp, confidence_score, applied, metadata)
-SELECT oms_uuid_v7(), m.id, 'power_off', $2, $3, m.power_status, 'off', $1, $4, false, $5
-FROM oms_meters m
-WHERE m.meter_number = $6 AND m.status = 'active'
-RETURNING 1
-"#;
+/// `report`: a customer report, audited against the meter and never written to the registry
+/// (SPEC §4.4). Expects a CTE `reporting` with a row when the report is to be recorded, and $1
+/// event time, $2 source type, $3 source event id, $4 confidence, $5 metadata, $6 meter number.
+macro_rules! customer_report_audit {
+    () => {
+        r#"
+report AS (
+    INSERT INTO oms_meter_status_events
+        (id, meter_id, event_type, source_type, source_event_id, previous_status, new_status,
+         event_timestamp, confidence_score, applied, metadata)
+    SELECT oms_uuid_v7(), m.id, 'power_off', $2, $3, m.power_status, 'off', $1, $4, false, $5
+    FROM reporting, oms_meters m
+    WHERE m.meter_number = $6 AND m.status = 'active'
+)"#
+    };
+}
+pub(crate) use customer_report_audit;
 
 // A Kaifa message names its meter by mRID; when the registry knows the meter only by a number
 // equal to the asset mRID, the registry learns the mRIDs, so later messages and the runbook's
@@ -162,20 +169,8 @@ pub fn apply(
         arg(metadata),
     ];
     let sql = match &signal.selector {
-        MeterSelector::ReportedMeter(number) => {
-            args.push(arg(number.as_str()));
-            let table = execute(client, AUDIT_CUSTOMER_REPORT, &args)?;
-            let audited = table.len() as i32;
-            return Ok(Applied {
-                matched: audited,
-                applied: 0,
-                audited,
-            });
-        }
-        MeterSelector::BehindOnu { .. } => {
-            unreachable!(
-                "ONU signals are applied by the event's own store statement (db::store::onu)"
-            )
+        MeterSelector::ReportedMeter(_) | MeterSelector::BehindOnu { .. } => {
+            unreachable!("call-center and ONU signals are applied by their source's store statement (db::store)")
         }
         MeterSelector::ByMrid {
             asset_mrids,

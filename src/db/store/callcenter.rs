@@ -2,60 +2,78 @@
 
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::spi::{SpiClient, SpiResult};
-use pgrx::Uuid;
+use pgrx::{JsonB, Uuid};
 
 use super::{inserted_id, Stored};
 use crate::api::jsonb::RawJsonb;
+use crate::canonical::MeterSignal;
+use crate::db::registry::customer_report_audit;
 use crate::db::{arg, execute};
+use crate::error::Source;
 use crate::payload::callcenter::Ticket;
 
 // The customer is linked to the meter by number whatever the meter's status: the link records who
-// called about which meter; only the audit (in `registry`) is limited to active meters.
-const INSERT: &str = r#"
+// called about which meter; the report (audited with the registry's rule) only for active meters.
+//
+// Parameters follow the report audit's numbering (`db::registry::customer_report_audit`): $1 the
+// ticket's time, $2 source type, $3 ticket id, $4 confidence, $5 report metadata, $6 meter number,
+// then $7 intake id, $8 OMS event id, $9 status, $10 source, $11 phone, $12 address, $13 notes,
+// $14 the raw payload, $15 whether to record the report.
+const INSERT: &str = concat!(
+    r#"
 WITH ticket AS (
     INSERT INTO callcenter_tickets
         (id, external_ticket_id, intake_id, oms_event_id, status, intake_timestamp, source)
-    VALUES (oms_uuid_v7(), $1, $2, $3, $4, $5, $6)
+    VALUES (oms_uuid_v7(), $3, $7, $8, $9, $1, $10)
     ON CONFLICT (external_ticket_id) DO NOTHING
     RETURNING id
 ), customer AS (
     INSERT INTO callcenter_customers (ticket_id, phone, meter_number, address, notes, meter_id)
-    SELECT id, $7, $8, $9, $10, (SELECT m.id FROM oms_meters m WHERE m.meter_number = $8)
+    SELECT id, $11, $6, $12, $13, (SELECT m.id FROM oms_meters m WHERE m.meter_number = $6)
     FROM ticket
 ), history AS (
     INSERT INTO callcenter_ticket_status_history (ticket_id, status, changed_at, note)
-    SELECT id, $4, $5, 'ticket received' FROM ticket
+    SELECT id, $9, $1, 'ticket received' FROM ticket
 ), raw AS (
     INSERT INTO callcenter_raw_messages (ticket_id, raw_payload)
-    SELECT id, $11 FROM ticket
-)
-SELECT id FROM ticket
-"#;
+    SELECT id, $14 FROM ticket
+), reporting AS (
+    SELECT id FROM ticket WHERE $15
+),"#,
+    customer_report_audit!(),
+    "\nSELECT id FROM ticket"
+);
 
 const FIND_ORIGINAL: &str = "SELECT id FROM callcenter_tickets WHERE external_ticket_id = $1";
 
+/// Stores the ticket; with a report signal (`canonical::from_ticket`), also audits the report.
 pub fn store(
     client: &mut SpiClient<'_>,
     ticket: &Ticket,
     at: TimestampWithTimeZone,
     raw_payload: RawJsonb,
+    report: Option<&MeterSignal>,
 ) -> SpiResult<Stored<Uuid>> {
     let customer = &ticket.customer;
     let inserted = inserted_id::<Uuid>(execute(
         client,
         INSERT,
         &[
+            arg(at),
+            arg(Source::CallCenter.as_str()),
             arg(ticket.ticket_id.as_str()),
+            arg(report.map(|r| r.confidence)),
+            arg(report.map(|r| JsonB(r.metadata.clone()))),
+            arg(customer.meter_number.as_deref()),
             arg(ticket.intake.intake_id.as_deref()),
             arg(ticket.intake.oms_event_id.as_deref()),
             arg(ticket.status.as_str()),
-            arg(at),
             arg(ticket.source.as_deref()),
             arg(customer.phone.as_deref()),
-            arg(customer.meter_number.as_deref()),
             arg(customer.address.as_deref()),
             arg(customer.notes.as_deref()),
             arg(raw_payload),
+            arg(report.is_some()),
         ],
     )?)?;
     if let Some(id) = inserted {
