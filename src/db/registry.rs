@@ -1,10 +1,15 @@
 //! The meter registry and its audit trail, written once for every source (SPEC §3, §4, §6).
 //!
-//! One statement per signal: select the meters, lock them in id order (so concurrent signals over
-//! overlapping meters queue instead of deadlocking), update those whose newest applied event is
-//! not newer than this one, and audit every selected meter with its real previous status. An
-//! event older than a meter's newest applied event is audited with `applied = false` and never
-//! overwrites the newer status.
+//! The rule, as SQL fragments every writer shares: select the meters, lock them in id order (so
+//! concurrent signals over overlapping meters queue instead of deadlocking), update those whose
+//! newest applied event is not newer than this one, and audit every selected meter with its real
+//! previous status. An event older than a meter's newest applied event is audited with
+//! `applied = false` and never overwrites the newer status.
+//!
+//! The fragments are composed into the statement that stores the source event where that saves a
+//! round of SPI (ONU: `db::store::onu`, call center: `db::store::callcenter`, SCADA:
+//! `db::scada_check`); Kaifa messages and `update_meter_status` run them as statements of their own
+//! here.
 
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::spi::{SpiClient, SpiResult};
@@ -154,6 +159,7 @@ pub struct Applied {
     pub audited: i32,
 }
 
+/// Applies a Kaifa message's signal to the meters its mRIDs name.
 pub fn apply(
     client: &mut SpiClient<'_>,
     signal: &MeterSignal,
