@@ -121,13 +121,9 @@ impl PayloadError {
 
     /// A hint for the producer's developers, where one helps.
     pub fn hint(&self) -> Option<&'static str> {
-        match self.kind {
-            ErrorKind::InvalidDatetime => {
-                Some("Send RFC 3339 or ISO 8601 text, e.g. \"2025-09-30T10:05:00Z\" or \"2025-09-30T10:05:00.123456\".")
-            }
-            ErrorKind::StringTooLong | ErrorKind::OutOfRange => None,
-            _ => None,
-        }
+        (self.kind == ErrorKind::InvalidDatetime).then_some(
+            "Send RFC 3339 or ISO 8601 text, e.g. \"2025-09-30T10:05:00Z\" or \"2025-09-30T10:05:00.123456\".",
+        )
     }
 }
 

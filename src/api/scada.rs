@@ -332,15 +332,7 @@ fn record_superseded(
     restored_at: TimestampWithTimeZone,
     result: &mut Value,
 ) -> SpiResult<(ScopeCounts, Option<Uuid>)> {
-    let device = alarm.device;
-    let counts = scada_check::count_verdicts(
-        client,
-        device.substation,
-        device.feeder,
-        alarm.at,
-        gucs::COMM_FRESH_WINDOW.get(),
-    )?;
-    fill_counts(result, &counts);
+    let counts = count_scope(client, alarm, result)?;
     result["affected_meters"] = json!(0);
     result["superseded"] = json!("a newer restoration of this device was already handled");
     let source_event_id = alarm.scada_event_id.to_string();
@@ -348,7 +340,7 @@ fn record_superseded(
         &source_event_id,
         format!("{} (arrived after its restoration)", alarm.description),
     );
-    let outage_id = outage::record_already_restored(client, device, &evidence, restored_at)?;
+    let outage_id = outage::record_already_restored(client, alarm.device, &evidence, restored_at)?;
     result["outage_event_id"] = json!(outage_id.to_string());
     record_check(
         client,
@@ -366,16 +358,8 @@ fn restore(
     alarm: &AlarmContext<'_>,
     result: &mut Value,
 ) -> SpiResult<()> {
-    let fresh_window_seconds = gucs::COMM_FRESH_WINDOW.get();
+    count_scope(client, alarm, result)?;
     let device = alarm.device;
-    let counts = scada_check::count_verdicts(
-        client,
-        device.substation,
-        device.feeder,
-        alarm.at,
-        fresh_window_seconds,
-    )?;
-    fill_counts(result, &counts);
     let restoration = scada_check::restore_outages(
         client,
         alarm.scada_event_id,
@@ -420,6 +404,23 @@ fn restore(
         outage_id,
         result,
     )
+}
+
+/// Verdict counts of the alarm's scope, without changing anything, filled into `result`.
+fn count_scope(
+    client: &mut SpiClient<'_>,
+    alarm: &AlarmContext<'_>,
+    result: &mut Value,
+) -> SpiResult<ScopeCounts> {
+    let counts = scada_check::count_verdicts(
+        client,
+        alarm.device.substation,
+        alarm.device.feeder,
+        alarm.at,
+        gucs::COMM_FRESH_WINDOW.get(),
+    )?;
+    fill_counts(result, &counts);
+    Ok(counts)
 }
 
 fn fill_counts(result: &mut Value, counts: &ScopeCounts) {

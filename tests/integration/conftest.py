@@ -34,18 +34,23 @@ def admin(sql):
         conn.close()
 
 
-@pytest.fixture(scope="session")
-def template():
-    subprocess.run([os.path.join(REPO, "scripts", "cluster.sh"), "start", "test", str(PORT)], check=True)
-    admin(f"DROP DATABASE IF EXISTS {TEMPLATE}")
-    admin(f"CREATE DATABASE {TEMPLATE}")
-    conn = psycopg2.connect(dsn(TEMPLATE))
+def install_with_grid(database_dsn):
+    """CREATE EXTENSION and the demo grid (the users' runbook scenario) in a database."""
+    conn = psycopg2.connect(database_dsn)
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("CREATE EXTENSION oms_correlation")
         with open(os.path.join(REPO, "demo", "grid.sql")) as f:
             cur.execute(f.read())
     conn.close()
+
+
+@pytest.fixture(scope="session")
+def template():
+    subprocess.run([os.path.join(REPO, "scripts", "cluster.sh"), "start", "test", str(PORT)], check=True)
+    admin(f"DROP DATABASE IF EXISTS {TEMPLATE}")
+    admin(f"CREATE DATABASE {TEMPLATE}")
+    install_with_grid(dsn(TEMPLATE))
     return TEMPLATE
 
 
@@ -53,6 +58,15 @@ def template():
 def db(template):
     name = "oms_it_" + uuid.uuid4().hex[:12]
     admin(f"CREATE DATABASE {name} TEMPLATE {template}")
+    yield name
+    admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def empty_db(template):
+    """A database without the extension (the cluster is started by `template`)."""
+    name = "oms_it_empty_" + uuid.uuid4().hex[:8]
+    admin(f"CREATE DATABASE {name}")
     yield name
     admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 

@@ -12,7 +12,7 @@ import uuid
 import psycopg2
 import pytest
 
-from conftest import EXAMPLES, PORT, REPO, admin, call, dsn, example, query, scalar
+from conftest import EXAMPLES, PORT, REPO, admin, call, dsn, example, install_with_grid, query, scalar
 
 BIN = "/usr/lib/postgresql/15/bin"
 CORRELATING = {
@@ -109,13 +109,7 @@ def crash_cluster():
     with conn.cursor() as cur:
         cur.execute("CREATE DATABASE oms_crash")
     conn.close()
-    conn = psycopg2.connect(crash_dsn())
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("CREATE EXTENSION oms_correlation")
-        with open(os.path.join(REPO, "demo", "grid.sql")) as f:
-            cur.execute(f.read())
-    conn.close()
+    install_with_grid(crash_dsn())
     yield
     subprocess.run([CLUSTER, "destroy", "crash"], check=True)
 

@@ -1,20 +1,10 @@
 """CREATE EXTENSION on a fresh database (SPEC §9)."""
 
 import json
-import uuid
 
 import psycopg2
-import pytest
 
-from conftest import admin, dsn, example
-
-
-@pytest.fixture
-def empty_db(template):
-    name = "oms_it_empty_" + uuid.uuid4().hex[:8]
-    admin(f"CREATE DATABASE {name}")
-    yield name
-    admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+from conftest import dsn, example
 
 
 def test_installs_into_the_schema_create_extension_chooses(empty_db):

@@ -1,12 +1,11 @@
 """Issue 6: oms_sync_meter_registry(), and what DROP EXTENSION does to data."""
 
 import json
-import uuid
 
 import psycopg2
 import pytest
 
-from conftest import admin, dsn, example, query, scalar
+from conftest import dsn, example, query, scalar
 
 
 def test_sync_builds_and_links_the_registry_from_legacy_sources(pool):
@@ -93,17 +92,12 @@ def test_drop_with_data_when_the_dba_says_so(db, pool):
     assert scalar(pool, "SELECT to_regclass('oms_outage_events') IS NULL") is True
 
 
-def test_an_empty_install_drops_without_ceremony(template):
-    name = "oms_it_empty_" + uuid.uuid4().hex[:8]
-    admin(f"CREATE DATABASE {name}")
-    try:
-        conn = psycopg2.connect(dsn(name))
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("CREATE EXTENSION oms_correlation")
-            cur.execute("DROP EXTENSION oms_correlation")
-            cur.execute("SELECT count(*) FROM pg_event_trigger")
-            assert cur.fetchone()[0] == 0
-        conn.close()
-    finally:
-        admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+def test_an_empty_install_drops_without_ceremony(empty_db):
+    conn = psycopg2.connect(dsn(empty_db))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("CREATE EXTENSION oms_correlation")
+        cur.execute("DROP EXTENSION oms_correlation")
+        cur.execute("SELECT count(*) FROM pg_event_trigger")
+        assert cur.fetchone()[0] == 0
+    conn.close()
