@@ -18,6 +18,24 @@ pub mod payload;
 
 ::pgrx::pg_module_magic!(name, version);
 
+// Adopting a legacy database (README, "Adopting a legacy database"): set its tables aside first,
+// take them in once ours exist, and carry its grants over last. On a fresh database they do nothing.
+extension_sql_file!(
+    "../sql/adoption/1_set_aside.sql",
+    name = "adoption_set_aside",
+    bootstrap
+);
+extension_sql_file!(
+    "../sql/adoption/2_take_in.sql",
+    name = "adoption_take_in",
+    requires = ["seed_and_dump", "since_0_2_0"]
+);
+extension_sql_file!(
+    "../sql/adoption/3_carry_over_grants.sql",
+    name = "adoption_carry_over_grants",
+    finalize
+);
+
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::register();
@@ -51,7 +69,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/functions/scope.sql",
     name = "scope",
-    requires = ["seed_and_dump"]
+    requires = ["adoption_take_in"]
 );
 extension_sql_file!(
     "../sql/functions/helpers.sql",
@@ -91,12 +109,12 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/functions/sync.sql",
     name = "sync",
-    requires = ["seed_and_dump"]
+    requires = ["adoption_take_in"]
 );
 extension_sql_file!(
     "../sql/functions/drop_guard.sql",
     name = "drop_guard",
-    requires = ["seed_and_dump"]
+    requires = ["adoption_take_in"]
 );
 
 #[cfg(any(test, feature = "pg_test"))]

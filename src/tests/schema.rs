@@ -123,4 +123,46 @@ mod tests {
             );
         }
     }
+
+    /// The names sql/adoption/1_set_aside.sql sets aside must be exactly the extension's own:
+    /// a table added to the schema but not to that list would make CREATE EXTENSION fail on a
+    /// legacy database that has it.
+    fn set_aside_list(variable: &str) -> Vec<String> {
+        let sql = include_str!("../../sql/adoption/1_set_aside.sql");
+        let start = sql
+            .find(&format!("{variable} constant text[] := ARRAY["))
+            .unwrap();
+        let list = &sql[start..];
+        let list = &list[list.find('[').unwrap() + 1..list.find("];").unwrap()];
+        let mut names: Vec<String> = list
+            .split(',')
+            .map(|n| n.trim().trim_matches('\'').to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[pg_test]
+    fn adoption_knows_every_table_view_and_function_of_the_extension() {
+        let members = |kind: &str| {
+            let mut found = names(&format!(
+                "SELECT name FROM (
+                     SELECT c.relname::text AS name, CASE WHEN c.relkind IN ('r', 'p') THEN 'table' ELSE 'view' END AS kind
+                     FROM pg_depend d JOIN pg_class c ON c.oid = d.objid AND d.classid = 'pg_class'::regclass
+                     WHERE d.deptype = 'e' AND c.relkind IN ('r', 'p', 'v')
+                       AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'oms_correlation')
+                     UNION
+                     SELECT p.proname::text, 'function'
+                     FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid AND d.classid = 'pg_proc'::regclass
+                     WHERE d.deptype = 'e' AND p.pronamespace::regnamespace::text <> 'tests'
+                       AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'oms_correlation')
+                 ) AS members WHERE kind = '{kind}'"
+            ));
+            found.sort();
+            found
+        };
+        assert_eq!(set_aside_list("our_tables"), members("table"));
+        assert_eq!(set_aside_list("our_views"), members("view"));
+        assert_eq!(set_aside_list("our_functions"), members("function"));
+    }
 }

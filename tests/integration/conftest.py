@@ -3,6 +3,15 @@ exactly as the consumers drive it (`SELECT fn(%s::jsonb)`, commit, read the resu
 
 Each test gets its own database, cloned from a template that holds the extension and the demo
 grid, so tests neither share state nor pay for the grid each time.
+
+OMS_TEST_BASE=legacy builds that template from the legacy database instead
+(tests/fixtures/legacy_database.sql, adopted by CREATE EXTENSION), so the same ingest suite proves
+the adopted database behaves as a fresh one (issue 6). The legacy rows stay in the tables, where
+the extension's functions see them; the tests' own reads of the event and outage tables go through
+a lens (schema `legacy_rows_hidden`, first on each test database's search_path) that shows only
+rows written after the template was built, so an assertion about "the outages" means the test's.
+Tests about installing or dropping the extension itself are marked `fresh_only` and skipped there;
+tests/integration/test_adoption.py covers adoption with the legacy rows in view.
 """
 
 import json
@@ -17,7 +26,9 @@ from psycopg2.pool import SimpleConnectionPool
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLES = os.environ.get("OMS_EXAMPLES_DIR", os.path.join(REPO, "..", "shared", "examples"))
 PORT = int(os.environ.get("OMS_TEST_PORT", "54330"))
-TEMPLATE = "oms_it_template"
+BASE = os.environ.get("OMS_TEST_BASE", "fresh")
+TEMPLATE = f"oms_it_template_{BASE}"
+LEGACY_FIXTURE = os.path.join(REPO, "tests", "fixtures", "legacy_database.sql")
 
 
 def dsn(dbname):
@@ -34,14 +45,45 @@ def admin(sql):
         conn.close()
 
 
-def install_with_grid(database_dsn):
-    """CREATE EXTENSION and the demo grid (the users' runbook scenario) in a database."""
+def install_with_grid(database_dsn, base="fresh"):
+    """CREATE EXTENSION and the demo grid (the users' runbook scenario) in a database; with
+    base="legacy", on the legacy database, which the extension adopts."""
     conn = psycopg2.connect(database_dsn)
     conn.autocommit = True
     with conn.cursor() as cur:
+        if base == "legacy":
+            with open(LEGACY_FIXTURE) as f:
+                cur.execute(f.read())
         cur.execute("CREATE EXTENSION oms_correlation")
         with open(os.path.join(REPO, "demo", "grid.sql")) as f:
             cur.execute(f.read())
+    conn.close()
+
+
+# Tables whose legacy rows the lens hides, and the column that dates a row.
+LENS = {
+    "scada_events": "created_at", "scada_event_affected_meters": "checked_at", "onu_events": "created_at",
+    "kaifa_events": "created_at", "kaifa_event_headers": "created_at", "kaifa_event_payloads": "created_at",
+    "kaifa_event_assets": "created_at", "kaifa_event_usage_points": "created_at",
+    "callcenter_tickets": "created_at", "callcenter_customers": "created_at",
+    "callcenter_raw_messages": "received_at", "callcenter_ticket_status_history": "created_at",
+    "oms_outage_events": "created_at", "oms_event_sources": "created_at", "oms_event_timeline": "created_at",
+    "oms_meter_status_events": "created_at", "kaifa_event_users": "created_at", "kaifa_event_details": "created_at",
+    "kaifa_event_names": "created_at", "kaifa_event_status": "created_at", "kaifa_event_metadata": "created_at",
+    "kaifa_event_original_messages": "created_at",
+}
+
+
+def build_lens(database):
+    conn = psycopg2.connect(dsn(database))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT now()")
+        built_at = cur.fetchone()[0]
+        cur.execute("CREATE SCHEMA legacy_rows_hidden")
+        for table, dated_by in LENS.items():
+            cur.execute(f"CREATE VIEW legacy_rows_hidden.{table} AS SELECT * FROM public.{table} "
+                        f"WHERE {dated_by} > %s", (built_at,))
     conn.close()
 
 
@@ -50,14 +92,36 @@ def template():
     subprocess.run([os.path.join(REPO, "scripts", "cluster.sh"), "start", "test", str(PORT)], check=True)
     admin(f"DROP DATABASE IF EXISTS {TEMPLATE}")
     admin(f"CREATE DATABASE {TEMPLATE}")
-    install_with_grid(dsn(TEMPLATE))
+    install_with_grid(dsn(TEMPLATE), BASE)
+    if BASE == "legacy":
+        # What the README asks after adopting: build the registry from the legacy sources.
+        conn = psycopg2.connect(dsn(TEMPLATE))
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT oms_sync_meter_registry()")
+        conn.close()
+        build_lens(TEMPLATE)
     return TEMPLATE
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fresh_only: about installing the extension; not run on the adopted base")
+
+
+def pytest_collection_modifyitems(config, items):
+    if BASE == "legacy":
+        skip = pytest.mark.skip(reason="installs the extension itself (OMS_TEST_BASE=legacy)")
+        for item in items:
+            if "fresh_only" in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture
 def db(template):
     name = "oms_it_" + uuid.uuid4().hex[:12]
     admin(f"CREATE DATABASE {name} TEMPLATE {template}")
+    if BASE == "legacy":
+        admin(f"ALTER DATABASE {name} SET search_path = legacy_rows_hidden, public")
     yield name
     admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
@@ -76,6 +140,16 @@ def pool(db):
     p = SimpleConnectionPool(1, 4, dsn(db), options="-c TimeZone=UTC")
     yield p
     p.closeall()
+
+
+def drop_lens(pool):
+    """Tests that drop the extension first drop the lens, whose views depend on its tables."""
+    query(pool, "DROP SCHEMA IF EXISTS legacy_rows_hidden CASCADE")
+
+
+def demo_grid_only(column):
+    """A condition keeping the demo grid's meters (M…) and leaving the legacy fixture's (LM…)."""
+    return f"{column} LIKE 'M%'"
 
 
 def example(name):

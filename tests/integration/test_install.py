@@ -1,10 +1,13 @@
 """CREATE EXTENSION on a fresh database (SPEC §9)."""
 
+import pytest
 import json
 
 import psycopg2
 
 from conftest import dsn, example
+
+pytestmark = pytest.mark.fresh_only  # installs the extension itself
 
 
 def test_installs_into_the_schema_create_extension_chooses(empty_db):

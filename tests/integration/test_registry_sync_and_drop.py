@@ -65,6 +65,8 @@ def drop(database, settings=""):
         conn.close()
 
 
+# Dropping is about the extension, not ingest; test_adoption.py drops and re-adopts an adopted one.
+@pytest.mark.fresh_only
 def test_drop_extension_refuses_to_delete_outage_history(db, pool):
     query(pool, "SELECT insert_scada_event_with_meter_check(%s::jsonb)", (json.dumps(example("scada_breaker_trip.json")),))
     with pytest.raises(psycopg2.errors.DependentObjectsStillExist) as refused:
@@ -73,6 +75,7 @@ def test_drop_extension_refuses_to_delete_outage_history(db, pool):
     assert scalar(pool, "SELECT count(*) FROM oms_outage_events") == 1
 
 
+@pytest.mark.fresh_only
 def test_keep_data_then_drop_leaves_the_tables_and_rows(db, pool):
     query(pool, "SELECT insert_scada_event_with_meter_check(%s::jsonb)", (json.dumps(example("scada_breaker_trip.json")),))
     kept = scalar(pool, "SELECT oms_keep_data_on_drop()")
@@ -86,12 +89,14 @@ def test_keep_data_then_drop_leaves_the_tables_and_rows(db, pool):
     query(pool, "INSERT INTO oms_customers (customer_id) VALUES ('after-drop')")
 
 
+@pytest.mark.fresh_only
 def test_drop_with_data_when_the_dba_says_so(db, pool):
     query(pool, "SELECT insert_scada_event_with_meter_check(%s::jsonb)", (json.dumps(example("scada_breaker_trip.json")),))
     drop(db, "SET oms_correlation.allow_drop_with_data = on")
     assert scalar(pool, "SELECT to_regclass('oms_outage_events') IS NULL") is True
 
 
+@pytest.mark.fresh_only
 def test_an_empty_install_drops_without_ceremony(empty_db):
     conn = psycopg2.connect(dsn(empty_db))
     conn.autocommit = True

@@ -12,6 +12,8 @@ import pytest
 
 from conftest import EXAMPLES, REPO, admin, dsn, example
 
+pytestmark = pytest.mark.fresh_only  # installs the extension itself
+
 PREVIOUS = "0.1.0"
 SHAREDIR = subprocess.run(["/usr/lib/postgresql/15/bin/pg_config", "--sharedir"], capture_output=True,
                           text=True, check=True).stdout.strip()

@@ -1,6 +1,11 @@
 //! `kaifa_events` and its children. The redelivery key is the non-empty `header.message_id`, else
 //! `payload.event_id` (SPEC §6). One statement writes the event and every child row, and a
 //! redelivery writes none of them, because each child insert reads the event insert's output.
+//!
+//! Deliveries of one key are serialized by an advisory lock, and the insert skips a key already
+//! stored, rather than relying on a unique index on `delivery_key` alone: a legacy database's
+//! `kaifa_events` is hash-partitioned by `id`, where such an index cannot exist (README, "Adopting
+//! a legacy database"). Where the index does exist it still backs the rule.
 
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::spi::{SpiClient, SpiResult};
@@ -16,8 +21,9 @@ use crate::payload::kaifa::{KaifaEvent, Name, NamedObject};
 const INSERT: &str = r#"
 WITH event AS (
     INSERT INTO kaifa_events (id, message_type, event_timestamp, delivery_key)
-    VALUES (oms_uuid_v7(), $1, $2, $3)
-    ON CONFLICT (delivery_key) DO NOTHING
+    SELECT oms_uuid_v7(), $1, $2, $3
+    WHERE NOT EXISTS (SELECT FROM kaifa_events WHERE delivery_key = $3)
+    ON CONFLICT DO NOTHING
     RETURNING id
 ), header AS (
     INSERT INTO kaifa_event_headers
@@ -64,6 +70,10 @@ WITH event AS (
 )
 SELECT id FROM event
 "#;
+
+// Taken before the insert, whose snapshot then sees a concurrent delivery of the key once it commits.
+const SERIALIZE_DELIVERY_KEY: &str =
+    "SELECT pg_catalog.pg_advisory_xact_lock(1801545062, pg_catalog.hashtext($1))";
 
 const FIND_ORIGINAL: &str = "SELECT id FROM kaifa_events WHERE delivery_key = $1";
 
@@ -151,6 +161,7 @@ pub fn store(
         arg(original_processed_at),
         arg(original.is_some()),
     ];
+    execute(client, SERIALIZE_DELIVERY_KEY, &[arg(key.as_str())])?;
     if let Some(id) = inserted_id::<Uuid>(execute(client, INSERT, &args)?)? {
         return Ok(Stored {
             id,

@@ -1,0 +1,119 @@
+-- Adopting a legacy database, step 1 of 3: runs before anything else in CREATE EXTENSION.
+--
+-- The legacy database already has tables, views and functions with the extension's names, built
+-- by hand-run scripts. PostgreSQL 15 will not let an extension script CREATE OR REPLACE (or
+-- IF NOT EXISTS) over objects it does not own, so nothing here creates over them. Instead:
+--   1. (here)  the legacy tables move, whole and untouched, into a holding schema; the legacy
+--              functions and views of our names are dropped, their privileges noted;
+--   2. (2_take_in.sql, once our tables exist) each legacy table moves back in place of our empty
+--              one, becomes a member of the extension, and gains what it lacks;
+--   3. (3_carry_over_grants.sql, last) the noted privileges are granted on our replacements.
+-- It is one transaction: consumers wait on the table locks for its length, and then call the new
+-- functions. On a fresh database this finds nothing and creates nothing. The README explains it.
+DO $set_aside$
+DECLARE
+    -- The extension's objects, as created by sql/schema and sql/functions (a #[pg_test] keeps
+    -- these lists equal to the installed extension's members).
+    our_tables constant text[] := ARRAY[
+        'network_substations', 'network_feeders', 'network_distribution_points', 'oms_customers', 'onus',
+        'oms_meters', 'network_substation_meters', 'network_feeder_meters', 'oms_meter_status_events',
+        'oms_outage_events', 'oms_event_sources', 'oms_event_timeline', 'oms_correlation_rules',
+        'oms_storm_mode_config', 'scada_alarm_vocabulary', 'scada_events', 'scada_event_affected_meters',
+        'meters', 'onu_events', 'kaifa_events', 'kaifa_event_headers', 'kaifa_event_users',
+        'kaifa_event_payloads', 'kaifa_event_assets', 'kaifa_event_usage_points', 'kaifa_event_details',
+        'kaifa_event_names', 'kaifa_event_status', 'kaifa_event_metadata', 'kaifa_event_original_messages',
+        'callcenter_tickets', 'callcenter_customers', 'callcenter_ticket_status_history',
+        'callcenter_raw_messages', 'oms_rejected_events'];
+    our_views constant text[] := ARRAY[
+        'oms_meters_with_topology', 'network_substations_with_meters', 'network_feeders_with_meters',
+        'oms_active_outages', 'oms_correlation_summary', 'oms_unmatched_events'];
+    our_functions constant text[] := ARRAY[
+        'insert_scada_event_with_meter_check', 'insert_scada_event_from_json',
+        'insert_onu_event_from_json_with_meter_sync', 'insert_onu_event_from_json',
+        'insert_kaifa_event_from_json_with_meter_sync', 'insert_kaifa_event_from_json',
+        'insert_callcenter_ticket_from_json_with_meter_link', 'insert_callcenter_ticket_from_json',
+        'get_meters_by_substation', 'get_meters_by_feeder', 'update_meter_status', 'process_scada_event_meters',
+        'sync_callcenter_tickets_to_meters', 'oms_uuid_v7', 'oms_update_meter_status',
+        'oms_process_scada_event_meters', 'oms_meter_scope', 'oms_merge_seeded_row', 'oms_sync_meter_registry',
+        'oms_guard_drop', 'oms_keep_data_on_drop'];
+    home_ns constant regnamespace := '@extschema@'::regnamespace;
+    home constant text := (SELECT nspname FROM pg_catalog.pg_namespace WHERE oid = '@extschema@'::regnamespace);
+    legacy record;
+BEGIN
+    -- Anything of ours already there that is not a table (a view named oms_meters, say) cannot be
+    -- adopted; say so before touching anything.
+    SELECT c.relname, c.relkind INTO legacy
+    FROM pg_class c
+    WHERE c.relnamespace = home_ns AND c.relname = ANY (our_tables) AND c.relkind NOT IN ('r', 'p');
+    IF FOUND THEN
+        RAISE EXCEPTION 'cannot adopt "%": it exists but is not a table (relkind %)', legacy.relname, legacy.relkind
+            USING HINT = 'Rename or drop it, then run CREATE EXTENSION oms_correlation again.';
+    END IF;
+
+    IF NOT EXISTS (SELECT FROM pg_class c WHERE c.relnamespace = home_ns AND c.relname = ANY (our_tables || our_views))
+       AND NOT EXISTS (SELECT FROM pg_proc p WHERE p.pronamespace = home_ns AND p.proname = ANY (our_functions)) THEN
+        RETURN;  -- a fresh database
+    END IF;
+
+    CREATE SCHEMA oms_correlation_adoption;
+    -- Privileges on the legacy functions and views, granted again on ours by step 3.
+    CREATE TABLE oms_correlation_adoption.legacy_privileges (
+        object_kind     text NOT NULL,      -- 'function' or 'view'
+        object_name     text NOT NULL,
+        identity_args   text,               -- functions: pg_get_function_identity_arguments
+        acl             aclitem[]           -- NULL: the default, EXECUTE for PUBLIC
+    );
+
+    FOR legacy IN
+        SELECT p.oid::regprocedure::text AS signature, p.proname, pg_get_function_identity_arguments(p.oid) AS args, p.proacl
+        FROM pg_proc p
+        WHERE p.pronamespace = home_ns AND p.proname = ANY (our_functions)
+    LOOP
+        INSERT INTO oms_correlation_adoption.legacy_privileges VALUES ('function', legacy.proname, legacy.args, legacy.proacl);
+        -- RESTRICT: a DBA's own object built on the old function stops the install and names itself.
+        EXECUTE format('DROP FUNCTION %s', legacy.signature);
+        RAISE WARNING 'oms_correlation adoption: replaced legacy function %', legacy.signature;
+    END LOOP;
+
+    FOR legacy IN
+        SELECT c.oid::regclass::text AS view, c.relname, c.relacl, c.relkind
+        FROM pg_class c
+        WHERE c.relnamespace = home_ns AND c.relname = ANY (our_views) AND c.relkind IN ('v', 'm')
+    LOOP
+        INSERT INTO oms_correlation_adoption.legacy_privileges VALUES ('view', legacy.relname, NULL, legacy.relacl);
+        EXECUTE format('DROP %s %s', CASE legacy.relkind WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'VIEW' END, legacy.view);
+        RAISE WARNING 'oms_correlation adoption: replaced legacy view %', legacy.view;
+    END LOOP;
+
+    -- All locks first, in one statement, tables that refer to others before the tables they refer
+    -- to: a consumer's insert locks its table and then, for its foreign keys, the tables referred
+    -- to, so taking them in that order makes it wait instead of deadlock.
+    EXECUTE (
+        WITH RECURSIVE legacy_tables AS (
+            SELECT c.oid FROM pg_class c
+            WHERE c.relnamespace = home_ns AND c.relname = ANY (our_tables) AND NOT c.relispartition
+        ), refers AS (
+            SELECT DISTINCT k.conrelid AS child, k.confrelid AS parent FROM pg_constraint k
+            WHERE k.contype = 'f' AND k.conrelid <> k.confrelid
+              AND k.conrelid IN (SELECT oid FROM legacy_tables) AND k.confrelid IN (SELECT oid FROM legacy_tables)
+        ), depth AS (
+            SELECT oid, 0 AS d FROM legacy_tables
+            UNION ALL
+            SELECT r.child, depth.d + 1 FROM refers r JOIN depth ON depth.oid = r.parent WHERE depth.d < 40
+        )
+        SELECT 'LOCK TABLE ' || string_agg(oid::regclass::text, ', ' ORDER BY d DESC, oid) || ' IN ACCESS EXCLUSIVE MODE'
+        FROM (SELECT oid, max(d) AS d FROM depth GROUP BY oid) AS ordered);
+
+    -- SET SCHEMA carries the table's rows, indexes, constraints, triggers, grants and owned
+    -- sequences, and rewrites nothing; objects that refer to it do so by oid and follow it.
+    FOR legacy IN
+        SELECT c.oid::regclass AS tab
+        FROM pg_class c
+        WHERE c.relnamespace = home_ns AND c.relname = ANY (our_tables) AND NOT c.relispartition
+          AND NOT EXISTS (SELECT FROM pg_depend d
+                          WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+    LOOP
+        EXECUTE format('ALTER TABLE %s SET SCHEMA oms_correlation_adoption', legacy.tab);
+    END LOOP;
+END
+$set_aside$;
