@@ -133,7 +133,7 @@ mod tests {
             .find(&format!("{variable} constant text[] := ARRAY["))
             .unwrap();
         let list = &sql[start..];
-        let list = &list[list.find('[').unwrap() + 1..list.find("];").unwrap()];
+        let list = &list[list.find("ARRAY[").unwrap() + "ARRAY[".len()..list.find("];").unwrap()];
         let mut names: Vec<String> = list
             .split(',')
             .map(|n| n.trim().trim_matches('\'').to_string())
