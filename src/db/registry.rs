@@ -55,7 +55,7 @@ changed AS (
         last_event_at = $1,
         updated_at = pg_catalog.now()
     FROM locked l
-    WHERE m.id = l.id AND (l.last_event_at IS NULL OR l.last_event_at <= $1)
+    WHERE m.id = l.id AND (l.last_event_at IS NULL OR l.last_event_at <= $1)  -- `applied` below
     RETURNING m.id
 ),
 audited AS (
@@ -64,11 +64,12 @@ audited AS (
          event_timestamp, confidence_score, applied, metadata)
     SELECT oms_uuid_v7(), l.id, $6, $2, $3,
            CASE WHEN $7 IS NOT NULL THEN l.power_status ELSE l.communication_status END,
-           COALESCE($7, $8), $1, $4, c.id IS NOT NULL,
-           CASE WHEN c.id IS NULL
-                THEN $5 || '{"not_applied": "older than the newest event already applied to this meter"}'::jsonb
-                ELSE $5 END
-    FROM locked l LEFT JOIN changed c ON c.id = l.id
+           COALESCE($7, $8), $1, $4, l.applied,
+           CASE WHEN l.applied THEN $5
+                ELSE $5 || '{"not_applied": "older than the newest event already applied to this meter"}'::jsonb END
+    -- `changed` took exactly the locked meters with `applied` (a locked row cannot change under
+    -- the UPDATE), so the audit reads `locked` alone instead of joining the two.
+    FROM (SELECT *, (last_event_at IS NULL OR last_event_at <= $1) AS applied FROM locked) AS l
     WHERE $9
        OR ($7 IS NOT NULL AND $7 IS DISTINCT FROM l.power_status)
        OR ($8 IS NOT NULL AND $8 IS DISTINCT FROM l.communication_status)

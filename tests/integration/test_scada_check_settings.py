@@ -1,0 +1,82 @@
+"""The SCADA check's bulk statements run with settings of their own (src/db/scada_check.rs,
+`bulk_statement`): JIT off, more work_mem, cached-registry costing, and, when provably redundant,
+no per-row foreign-key triggers (session_replication_role = replica). These tests hold it to its
+promises: the caller's settings come back whatever happens, a DBA's trigger is never skipped, and
+the foreign keys stay true."""
+
+import json
+
+import psycopg2
+import pytest
+
+from conftest import call, example, query, scalar
+
+TRIP = example("scada_breaker_trip.json")
+RESTORE = example("scada_restoration.json")
+SETTINGS = "SELECT current_setting('session_replication_role'), current_setting('jit'), " \
+           "current_setting('work_mem'), current_setting('random_page_cost')"
+
+
+def test_the_callers_settings_are_untouched_after_a_check_and_a_restoration(pool):
+    conn = pool.getconn()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(SETTINGS)
+            before = cur.fetchone()
+            cur.execute("SELECT insert_scada_event_with_meter_check(%s::jsonb)", (json.dumps(TRIP),))
+            assert cur.fetchone()[0]["offline_meters"] == 45
+            cur.execute(SETTINGS)
+            assert cur.fetchone() == before
+            cur.execute("SELECT insert_scada_event_with_meter_check(%s::jsonb)", (json.dumps(RESTORE),))
+            cur.execute(SETTINGS)
+            assert cur.fetchone() == before
+        conn.commit()
+    finally:
+        pool.putconn(conn)
+
+
+def test_settings_come_back_when_the_check_fails_midway(pool):
+    # A DBA's constraint rejects the affected-meter rows: the event is quarantined whole.
+    query(pool, "ALTER TABLE public.scada_event_affected_meters ADD CONSTRAINT no_marks CHECK (meter_status_after <> 'off') NOT VALID")
+    conn = pool.getconn()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(SETTINGS)
+            before = cur.fetchone()
+            cur.execute("SELECT insert_scada_event_with_meter_check(%s::jsonb)", (json.dumps(TRIP),))
+            assert cur.fetchone()[0] is None
+            cur.execute(SETTINGS)
+            assert cur.fetchone() == before
+            cur.execute("SELECT count(*) FROM oms_meter_status_events")
+            assert cur.fetchone()[0] == 0
+        conn.commit()
+    finally:
+        pool.putconn(conn)
+    assert scalar(pool, "SELECT count(*) FROM oms_rejected_events WHERE sqlstate = '23514'") == 1
+
+
+def test_a_dba_trigger_on_the_audit_trail_still_fires(pool):
+    query(pool, """
+        CREATE TABLE public.dba_audit_copy (meter_id uuid, source_type text);
+        CREATE FUNCTION public.dba_copy_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO public.dba_audit_copy VALUES (NEW.meter_id, NEW.source_type); RETURN NEW; END $$;
+        CREATE TRIGGER dba_copy AFTER INSERT ON public.oms_meter_status_events
+            FOR EACH ROW EXECUTE FUNCTION public.dba_copy_audit();
+    """)
+    assert call(pool, "insert_scada_event_with_meter_check", TRIP)["offline_meters"] == 45
+    assert scalar(pool, "SELECT count(*) FROM public.dba_audit_copy WHERE source_type = 'scada'") == 45
+
+
+def test_foreign_keys_hold_after_checks_and_restorations(pool):
+    call(pool, "insert_scada_event_with_meter_check", TRIP)
+    call(pool, "insert_scada_event_with_meter_check", RESTORE)
+    orphans = query(pool, """
+        SELECT (SELECT count(*) FROM oms_meter_status_events e WHERE NOT EXISTS (SELECT FROM oms_meters m WHERE m.id = e.meter_id)),
+               (SELECT count(*) FROM scada_event_affected_meters a WHERE NOT EXISTS (SELECT FROM oms_meters m WHERE m.id = a.meter_id)
+                                                                      OR NOT EXISTS (SELECT FROM scada_events s WHERE s.id = a.scada_event_id)),
+               (SELECT count(*) FROM oms_event_sources s WHERE NOT EXISTS (SELECT FROM oms_outage_events o WHERE o.id = s.outage_event_id)),
+               (SELECT count(*) FROM scada_event_affected_meters)""")
+    assert orphans == [(0, 0, 0, 90)]
+    # And a meter the check marked still cannot be deleted out from under its audit trail.
+    with pytest.raises(psycopg2.errors.ForeignKeyViolation):
+        query(pool, """DELETE FROM oms_meters WHERE id = (SELECT meter_id FROM scada_event_affected_meters LIMIT 1)""")
