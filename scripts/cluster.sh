@@ -40,7 +40,16 @@ CONF
     if as_postgres "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
         echo "[cluster] $name already running on port $port"
     else
-        as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "-p $port" start >/dev/null
+        # Our ports lie in Linux's ephemeral range, so a client socket can hold one for a moment
+        # ("could not bind ... Address already in use"): try again before giving up.
+        for attempt in 1 2 3 4 5; do
+            if as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "-p $port" start >/dev/null; then
+                break
+            fi
+            [ "$attempt" -lt 5 ] || exit 1
+            echo "[cluster] $name did not start (attempt $attempt), retrying" >&2
+            sleep 2
+        done
         echo "[cluster] $name started on 127.0.0.1:$port (data: $dir/data, log: $dir/server.log)"
     fi
     ;;

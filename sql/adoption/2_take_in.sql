@@ -245,36 +245,29 @@ BEGIN
                                         'resolve them, then run CREATE EXTENSION oms_correlation again.',
                                         array_to_string(con.columns, ', '), con.table_name);
             END;
-        ELSIF con.contype = 'c' THEN
-            IF EXISTS (SELECT FROM pg_constraint k WHERE k.contype = 'c'
+        ELSE
+            -- A check or foreign key: skipped if the table has its equal, else added NOT VALID (it
+            -- holds for new rows at once) and then validated where the legacy rows allow.
+            IF (con.contype = 'c' AND EXISTS (
+                    SELECT FROM pg_constraint k WHERE k.contype = 'c'
                        AND k.conrelid = format('%I.%I', home, con.table_name)::regclass
                        -- Compared without casts and parentheses: a re-read check prints them differently.
                        AND regexp_replace(pg_get_constraintdef(k.oid), '( NOT VALID$|::[a-z ]+(\[\])?|[() ])', '', 'g')
-                           = regexp_replace(con.definition, '(::[a-z ]+(\[\])?|[() ])', '', 'g')) THEN
+                           = regexp_replace(con.definition, '(::[a-z ]+(\[\])?|[() ])', '', 'g')))
+               OR (con.contype = 'f' AND EXISTS (
+                    SELECT FROM pg_constraint k
+                    WHERE k.contype = 'f' AND k.conrelid = format('%I.%I', home, con.table_name)::regclass
+                      AND k.confrelid = format('%I.%I', home, con.referenced_table)::regclass
+                      AND ARRAY(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY u(n, i)
+                                JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.i)
+                          = con.columns)) THEN
                 CONTINUE;
             END IF;
             EXECUTE format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s NOT VALID', home, con.table_name, new_name,
                            con.definition);
             BEGIN
                 EXECUTE format('ALTER TABLE %I.%I VALIDATE CONSTRAINT %I', home, con.table_name, new_name);
-            EXCEPTION WHEN check_violation THEN
-                RAISE WARNING 'oms_correlation adoption: legacy rows of % break % (%); it holds for new rows only',
-                    con.table_name, new_name, con.definition;
-            END;
-        ELSE
-            IF EXISTS (
-                SELECT FROM pg_constraint k
-                WHERE k.contype = 'f' AND k.conrelid = format('%I.%I', home, con.table_name)::regclass
-                  AND k.confrelid = format('%I.%I', home, con.referenced_table)::regclass
-                  AND ARRAY(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY u(n, i)
-                            JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.i) = con.columns) THEN
-                CONTINUE;
-            END IF;
-            EXECUTE format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s NOT VALID', home, con.table_name, new_name,
-                           con.definition);
-            BEGIN
-                EXECUTE format('ALTER TABLE %I.%I VALIDATE CONSTRAINT %I', home, con.table_name, new_name);
-            EXCEPTION WHEN foreign_key_violation THEN
+            EXCEPTION WHEN check_violation OR foreign_key_violation THEN
                 RAISE WARNING 'oms_correlation adoption: legacy rows of % break % (%); it holds for new rows only',
                     con.table_name, new_name, con.definition;
             END;

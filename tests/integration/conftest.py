@@ -127,12 +127,24 @@ def db(template):
 
 
 @pytest.fixture
-def empty_db(template):
-    """A database without the extension (the cluster is started by `template`)."""
-    name = "oms_it_empty_" + uuid.uuid4().hex[:8]
-    admin(f"CREATE DATABASE {name}")
-    yield name
-    admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+def new_database(template):
+    """Makes empty databases (the cluster is started by `template`), dropped after the test."""
+    made = []
+
+    def make(prefix="oms_it_empty_"):
+        made.append(prefix + uuid.uuid4().hex[:8])
+        admin(f"CREATE DATABASE {made[-1]}")
+        return made[-1]
+
+    yield make
+    for name in made:
+        admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def empty_db(new_database):
+    """A database without the extension."""
+    return new_database()
 
 
 @pytest.fixture

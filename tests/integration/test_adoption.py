@@ -9,12 +9,11 @@ import json
 import os
 import threading
 import time
-import uuid
 
 import psycopg2
 import pytest
 
-from conftest import EXAMPLES, REPO, admin, dsn, example
+from conftest import EXAMPLES, REPO, dsn, example
 
 pytestmark = pytest.mark.fresh_only  # installs the extension itself
 
@@ -77,15 +76,6 @@ EXPECTED_GAPS = {
 }
 
 
-def load_legacy(name):
-    admin(f"CREATE DATABASE {name}")
-    conn = psycopg2.connect(dsn(name))
-    conn.autocommit = True
-    with conn.cursor() as cur, open(FIXTURE) as f:
-        cur.execute(f.read())
-    conn.close()
-
-
 def run(database, sql, params=None, user="postgres"):
     conn = psycopg2.connect(dsn(database).replace("user=postgres", f"user={user}"), options="-c TimeZone=UTC")
     conn.autocommit = True
@@ -125,20 +115,18 @@ def ingest(database, function, payload, user="postgres"):
 
 
 @pytest.fixture
-def legacy(template):
-    name = "oms_it_legacy_" + uuid.uuid4().hex[:8]
-    load_legacy(name)
-    yield name
-    admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+def legacy(new_database):
+    """A database as the hand-run scripts left it."""
+    name = new_database("oms_it_legacy_")
+    rows(name, open(FIXTURE).read())
+    return name
 
 
 @pytest.fixture
-def fresh(template):
-    name = "oms_it_fresh_" + uuid.uuid4().hex[:8]
-    admin(f"CREATE DATABASE {name}")
+def fresh(new_database):
+    name = new_database("oms_it_fresh_")
     rows(name, "CREATE EXTENSION oms_correlation")
-    yield name
-    admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    return name
 
 
 def test_adoption_keeps_every_row_and_meets_every_requirement_of_a_fresh_install(legacy, fresh):
@@ -164,6 +152,12 @@ def test_adoption_keeps_every_row_and_meets_every_requirement_of_a_fresh_install
     # No uuid-ossp default is left, and the holding schema is gone.
     assert rows(legacy, """SELECT count(*) FROM pg_attrdef WHERE pg_get_expr(adbin, adrelid) LIKE '%uuid_generate%'""")[0][0] == 0
     assert rows(legacy, "SELECT to_regnamespace('oms_correlation_adoption')")[0][0] is None
+    # pg_dump keeps every adopted table and sequence, and no entry points at a dropped table.
+    assert rows(legacy, """
+        SELECT count(*) FILTER (WHERE c.oid IS NULL),
+               count(*) FILTER (WHERE c.oid IS NOT NULL)
+        FROM unnest((SELECT extconfig FROM pg_extension WHERE extname = 'oms_correlation')) AS e(oid)
+        LEFT JOIN pg_class c ON c.oid = e.oid""")[0] == (0, 39)
     # Partitions stay partitions of the adopted table.
     assert rows(legacy, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'kaifa_events'::regclass")[0][0] == 4
 

@@ -17,41 +17,36 @@ SETTINGS = "SELECT current_setting('session_replication_role'), current_setting(
            "current_setting('work_mem'), current_setting('random_page_cost')"
 
 
-def test_the_callers_settings_are_untouched_after_a_check_and_a_restoration(pool):
+def calls_leave_settings_alone(pool, payloads):
+    """Makes the calls on one connection, checking the caller's settings after each; the results."""
     conn = pool.getconn()
+    results = []
     try:
         with conn.cursor() as cur:
             cur.execute(SETTINGS)
             before = cur.fetchone()
-            cur.execute("SELECT insert_scada_event_with_meter_check(%s::jsonb)", (json.dumps(TRIP),))
-            assert cur.fetchone()[0]["offline_meters"] == 45
-            cur.execute(SETTINGS)
-            assert cur.fetchone() == before
-            cur.execute("SELECT insert_scada_event_with_meter_check(%s::jsonb)", (json.dumps(RESTORE),))
-            cur.execute(SETTINGS)
-            assert cur.fetchone() == before
+            for payload in payloads:
+                cur.execute("SELECT insert_scada_event_with_meter_check(%s::jsonb)", (json.dumps(payload),))
+                results.append(cur.fetchone()[0])
+                cur.execute(SETTINGS)
+                assert cur.fetchone() == before
         conn.commit()
     finally:
         pool.putconn(conn)
+    return results
+
+
+def test_the_callers_settings_are_untouched_after_a_check_and_a_restoration(pool):
+    trip, restoration = calls_leave_settings_alone(pool, [TRIP, RESTORE])
+    assert trip["offline_meters"] == 45 and restoration["classification"] == "restoration"
 
 
 def test_settings_come_back_when_the_check_fails_midway(pool):
     # A DBA's constraint rejects the affected-meter rows: the event is quarantined whole.
-    query(pool, "ALTER TABLE public.scada_event_affected_meters ADD CONSTRAINT no_marks CHECK (meter_status_after <> 'off') NOT VALID")
-    conn = pool.getconn()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(SETTINGS)
-            before = cur.fetchone()
-            cur.execute("SELECT insert_scada_event_with_meter_check(%s::jsonb)", (json.dumps(TRIP),))
-            assert cur.fetchone()[0] is None
-            cur.execute(SETTINGS)
-            assert cur.fetchone() == before
-            cur.execute("SELECT count(*) FROM oms_meter_status_events")
-            assert cur.fetchone()[0] == 0
-        conn.commit()
-    finally:
-        pool.putconn(conn)
+    query(pool, "ALTER TABLE public.scada_event_affected_meters ADD CONSTRAINT no_marks "
+                "CHECK (meter_status_after <> 'off') NOT VALID")
+    assert calls_leave_settings_alone(pool, [TRIP]) == [None]
+    assert scalar(pool, "SELECT count(*) FROM oms_meter_status_events") == 0
     assert scalar(pool, "SELECT count(*) FROM oms_rejected_events WHERE sqlstate = '23514'") == 1
 
 

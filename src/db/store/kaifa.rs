@@ -2,12 +2,13 @@
 //! `payload.event_id` (SPEC §6). One statement writes the event and every child row, and a
 //! redelivery writes none of them, because each child insert reads the event insert's output.
 //!
-//! Deliveries of one key are serialized by an advisory lock, and the insert skips a key already
-//! stored, rather than relying on a unique index on `delivery_key` alone: a legacy database's
-//! `kaifa_events` is hash-partitioned by `id`, where such an index cannot exist (README, "Adopting
-//! a legacy database"). Where the index does exist it still backs the rule.
+//! The unique index on `delivery_key` keeps one row per key. A legacy database's `kaifa_events`,
+//! adopted in place, is hash-partitioned by `id`, where such an index cannot exist (README,
+//! "Adopting a legacy database"); there deliveries of one key are serialized by an advisory lock
+//! instead, and the insert skips a key already stored.
 
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
+use pgrx::pg_sys;
 use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::Uuid;
 use serde_json::Value;
@@ -71,7 +72,8 @@ WITH event AS (
 SELECT id FROM event
 "#;
 
-// Taken before the insert, whose snapshot then sees a concurrent delivery of the key once it commits.
+// Taken before the insert (partitioned table only), whose snapshot then sees a concurrent delivery
+// of the key once it has committed.
 const SERIALIZE_DELIVERY_KEY: &str =
     "SELECT pg_catalog.pg_advisory_xact_lock(1801545062, pg_catalog.hashtext($1))";
 
@@ -161,7 +163,9 @@ pub fn store(
         arg(original_processed_at),
         arg(original.is_some()),
     ];
-    execute(client, SERIALIZE_DELIVERY_KEY, &[arg(key.as_str())])?;
+    if stored_in_partitions() {
+        execute(client, SERIALIZE_DELIVERY_KEY, &[arg(key.as_str())])?;
+    }
     if let Some(id) = inserted_id::<Uuid>(execute(client, INSERT, &args)?)? {
         return Ok(Stored {
             id,
@@ -176,6 +180,16 @@ pub fn store(
         id,
         duplicate: true,
     })
+}
+
+/// Whether `kaifa_events` (found on the pinned search_path) is a partitioned table. A catalog
+/// cache lookup, so it costs no statement.
+fn stored_in_partitions() -> bool {
+    unsafe {
+        let relid = pg_sys::RelnameGetRelid(c"kaifa_events".as_ptr());
+        relid != pg_sys::InvalidOid
+            && pg_sys::get_rel_relkind(relid) as u8 == pg_sys::RELKIND_PARTITIONED_TABLE
+    }
 }
 
 type Column = Vec<Option<String>>;
