@@ -173,6 +173,25 @@ BEGIN
         END IF;
     END LOOP;
 
+    -- pg_dump saves an extension's tables as rows for the tables a fresh CREATE EXTENSION makes:
+    -- a column only the legacy table has, or its partitions, would not restore (README).
+    FOR col IN
+        SELECT c.relname, a.attname FROM pg_class c
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE c.relnamespace = home_ns AND c.relname = ANY (adopted)
+          AND NOT EXISTS (SELECT FROM oms_correlation_adoption.our_columns o
+                          WHERE o.table_name = c.relname AND o.column_name = a.attname)
+    LOOP
+        RAISE WARNING 'oms_correlation adoption: %.% is the legacy table''s own: kept, but pg_dump cannot restore it '
+                      'into a fresh install (back up with pg_basebackup, or move the column out)', col.relname, col.attname;
+    END LOOP;
+
+    FOR col IN SELECT c.relname FROM pg_class c WHERE c.relnamespace = home_ns AND c.relname = ANY (adopted)
+                                                     AND c.relkind = 'p' LOOP
+        RAISE WARNING 'oms_correlation adoption: % is partitioned: kept, but pg_dump cannot restore its rows into a '
+                      'fresh install (back up with pg_basebackup)', col.relname;
+    END LOOP;
+
     -- Ids of legacy-only columns too: the extension needs no uuid-ossp.
     FOR col IN
         SELECT c.relname, a.attname FROM pg_attrdef d

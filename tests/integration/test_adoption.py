@@ -147,6 +147,9 @@ def test_adoption_keeps_every_row_and_meets_every_requirement_of_a_fresh_install
     text = "".join(warnings)
     assert "oms_storm_mode_config.config_name has NULLs" in text
     assert "kaifa_events is partitioned" in text
+    # ... and what a pg_dump of it could not restore into a fresh install (README, backups).
+    assert "scada_event_affected_meters.id is the legacy table's own" in text
+    assert "kaifa_event_payloads is partitioned: kept, but pg_dump cannot restore" in text
     assert "adopted 32 legacy tables" in text
 
     # No uuid-ossp default is left, and the holding schema is gone.
