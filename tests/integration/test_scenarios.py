@@ -82,6 +82,39 @@ def test_onu_last_gasp_and_power_restored(pool):
         ("power_off", "on", "off", "0.85", 2), ("power_on", "off", "on", "0.85", 2)]
 
 
+def test_an_onu_without_a_serial_takes_the_first_one_an_event_carries(pool):
+    # Statistics that make "serial IS NULL" look as selective as the key: the plan the first event
+    # makes and keeps must still find its ONU by key.
+    query(pool, """INSERT INTO onus (id, onu_serial_no) SELECT 890000 + n, 'SER' || n FROM generate_series(1, 3000) n;
+                   ANALYZE onus;
+                   INSERT INTO onus (id, onu_serial_no) VALUES (880001, NULL), (880002, '')""")
+    before = index_scans(pool)
+    for onu, serial, n in [(880001, "SN-A", 1), (880002, "SN-B", 2), (880001, "SN-C", 3)]:
+        call(pool, "insert_onu_event_from_json_with_meter_sync",
+             {"eventId": f"SERIAL-{n}", "type": "ONU_LastGaspAlert", "onuId": onu, "onuSerial": serial,
+              "timestamp": f"2025-09-30T10:0{n}:00Z"})
+    # Each event found its ONU by key, not by reading the serial-less ONUs.
+    after = index_scans(pool)
+    assert after["onus_serial_idx"] == before["onus_serial_idx"]
+    assert after["onus_pkey"] > before["onus_pkey"]
+    assert query(pool, "SELECT id, onu_serial_no FROM onus WHERE id IN (880001, 880002) ORDER BY 1") == [
+        (880001, "SN-A"), (880002, "SN-B")]
+
+
+def index_scans(pool):
+    conn = pool.getconn()
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_stat_force_next_flush()")
+            cur.execute("SELECT pg_stat_clear_snapshot()")
+            cur.execute("SELECT indexrelname, idx_scan FROM pg_stat_user_indexes WHERE relname = 'onus'")
+            return dict(cur.fetchall())
+    finally:
+        conn.autocommit = False
+        pool.putconn(conn)
+
+
 def test_other_onu_types_are_stored_only(pool):
     event_id = call(pool, "insert_onu_event_from_json_with_meter_sync",
                     dict(example("onu_last_gasp.json"), type="ONU_DyingGaspCleared", eventId="ONU_X"))

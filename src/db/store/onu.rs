@@ -29,7 +29,9 @@ onu AS (
     ON CONFLICT (id) DO NOTHING
 ), serial AS (
     UPDATE onus SET onu_serial_no = $17, updated_at = pg_catalog.now()
-    WHERE id = $10 AND onu_serial_no IS NULL AND $17 IS NOT NULL
+    -- Not `onu_serial_no IS NULL`: the kept generic plan could then read every serial-less ONU
+    -- through onus_serial_idx instead of this one by its key. An empty serial is a missing one.
+    WHERE id = $10 AND coalesce(onu_serial_no, '') = '' AND $17 IS NOT NULL
 ), event AS (
     INSERT INTO onu_events
         (event_id, onu_id, event_type, "timestamp", alarm_category, alarm_type, parcel_code, serial_number,
