@@ -235,6 +235,28 @@ def test_kaifa_redeliveries_race_on_the_partitioned_table_and_one_is_stored(lega
     assert rows(legacy, "SELECT count(*) FROM kaifa_event_payloads WHERE event_id = %s", (results[0],))[0][0] == 1
 
 
+def test_a_message_the_old_functions_stored_is_a_redelivery_after_adoption(legacy):
+    rows(legacy, "CREATE EXTENSION oms_correlation")
+    (legacy_id, message_id, event_id), (other_id, _, other_event_id) = rows(legacy, """
+        SELECT e.id::text, h.message_id, p.event_id_value FROM kaifa_events e
+        JOIN kaifa_event_headers h ON h.event_id = e.id JOIN kaifa_event_payloads p ON p.event_id = e.id
+        ORDER BY e.event_timestamp LIMIT 2""")
+    by_message = example("kaifa_full.json")
+    by_message["header"]["message_id"] = message_id
+    # No message id: the payload's event id is the key.
+    by_event = example("kaifa_full.json")
+    by_event["header"]["message_id"] = ""
+    by_event["payload"]["event_id"] = other_event_id
+    count = "SELECT (SELECT count(*) FROM kaifa_events), (SELECT count(*) FROM oms_rejected_events)"
+    before = rows(legacy, count)
+    assert ingest(legacy, "insert_kaifa_event_from_json_with_meter_sync", by_message) == legacy_id
+    assert ingest(legacy, "insert_kaifa_event_from_json_with_meter_sync", by_event) == other_id
+    assert rows(legacy, count) == before
+    # A message the old functions never saw is new.
+    by_message["header"]["message_id"] = "after-adoption-1"
+    assert ingest(legacy, "insert_kaifa_event_from_json_with_meter_sync", by_message) not in (legacy_id, other_id)
+
+
 def test_legacy_rows_that_break_a_key_stop_the_install_and_change_nothing(legacy):
     # Two legacy tickets with one ticket id: the extension's ticket dedup cannot hold.
     rows(legacy, "UPDATE callcenter_tickets SET external_ticket_id = 'LEGACY-T1'")

@@ -17,13 +17,37 @@ use super::{inserted_id, Stored};
 use crate::api::jsonb::RawJsonb;
 use crate::db::{arg, execute, timestamptz};
 use crate::payload::fields::time_value;
-use crate::payload::kaifa::{KaifaEvent, Name, NamedObject};
+use crate::payload::kaifa::{DeliveryKey, KaifaEvent, Name, NamedObject};
 
-const INSERT: &str = r#"
+/// A message stored before the extension, by a legacy database's old functions (no delivery key
+/// was kept then), found by the same key: its header's message id, or else its payload's event id.
+/// A redelivery of it is a redelivery, not a new message.
+macro_rules! stored_before_the_extension {
+    ($message_id:literal, $event_id:literal) => {
+        concat!(
+            "SELECT e.id FROM kaifa_event_headers h JOIN kaifa_events e ON e.id = h.event_id ",
+            "WHERE h.message_id = ",
+            $message_id,
+            " AND e.delivery_key IS NULL ",
+            "UNION ALL ",
+            "SELECT e.id FROM kaifa_event_payloads p JOIN kaifa_events e ON e.id = p.event_id ",
+            "WHERE p.event_id_value = ",
+            $event_id,
+            " AND e.delivery_key IS NULL"
+        )
+    };
+}
+
+// $51/$52: the key's message id or event id, whichever it is (the other NULL).
+const INSERT: &str = concat!(
+    r#"
 WITH event AS (
     INSERT INTO kaifa_events (id, message_type, event_timestamp, delivery_key)
     SELECT oms_uuid_v7(), $1, $2, $3
     WHERE NOT EXISTS (SELECT FROM kaifa_events WHERE delivery_key = $3)
+      AND NOT EXISTS ("#,
+    stored_before_the_extension!("$51", "$52"),
+    r#")
     ON CONFLICT DO NOTHING
     RETURNING id
 ), header AS (
@@ -70,14 +94,19 @@ WITH event AS (
     SELECT id, $46, $47, $48, $49, $42 -> 'original_message' FROM event WHERE $50
 )
 SELECT id FROM event
-"#;
+"#
+);
 
 // Taken before the insert (partitioned table only), whose snapshot then sees a concurrent delivery
 // of the key once it has committed.
 const SERIALIZE_DELIVERY_KEY: &str =
     "SELECT pg_catalog.pg_advisory_xact_lock(1801545062, pg_catalog.hashtext($1))";
 
-const FIND_ORIGINAL: &str = "SELECT id FROM kaifa_events WHERE delivery_key = $1";
+const FIND_ORIGINAL: &str = concat!(
+    "SELECT id FROM (SELECT id FROM kaifa_events WHERE delivery_key = $1 UNION ALL ",
+    stored_before_the_extension!("$2", "$3"),
+    ") AS original LIMIT 1"
+);
 
 /// `raw` is the payload as received: the metadata and original-message blocks are stored from it
 /// as they came.
@@ -87,6 +116,10 @@ pub fn store(
     raw: RawJsonb,
 ) -> SpiResult<Stored<Uuid>> {
     let key = event.delivery_key.stored();
+    let (legacy_message_id, legacy_event_id) = match &event.delivery_key {
+        DeliveryKey::MessageId(id) => (Some(id.as_str()), None),
+        DeliveryKey::EventId(id) => (None, Some(id.as_str())),
+    };
     let header = event.header.clone().unwrap_or_default();
     let user = header.user.clone();
     let body = &event.payload;
@@ -162,6 +195,8 @@ pub fn store(
         arg(original.and_then(|o| short_text(o.get("topic")))),
         arg(original_processed_at),
         arg(original.is_some()),
+        arg(legacy_message_id),
+        arg(legacy_event_id),
     ];
     if stored_in_partitions() {
         execute(client, SERIALIZE_DELIVERY_KEY, &[arg(key.as_str())])?;
@@ -172,10 +207,18 @@ pub fn store(
             duplicate: false,
         });
     }
-    let id = execute(client, FIND_ORIGINAL, &[arg(key.as_str())])?
-        .first()
-        .get_one::<Uuid>()?
-        .expect("the conflicting Kaifa event is visible once its inserter committed");
+    let id = execute(
+        client,
+        FIND_ORIGINAL,
+        &[
+            arg(key.as_str()),
+            arg(legacy_message_id),
+            arg(legacy_event_id),
+        ],
+    )?
+    .first()
+    .get_one::<Uuid>()?
+    .expect("the conflicting Kaifa event is visible once its inserter committed");
     Ok(Stored {
         id,
         duplicate: true,
