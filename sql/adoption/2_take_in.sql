@@ -8,8 +8,8 @@
 --   - columns are added with their default only when it is not volatile (a stored "missing"
 --     value, no rewrite); volatile defaults (new ids) apply to new rows only;
 --   - varchar columns narrower than ours are widened, which PostgreSQL does in the catalog alone;
---   - NOT NULL, checks and foreign keys the legacy rows break are left unenforced for those rows
---     (NOT VALID), enforced for new ones, and reported;
+--   - a NOT NULL the legacy rows break is not added; checks and foreign keys they break are added
+--     NOT VALID, so they hold for new rows; each is reported as a WARNING;
 --   - a unique key the legacy rows break stops the install (correlation relies on those keys),
 --     naming the table and the key; on a hash-partitioned table a key that cannot include the
 --     partition key becomes a plain index (the Kaifa delivery key: see src/db/store/kaifa.rs).
