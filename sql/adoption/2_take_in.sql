@@ -257,12 +257,20 @@ BEGIN
             END IF;
             BEGIN
                 EXECUTE format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s', home, con.table_name, new_name, con.definition);
-            EXCEPTION WHEN unique_violation OR not_null_violation THEN
-                RAISE EXCEPTION 'cannot adopt %: its rows break the key % (%): %', con.table_name, new_name,
-                    con.definition, SQLERRM
-                    USING HINT = format('Find them with: SELECT %1$s, count(*) FROM %2$I GROUP BY %1$s HAVING count(*) > 1; '
-                                        'resolve them, then run CREATE EXTENSION oms_correlation again.',
-                                        array_to_string(con.columns, ', '), con.table_name);
+            EXCEPTION
+                WHEN unique_violation THEN
+                    RAISE EXCEPTION 'cannot adopt %: its rows break the key % (%): %', con.table_name, new_name,
+                        con.definition, SQLERRM
+                        USING HINT = format('Find them with: SELECT %1$s, count(*) FROM %2$I GROUP BY %1$s HAVING count(*) > 1; '
+                                            'resolve them, then run CREATE EXTENSION oms_correlation again.',
+                                            array_to_string(con.columns, ', '), con.table_name);
+                WHEN not_null_violation THEN
+                    -- A key column the legacy table lacked (added empty) or left NULL in some rows.
+                    RAISE EXCEPTION 'cannot adopt %: rows without a value in the key % (%)', con.table_name, new_name,
+                        con.definition
+                        USING HINT = format('Find them with: SELECT * FROM %1$I WHERE %2$s; give them values, then run '
+                                            'CREATE EXTENSION oms_correlation again.', con.table_name,
+                                            (SELECT string_agg(quote_ident(c) || ' IS NULL', ' OR ') FROM unnest(con.columns) c));
             END;
         ELSE
             -- A check or foreign key: skipped if the table has its equal, else added NOT VALID (it

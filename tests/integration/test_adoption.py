@@ -273,6 +273,19 @@ def test_legacy_rows_that_break_a_key_stop_the_install_and_change_nothing(legacy
                            WHERE p.proname = 'insert_onu_event_from_json'""") == [("plpgsql",)]
 
 
+def test_legacy_rows_without_a_key_value_stop_the_install_and_say_which(legacy):
+    # A legacy link table that never had its primary key, with a half-filled row.
+    rows(legacy, """ALTER TABLE network_substation_meters DROP CONSTRAINT network_substation_meters_pkey;
+                    ALTER TABLE network_substation_meters ALTER COLUMN meter_id DROP NOT NULL;
+                    INSERT INTO network_substation_meters (substation_id) SELECT id FROM network_substations LIMIT 1""")
+    with pytest.raises(psycopg2.Error) as failure:
+        rows(legacy, "CREATE EXTENSION oms_correlation")
+    message = str(failure.value)
+    assert "cannot adopt network_substation_meters: rows without a value in the key" in message
+    assert "WHERE substation_id IS NULL OR meter_id IS NULL" in message
+    assert rows(legacy, "SELECT count(*) FROM pg_extension WHERE extname = 'oms_correlation'")[0][0] == 0
+
+
 def test_a_dba_view_on_a_legacy_table_survives_adoption(legacy):
     rows(legacy, "CREATE VIEW dba_offline AS SELECT meter_number, power_status FROM oms_meters WHERE power_status = 'off'")
     rows(legacy, "CREATE EXTENSION oms_correlation")
