@@ -18,23 +18,35 @@ use pgrx::JsonB;
 use super::{arg, execute};
 use crate::canonical::{MeterSelector, MeterSignal, StatusChange};
 
+/// What `locked` keeps of each meter it locks: `applied` says whether this event ($1) is not
+/// older than the newest one already applied to the meter (SPEC §6, ordering). Read from the locked
+/// row itself, so nothing can change it before the UPDATE.
+macro_rules! locked_columns {
+    () => {
+        "m.id, m.power_status, m.communication_status, (m.last_event_at IS NULL OR m.last_event_at <= $1) AS applied"
+    };
+}
+pub(crate) use locked_columns;
+
 /// `locked`: the selected active meters, locked in id order. Expects a CTE `target(id)`.
 macro_rules! lock_target {
     () => {
-        r#"
-locked AS (
-    SELECT m.id, m.power_status, m.communication_status, m.last_event_at
+        concat!(
+            "\nlocked AS (\n    SELECT ",
+            $crate::db::registry::locked_columns!(),
+            r#"
     FROM oms_meters m
     WHERE m.id IN (SELECT id FROM target) AND m.status = 'active'
     ORDER BY m.id
     FOR NO KEY UPDATE OF m
 ),"#
+        )
     };
 }
 
 /// `changed` (the locked meters that took the new status) and `audited` (their status events,
 /// returning meter, previous status and whether it was applied). Expects a CTE
-/// `locked(id, power_status, communication_status, last_event_at)` and parameters $1 event time,
+/// `locked` of `locked_columns!()` and parameters $1 event time,
 /// $2 source type, $3 source event id, $4 confidence, $5 metadata, $6 status event type, $7 new
 /// power status (or NULL), $8 new communication status (or NULL), $9 whether to audit a meter
 /// whose status would not change. Statement-specific parameters start at $10.
@@ -55,7 +67,7 @@ changed AS (
         last_event_at = $1,
         updated_at = pg_catalog.now()
     FROM locked l
-    WHERE m.id = l.id AND (l.last_event_at IS NULL OR l.last_event_at <= $1)  -- `applied` below
+    WHERE m.id = l.id AND l.applied
     RETURNING m.id
 ),
 audited AS (
@@ -67,9 +79,8 @@ audited AS (
            COALESCE($7, $8), $1, $4, l.applied,
            CASE WHEN l.applied THEN $5
                 ELSE $5 || '{"not_applied": "older than the newest event already applied to this meter"}'::jsonb END
-    -- `changed` took exactly the locked meters with `applied` (a locked row cannot change under
-    -- the UPDATE), so the audit reads `locked` alone instead of joining the two.
-    FROM (SELECT *, (last_event_at IS NULL OR last_event_at <= $1) AS applied FROM locked) AS l
+    -- `changed` took exactly the locked meters with `applied`, so the audit reads `locked` alone.
+    FROM locked l
     WHERE $9
        OR ($7 IS NOT NULL AND $7 IS DISTINCT FROM l.power_status)
        OR ($8 IS NOT NULL AND $8 IS DISTINCT FROM l.communication_status)

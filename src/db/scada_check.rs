@@ -12,7 +12,7 @@ use pgrx::pg_sys;
 use pgrx::spi::{SpiClient, SpiResult, SpiTupleTable};
 use pgrx::{JsonB, Uuid};
 
-use super::registry::{apply_and_audit, change_args, registry_ctes};
+use super::registry::{apply_and_audit, change_args, locked_columns, registry_ctes};
 use super::{arg, execute, execute_planned_for_values};
 use crate::canonical::StatusChange;
 
@@ -78,7 +78,9 @@ SELECT count(*)::int4,
 const CHECK_AND_MARK_AFFECTED: &str = concat!(
     "WITH",
     scope_verdicts!(),
-    ", locked AS (\n    SELECT m.id, m.power_status, m.communication_status, m.last_event_at\n    FROM oms_meters m\n",
+    ", locked AS (\n    SELECT ",
+    locked_columns!(),
+    "\n    FROM oms_meters m\n",
     "    WHERE m.status = 'active' AND ($13 OR ",
     is_offline!(),
     ") AND ",
