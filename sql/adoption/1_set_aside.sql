@@ -56,6 +56,12 @@ BEGIN
     END IF;
 
     CREATE SCHEMA oms_correlation_adoption;
+    -- The names of a relation's columns by number, in order: how step 2 compares keys and indexes.
+    CREATE FUNCTION oms_correlation_adoption.column_names(rel oid, attnums int2[]) RETURNS text[]
+    LANGUAGE sql STABLE AS $$
+        SELECT ARRAY(SELECT a.attname::text FROM unnest(attnums) WITH ORDINALITY AS u(n, i)
+                     JOIN pg_catalog.pg_attribute a ON a.attrelid = rel AND a.attnum = u.n ORDER BY u.i)
+    $$;
     -- Privileges on the legacy functions and views, granted again on ours by step 3.
     CREATE TABLE oms_correlation_adoption.legacy_privileges (
         object_kind     text NOT NULL,      -- 'function' or 'view'

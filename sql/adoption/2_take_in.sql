@@ -51,11 +51,9 @@ BEGIN
     CREATE TABLE oms_correlation_adoption.our_constraints AS
     SELECT c.relname::text AS table_name, k.conname::text AS constraint_name, k.contype,
            pg_get_constraintdef(k.oid) AS definition,
-           ARRAY(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY u(n, i)
-                 JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.i) AS columns,
+           oms_correlation_adoption.column_names(k.conrelid, k.conkey) AS columns,
            r.relname::text AS referenced_table,
-           ARRAY(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY u(n, i)
-                 JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.i) AS referenced_columns
+           oms_correlation_adoption.column_names(k.confrelid, k.confkey) AS referenced_columns
     FROM pg_constraint k
     JOIN pg_class c ON c.oid = k.conrelid
     LEFT JOIN pg_class r ON r.oid = k.confrelid
@@ -65,8 +63,7 @@ BEGIN
     CREATE TABLE oms_correlation_adoption.our_indexes AS
     SELECT c.relname::text AS table_name, i.relname::text AS index_name, x.indisunique,
            pg_get_indexdef(x.indexrelid) AS definition,
-           ARRAY(SELECT a.attname::text FROM unnest(x.indkey::int2[]) WITH ORDINALITY u(n, i)
-                 JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = u.n ORDER BY u.i) AS columns
+           oms_correlation_adoption.column_names(x.indrelid, x.indkey::int2[]) AS columns
     FROM pg_index x
     JOIN pg_class c ON c.oid = x.indrelid
     JOIN pg_class i ON i.oid = x.indexrelid
@@ -227,22 +224,17 @@ BEGIN
                 SELECT FROM pg_index x
                 WHERE x.indrelid = format('%I.%I', home, con.table_name)::regclass AND x.indisunique
                   AND x.indpred IS NULL AND x.indexprs IS NULL
-                  AND ARRAY(SELECT a.attname::text FROM unnest(x.indkey::int2[]) u(n)
-                            JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = u.n ORDER BY 1)
-                      = ARRAY(SELECT unnest(con.columns) ORDER BY 1)) THEN
+                  AND oms_correlation_adoption.column_names(x.indrelid, x.indkey::int2[]) @> con.columns
+                  AND oms_correlation_adoption.column_names(x.indrelid, x.indkey::int2[]) <@ con.columns) THEN
                 CONTINUE;
             END IF;
             IF EXISTS (SELECT FROM pg_partitioned_table p
                        WHERE p.partrelid = format('%I.%I', home, con.table_name)::regclass
-                         AND NOT ARRAY(SELECT a.attname::text FROM unnest(p.partattrs::int2[]) u(n)
-                                       JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = u.n)
-                                 <@ con.columns) THEN
+                         AND NOT oms_correlation_adoption.column_names(p.partrelid, p.partattrs::int2[]) <@ con.columns) THEN
                 CONTINUE WHEN EXISTS (
                     SELECT FROM pg_index x
                     WHERE x.indrelid = format('%I.%I', home, con.table_name)::regclass AND x.indpred IS NULL
-                      AND ARRAY(SELECT a.attname::text FROM unnest(x.indkey::int2[]) WITH ORDINALITY u(n, i)
-                                JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = u.n ORDER BY u.i)
-                          = con.columns);
+                      AND oms_correlation_adoption.column_names(x.indrelid, x.indkey::int2[]) = con.columns);
                 EXECUTE format('CREATE INDEX %I ON %I.%I (%s)', left(con.table_name || '_' || array_to_string(con.columns, '_'), 59) || '_idx',
                                home, con.table_name,
                                (SELECT string_agg(quote_ident(c), ', ') FROM unnest(con.columns) c));
@@ -285,9 +277,7 @@ BEGIN
                     SELECT FROM pg_constraint k
                     WHERE k.contype = 'f' AND k.conrelid = format('%I.%I', home, con.table_name)::regclass
                       AND k.confrelid = format('%I.%I', home, con.referenced_table)::regclass
-                      AND ARRAY(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY u(n, i)
-                                JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.i)
-                          = con.columns)) THEN
+                      AND oms_correlation_adoption.column_names(k.conrelid, k.conkey) = con.columns)) THEN
                 CONTINUE;
             END IF;
             EXECUTE format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s NOT VALID', home, con.table_name, new_name,
@@ -308,8 +298,7 @@ BEGIN
             SELECT FROM pg_index x
             WHERE x.indrelid = format('%I.%I', home, ix.table_name)::regclass AND x.indexprs IS NULL
               AND x.indisunique = ix.indisunique AND (x.indpred IS NULL OR NOT ix.indisunique)
-              AND ARRAY(SELECT a.attname::text FROM unnest(x.indkey::int2[]) WITH ORDINALITY u(n, i)
-                        JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = u.n ORDER BY u.i) = ix.columns
+              AND oms_correlation_adoption.column_names(x.indrelid, x.indkey::int2[]) = ix.columns
               AND (ix.definition !~ ' WHERE ' OR x.indpred IS NULL
                    OR regexp_replace(substring(pg_get_indexdef(x.indexrelid) FROM ' USING .*$'), '(::[a-z ]+(\[\])?|[() ])', '', 'g')
                       = regexp_replace(substring(ix.definition FROM ' USING .*$'), '(::[a-z ]+(\[\])?|[() ])', '', 'g'))) THEN
