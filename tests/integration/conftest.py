@@ -95,11 +95,7 @@ def template():
     install_with_grid(dsn(TEMPLATE), BASE)
     if BASE == "legacy":
         # What the README asks after adopting: build the registry from the legacy sources.
-        conn = psycopg2.connect(dsn(TEMPLATE))
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("SELECT oms_sync_meter_registry()")
-        conn.close()
+        run(TEMPLATE, "SELECT oms_sync_meter_registry()")
         build_lens(TEMPLATE)
     return TEMPLATE
 
@@ -152,6 +148,35 @@ def pool(db):
     p = SimpleConnectionPool(1, 4, dsn(db), options="-c TimeZone=UTC")
     yield p
     p.closeall()
+
+
+# The correlating function of each source; a sample file's source is its name's first word.
+CORRELATING = {
+    "scada": "insert_scada_event_with_meter_check",
+    "onu": "insert_onu_event_from_json_with_meter_sync",
+    "kaifa": "insert_kaifa_event_from_json_with_meter_sync",
+    "callcenter": "insert_callcenter_ticket_from_json_with_meter_link",
+}
+
+
+def correlating_function(sample_name):
+    return CORRELATING[sample_name.split("_", 1)[0]]
+
+
+def run(database, sql, params=None, user="postgres", notices=None):
+    """Runs `sql` (a statement or a script) on a connection of its own, autocommit, as `user`;
+    returns the rows it returned, or None. The server's notices are appended to `notices`."""
+    conn = psycopg2.connect(dsn(database).replace("user=postgres", f"user={user}"), options="-c TimeZone=UTC")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            rows = cur.fetchall() if cur.description else None
+        if notices is not None:
+            notices.extend(conn.notices)
+    finally:
+        conn.close()
+    return rows
 
 
 def drop_lens(pool):

@@ -13,7 +13,7 @@ import time
 import psycopg2
 import pytest
 
-from conftest import EXAMPLES, REPO, dsn, example
+from conftest import EXAMPLES, REPO, correlating_function, dsn, example, run
 
 pytestmark = pytest.mark.fresh_only  # installs the extension itself
 
@@ -76,22 +76,8 @@ EXPECTED_GAPS = {
 }
 
 
-def run(database, sql, params=None, user="postgres"):
-    conn = psycopg2.connect(dsn(database).replace("user=postgres", f"user={user}"), options="-c TimeZone=UTC")
-    conn.autocommit = True
-    notices = []
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            rows = cur.fetchall() if cur.description else None
-        notices = list(conn.notices)
-    finally:
-        conn.close()
-    return rows, notices
-
-
 def rows(database, sql, params=None, user="postgres"):
-    return run(database, sql, params, user)[0]
+    return run(database, sql, params, user)
 
 
 def legacy_fingerprint(database, columns_of=None):
@@ -132,7 +118,8 @@ def fresh(new_database):
 def test_adoption_keeps_every_row_and_meets_every_requirement_of_a_fresh_install(legacy, fresh):
     before, legacy_columns = legacy_fingerprint(legacy)
     assert len(before) == 32 and all(count > 0 for count, _ in before.values()), before
-    _, warnings = run(legacy, "CREATE EXTENSION oms_correlation")
+    warnings = []
+    run(legacy, "CREATE EXTENSION oms_correlation", notices=warnings)
 
     assert legacy_fingerprint(legacy, legacy_columns)[0] == before
     # The tables the legacy database lacked were created.
@@ -185,11 +172,7 @@ def test_adopted_database_correlates_and_the_consumers_role_keeps_working(legacy
     ingest(legacy, "insert_callcenter_ticket_from_json_with_meter_link", example("callcenter_ticket.json"), consumer)
     for name in sorted(os.listdir(EXAMPLES)):
         if name.endswith(".json"):
-            function = {"scada": "insert_scada_event_with_meter_check",
-                        "onu": "insert_onu_event_from_json_with_meter_sync",
-                        "kaifa": "insert_kaifa_event_from_json_with_meter_sync",
-                        "callcenter": "insert_callcenter_ticket_from_json_with_meter_link"}[name.split("_")[0]]
-            ingest(legacy, function, example(name), consumer)
+            ingest(legacy, correlating_function(name), example(name), consumer)
     assert rows(legacy, "SELECT count(*) FROM oms_rejected_events")[0][0] == 0
     assert rows(legacy, "SELECT count(*) FROM kaifa_events WHERE delivery_key IS NOT NULL")[0][0] == 3
     # The legacy outage is still there, restored; the sample alarm's outage is too.

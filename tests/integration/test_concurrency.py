@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg2
 import pytest
 
-from conftest import PORT, admin, dsn, query
+from conftest import CORRELATING, admin, dsn
 
 WORKERS = 8
 BASE = datetime(2025, 10, 1, 8, 0, tzinfo=timezone.utc)
@@ -40,12 +40,6 @@ SELECT 'SB-' || n, 'SB-' || n, f.id, f.substation_id, 'on', 'online', '2025-10-0
 FROM generate_series(0, 29) AS n, network_feeders f WHERE f.feeder_id = 'FD-ST-B';
 """
 
-FUNCTION = {
-    "onu": "insert_onu_event_from_json_with_meter_sync",
-    "kaifa": "insert_kaifa_event_from_json_with_meter_sync",
-    "callcenter": "insert_callcenter_ticket_from_json_with_meter_link",
-    "scada": "insert_scada_event_with_meter_check",
-}
 A_METERS = [f"SA-{o}-{k}" for o in range(20) for k in range(3)]
 B_METERS = [f"SB-{n}" for n in range(30)]
 
@@ -111,7 +105,7 @@ def deliver_all(database, plan):
             for event, copy, payload in deliveries:
                 try:
                     with conn.cursor() as cur:
-                        cur.execute(f"SELECT {FUNCTION[event['kind']]}(%s::jsonb)", (json.dumps(payload),))
+                        cur.execute(f"SELECT {CORRELATING[event['kind']]}(%s::jsonb)", (json.dumps(payload),))
                         value = cur.fetchone()[0]
                     conn.commit()
                     if isinstance(value, dict):
@@ -190,7 +184,7 @@ def test_concurrent_redelivered_out_of_order_storm(stress_db, reference_db):
     mismatched = [e["i"] for e in events if results[(e["i"], 0)] != results[(e["i"], 1)]]
     assert mismatched == []
 
-    counts = {kind: sum(1 for e in events if e["kind"] == kind) for kind in FUNCTION}
+    counts = {kind: sum(1 for e in events if e["kind"] == kind) for kind in CORRELATING}
     rows = query_db(stress_db, """SELECT (SELECT count(*) FROM onu_events WHERE onu_id >= 9100),
         (SELECT count(*) FROM kaifa_events), (SELECT count(*) FROM callcenter_tickets),
         (SELECT count(*) FROM scada_events WHERE substation_id = 'SS-ST'), (SELECT count(*) FROM oms_rejected_events)""")

@@ -12,15 +12,10 @@ import uuid
 import psycopg2
 import pytest
 
-from conftest import EXAMPLES, PORT, REPO, admin, call, dsn, example, install_with_grid, query, scalar
+from conftest import (CORRELATING, EXAMPLES, PORT, REPO, admin, call, correlating_function, dsn, example,
+                      install_with_grid, query)
 
 BIN = "/usr/lib/postgresql/15/bin"
-CORRELATING = {
-    "scada": "insert_scada_event_with_meter_check",
-    "onu": "insert_onu_event_from_json_with_meter_sync",
-    "kaifa": "insert_kaifa_event_from_json_with_meter_sync",
-    "callcenter": "insert_callcenter_ticket_from_json_with_meter_link",
-}
 
 EXTENSION_TABLES = """
 SELECT c.relname::text FROM pg_depend d
@@ -58,7 +53,7 @@ def restored_db():
 def test_dump_and_restore_keep_every_row(db, pool, restored_db):
     for name in sorted(os.listdir(EXAMPLES)):
         if name.endswith(".json"):
-            call(pool, CORRELATING[name.split("_", 1)[0]], example(name))
+            call(pool, correlating_function(name), example(name))
     call(pool, CORRELATING["onu"], {"onuId": "broken"})  # a quarantined payload
     # A DBA's edits to the seeded tables must survive too.
     query(pool, "UPDATE oms_correlation_rules SET correlation_weight = 0.65 WHERE source_type = 'onu'")

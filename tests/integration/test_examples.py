@@ -5,16 +5,10 @@ import re
 
 import pytest
 
-from conftest import EXAMPLES, call, example, query, scalar
+from conftest import CORRELATING, EXAMPLES, call, correlating_function, example, query, scalar
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
-CORRELATING = {
-    "scada": "insert_scada_event_with_meter_check",
-    "onu": "insert_onu_event_from_json_with_meter_sync",
-    "kaifa": "insert_kaifa_event_from_json_with_meter_sync",
-    "callcenter": "insert_callcenter_ticket_from_json_with_meter_link",
-}
 STORING = {
     "scada": "insert_scada_event_from_json",
     "onu": "insert_onu_event_from_json",
@@ -79,11 +73,11 @@ def test_store_functions_write_their_rows(pool):
 
 def test_replaying_all_samples_twice_writes_each_once(pool):
     names = SAMPLES
-    first = [call(pool, CORRELATING[n.split("_", 1)[0]], example(n)) for n in names]
+    first = [call(pool, correlating_function(n), example(n)) for n in names]
     tables = ["scada_events", "onu_events", "kaifa_events", "callcenter_tickets", "oms_meter_status_events",
               "scada_event_affected_meters", "oms_outage_events", "oms_event_sources", "oms_event_timeline"]
     before = {t: scalar(pool, f"SELECT count(*) FROM {t}") for t in tables}
-    second = [call(pool, CORRELATING[n.split("_", 1)[0]], example(n)) for n in names]
+    second = [call(pool, correlating_function(n), example(n)) for n in names]
     after = {t: scalar(pool, f"SELECT count(*) FROM {t}") for t in tables}
     assert before == after
     for a, b in zip(first, second):

@@ -4,15 +4,12 @@ import os
 import re
 import subprocess
 
-from conftest import EXAMPLES, REPO, call, dsn, example, query, scalar, demo_grid_only
+from conftest import EXAMPLES, REPO, call, correlating_function, dsn, example, query, scalar, demo_grid_only
 
 
 def replay_samples(pool):
     for name in ["scada_breaker_trip.json", "onu_last_gasp.json", "kaifa_minimal.json", "callcenter_ticket.json"]:
-        fn = {"scada": "insert_scada_event_with_meter_check", "onu": "insert_onu_event_from_json_with_meter_sync",
-              "kaifa": "insert_kaifa_event_from_json_with_meter_sync",
-              "callcenter": "insert_callcenter_ticket_from_json_with_meter_link"}[name.split("_", 1)[0]]
-        call(pool, fn, example(name))
+        call(pool, correlating_function(name), example(name))
 
 
 def statements(path):

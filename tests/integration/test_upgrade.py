@@ -5,24 +5,16 @@ import json
 import os
 import shutil
 import subprocess
-import uuid
 
-import psycopg2
 import pytest
 
-from conftest import EXAMPLES, REPO, admin, dsn, example
+from conftest import EXAMPLES, REPO, correlating_function, example, run
 
 pytestmark = pytest.mark.fresh_only  # installs the extension itself
 
 PREVIOUS = "0.1.0"
 SHAREDIR = subprocess.run(["/usr/lib/postgresql/15/bin/pg_config", "--sharedir"], capture_output=True,
                           text=True, check=True).stdout.strip()
-CORRELATING = {
-    "scada": "insert_scada_event_with_meter_check",
-    "onu": "insert_onu_event_from_json_with_meter_sync",
-    "kaifa": "insert_kaifa_event_from_json_with_meter_sync",
-    "callcenter": "insert_callcenter_ticket_from_json_with_meter_link",
-}
 
 # Every property of every member object that an upgrade must reproduce.
 OBJECTS = """
@@ -57,43 +49,27 @@ ORDER BY 1
 
 
 @pytest.fixture
-def databases(template):
-    names = [f"oms_it_up_{uuid.uuid4().hex[:8]}", f"oms_it_fresh_{uuid.uuid4().hex[:8]}"]
-    for name in names:
-        admin(f"CREATE DATABASE {name}")
+def databases(new_database):
     # The previous release's full install script, frozen in the repository.
     released = os.path.join(REPO, "sql", "released", f"oms_correlation--{PREVIOUS}.sql")
     shutil.copy(released, os.path.join(SHAREDIR, "extension"))
-    yield names
-    for name in names:
-        admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def run(database, sql, params=None, fetch=True):
-    conn = psycopg2.connect(dsn(database), options="-c TimeZone=UTC")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(sql, params)
-        rows = cur.fetchall() if fetch and cur.description else None
-    conn.close()
-    return rows
+    return [new_database("oms_it_up_"), new_database("oms_it_fresh_")]
 
 
 def ingest(database, name, payload=None):
-    function = CORRELATING[name.split("_", 1)[0]]
-    return run(database, f"SELECT {function}(%s::jsonb)", (json.dumps(payload or example(name)),))[0][0]
+    return run(database, f"SELECT {correlating_function(name)}(%s::jsonb)", (json.dumps(payload or example(name)),))[0][0]
 
 
 def test_update_from_previous_release_matches_a_fresh_install(databases):
     upgraded, fresh = databases
-    run(upgraded, f"CREATE EXTENSION oms_correlation VERSION '{PREVIOUS}'", fetch=False)
+    run(upgraded, f"CREATE EXTENSION oms_correlation VERSION '{PREVIOUS}'")
     with open(os.path.join(REPO, "demo", "grid.sql")) as f:
-        run(upgraded, f.read(), fetch=False)
+        run(upgraded, f.read())
     first = {name: ingest(upgraded, name) for name in ["scada_breaker_trip.json", "onu_last_gasp.json",
                                                          "kaifa_minimal.json", "callcenter_ticket.json"]}
     assert first["scada_breaker_trip.json"]["offline_meters"] == 45
 
-    run(upgraded, "ALTER EXTENSION oms_correlation UPDATE", fetch=False)
+    run(upgraded, "ALTER EXTENSION oms_correlation UPDATE")
     assert run(upgraded, "SELECT extversion FROM pg_extension WHERE extname = 'oms_correlation'")[0][0] != PREVIOUS
 
     # The data is still there, redeliveries still find it, and the rest of the samples go through.
@@ -107,7 +83,7 @@ def test_update_from_previous_release_matches_a_fresh_install(databases):
     # What 0.2.0 added works on the upgraded database.
     assert run(upgraded, "SELECT meters_created FROM oms_sync_meter_registry()")[0][0] == 0
 
-    run(fresh, "CREATE EXTENSION oms_correlation", fetch=False)
+    run(fresh, "CREATE EXTENSION oms_correlation")
     upgraded_objects = [r[0] for r in run(upgraded, OBJECTS)]
     fresh_objects = [r[0] for r in run(fresh, OBJECTS)]
     assert len(fresh_objects) > 300
