@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The benchmark suite: see bench/README.md. Prints a markdown report on stdout.
 
-    bench/run.py --port 54333 [--quick]
+    bench/run.py --port 25433 [--quick]
 
 Expects the extension installed (bench/run.sh does that, in release mode) and a running cluster.
 """
@@ -233,7 +233,7 @@ def report(bench, latency, tps, storm):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=54333)
+    parser.add_argument("--port", type=int, default=25433)
     parser.add_argument("--seconds", type=int, default=15, help="pgbench duration per measurement")
     parser.add_argument("--storm-events", type=int, default=100000)
     parser.add_argument("--quick", action="store_true", help="small feeders only, shorter runs (for a smoke test)")

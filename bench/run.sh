@@ -5,7 +5,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
-port="${OMS_BENCH_PORT:-54333}"
+port="${OMS_BENCH_PORT:-25433}"
 export PATH="$HOME/.cargo/bin:$PATH"
 
 scripts/bootstrap.sh >&2

@@ -6,7 +6,7 @@ its result is logged in the consumers' style. Payloads are replayed in event-tim
 is delivered again (at-least-once delivery) and one broken payload is sent, to show what a
 redelivery and bad input do. Finally a summary of the tables.
 
-    demo/replay.py --dsn "host=127.0.0.1 port=54329 dbname=oms_demo user=postgres" [--examples DIR]
+    demo/replay.py --dsn "host=127.0.0.1 port=25429 dbname=oms_demo user=postgres" [--examples DIR]
 """
 
 import argparse

@@ -40,13 +40,18 @@ CONF
     if as_postgres "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
         echo "[cluster] $name already running on port $port"
     else
-        # Our ports lie in Linux's ephemeral range, so a client socket can hold one for a moment
-        # ("could not bind ... Address already in use"): try again before giving up.
+        # Our ports (254xx) sit below Linux's ephemeral range (32768-60999), so no client socket
+        # can take one (a pytest connection to the test cluster holding the crash cluster's port
+        # stops it from starting). A port held by something else gets retries, then the log is shown.
         for attempt in 1 2 3 4 5; do
             if as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "-p $port" start >/dev/null; then
                 break
             fi
-            [ "$attempt" -lt 5 ] || exit 1
+            if [ "$attempt" -eq 5 ]; then
+                echo "[cluster] $name did not start; the end of $dir/server.log:" >&2
+                tail -n 20 "$dir/server.log" >&2 || true
+                exit 1
+            fi
             echo "[cluster] $name did not start (attempt $attempt), retrying" >&2
             sleep 2
         done

@@ -3,12 +3,12 @@
 # fresh demo database with the extension and the demo grid, replay every sample payload in
 # ../shared/examples through the consumers' calls, and show what happened.
 #
-# The cluster lives in /tmp/oms_correlation/demo on 127.0.0.1:${OMS_DEMO_PORT:-54329}; the next run
+# The cluster lives in /tmp/oms_correlation/demo on 127.0.0.1:${OMS_DEMO_PORT:-25429}; the next run
 # reuses it and recreates the database. `scripts/cluster.sh destroy demo` removes it.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
-port="${OMS_DEMO_PORT:-54329}"
+port="${OMS_DEMO_PORT:-25429}"
 examples="${OMS_EXAMPLES_DIR:-$here/../shared/examples}"
 export PATH="$HOME/.cargo/bin:$PATH"
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here/tests/isolation"
-port="${OMS_TEST_PORT:-54330}"
+port="${OMS_TEST_PORT:-25430}"
 runner=/usr/lib/postgresql/15/lib/pgxs/src/test/isolation/pg_isolation_regress
 
 if [ "${1:-}" = "--accept" ]; then

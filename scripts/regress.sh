@@ -8,7 +8,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here/tests/pg_regress"
-port="${OMS_TEST_PORT:-54330}"
+port="${OMS_TEST_PORT:-25430}"
 pg_regress=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress
 
 if [ "${1:-}" = "--accept" ]; then

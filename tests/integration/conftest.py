@@ -25,7 +25,7 @@ from psycopg2.pool import SimpleConnectionPool
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLES = os.environ.get("OMS_EXAMPLES_DIR", os.path.join(REPO, "..", "shared", "examples"))
-PORT = int(os.environ.get("OMS_TEST_PORT", "54330"))
+PORT = int(os.environ.get("OMS_TEST_PORT", "25430"))
 BASE = os.environ.get("OMS_TEST_BASE", "fresh")
 TEMPLATE = f"oms_it_template_{BASE}"
 LEGACY_FIXTURE = os.path.join(REPO, "tests", "fixtures", "legacy_database.sql")

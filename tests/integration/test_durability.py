@@ -90,7 +90,7 @@ def test_dump_and_restore_keep_every_row(db, pool, restored_db):
     conn.close()
 
 
-CRASH_PORT = int(os.environ.get("OMS_CRASH_PORT", "54332"))
+CRASH_PORT = int(os.environ.get("OMS_CRASH_PORT", "25432"))
 CLUSTER = os.path.join(REPO, "scripts", "cluster.sh")
 
 
@@ -101,7 +101,8 @@ def crash_dsn():
 @pytest.fixture
 def crash_cluster():
     subprocess.run([CLUSTER, "destroy", "crash"], check=True)
-    subprocess.run([CLUSTER, "start", "crash", str(CRASH_PORT)], check=True, capture_output=True)
+    started = subprocess.run([CLUSTER, "start", "crash", str(CRASH_PORT)], capture_output=True, text=True)
+    assert started.returncode == 0, started.stderr
     conn = psycopg2.connect(f"host=127.0.0.1 port={CRASH_PORT} user=postgres dbname=postgres")
     conn.autocommit = True
     with conn.cursor() as cur:
@@ -163,7 +164,8 @@ def test_immediate_shutdown_mid_storm_loses_nothing_acknowledged(crash_cluster):
         t.join(timeout=60)
     assert len(acknowledged["onu"]) > 20, "the storm barely started"
 
-    subprocess.run([CLUSTER, "start", "crash", str(CRASH_PORT)], check=True, capture_output=True)
+    started = subprocess.run([CLUSTER, "start", "crash", str(CRASH_PORT)], capture_output=True, text=True)
+    assert started.returncode == 0, started.stderr
     conn = psycopg2.connect(crash_dsn())
     with conn.cursor() as cur:
         # Every acknowledged event is there.
