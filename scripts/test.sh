@@ -3,7 +3,8 @@
 #   1. unit tests and #[pg_test]s     cargo pgrx test (as root: --runas postgres)
 #   2. pg_regress and isolation specs scripts/regress.sh, scripts/isolation.sh
 #   3. integration through psycopg2   pytest tests/integration, against a private cluster, on a
-#                                     fresh install and then on an adopted legacy database
+#                                     fresh install, then on an adopted legacy database, then on a
+#                                     database updated from the previous release
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
@@ -29,3 +30,5 @@ echo "== 3/3 integration (psycopg2, as the consumers call) =="
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 echo "== 3/3 integration again, on an adopted legacy database (OMS_TEST_BASE=legacy) =="
 OMS_TEST_BASE=legacy /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
+echo "== 3/3 integration again, on a database updated from the previous release (OMS_TEST_BASE=upgraded) =="
+OMS_TEST_BASE=upgraded /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration

@@ -4,18 +4,23 @@ exactly as the consumers drive it (`SELECT fn(%s::jsonb)`, commit, read the resu
 Each test gets its own database, cloned from a template that holds the extension and the demo
 grid, so tests neither share state nor pay for the grid each time.
 
-OMS_TEST_BASE=legacy builds that template from the legacy database instead
-(tests/fixtures/legacy_database.sql, adopted by CREATE EXTENSION), so the same ingest suite proves
-the adopted database behaves as a fresh one (issue 6). The legacy rows stay in the tables, where
-the extension's functions see them; the tests' own reads of the event and outage tables go through
-a lens (schema `legacy_rows_hidden`, first on each test database's search_path) that shows only
-rows written after the template was built, so an assertion about "the outages" means the test's.
-Tests about installing or dropping the extension itself are marked `fresh_only` and skipped there;
-tests/integration/test_adoption.py covers adoption with the legacy rows in view.
+OMS_TEST_BASE picks the database the suite runs on, so the same suite proves each way of getting
+the extension behaves as a fresh install (issue 6):
+- `fresh` (default): CREATE EXTENSION on an empty database;
+- `legacy`: CREATE EXTENSION adopting the legacy database (tests/fixtures/legacy_database.sql);
+- `upgraded`: the previous release installed, its history ingested through its own functions
+  (tests/fixtures/previous_release_history.sql), then ALTER EXTENSION UPDATE.
+On the last two the earlier rows stay in the tables, where the extension's functions see them; the
+tests' own reads of the event and outage tables go through a lens (schema `earlier_rows_hidden`,
+first on each test database's search_path) that shows only rows written after the template was
+built, so an assertion about "the outages" means the test's. Tests about installing or dropping the
+extension itself are marked `fresh_only` and skipped there; test_adoption.py and test_upgrade.py
+cover those with the earlier rows in view.
 """
 
 import json
 import os
+import shutil
 import subprocess
 import uuid
 
@@ -29,6 +34,8 @@ PORT = int(os.environ.get("OMS_TEST_PORT", "25430"))
 BASE = os.environ.get("OMS_TEST_BASE", "fresh")
 TEMPLATE = f"oms_it_template_{BASE}"
 LEGACY_FIXTURE = os.path.join(REPO, "tests", "fixtures", "legacy_database.sql")
+PREVIOUS_RELEASE = "0.1.0"
+PREVIOUS_RELEASE_HISTORY = os.path.join(REPO, "tests", "fixtures", "previous_release_history.sql")
 
 
 def dsn(dbname):
@@ -45,22 +52,39 @@ def admin(sql):
         conn.close()
 
 
+def make_previous_release_installable():
+    """Puts the previous release's install script, frozen in the repository, beside the built one."""
+    sharedir = subprocess.run(["/usr/lib/postgresql/15/bin/pg_config", "--sharedir"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    shutil.copy(os.path.join(REPO, "sql", "released", f"oms_correlation--{PREVIOUS_RELEASE}.sql"),
+                os.path.join(sharedir, "extension"))
+
+
 def install_with_grid(database_dsn, base="fresh"):
-    """CREATE EXTENSION and the demo grid (the users' runbook scenario) in a database; with
-    base="legacy", on the legacy database, which the extension adopts."""
+    """The extension and the demo grid (the users' runbook scenario) in a database, the way `base`
+    names (see the module's docstring)."""
+    def execute_file(cur, path):
+        with open(path) as f:
+            cur.execute(f.read())
+
     conn = psycopg2.connect(database_dsn)
     conn.autocommit = True
     with conn.cursor() as cur:
-        if base == "legacy":
-            with open(LEGACY_FIXTURE) as f:
-                cur.execute(f.read())
-        cur.execute("CREATE EXTENSION oms_correlation")
-        with open(os.path.join(REPO, "demo", "grid.sql")) as f:
-            cur.execute(f.read())
+        if base == "upgraded":
+            make_previous_release_installable()
+            cur.execute(f"CREATE EXTENSION oms_correlation VERSION '{PREVIOUS_RELEASE}'")
+            execute_file(cur, os.path.join(REPO, "demo", "grid.sql"))
+            execute_file(cur, PREVIOUS_RELEASE_HISTORY)
+            cur.execute("ALTER EXTENSION oms_correlation UPDATE")
+        else:
+            if base == "legacy":
+                execute_file(cur, LEGACY_FIXTURE)
+            cur.execute("CREATE EXTENSION oms_correlation")
+            execute_file(cur, os.path.join(REPO, "demo", "grid.sql"))
     conn.close()
 
 
-# Tables whose legacy rows the lens hides, and the column that dates a row.
+# Tables whose earlier (legacy or previous-release) rows the lens hides, and the column that dates a row.
 LENS = {
     "scada_events": "created_at", "scada_event_affected_meters": "checked_at", "onu_events": "created_at",
     "kaifa_events": "created_at", "kaifa_event_headers": "created_at", "kaifa_event_payloads": "created_at",
@@ -70,7 +94,7 @@ LENS = {
     "oms_outage_events": "created_at", "oms_event_sources": "created_at", "oms_event_timeline": "created_at",
     "oms_meter_status_events": "created_at", "kaifa_event_users": "created_at", "kaifa_event_details": "created_at",
     "kaifa_event_names": "created_at", "kaifa_event_status": "created_at", "kaifa_event_metadata": "created_at",
-    "kaifa_event_original_messages": "created_at",
+    "kaifa_event_original_messages": "created_at", "oms_rejected_events": "received_at",
 }
 
 
@@ -80,9 +104,9 @@ def build_lens(database):
     with conn.cursor() as cur:
         cur.execute("SELECT now()")
         built_at = cur.fetchone()[0]
-        cur.execute("CREATE SCHEMA legacy_rows_hidden")
+        cur.execute("CREATE SCHEMA earlier_rows_hidden")
         for table, dated_by in LENS.items():
-            cur.execute(f"CREATE VIEW legacy_rows_hidden.{table} AS SELECT * FROM public.{table} "
+            cur.execute(f"CREATE VIEW earlier_rows_hidden.{table} AS SELECT * FROM public.{table} "
                         f"WHERE {dated_by} > %s", (built_at,))
     conn.close()
 
@@ -96,6 +120,7 @@ def template():
     if BASE == "legacy":
         # What the README asks after adopting: build the registry from the legacy sources.
         run(TEMPLATE, "SELECT oms_sync_meter_registry()")
+    if BASE != "fresh":
         build_lens(TEMPLATE)
     return TEMPLATE
 
@@ -105,8 +130,8 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    if BASE == "legacy":
-        skip = pytest.mark.skip(reason="installs the extension itself (OMS_TEST_BASE=legacy)")
+    if BASE != "fresh":
+        skip = pytest.mark.skip(reason=f"installs the extension itself (OMS_TEST_BASE={BASE})")
         for item in items:
             if "fresh_only" in item.keywords:
                 item.add_marker(skip)
@@ -116,8 +141,8 @@ def pytest_collection_modifyitems(config, items):
 def db(template):
     name = "oms_it_" + uuid.uuid4().hex[:12]
     admin(f"CREATE DATABASE {name} TEMPLATE {template}")
-    if BASE == "legacy":
-        admin(f"ALTER DATABASE {name} SET search_path = legacy_rows_hidden, public")
+    if BASE != "fresh":
+        admin(f"ALTER DATABASE {name} SET search_path = earlier_rows_hidden, public")
     yield name
     admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
@@ -181,11 +206,11 @@ def run(database, sql, params=None, user="postgres", notices=None):
 
 def drop_lens(pool):
     """Tests that drop the extension first drop the lens, whose views depend on its tables."""
-    query(pool, "DROP SCHEMA IF EXISTS legacy_rows_hidden CASCADE")
+    query(pool, "DROP SCHEMA IF EXISTS earlier_rows_hidden CASCADE")
 
 
 def demo_grid_only(column):
-    """A condition keeping the demo grid's meters (M…) and leaving the legacy fixture's (LM…)."""
+    """A condition keeping the demo grid's meters (M…) and leaving the legacy fixture's (LM…) and the previous release history's (UM…)."""
     return f"{column} LIKE 'M%'"
 
 

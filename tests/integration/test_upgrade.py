@@ -3,18 +3,13 @@ scenarios, and compare every object of the extension with a fresh install of the
 
 import json
 import os
-import shutil
-import subprocess
 
 import pytest
 
-from conftest import EXAMPLES, REPO, correlating_function, example, run
+from conftest import (EXAMPLES, PREVIOUS_RELEASE as PREVIOUS, correlating_function, example,
+                      make_previous_release_installable, run)
 
 pytestmark = pytest.mark.fresh_only  # installs the extension itself
-
-PREVIOUS = "0.1.0"
-SHAREDIR = subprocess.run(["/usr/lib/postgresql/15/bin/pg_config", "--sharedir"], capture_output=True,
-                          text=True, check=True).stdout.strip()
 
 # Every property of every member object that an upgrade must reproduce.
 OBJECTS = """
@@ -50,9 +45,7 @@ ORDER BY 1
 
 @pytest.fixture
 def databases(new_database):
-    # The previous release's full install script, frozen in the repository.
-    released = os.path.join(REPO, "sql", "released", f"oms_correlation--{PREVIOUS}.sql")
-    shutil.copy(released, os.path.join(SHAREDIR, "extension"))
+    make_previous_release_installable()
     return [new_database("oms_it_up_"), new_database("oms_it_fresh_")]
 
 
