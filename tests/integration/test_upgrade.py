@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import (EXAMPLES, PREVIOUS_RELEASE as PREVIOUS, correlating_function, example,
+from conftest import (EXAMPLES, PREVIOUS_RELEASE as PREVIOUS, REPO, correlating_function, example,
                       make_previous_release_installable, run)
 
 pytestmark = pytest.mark.fresh_only  # installs the extension itself
