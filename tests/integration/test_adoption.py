@@ -218,6 +218,68 @@ def test_kaifa_redeliveries_race_on_the_partitioned_table_and_one_is_stored(lega
     assert rows(legacy, "SELECT count(*) FROM kaifa_event_payloads WHERE event_id = %s", (results[0],))[0][0] == 1
 
 
+def deliveries_seen_by_an_older_snapshot(database, message_id):
+    """A REPEATABLE READ caller delivers a Kaifa message twice delivered meanwhile by another
+    caller: once committed after the caller's snapshot, once in flight and committed while the
+    caller waits. Returns what the caller saw each time, after retrying as a client would."""
+    kaifa = "insert_kaifa_event_from_json_with_meter_sync"
+    outcomes = []
+    for case in ("committed", "in_flight"):
+        payload = example("kaifa_full.json")
+        payload["header"]["message_id"] = f"{message_id}-{case}"
+        caller = psycopg2.connect(dsn(database))
+        caller.set_session(isolation_level="REPEATABLE READ")
+        other = psycopg2.connect(dsn(database))
+        with caller.cursor() as cur:
+            cur.execute("SELECT 1")  # the snapshot
+        with other.cursor() as cur:
+            cur.execute(f"SELECT {kaifa}(%s::jsonb)", (json.dumps(payload),))
+            original = cur.fetchone()[0]
+        seen = []
+
+        def deliver():
+            try:
+                with caller.cursor() as cur:
+                    cur.execute(f"SELECT {kaifa}(%s::jsonb)", (json.dumps(payload),))
+                    seen.append(cur.fetchone()[0])
+            except psycopg2.Error as e:
+                seen.append(e)
+
+        if case == "committed":
+            other.commit()
+            deliver()
+        else:
+            waiting = threading.Thread(target=deliver)
+            waiting.start()
+            time.sleep(0.5)  # the caller now waits for the other delivery's outcome
+            other.commit()
+            waiting.join()
+        caller.rollback()
+        with caller.cursor() as cur:  # the client's retry, with a new snapshot
+            cur.execute(f"SELECT {kaifa}(%s::jsonb)", (json.dumps(payload),))
+            retried = cur.fetchone()[0]
+        caller.commit()
+        caller.close()
+        other.close()
+        stored = rows(database, "SELECT count(*) FROM kaifa_events WHERE delivery_key = %s",
+                      ("message_id:" + payload["header"]["message_id"],))[0][0]
+        outcomes.append((case, type(seen[0]).__name__, retried == original, stored))
+    return outcomes
+
+
+SERIALIZATION_FAILURE_THEN_THE_ORIGINAL = [("committed", "SerializationFailure", True, 1),
+                                           ("in_flight", "SerializationFailure", True, 1)]
+
+
+def test_repeatable_read_redeliveries_fail_to_serialize_and_store_nothing_twice(fresh):
+    assert deliveries_seen_by_an_older_snapshot(fresh, "rr-fresh") == SERIALIZATION_FAILURE_THEN_THE_ORIGINAL
+
+
+def test_repeatable_read_redeliveries_on_the_partitioned_table_too(legacy):
+    rows(legacy, "CREATE EXTENSION oms_correlation")
+    assert deliveries_seen_by_an_older_snapshot(legacy, "rr-legacy") == SERIALIZATION_FAILURE_THEN_THE_ORIGINAL
+
+
 def test_a_message_the_old_functions_stored_is_a_redelivery_after_adoption(legacy):
     rows(legacy, "CREATE EXTENSION oms_correlation")
     (legacy_id, message_id, event_id), (other_id, _, other_event_id) = rows(legacy, """

@@ -5,12 +5,16 @@
 //! The unique index on `delivery_key` keeps one row per key. A legacy database's `kaifa_events`,
 //! adopted in place, is hash-partitioned by `id`, where such an index cannot exist (README,
 //! "Adopting a legacy database"); there deliveries of one key are serialized by an advisory lock
-//! instead, and the insert skips a key already stored.
+//! instead, and the insert skips a key already stored. A caller whose snapshot predates a
+//! concurrent delivery of the key (REPEATABLE READ) gets a serialization failure, as the unique
+//! index would give it.
 
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
-use pgrx::pg_sys;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::{PgLogLevel, PgSqlErrorCode};
 use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::Uuid;
+use pgrx::{pg_sys, IntoDatum};
 use serde_json::Value;
 
 use super::{inserted_id, Stored};
@@ -200,6 +204,11 @@ pub fn store(
     ];
     if stored_in_partitions() {
         execute(client, SERIALIZE_DELIVERY_KEY, &[arg(key.as_str())])?;
+        if transaction_snapshot_is_fixed()
+            && stored_after_the_snapshot(client, &key, legacy_message_id, legacy_event_id)?
+        {
+            refuse_to_serialize();
+        }
     }
     if let Some(id) = inserted_id::<Uuid>(execute(client, INSERT, &args)?)? {
         return Ok(Stored {
@@ -223,6 +232,85 @@ pub fn store(
         id,
         duplicate: true,
     })
+}
+
+/// Whether the caller's transaction reads through one snapshot (REPEATABLE READ, SERIALIZABLE).
+/// Only then can a delivery committed before the advisory lock was granted stay out of the
+/// insert's sight.
+fn transaction_snapshot_is_fixed() -> bool {
+    unsafe { pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32 }
+}
+
+thread_local! {
+    /// FIND_ORIGINAL, prepared for running under the latest snapshot; kept for the backend's life.
+    static FIND_ORIGINAL_PLAN: std::cell::Cell<pg_sys::SPIPlanPtr> =
+        const { std::cell::Cell::new(std::ptr::null_mut()) };
+}
+
+/// Whether a delivery of the key was committed that the transaction's snapshot cannot see: the
+/// latest snapshot finds it, the transaction's does not. This is how PostgreSQL's own foreign-key
+/// checks look past a REPEATABLE READ snapshot; pgrx's SPI has no call that takes a snapshot, so
+/// the plan is run through `SPI_execute_snapshot` directly (SPI is connected: `client`).
+fn stored_after_the_snapshot(
+    client: &mut SpiClient<'_>,
+    key: &str,
+    legacy_message_id: Option<&str>,
+    legacy_event_id: Option<&str>,
+) -> SpiResult<bool> {
+    let found_by_latest = unsafe {
+        let plan = FIND_ORIGINAL_PLAN.with(|kept| {
+            if kept.get().is_null() {
+                let sql = std::ffi::CString::new(FIND_ORIGINAL).expect("no NUL in the SQL");
+                let mut types = [pg_sys::TEXTOID; 3];
+                let plan = pg_sys::SPI_prepare(sql.as_ptr(), 3, types.as_mut_ptr());
+                assert!(!plan.is_null(), "FIND_ORIGINAL did not prepare");
+                pg_sys::SPI_keepplan(plan);
+                kept.set(plan);
+            }
+            kept.get()
+        });
+        let args = [Some(key), legacy_message_id, legacy_event_id].map(|a| a.into_datum());
+        let mut values = args.map(|a| a.unwrap_or(pg_sys::Datum::from(0)));
+        let nulls = args.map(|a| if a.is_some() { b' ' } else { b'n' } as std::ffi::c_char);
+        let status = pg_sys::SPI_execute_snapshot(
+            plan,
+            values.as_mut_ptr(),
+            nulls.as_ptr(),
+            pg_sys::GetLatestSnapshot(),
+            std::ptr::null_mut(),
+            true,
+            false,
+            1,
+        );
+        assert_eq!(
+            status,
+            pg_sys::SPI_OK_SELECT as i32,
+            "FIND_ORIGINAL under the latest snapshot"
+        );
+        pg_sys::SPI_processed > 0
+    };
+    if !found_by_latest {
+        return Ok(false);
+    }
+    let seen_by_the_snapshot = !execute(
+        client,
+        FIND_ORIGINAL,
+        &[arg(key), arg(legacy_message_id), arg(legacy_event_id)],
+    )?
+    .is_empty();
+    Ok(!seen_by_the_snapshot)
+}
+/// What PostgreSQL itself raises when ON CONFLICT meets a row the snapshot cannot see: the caller
+/// retries, and the retry finds the original as a redelivery.
+fn refuse_to_serialize() -> ! {
+    ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
+        "could not serialize access due to a concurrent delivery of the same Kaifa message",
+        concat!(module_path!(), "::store"),
+    )
+    .set_hint("Retry the transaction: the retry finds the stored message as a redelivery.")
+    .report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
 }
 
 /// Whether `kaifa_events` (found on the pinned search_path) is a partitioned table. A catalog
