@@ -83,22 +83,16 @@ pub fn oms_update_meter_status(
         event_type,
         new_power_status: power,
         new_communication_status: communication,
+        source,
+        source_event_id,
+        confidence,
     };
     let metadata = metadata
         .map(|m| m.0)
         .filter(|m| !m.is_null())
         .unwrap_or_else(|| json!({}));
     let id = Spi::connect_mut(|client| {
-        registry::apply_to_meter_number(
-            client,
-            meter_number,
-            change,
-            at,
-            source,
-            source_event_id,
-            confidence,
-            metadata,
-        )
+        registry::apply_to_meter_number(client, meter_number, change, at, metadata)
     })
     .unwrap_or_else(|e| panic!("{FUNCTION}: {e}"));
     match id {

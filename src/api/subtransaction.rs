@@ -10,6 +10,8 @@ use pgrx::pg_sys;
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 
+use crate::db::transaction_snapshot_is_fixed;
+
 /// How often a deadlock victim is run again before its error reaches the caller. Under READ
 /// COMMITTED each attempt takes a fresh snapshot, so the winner's commit is visible to the retry.
 const DEADLOCK_ATTEMPTS: usize = 3;
@@ -23,17 +25,13 @@ pub fn run<T>(mut work: impl FnMut() -> T) -> Result<T, CaughtError> {
             Err(CaughtError::PostgresError(report))
                 if report.sql_error_code() == PgSqlErrorCode::ERRCODE_T_R_DEADLOCK_DETECTED
                     && attempt < DEADLOCK_ATTEMPTS
-                    && read_committed() =>
+                    && !transaction_snapshot_is_fixed() =>
             {
                 attempt += 1;
             }
             outcome => return outcome,
         }
     }
-}
-
-fn read_committed() -> bool {
-    unsafe { pg_sys::XactIsoLevel < pg_sys::XACT_REPEATABLE_READ as i32 }
 }
 
 fn once<T>(work: &mut impl FnMut() -> T) -> Result<T, CaughtError> {

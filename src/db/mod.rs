@@ -81,6 +81,12 @@ pub fn new_uuid_v7() -> pgrx::Uuid {
     pgrx::Uuid::from_bytes(*uuid::Uuid::now_v7().as_bytes())
 }
 
+/// Whether the caller's transaction reads through one snapshot (REPEATABLE READ, SERIALIZABLE)
+/// rather than a new one per statement (READ COMMITTED).
+pub fn transaction_snapshot_is_fixed() -> bool {
+    unsafe { pgrx::pg_sys::XactIsoLevel >= pgrx::pg_sys::XACT_REPEATABLE_READ as i32 }
+}
+
 /// A typed SQL NULL or value, for optional arguments.
 pub fn arg<'a, T: pgrx::IntoDatum>(value: T) -> DatumWithOid<'a> {
     DatumWithOid::from(value)

@@ -230,16 +230,13 @@ pub fn apply_to_meter_number(
     meter_number: &str,
     change: ExplicitChange<'_>,
     at: TimestampWithTimeZone,
-    source: &str,
-    source_event_id: Option<&str>,
-    confidence: f64,
     metadata: serde_json::Value,
 ) -> SpiResult<Option<pgrx::Uuid>> {
     let args = [
         arg(at),
-        arg(source),
-        arg(source_event_id),
-        arg(confidence),
+        arg(change.source),
+        arg(change.source_event_id),
+        arg(change.confidence),
         arg(JsonB(metadata)),
         arg(change.event_type),
         arg(change.new_power_status),
@@ -252,12 +249,16 @@ pub fn apply_to_meter_number(
         .get_one::<pgrx::Uuid>()
 }
 
-/// A status change spelled out by a DBA rather than derived from a source event.
+/// A status change spelled out by a DBA rather than derived from a source event, with what the
+/// audit trail attributes it to.
 #[derive(Debug, Clone, Copy)]
 pub struct ExplicitChange<'a> {
     pub event_type: &'a str,
     pub new_power_status: Option<&'a str>,
     pub new_communication_status: Option<&'a str>,
+    pub source: &'a str,
+    pub source_event_id: Option<&'a str>,
+    pub confidence: f64,
 }
 
 /// Parameters $6-$9 of a registry statement for a change. A meter that speaks while already

@@ -125,6 +125,11 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.field, "inner.items[1].n");
         assert_eq!(e.kind, ErrorKind::InvalidText);
+
+        // The same shape with good values decodes; a lone item counts as a list of one.
+        let ok = decode_as::<Outer>(Source::Kaifa, &json!({"inner": {"items": {"n": 7}}})).unwrap();
+        let items = ok.inner.expect("inner block").items;
+        assert_eq!(items.iter().map(|i| i.n).collect::<Vec<_>>(), [Some(7)]);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::{inserted_id, Stored};
 use crate::api::jsonb::RawJsonb;
-use crate::db::{arg, execute, timestamptz};
+use crate::db::{arg, execute, timestamptz, transaction_snapshot_is_fixed};
 use crate::payload::fields::time_value;
 use crate::payload::kaifa::{DeliveryKey, KaifaEvent, Name, NamedObject};
 
@@ -204,6 +204,7 @@ pub fn store(
     ];
     if stored_in_partitions() {
         execute(client, SERIALIZE_DELIVERY_KEY, &[arg(key.as_str())])?;
+        // Only a fixed snapshot can miss a delivery committed before the lock was granted.
         if transaction_snapshot_is_fixed()
             && stored_after_the_snapshot(client, &key, legacy_message_id, legacy_event_id)?
         {
@@ -232,13 +233,6 @@ pub fn store(
         id,
         duplicate: true,
     })
-}
-
-/// Whether the caller's transaction reads through one snapshot (REPEATABLE READ, SERIALIZABLE).
-/// Only then can a delivery committed before the advisory lock was granted stay out of the
-/// insert's sight.
-fn transaction_snapshot_is_fixed() -> bool {
-    unsafe { pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32 }
 }
 
 thread_local! {
