@@ -16,24 +16,34 @@ use super::registry::{apply_and_audit, change_args, locked_columns, registry_cte
 use super::{arg, execute, execute_planned_for_values};
 use crate::canonical::StatusChange;
 
+/// The feeders of the alarm's device: the feeder ($11) when given, else the substation's ($10).
+macro_rules! scope_feeders {
+    () => {
+        "(CASE WHEN $11::uuid IS NOT NULL THEN ARRAY[$11::uuid]
+      ELSE ARRAY(SELECT f.id FROM network_feeders f WHERE f.substation_id = $10) END)"
+    };
+}
+
 /// The meters of the alarm's device (the condition of `oms_meter_scope` in
 /// `sql/functions/scope.sql`, inline so that the planner sees one indexed scan of `oms_meters`;
 /// a #[pg_test] keeps the two equal). Parameters: $10 substation id, $11 feeder id (when given,
 /// the scope is the feeder).
 macro_rules! in_scope {
     () => {
-        r#"
-(m.feeder_id = ANY (CASE WHEN $11::uuid IS NOT NULL THEN ARRAY[$11::uuid]
-                         ELSE ARRAY(SELECT f.id FROM network_feeders f WHERE f.substation_id = $10) END)
+        concat!(
+            "\n(m.feeder_id = ANY ",
+            scope_feeders!(),
+            r#"
  OR m.substation_id = CASE WHEN $11::uuid IS NULL THEN $10 END
  OR m.id = ANY (ARRAY(SELECT fm.meter_id FROM network_feeder_meters fm
-                      WHERE fm.feeder_id = ANY (CASE WHEN $11::uuid IS NOT NULL THEN ARRAY[$11::uuid]
-                                                     ELSE ARRAY(SELECT f.id FROM network_feeders f
-                                                                WHERE f.substation_id = $10) END)))
+                      WHERE fm.feeder_id = ANY "#,
+            scope_feeders!(),
+            r#"))
  OR m.id = ANY (ARRAY(SELECT sm.meter_id FROM network_substation_meters sm
                       WHERE ($11::uuid IS NOT NULL AND sm.feeder_id = $11)
                          OR ($11::uuid IS NULL AND sm.substation_id = $10))))
 "#
+        )
     };
 }
 
@@ -135,8 +145,9 @@ const RESTORE_OUTAGES: &str = concat!(
     FROM restored r
 ), affected AS (
     INSERT INTO scada_event_affected_meters (scada_event_id, meter_id, meter_status_before, meter_status_after)
-    SELECT $13, l.id, l.power_status, CASE WHEN c.id IS NULL THEN l.power_status ELSE 'on' END
-    FROM locked l LEFT JOIN changed c ON c.id = l.id
+    -- `changed` took exactly the locked meters with `applied`.
+    SELECT $13, l.id, l.power_status, CASE WHEN l.applied THEN 'on' ELSE l.power_status END
+    FROM locked l
 )
 SELECT ARRAY(SELECT id FROM restored), ARRAY(SELECT event_id::text FROM restored),
        (SELECT count(*) FROM changed)::int4"#
@@ -186,7 +197,12 @@ pub fn check_and_mark_affected(
         arg(settings.affect_whole_scope),
         arg(scada_event_id),
     ]);
-    read_counts(bulk_statement(client, CHECK_AND_MARK_AFFECTED, &args)?)
+    read_counts(bulk_statement(
+        client,
+        CHECK_AND_MARK_AFFECTED,
+        &args,
+        Writes::Rows,
+    )?)
 }
 
 /// Counts verdicts without changing anything (used before a restoration).
@@ -200,7 +216,12 @@ pub fn count_verdicts(
     let mut args = vec![arg(at)];
     args.extend((2..=9).map(|_| arg(Option::<&str>::None)));
     args.extend([arg(substation), arg(feeder), arg(fresh_window_seconds)]);
-    read_counts(bulk_statement(client, COUNT_VERDICTS, &args)?)
+    read_counts(bulk_statement(
+        client,
+        COUNT_VERDICTS,
+        &args,
+        Writes::Nothing,
+    )?)
 }
 
 /// Outages restored and meters turned back on by a restoration alarm.
@@ -233,7 +254,7 @@ pub fn restore_outages(
         arg(scada_event_id.to_string()),
         arg(scada_event_id),
     ]);
-    let row = bulk_statement(client, RESTORE_OUTAGES, &args)?.first();
+    let row = bulk_statement(client, RESTORE_OUTAGES, &args, Writes::Rows)?.first();
     let (ids, event_ids, restored) = row.get_three::<Vec<Uuid>, Vec<String>, i32>()?;
     Ok(Restoration {
         outage_ids: ids.unwrap_or_default(),
@@ -263,12 +284,17 @@ FROM (SELECT ARRAY['oms_meters', 'oms_meter_status_events', 'scada_event_affecte
 ///   and NOT NULL still hold. Taken only when the extension's owner is a superuser (the setting
 ///   needs it) and no written table has a trigger or rule of a DBA's, which replica mode would
 ///   skip too.
+///
+/// A statement that writes nothing has no foreign-key triggers to skip: it neither asks the guard
+/// nor switches replica mode (whose change resets the backend's plan cache).
 fn bulk_statement<'conn>(
     client: &mut SpiClient<'conn>,
     sql: &'static str,
     args: &[pgrx::datum::DatumWithOid<'_>],
+    writes: Writes,
 ) -> SpiResult<SpiTupleTable<'conn>> {
-    let skip_fk_triggers = unsafe { pg_sys::superuser() }
+    let skip_fk_triggers = writes == Writes::Rows
+        && unsafe { pg_sys::superuser() }
         && execute(client, NO_USER_TRIGGERS_ON_WRITTEN_TABLES, &[])?
             .first()
             .get_one::<bool>()?
@@ -291,6 +317,13 @@ fn bulk_statement<'conn>(
     let result = execute_planned_for_values(client, sql, args);
     unsafe { pg_sys::AtEOXact_GUC(true, nest_level) };
     result
+}
+
+/// Whether a bulk statement writes rows (see `bulk_statement`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writes {
+    Rows,
+    Nothing,
 }
 
 fn set_for_statement(name: &CStr, value: &CStr, context: pg_sys::GucContext::Type) {
