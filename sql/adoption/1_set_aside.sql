@@ -62,6 +62,12 @@ BEGIN
         SELECT ARRAY(SELECT a.attname::text FROM unnest(attnums) WITH ORDINALITY AS u(n, i)
                      JOIN pg_catalog.pg_attribute a ON a.attrelid = rel AND a.attnum = u.n ORDER BY u.i)
     $$;
+    -- A constraint or index definition as step 2 compares it: a definition read back from the
+    -- catalog prints casts and parentheses differently, and an added check may still be NOT VALID.
+    CREATE FUNCTION oms_correlation_adoption.bare_definition(definition text) RETURNS text
+    LANGUAGE sql IMMUTABLE AS $$
+        SELECT regexp_replace(regexp_replace(definition, ' NOT VALID$', ''), '(::[a-z ]+(\[\])?|[() ])', '', 'g')
+    $$;
     -- Privileges on the legacy functions and views, granted again on ours by step 3.
     CREATE TABLE oms_correlation_adoption.legacy_privileges (
         object_kind     text NOT NULL,      -- 'function' or 'view'

@@ -270,9 +270,8 @@ BEGIN
             IF (con.contype = 'c' AND EXISTS (
                     SELECT FROM pg_constraint k WHERE k.contype = 'c'
                        AND k.conrelid = format('%I.%I', home, con.table_name)::regclass
-                       -- Compared without casts and parentheses: a re-read check prints them differently.
-                       AND regexp_replace(pg_get_constraintdef(k.oid), '( NOT VALID$|::[a-z ]+(\[\])?|[() ])', '', 'g')
-                           = regexp_replace(con.definition, '(::[a-z ]+(\[\])?|[() ])', '', 'g')))
+                       AND oms_correlation_adoption.bare_definition(pg_get_constraintdef(k.oid))
+                           = oms_correlation_adoption.bare_definition(con.definition)))
                OR (con.contype = 'f' AND EXISTS (
                     SELECT FROM pg_constraint k
                     WHERE k.contype = 'f' AND k.conrelid = format('%I.%I', home, con.table_name)::regclass
@@ -300,8 +299,8 @@ BEGIN
               AND x.indisunique = ix.indisunique AND (x.indpred IS NULL OR NOT ix.indisunique)
               AND oms_correlation_adoption.column_names(x.indrelid, x.indkey::int2[]) = ix.columns
               AND (ix.definition !~ ' WHERE ' OR x.indpred IS NULL
-                   OR regexp_replace(substring(pg_get_indexdef(x.indexrelid) FROM ' USING .*$'), '(::[a-z ]+(\[\])?|[() ])', '', 'g')
-                      = regexp_replace(substring(ix.definition FROM ' USING .*$'), '(::[a-z ]+(\[\])?|[() ])', '', 'g'))) THEN
+                   OR oms_correlation_adoption.bare_definition(substring(pg_get_indexdef(x.indexrelid) FROM ' USING .*$'))
+                      = oms_correlation_adoption.bare_definition(substring(ix.definition FROM ' USING .*$')))) THEN
             CONTINUE;
         END IF;
         new_name := ix.index_name;
