@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg2
 import pytest
 
-from conftest import CORRELATING, admin, dsn
+from conftest import CORRELATING, admin, dsn, run
 
 WORKERS = 8
 BASE = datetime(2025, 10, 1, 8, 0, tzinfo=timezone.utc)
@@ -128,21 +128,12 @@ def deliver_all(database, plan):
 
 
 def power_by_meter(database):
-    conn = psycopg2.connect(dsn(database))
-    with conn.cursor() as cur:
-        cur.execute("SELECT meter_number, power_status FROM oms_meters WHERE meter_number LIKE 'S_-%'")
-        rows = dict(cur.fetchall())
-    conn.close()
-    return rows
+    return dict(run(database, "SELECT meter_number, power_status FROM oms_meters WHERE meter_number LIKE 'S_-%'"))
 
 
 @pytest.fixture
 def stress_db(db):
-    conn = psycopg2.connect(dsn(db))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(STRESS_GRID)
-    conn.close()
+    run(db, STRESS_GRID)
     return db
 
 
@@ -151,11 +142,7 @@ def reference_db(template):
     name = "oms_it_reference"
     admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin(f"CREATE DATABASE {name} TEMPLATE {template}")
-    conn = psycopg2.connect(dsn(name))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(STRESS_GRID)
-    conn.close()
+    run(name, STRESS_GRID)
     yield name
     admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
@@ -185,20 +172,20 @@ def test_concurrent_redelivered_out_of_order_storm(stress_db, reference_db):
     assert mismatched == []
 
     counts = {kind: sum(1 for e in events if e["kind"] == kind) for kind in CORRELATING}
-    rows = query_db(stress_db, """SELECT (SELECT count(*) FROM onu_events WHERE onu_id >= 9100),
+    rows = run(stress_db, """SELECT (SELECT count(*) FROM onu_events WHERE onu_id >= 9100),
         (SELECT count(*) FROM kaifa_events), (SELECT count(*) FROM callcenter_tickets),
         (SELECT count(*) FROM scada_events WHERE substation_id = 'SS-ST'), (SELECT count(*) FROM oms_rejected_events)""")
     assert rows == [(counts["onu"], counts["kaifa"], counts["callcenter"], counts["scada"], 0)]
     # One status event per meter reached per event, never two.
-    assert query_db(stress_db, """SELECT count(*) FROM (SELECT meter_id, source_event_id, event_type
+    assert run(stress_db, """SELECT count(*) FROM (SELECT meter_id, source_event_id, event_type
         FROM oms_meter_status_events WHERE source_type <> 'scada'
         GROUP BY 1, 2, 3 HAVING count(*) > 1) AS twice""") == [(0,)]
-    assert query_db(stress_db, """SELECT count(*) FROM (SELECT substation_id, feeder_id, dp_id
+    assert run(stress_db, """SELECT count(*) FROM (SELECT substation_id, feeder_id, dp_id
         FROM oms_outage_events WHERE status IN ('detected', 'confirmed', 'in_progress')
         GROUP BY 1, 2, 3 HAVING count(*) > 1) AS doubled""") == [(0,)]
 
     # The storm really was out of order and really did collide: late events were audited, not applied.
-    late, = query_db(stress_db, "SELECT count(*) FROM oms_meter_status_events WHERE NOT applied AND source_type <> 'call_center'")[0]
+    late, = run(stress_db, "SELECT count(*) FROM oms_meter_status_events WHERE NOT applied AND source_type <> 'call_center'")[0]
     assert late > 0
 
     final = power_by_meter(stress_db)
@@ -217,11 +204,3 @@ def test_concurrent_redelivered_out_of_order_storm(stress_db, reference_db):
     assert reference_errors == []
     assert final == power_by_meter(reference_db)
 
-
-def query_db(database, sql):
-    conn = psycopg2.connect(dsn(database))
-    with conn.cursor() as cur:
-        cur.execute(sql)
-        rows = cur.fetchall()
-    conn.close()
-    return rows

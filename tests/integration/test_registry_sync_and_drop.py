@@ -5,7 +5,7 @@ import json
 import psycopg2
 import pytest
 
-from conftest import dsn, example, query, scalar
+from conftest import example, query, run, scalar
 
 
 def test_sync_builds_and_links_the_registry_from_legacy_sources(pool):
@@ -54,15 +54,8 @@ def test_sync_is_set_based_on_many_meters(pool):
 
 
 def drop(database, settings=""):
-    conn = psycopg2.connect(dsn(database))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            if settings:
-                cur.execute(settings)
-            cur.execute("DROP EXTENSION oms_correlation")
-    finally:
-        conn.close()
+    """DROP EXTENSION, after `settings` in the same session."""
+    run(database, f"{settings}; DROP EXTENSION oms_correlation" if settings else "DROP EXTENSION oms_correlation")
 
 
 # Dropping is about the extension, not ingest; test_adoption.py drops and re-adopts an adopted one.
@@ -98,11 +91,6 @@ def test_drop_with_data_when_the_dba_says_so(db, pool):
 
 @pytest.mark.fresh_only
 def test_an_empty_install_drops_without_ceremony(empty_db):
-    conn = psycopg2.connect(dsn(empty_db))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("CREATE EXTENSION oms_correlation")
-        cur.execute("DROP EXTENSION oms_correlation")
-        cur.execute("SELECT count(*) FROM pg_event_trigger")
-        assert cur.fetchone()[0] == 0
-    conn.close()
+    run(empty_db, "CREATE EXTENSION oms_correlation")
+    run(empty_db, "DROP EXTENSION oms_correlation")
+    assert run(empty_db, "SELECT count(*) FROM pg_event_trigger") == [(0,)]

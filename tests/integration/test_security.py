@@ -6,16 +6,11 @@ import uuid
 import psycopg2
 import pytest
 
-from conftest import PORT, admin, example, query, scalar
+from conftest import CORRELATING, admin, correlating_function, dsn, example, query, run, scalar
 
-INGEST = {
-    "scada_breaker_trip.json": "insert_scada_event_with_meter_check",
-    "onu_last_gasp.json": "insert_onu_event_from_json_with_meter_sync",
-    "kaifa_minimal.json": "insert_kaifa_event_from_json_with_meter_sync",
-    "callcenter_ticket.json": "insert_callcenter_ticket_from_json_with_meter_link",
-}
-FUNCTIONS = list(INGEST.values()) + ["insert_scada_event_from_json", "insert_onu_event_from_json",
-                                     "insert_kaifa_event_from_json", "insert_callcenter_ticket_from_json"]
+SAMPLES = ["scada_breaker_trip.json", "onu_last_gasp.json", "kaifa_minimal.json", "callcenter_ticket.json"]
+FUNCTIONS = list(CORRELATING.values()) + ["insert_scada_event_from_json", "insert_onu_event_from_json",
+                                          "insert_kaifa_event_from_json", "insert_callcenter_ticket_from_json"]
 
 
 @pytest.fixture
@@ -27,29 +22,20 @@ def role(db):
         name = "oms_role_" + uuid.uuid4().hex[:8]
         admin(f"CREATE ROLE {name} LOGIN")
         names.append(name)
-        conn = psycopg2.connect(f"host=127.0.0.1 port={PORT} user=postgres dbname={db}")
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            if grant_execute:
-                # The grants the README shows for a consumer role.
-                cur.execute(f"GRANT USAGE ON SCHEMA public TO {name}")
-                for fn in FUNCTIONS:
-                    cur.execute(f"GRANT EXECUTE ON FUNCTION {fn}(jsonb) TO {name}")
-        conn.close()
+        if grant_execute:
+            # The grants the README shows for a consumer role.
+            run(db, f"GRANT USAGE ON SCHEMA public TO {name}; "
+                    + "".join(f"GRANT EXECUTE ON FUNCTION {fn}(jsonb) TO {name}; " for fn in FUNCTIONS))
         return name
 
     yield make
     for name in names:
-        conn = psycopg2.connect(f"host=127.0.0.1 port={PORT} user=postgres dbname={db}")
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f"DROP OWNED BY {name} CASCADE")
-        conn.close()
+        run(db, f"DROP OWNED BY {name} CASCADE")
         admin(f"DROP ROLE {name}")
 
 
 def connect_as(db, user):
-    conn = psycopg2.connect(f"host=127.0.0.1 port={PORT} user={user} dbname={db}", options="-c TimeZone=UTC")
+    conn = psycopg2.connect(dsn(db).replace("user=postgres", f"user={user}"), options="-c TimeZone=UTC")
     conn.autocommit = True
     return conn
 
@@ -65,8 +51,8 @@ def test_execute_only_role_can_ingest_but_not_touch_tables(db, pool, role):
     consumer = role(grant_execute=True)
     conn = connect_as(db, consumer)
     with conn.cursor() as cur:
-        for name, fn in INGEST.items():
-            cur.execute(f"SELECT {fn}(%s::jsonb)", (json.dumps(example(name)),))
+        for name in SAMPLES:
+            cur.execute(f"SELECT {correlating_function(name)}(%s::jsonb)", (json.dumps(example(name)),))
             assert cur.fetchone()[0] is not None
         for sql in ["SELECT * FROM oms_meters LIMIT 1", "SELECT * FROM onu_events",
                     "UPDATE oms_meters SET power_status = 'on'", "DELETE FROM oms_outage_events",
@@ -91,7 +77,7 @@ def test_a_role_without_the_grant_cannot_ingest(db, role):
 
 def test_look_alike_tables_on_the_search_path_redirect_nothing(db, pool, role):
     attacker = role(grant_execute=True)
-    admin_conn = psycopg2.connect(f"host=127.0.0.1 port={PORT} user=postgres dbname={db}")
+    admin_conn = psycopg2.connect(dsn(db))
     admin_conn.autocommit = True
     with admin_conn.cursor() as cur:
         # Look-alike tables, owned by the attacker (LIKE needs SELECT on the originals, so the
