@@ -22,11 +22,11 @@ INSERT INTO network_distribution_points (dp_id, feeder_id, name)
 SELECT 'DP-' || f.feeder_id || '-' || lpad(n::text, 2, '0'), f.id, 'Transformer ' || n
 FROM network_feeders f, generate_series(1, 5) AS n;
 
-INSERT INTO oms_customers (customer_id, name, phone, address)
+INSERT INTO oms_customers (customer_id, customer_name, phone, address)
 SELECT 'C-FD002-' || lpad(n::text, 3, '0'), 'Customer ' || n, '+962-7-0000-' || lpad(n::text, 4, '0'),
        n || ' Shmeisani St, Amman'
 FROM generate_series(1, 150) AS n;
-INSERT INTO oms_customers (customer_id, name, phone, address) VALUES
+INSERT INTO oms_customers (customer_id, customer_name, phone, address) VALUES
     ('C-M12345678', 'Building 3230316, flat 1', '+962-7-1234-5678', '123 Main St, Amman'),
     ('C-M23456789', 'Building 3230316, flat 2', '+962-7-2345-6789', '123 Main St, Amman');
 

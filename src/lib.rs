@@ -62,9 +62,19 @@ extension_sql_file!(
     requires = ["outages"]
 );
 extension_sql_file!(
-    "../sql/schema/05_seed_and_dump.sql",
-    name = "seed_and_dump",
+    "../sql/schema/05_operations.sql",
+    name = "operations",
     requires = ["sources"]
+);
+extension_sql_file!(
+    "../sql/schema/06_legacy_compat.sql",
+    name = "legacy_compat",
+    requires = ["operations"]
+);
+extension_sql_file!(
+    "../sql/schema/07_seed_and_dump.sql",
+    name = "seed_and_dump",
+    requires = ["legacy_compat"]
 );
 extension_sql_file!(
     "../sql/functions/scope.sql",
@@ -102,7 +112,7 @@ extension_sql_file!(
 
 // Since 0.2.0; upgrades get them from sql/oms_correlation--0.1.0--0.2.0.sql.
 extension_sql_file!(
-    "../sql/schema/06_since_0_2_0.sql",
+    "../sql/schema/08_since_0_2_0.sql",
     name = "since_0_2_0",
     requires = ["seed_and_dump"]
 );

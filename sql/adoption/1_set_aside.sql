@@ -23,10 +23,11 @@ DECLARE
         'kaifa_event_payloads', 'kaifa_event_assets', 'kaifa_event_usage_points', 'kaifa_event_details',
         'kaifa_event_names', 'kaifa_event_status', 'kaifa_event_metadata', 'kaifa_event_original_messages',
         'callcenter_tickets', 'callcenter_customers', 'callcenter_ticket_status_history',
-        'callcenter_raw_messages', 'oms_rejected_events'];
+        'callcenter_raw_messages', 'oms_rejected_events', 'scada_raw_messages', 'oms_outage_customers',
+        'oms_crew_assignments', 'oms_customer_notifications', 'oms_smart_meters', 'oms_onu_devices'];
     our_views constant text[] := ARRAY[
         'oms_meters_with_topology', 'network_substations_with_meters', 'network_feeders_with_meters',
-        'oms_active_outages', 'oms_correlation_summary', 'oms_unmatched_events'];
+        'oms_active_outages', 'oms_correlation_summary', 'oms_unmatched_events', 'oms_source_summary'];
     our_functions constant text[] := ARRAY[
         'insert_scada_event_with_meter_check', 'insert_scada_event_from_json',
         'insert_onu_event_from_json_with_meter_sync', 'insert_onu_event_from_json',
@@ -35,7 +36,9 @@ DECLARE
         'get_meters_by_substation', 'get_meters_by_feeder', 'update_meter_status', 'process_scada_event_meters',
         'sync_callcenter_tickets_to_meters', 'oms_uuid_v7', 'oms_update_meter_status',
         'oms_process_scada_event_meters', 'oms_meter_scope', 'oms_merge_seeded_row', 'oms_sync_meter_registry',
-        'oms_guard_drop', 'oms_keep_data_on_drop'];
+        'oms_guard_drop', 'oms_keep_data_on_drop', 'oms_source_weight', 'oms_update_updated_at',
+        'onu_update_updated_at', 'cc_update_updated_at', 'update_updated_at_column', 'oms_stub_unknown_onu',
+        'oms_fill_api_columns', 'haversine_distance_meters'];
     home_ns constant regnamespace := '@extschema@'::regnamespace;
     home constant text := (SELECT nspname FROM pg_catalog.pg_namespace WHERE oid = '@extschema@'::regnamespace);
     legacy record;

@@ -45,7 +45,7 @@ BEGIN
     WITH pairs AS (
         SELECT DISTINCT ON (a.mrid) a.mrid AS asset_mrid, u.mrid AS usage_point_mrid
         FROM kaifa_event_assets a
-        LEFT JOIN kaifa_event_usage_points u ON u.event_id = a.event_id AND u.mrid IS NOT NULL AND u.mrid <> ''
+        LEFT JOIN kaifa_event_usage_points u ON u.payload_id = a.payload_id AND u.mrid IS NOT NULL AND u.mrid <> ''
         WHERE a.mrid IS NOT NULL AND a.mrid <> ''
         ORDER BY a.mrid, u.mrid NULLS LAST
     )

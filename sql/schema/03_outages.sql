@@ -4,83 +4,128 @@ CREATE TABLE @extschema@.oms_outage_events (
     id                          uuid PRIMARY KEY DEFAULT @extschema@.oms_uuid_v7(),
     event_id                    varchar(100) NOT NULL UNIQUE,
     event_type                  varchar(50) NOT NULL DEFAULT 'outage',
-    status                      varchar(20) NOT NULL DEFAULT 'detected'
-        CHECK (status IN ('detected', 'confirmed', 'in_progress', 'restored', 'cleared')),
-    severity                    varchar(20),
-    confidence_score            numeric(5, 2),
-    affected_customers_count    integer NOT NULL DEFAULT 0,
+    -- 'cancelled': an operator's verdict of a false alarm (through the operations API); it counts nowhere.
+    status                      varchar(32) NOT NULL DEFAULT 'detected'
+        CHECK (status IN ('detected', 'confirmed', 'in_progress', 'restored', 'cleared', 'cancelled')),
+    severity                    varchar(20) DEFAULT 'medium',
+    confidence_score            numeric(5, 2) DEFAULT 0.0,
+    affected_customers_count    integer DEFAULT 0,
     estimated_restoration_time  timestamptz,
     actual_restoration_time     timestamptz,
     root_cause                  text,
     description                 text,
     affected_area_geojson       jsonb,
-    event_latitude              numeric(10, 7),
-    event_longitude             numeric(10, 7),
+    event_latitude              numeric,
+    event_longitude             numeric,
     substation_id               uuid REFERENCES @extschema@.network_substations (id),
     feeder_id                   uuid REFERENCES @extschema@.network_feeders (id),
     dp_id                       uuid REFERENCES @extschema@.network_distribution_points (id),
     first_detected_at           timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    last_updated_at             timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    created_at                  timestamptz NOT NULL DEFAULT pg_catalog.now()
+    last_updated_at             timestamptz DEFAULT pg_catalog.now(),
+    created_at                  timestamptz DEFAULT pg_catalog.now(),
+    -- The device the outage sits on (SPEC §5): 'substation', 'feeder', 'distribution_point' or
+    -- 'service', and its key ('feeder:<uuid>', ...). Outages that operators or other systems
+    -- record have neither.
+    scope                       varchar(20)
+        CHECK (scope IN ('service', 'distribution_point', 'feeder', 'substation')),
+    device_key                  varchar(120)
 );
 -- At most one open outage per device. Also the index the join-or-create lookup uses.
 CREATE UNIQUE INDEX oms_outage_events_one_open_per_device
-    ON @extschema@.oms_outage_events (substation_id, feeder_id, dp_id) NULLS NOT DISTINCT
+    ON @extschema@.oms_outage_events (device_key)
     WHERE status IN ('detected', 'confirmed', 'in_progress');
 CREATE INDEX oms_outage_events_substation_idx ON @extschema@.oms_outage_events (substation_id, first_detected_at);
 CREATE INDEX oms_outage_events_feeder_idx ON @extschema@.oms_outage_events (feeder_id) WHERE feeder_id IS NOT NULL;
 CREATE INDEX oms_outage_events_dp_idx ON @extschema@.oms_outage_events (dp_id) WHERE dp_id IS NOT NULL;
 
+-- What each source contributed. The operations API reads the same facts under its own names
+-- (event_timestamp, confidence_weight, event_data); the extension writes both, and a row written
+-- under only one of the names gets the other from oms_sync_api_columns().
 CREATE TABLE @extschema@.oms_event_sources (
     id                  uuid PRIMARY KEY DEFAULT @extschema@.oms_uuid_v7(),
-    outage_event_id     uuid NOT NULL REFERENCES @extschema@.oms_outage_events (id),
-    source_type         varchar(20) NOT NULL,
+    outage_event_id     uuid NOT NULL REFERENCES @extschema@.oms_outage_events (id) ON DELETE CASCADE,
+    source_type         varchar(32) NOT NULL,
     source_event_id     varchar(255) NOT NULL,
     source_table        varchar(100),
-    correlation_weight  numeric(5, 2),
+    correlation_weight  numeric(5, 2) DEFAULT 1.0,
     detected_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    created_at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    created_at          timestamptz DEFAULT pg_catalog.now(),
+    event_timestamp     timestamptz,
+    confidence_weight   numeric(5, 2),
+    event_data          jsonb,
     UNIQUE (outage_event_id, source_type, source_event_id)
 );
 
+-- The outage's story. The operations API writes its own entries (status changes, crews,
+-- notifications) as event_description / event_timestamp / created_by and reads everything back
+-- under those names; the extension writes both spellings.
 CREATE TABLE @extschema@.oms_event_timeline (
     id                  uuid PRIMARY KEY DEFAULT @extschema@.oms_uuid_v7(),
-    outage_event_id     uuid NOT NULL REFERENCES @extschema@.oms_outage_events (id),
+    outage_event_id     uuid NOT NULL REFERENCES @extschema@.oms_outage_events (id) ON DELETE CASCADE,
     event_type          varchar(50) NOT NULL,
-    status              varchar(20),
+    status              varchar(32),
     description         text,
-    source              varchar(50),
+    source              varchar(64),
     "timestamp"         timestamptz NOT NULL DEFAULT pg_catalog.now(),
     metadata            jsonb,
-    created_at          timestamptz NOT NULL DEFAULT pg_catalog.now()
+    created_at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    event_description   text,
+    event_timestamp     timestamptz,
+    created_by          varchar(100)
 );
 CREATE INDEX oms_event_timeline_outage_idx ON @extschema@.oms_event_timeline (outage_event_id, "timestamp");
 
--- Per-source correlation weights (SPEC §3, §5).
+-- Correlation rules, in the legacy shape: each active rule gives a weight to each source it lists.
+-- A source's weight is the largest an active rule listing it gives (oms_source_weight()); the
+-- seeded rules give SPEC §3's scada 1.0, kaifa 0.8, onu 0.6, call_center 0.4.
 CREATE TABLE @extschema@.oms_correlation_rules (
-    id                          serial PRIMARY KEY,
+    id                          uuid PRIMARY KEY DEFAULT @extschema@.oms_uuid_v7(),
     rule_name                   varchar(100) NOT NULL UNIQUE,
-    source_type                 varchar(20) NOT NULL UNIQUE
-        CHECK (source_type IN ('scada', 'onu', 'kaifa', 'call_center')),
-    correlation_weight          numeric(5, 2) NOT NULL CHECK (correlation_weight BETWEEN 0 AND 1),
-    correlation_window_minutes  integer NOT NULL DEFAULT 30 CHECK (correlation_window_minutes > 0),
-    enabled                     boolean NOT NULL DEFAULT true,
+    source_types                varchar(100)[] NOT NULL,
+    correlation_window_minutes  integer DEFAULT 30 CHECK (correlation_window_minutes > 0),
+    spatial_radius_meters       integer DEFAULT 1000,
+    confidence_threshold        numeric(5, 2) DEFAULT 0.7,
+    weight_scada                numeric(5, 2) DEFAULT 1.0 CHECK (weight_scada BETWEEN 0 AND 1),
+    weight_kaifa                numeric(5, 2) DEFAULT 0.8 CHECK (weight_kaifa BETWEEN 0 AND 1),
+    weight_onu                  numeric(5, 2) DEFAULT 0.6 CHECK (weight_onu BETWEEN 0 AND 1),
+    weight_call_center          numeric(5, 2) DEFAULT 0.4 CHECK (weight_call_center BETWEEN 0 AND 1),
+    is_active                   boolean DEFAULT true,
     description                 text,
-    created_at                  timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    updated_at                  timestamptz NOT NULL DEFAULT pg_catalog.now()
+    created_at                  timestamptz DEFAULT pg_catalog.now(),
+    updated_at                  timestamptz DEFAULT pg_catalog.now()
 );
 
+-- The one weight lookup. A per-source weight read here for every outage a signal joins; the rules
+-- table holds a handful of rows.
+CREATE FUNCTION @extschema@.oms_source_weight(p_source_type text) RETURNS numeric
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+    SELECT max(CASE p_source_type WHEN 'scada' THEN weight_scada WHEN 'kaifa' THEN weight_kaifa
+                                  WHEN 'onu' THEN weight_onu WHEN 'call_center' THEN weight_call_center END)
+    FROM oms_correlation_rules
+    WHERE is_active IS NOT FALSE AND p_source_type = ANY (source_types)
+$$;
+
+-- Storm mode (SPEC §5.6). One row of settings (config_name 'default', in the legacy columns), and
+-- the operations API's key/value rows (config_key, config_value), such as 'storm_mode_active'.
 CREATE TABLE @extschema@.oms_storm_mode_config (
-    id                              serial PRIMARY KEY,
-    config_name                     varchar(100) NOT NULL UNIQUE,
-    is_active                       boolean NOT NULL DEFAULT false,
-    activation_threshold_per_minute integer NOT NULL DEFAULT 100,
-    deactivation_threshold_per_minute integer NOT NULL DEFAULT 20,
-    window_multiplier               numeric(5, 2) NOT NULL DEFAULT 2.0,
+    id                              uuid PRIMARY KEY DEFAULT @extschema@.oms_uuid_v7(),
+    config_name                     varchar(100) UNIQUE,
+    is_active                       boolean DEFAULT false,
+    correlation_window_minutes      integer DEFAULT 60,
+    spatial_radius_meters           integer DEFAULT 2000,
+    confidence_threshold            numeric(5, 2) DEFAULT 0.5,
+    auto_activation_threshold       integer DEFAULT 100,
+    deactivation_threshold_per_minute integer DEFAULT 20,
+    window_multiplier               numeric(5, 2) DEFAULT 2.0,
     activated_at                    timestamptz,
     deactivated_at                  timestamptz,
-    created_at                      timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    updated_at                      timestamptz NOT NULL DEFAULT pg_catalog.now()
+    created_at                      timestamptz DEFAULT pg_catalog.now(),
+    updated_at                      timestamptz DEFAULT pg_catalog.now(),
+    config_key                      varchar(100) UNIQUE,
+    config_value                    text,
+    description                     text
 );
 
 -- SCADA alarm vocabulary (SPEC §4.1): DBAs add rows to teach the classifier new alarm texts.

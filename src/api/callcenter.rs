@@ -4,7 +4,7 @@
 use pgrx::prelude::*;
 use pgrx::Uuid;
 
-use super::jsonb::RawJsonb;
+use crate::db::jsonb::RawJsonb;
 use super::{event_time, ingest, IngestError, Payload};
 use crate::canonical;
 use crate::db::store::callcenter::store;

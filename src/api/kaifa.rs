@@ -5,7 +5,7 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::Uuid;
 
-use super::jsonb::RawJsonb;
+use crate::db::jsonb::RawJsonb;
 use super::{event_time, ingest, IngestError, Payload};
 use crate::canonical;
 use crate::db::registry;

@@ -6,7 +6,6 @@
 
 pub mod callcenter;
 pub mod helpers;
-pub mod jsonb;
 pub mod kaifa;
 pub mod onu;
 pub mod scada;
@@ -21,7 +20,7 @@ use crate::db::{arg, execute, timestamptz};
 use crate::error::{ErrorKind, PayloadError, Source};
 use crate::gucs::{OnInvalidPayload, ON_INVALID_PAYLOAD};
 use crate::payload::EventTime;
-use jsonb::{RawJsonb, MAX_DEPTH};
+use crate::db::jsonb::{self, RawJsonb, MAX_DEPTH};
 
 /// Why an ingest call did not complete.
 #[derive(Debug)]

@@ -2,7 +2,7 @@
 
 use pgrx::prelude::*;
 
-use super::jsonb::RawJsonb;
+use crate::db::jsonb::RawJsonb;
 use super::{event_time, ingest, IngestError, Payload};
 use crate::canonical;
 use crate::db::store::onu::{stable_event_id, store};

@@ -5,7 +5,7 @@ use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::{JsonB, Uuid};
 use serde_json::{json, Value};
 
-use super::jsonb::RawJsonb;
+use crate::db::jsonb::RawJsonb;
 use super::{event_time, ingest, IngestError, Payload};
 use crate::canonical::scada_vocabulary::{self, AlarmClass};
 use crate::db::outage::{self, Device, Evidence};
@@ -58,7 +58,7 @@ fn decode_and_store(
 ) -> Result<(ScadaAlarm, StoredAlarm), IngestError> {
     let alarm = payload::decode(&received.value)?;
     let at = event_time(Source::Scada, "timestamp", alarm.timestamp)?;
-    let stored = store(client, &alarm, at)?;
+    let stored = store(client, &alarm, at, received.raw)?;
     Ok((alarm, stored))
 }
 

@@ -83,7 +83,7 @@ mod tests {
     use super::*;
     use AlarmClass::*;
 
-    /// The seeded vocabulary of `sql/schema/05_seed_and_dump.sql`.
+    /// The seeded vocabulary of `sql/schema/07_seed_and_dump.sql`.
     const SEED: &[(&str, AlarmClass)] = &[
         ("fault", Outage),
         ("breaker_trip", Outage),

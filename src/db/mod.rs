@@ -4,6 +4,7 @@
 //! (STYLE practice 3); payload values only ever travel as bound parameters (SPEC §7). All names
 //! are unqualified: every entry point pins `search_path` to the extension's schema first.
 
+pub mod jsonb;
 pub mod outage;
 pub mod registry;
 pub mod scada_check;

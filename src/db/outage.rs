@@ -1,8 +1,8 @@
 //! Outage records: open or join, record evidence, announce (SPEC §3, §4.1, §5).
 //!
-//! "At most one open outage per device" is a partial unique index, and opening goes through
-//! `INSERT ... ON CONFLICT DO UPDATE` on it, so concurrent alarms for one feeder serialize on that
-//! row and the second joins the outage the first opened.
+//! "At most one open outage per device" is a partial unique index on the device's key, and opening
+//! goes through `INSERT ... ON CONFLICT DO UPDATE` on it, so concurrent alarms for one feeder
+//! serialize on that row and the second joins the outage the first opened.
 
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::spi::{SpiClient, SpiResult};
@@ -17,6 +17,26 @@ use pgrx::datum::DatumWithOid;
 pub struct Device {
     pub substation: Option<Uuid>,
     pub feeder: Option<Uuid>,
+}
+
+impl Device {
+    /// `oms_outage_events.scope`.
+    pub fn scope(&self) -> &'static str {
+        if self.feeder.is_some() {
+            "feeder"
+        } else {
+            "substation"
+        }
+    }
+
+    /// `oms_outage_events.device_key`: one open outage per key.
+    pub fn key(&self) -> String {
+        match (self.feeder, self.substation) {
+            (Some(feeder), _) => format!("feeder:{feeder}"),
+            (None, Some(substation)) => format!("substation:{substation}"),
+            (None, None) => unreachable!("an outage's device names a feeder or a substation"),
+        }
+    }
 }
 
 /// What a source contributes to an outage.
@@ -35,28 +55,32 @@ pub struct Evidence<'a> {
 const OPEN_OR_JOIN: &str = r#"
 INSERT INTO oms_outage_events
     (id, event_id, event_type, status, severity, root_cause, description, event_latitude,
-     event_longitude, substation_id, feeder_id, dp_id, first_detected_at)
+     event_longitude, substation_id, feeder_id, dp_id, first_detected_at, scope, device_key)
 VALUES ($1,
         'OMS_' || upper($2) || '_' || to_char($3 AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS')
             || '_' || substr(replace($1::text, '-', ''), 25, 8),
-        'outage', 'detected', lower($4), $5, $6, $7, $8, $9, $10, NULL, $3)
-ON CONFLICT (substation_id, feeder_id, dp_id) WHERE status IN ('detected', 'confirmed', 'in_progress')
+        'outage', 'detected', coalesce(lower($4), 'medium'), $5, $6, $7, $8, $9, $10, NULL, $3, $11, $12)
+ON CONFLICT (device_key) WHERE status IN ('detected', 'confirmed', 'in_progress')
 DO UPDATE SET last_updated_at = pg_catalog.now()
 RETURNING id, id = $1
 "#;
 
 // Confidence combines the weights of every contributing source as 1 - prod(1 - w) (SPEC §5).
 const RECORD_EVIDENCE: &str = r#"
-WITH source AS (
+WITH weight AS (
+    SELECT oms_source_weight($2) AS w
+), source AS (
     INSERT INTO oms_event_sources
-        (outage_event_id, source_type, source_event_id, source_table, correlation_weight, detected_at)
-    VALUES ($1, $2, $3, $4,
-            (SELECT correlation_weight FROM oms_correlation_rules WHERE source_type = $2 AND enabled), $5)
+        (outage_event_id, source_type, source_event_id, source_table, correlation_weight, detected_at,
+         event_timestamp, confidence_weight, event_data)
+    SELECT $1, $2, $3, $4, w, $5, $5, w, $8 FROM weight
     ON CONFLICT (outage_event_id, source_type, source_event_id) DO NOTHING
     RETURNING correlation_weight
 ), timeline AS (
-    INSERT INTO oms_event_timeline (outage_event_id, event_type, status, description, source, "timestamp", metadata)
-    SELECT $1, $6, o.status, $7, $2, $5, $8 FROM oms_outage_events o WHERE o.id = $1
+    INSERT INTO oms_event_timeline
+        (outage_event_id, event_type, status, description, source, "timestamp", metadata,
+         event_description, event_timestamp, created_by)
+    SELECT $1, $6, o.status, $7, $2, $5, $8, $7, $5, 'oms_correlation' FROM oms_outage_events o WHERE o.id = $1
 )
 UPDATE oms_outage_events o SET
     -- The largest set of meters one of its alarms found affected: repeated alarms of a device see
@@ -79,30 +103,33 @@ const RECORD_ALREADY_RESTORED: &str = r#"
 WITH outage AS (
     INSERT INTO oms_outage_events
         (id, event_id, event_type, status, severity, confidence_score, root_cause, description,
-         event_latitude, event_longitude, substation_id, feeder_id, first_detected_at, actual_restoration_time)
+         event_latitude, event_longitude, substation_id, feeder_id, first_detected_at, scope, device_key,
+         actual_restoration_time)
     VALUES ($1,
             'OMS_' || upper($2) || '_' || to_char($3 AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS')
                 || '_' || substr(replace($1::text, '-', ''), 25, 8),
-            'outage', 'restored', lower($4),
-            (SELECT correlation_weight FROM oms_correlation_rules WHERE source_type = $2 AND enabled),
-            $5, $6, $7, $8, $9, $10, $3, $11)
+            'outage', 'restored', coalesce(lower($4), 'medium'), oms_source_weight($2),
+            $5, $6, $7, $8, $9, $10, $3, $11, $12, $13)
     RETURNING id
 ), source AS (
-    INSERT INTO oms_event_sources (outage_event_id, source_type, source_event_id, source_table, correlation_weight, detected_at)
-    SELECT id, $2, $12, 'scada_events',
-           (SELECT correlation_weight FROM oms_correlation_rules WHERE source_type = $2 AND enabled), $3
+    INSERT INTO oms_event_sources
+        (outage_event_id, source_type, source_event_id, source_table, correlation_weight, detected_at,
+         event_timestamp, confidence_weight)
+    SELECT id, $2, $14, 'scada_events', oms_source_weight($2), $3, $3, oms_source_weight($2)
     FROM outage
 )
-INSERT INTO oms_event_timeline (outage_event_id, event_type, status, description, source, "timestamp")
-SELECT id, step.event_type, 'restored', step.description, $2, step.at
-FROM outage, (VALUES ('outage_detected', $6, $3), ('outage_restored', 'Restored before this alarm arrived', $11))
+INSERT INTO oms_event_timeline
+    (outage_event_id, event_type, status, description, source, "timestamp", event_description,
+     event_timestamp, created_by)
+SELECT id, step.event_type, 'restored', step.description, $2, step.at, step.description, step.at, 'oms_correlation'
+FROM outage, (VALUES ('outage_detected', $6, $3), ('outage_restored', 'Restored before this alarm arrived', $13))
      AS step(event_type, description, at)
 RETURNING outage_event_id
 "#;
 
 const NOTIFY: &str = "SELECT pg_catalog.pg_notify('oms_outage', $1)";
 
-/// Parameters $1-$10 of the statements that write an outage row: its id, then the evidence and
+/// Parameters $1-$12 of the statements that write an outage row: its id, then the evidence and
 /// the device.
 fn outage_args<'a>(id: Uuid, device: Device, evidence: &'a Evidence<'a>) -> Vec<DatumWithOid<'a>> {
     vec![
@@ -116,6 +143,8 @@ fn outage_args<'a>(id: Uuid, device: Device, evidence: &'a Evidence<'a>) -> Vec<
         arg(evidence.longitude),
         arg(device.substation),
         arg(device.feeder),
+        arg(device.scope()),
+        arg(device.key()),
     ]
 }
 

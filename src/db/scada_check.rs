@@ -133,16 +133,19 @@ const RESTORE_OUTAGES: &str = concat!(
 ),"#,
     registry_ctes!(),
     r#", sources AS (
-    INSERT INTO oms_event_sources (outage_event_id, source_type, source_event_id, source_table, correlation_weight, detected_at)
-    SELECT id, 'scada', $12, 'scada_events',
-           (SELECT correlation_weight FROM oms_correlation_rules WHERE source_type = 'scada' AND enabled), $1
-    FROM restored
+    INSERT INTO oms_event_sources
+        (outage_event_id, source_type, source_event_id, source_table, correlation_weight, detected_at,
+         event_timestamp, confidence_weight)
+    SELECT id, 'scada', $12, 'scada_events', w, $1, $1, w
+    FROM restored, (SELECT oms_source_weight('scada') AS w) AS weight
     ON CONFLICT (outage_event_id, source_type, source_event_id) DO NOTHING
 ), timeline AS (
-    INSERT INTO oms_event_timeline (outage_event_id, event_type, status, description, source, "timestamp", metadata)
-    SELECT r.id, 'outage_restored', 'restored',
-           'Restored by SCADA: ' || (SELECT count(*) FROM changed) || ' meter(s) back on', 'scada', $1, $5
-    FROM restored r
+    INSERT INTO oms_event_timeline
+        (outage_event_id, event_type, status, description, source, "timestamp", metadata, event_description,
+         event_timestamp, created_by)
+    SELECT r.id, 'outage_restored', 'restored', d.description, 'scada', $1, $5, d.description, $1, 'oms_correlation'
+    FROM restored r,
+         (SELECT 'Restored by SCADA: ' || (SELECT count(*) FROM changed) || ' meter(s) back on' AS description) AS d
 ), affected AS (
     INSERT INTO scada_event_affected_meters (scada_event_id, meter_id, meter_status_before, meter_status_after)
     -- `changed` took exactly the locked meters with `applied`.
@@ -264,10 +267,16 @@ pub fn restore_outages(
 }
 
 /// Whether the tables the bulk statements write are free of triggers and rules of a DBA's own
-/// (their foreign keys' triggers are internal), and replica mode is not already someone's choice.
+/// (their foreign keys' triggers are internal, and the extension's own triggers only serve rows
+/// the extension does not write itself), and replica mode is not already someone's choice.
 const NO_USER_TRIGGERS_ON_WRITTEN_TABLES: &str = r#"
 SELECT pg_catalog.current_setting('session_replication_role') = 'origin'
-   AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgrelid = ANY (written.tables) AND NOT tgisinternal)
+   AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t
+                   WHERE t.tgrelid = ANY (written.tables) AND NOT t.tgisinternal
+                     AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                                     WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                                       AND d.objid = t.tgfoid AND d.deptype = 'e'
+                                       AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass))
    AND NOT EXISTS (SELECT FROM pg_catalog.pg_rewrite WHERE ev_class = ANY (written.tables))
 FROM (SELECT ARRAY['oms_meters', 'oms_meter_status_events', 'scada_event_affected_meters', 'oms_outage_events',
                    'oms_event_sources', 'oms_event_timeline']::pg_catalog.regclass[] AS tables) AS written

@@ -56,7 +56,7 @@ def test_dump_and_restore_keep_every_row(db, pool, restored_db):
             call(pool, correlating_function(name), example(name))
     call(pool, CORRELATING["onu"], {"onuId": "broken"})  # a quarantined payload
     # A DBA's edits to the seeded tables must survive too.
-    query(pool, "UPDATE oms_correlation_rules SET correlation_weight = 0.65 WHERE source_type = 'onu'")
+    query(pool, "UPDATE oms_correlation_rules SET weight_onu = 0.65 WHERE rule_name = 'Standard Outage Detection'")
     query(pool, "INSERT INTO scada_alarm_vocabulary (term, classification) VALUES ('underfrequency', 'outage')")
     before = fingerprints(db)
     assert before["oms_rejected_events"][0] == 1 and before["oms_outage_events"][0] == 1
@@ -84,7 +84,7 @@ def test_dump_and_restore_keep_every_row(db, pool, restored_db):
         assert cur.fetchone()[0] > 2  # the restored sequence continues past the restored rows
         cur.execute(f"SELECT {CORRELATING['scada']}(%s::jsonb)", (json.dumps(example("scada_breaker_trip.json")),))
         assert cur.fetchone()[0]["duplicate"] is True
-        cur.execute("SELECT correlation_weight::text FROM oms_correlation_rules WHERE source_type = 'onu'")
+        cur.execute("SELECT oms_source_weight('onu')::text")
         assert cur.fetchone()[0] == "0.65"
     conn.commit()
     conn.close()

@@ -17,7 +17,7 @@ def test_installs_into_the_schema_create_extension_chooses(empty_db):
         cur.execute("CREATE SCHEMA grid")
         cur.execute("CREATE EXTENSION oms_correlation SCHEMA grid")
         cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'grid'")
-        assert cur.fetchone()[0] == 35
+        assert cur.fetchone()[0] == 41
         cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
         assert cur.fetchone()[0] == 0
         # A caller whose search_path does not include the schema still writes into it.
@@ -39,10 +39,15 @@ def test_fresh_install_is_seeded_and_needs_no_other_extension(empty_db):
         cur.execute("CREATE EXTENSION oms_correlation")
         cur.execute("SELECT extname FROM pg_extension ORDER BY 1")
         assert [r[0] for r in cur.fetchall()] == ["oms_correlation", "plpgsql"]
-        cur.execute("SELECT source_type, correlation_weight::text, correlation_window_minutes FROM oms_correlation_rules ORDER BY 1")
-        assert cur.fetchall() == [("call_center", "0.40", 30), ("kaifa", "0.80", 30), ("onu", "0.60", 30), ("scada", "1.00", 30)]
-        cur.execute("SELECT count(*) FROM oms_storm_mode_config")
-        assert cur.fetchone()[0] == 1
+        # The legacy scripts' three rules; SPEC §3's weights per source come out of them.
+        cur.execute("SELECT rule_name, source_types::text, correlation_window_minutes FROM oms_correlation_rules ORDER BY 1")
+        assert cur.fetchall() == [("SCADA Priority", "{scada}", 15),
+                                  ("Standard Outage Detection", "{scada,kaifa,onu,call_center}", 30),
+                                  ("Storm Mode Detection", "{scada,kaifa,onu,call_center}", 60)]
+        cur.execute("SELECT source_type, correlation_weight::text FROM oms_source_summary ORDER BY 1")
+        assert cur.fetchall() == [("call_center", "0.40"), ("kaifa", "0.80"), ("onu", "0.60"), ("scada", "1.00")]
+        cur.execute("SELECT config_name, auto_activation_threshold FROM oms_storm_mode_config")
+        assert cur.fetchall() == [("default", 100)]
         cur.execute("SELECT classification, count(*) FROM scada_alarm_vocabulary GROUP BY 1 ORDER BY 1")
         assert dict(cur.fetchall()) == {"outage": 12, "restoration": 8}
     conn.close()

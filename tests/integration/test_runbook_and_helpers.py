@@ -56,12 +56,13 @@ def test_helpers(pool):
 
 
 def test_views(pool):
-    summary_query = "SELECT source_type, status_events, applied_events FROM oms_correlation_summary"
+    summary_query = "SELECT source_type, status_events, applied_events FROM oms_source_summary"
     before = {r[0]: r[1:] for r in query(pool, summary_query)}  # the legacy audit rows, if adopted
     replay_samples(pool)
     assert query(pool, "SELECT substation_id, total_meters FROM network_substations_with_meters "
                        "WHERE substation_id LIKE 'SS%' ORDER BY 1") == [("SS001", 172), ("SS002", 5)]
-    assert query(pool, "SELECT feeder_id, total_meters, unpowered_meters FROM network_feeders_with_meters "
+    # offline_meters: power off, as the legacy view counted it.
+    assert query(pool, "SELECT feeder_id, total_meters, offline_meters FROM network_feeders_with_meters "
                        "WHERE feeder_id LIKE 'FD%' ORDER BY 1") == [
         ("FD001", 22, 2), ("FD002", 150, 45), ("FD003", 5, 0)]
     assert scalar(pool, "SELECT count(*) FROM oms_meters_with_topology WHERE feeder_code = 'FD002'") == 152

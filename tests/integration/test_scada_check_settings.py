@@ -72,6 +72,9 @@ def test_foreign_keys_hold_after_checks_and_restorations(pool):
                (SELECT count(*) FROM oms_event_sources s WHERE NOT EXISTS (SELECT FROM oms_outage_events o WHERE o.id = s.outage_event_id)),
                (SELECT count(*) FROM scada_event_affected_meters)""")
     assert orphans == [(0, 0, 0, 90)]
-    # And a meter the check marked still cannot be deleted out from under its audit trail.
-    with pytest.raises(psycopg2.errors.ForeignKeyViolation):
-        query(pool, """DELETE FROM oms_meters WHERE id = (SELECT meter_id FROM scada_event_affected_meters LIMIT 1)""")
+    # A DBA deleting a meter the check marked takes its audit trail with it and keeps the alarm's
+    # record of it, as the legacy schema did (ON DELETE CASCADE; no key on the affected meter).
+    meter = scalar(pool, "SELECT meter_id FROM scada_event_affected_meters LIMIT 1")
+    query(pool, "DELETE FROM oms_meters WHERE id = %s", (meter,))
+    assert query(pool, "SELECT (SELECT count(*) FROM oms_meter_status_events WHERE meter_id = %s), "
+                       "(SELECT count(*) FROM scada_event_affected_meters WHERE meter_id = %s)", (meter, meter)) == [(0, 2)]

@@ -57,7 +57,7 @@ def test_execute_only_role_can_ingest_but_not_touch_tables(db, pool, role):
         for sql in ["SELECT * FROM oms_meters LIMIT 1", "SELECT * FROM onu_events",
                     "UPDATE oms_meters SET power_status = 'on'", "DELETE FROM oms_outage_events",
                     "INSERT INTO oms_rejected_events (source, function_name, message, sqlstate) VALUES ('x','x','x','x')",
-                    "SELECT * FROM oms_rejected_events", "UPDATE oms_correlation_rules SET correlation_weight = 0"]:
+                    "SELECT * FROM oms_rejected_events", "UPDATE oms_correlation_rules SET weight_onu = 0"]:
             with pytest.raises(psycopg2.errors.InsufficientPrivilege):
                 cur.execute(sql)
     conn.close()

@@ -5,7 +5,7 @@ use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::{JsonB, Uuid};
 
 use super::{inserted_id, Stored};
-use crate::api::jsonb::RawJsonb;
+use crate::db::jsonb::RawJsonb;
 use crate::canonical::MeterSignal;
 use crate::db::registry::customer_report_audit;
 use crate::db::{arg, execute};

@@ -18,7 +18,7 @@ use pgrx::{pg_sys, IntoDatum};
 use serde_json::Value;
 
 use super::{inserted_id, Stored};
-use crate::api::jsonb::RawJsonb;
+use crate::db::jsonb::RawJsonb;
 use crate::db::{arg, execute, timestamptz, transaction_snapshot_is_fixed};
 use crate::payload::fields::time_value;
 use crate::payload::kaifa::{DeliveryKey, KaifaEvent, Name, NamedObject};
@@ -59,42 +59,45 @@ WITH event AS (
         (event_id, verb, noun, revision, header_timestamp, source, async_reply_flag, ack_required,
          message_id, correlation_id, comment)
     SELECT id, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM event WHERE $4
+    RETURNING id, event_id
 ), usr AS (
-    INSERT INTO kaifa_event_users (event_id, user_id, organization)
-    SELECT id, $16, $17 FROM event WHERE $15
+    INSERT INTO kaifa_event_users (header_id, event_id, user_id, organization)
+    SELECT id, event_id, $16, $17 FROM header WHERE $15
 ), body AS (
     INSERT INTO kaifa_event_payloads
         (event_id, event_id_value, created_date_time, issuer_id, issuer_tracking_id, reason, severity,
          user_id, event_type_ref)
     SELECT id, $18, $19, $20, $21, $22, $23, $24, $25 FROM event
+    RETURNING id, event_id
 ), assets AS (
-    INSERT INTO kaifa_event_assets (event_id, mrid, name, name_type, meter_id)
-    SELECT event.id, a.mrid, a.name, a.name_type,
+    INSERT INTO kaifa_event_assets (payload_id, event_id, mrid, name, name_type, meter_id)
+    SELECT body.id, body.event_id, a.mrid, a.name, a.name_type,
            (SELECT m.id FROM oms_meters m
              WHERE m.asset_mrid = a.mrid OR m.meter_number = a.mrid
              ORDER BY m.asset_mrid = a.mrid DESC NULLS LAST LIMIT 1)
-    FROM event, unnest($26::text[], $27::text[], $28::text[]) AS a(mrid, name, name_type)
+    FROM body, unnest($26::text[], $27::text[], $28::text[]) AS a(mrid, name, name_type)
 ), usage_points AS (
-    INSERT INTO kaifa_event_usage_points (event_id, mrid, name, name_type, meter_id)
-    SELECT event.id, u.mrid, u.name, u.name_type,
+    INSERT INTO kaifa_event_usage_points (payload_id, event_id, mrid, name, name_type, meter_id)
+    SELECT body.id, body.event_id, u.mrid, u.name, u.name_type,
            (SELECT m.id FROM oms_meters m WHERE m.usage_point_mrid = u.mrid LIMIT 1)
-    FROM event, unnest($29::text[], $30::text[], $31::text[]) AS u(mrid, name, name_type)
+    FROM body, unnest($29::text[], $30::text[], $31::text[]) AS u(mrid, name, name_type)
 ), details AS (
-    INSERT INTO kaifa_event_details (event_id, name, value)
-    SELECT event.id, d.name, d.value FROM event, unnest($32::text[], $33::text[]) AS d(name, value)
+    INSERT INTO kaifa_event_details (payload_id, event_id, name, value, detail_order)
+    SELECT body.id, body.event_id, d.name, d.value, d.position::int
+    FROM body, unnest($32::text[], $33::text[]) WITH ORDINALITY AS d(name, value, position)
 ), names AS (
-    INSERT INTO kaifa_event_names (event_id, name, name_type_name, name_type_description)
-    SELECT event.id, n.name, n.type_name, n.type_description
-    FROM event, unnest($34::text[], $35::text[], $36::text[]) AS n(name, type_name, type_description)
+    INSERT INTO kaifa_event_names (payload_id, event_id, name, name_type, name_description)
+    SELECT body.id, body.event_id, n.name, n.type_name, n.type_description
+    FROM body, unnest($34::text[], $35::text[], $36::text[]) AS n(name, type_name, type_description)
 ), status AS (
-    INSERT INTO kaifa_event_status (event_id, status_time, reason, remark, value)
-    SELECT id, $38, $39, $40, $41 FROM event WHERE $37
+    INSERT INTO kaifa_event_status (payload_id, event_id, date_time, reason, remark, value)
+    SELECT id, event_id, $38, $39, $40, $41 FROM body WHERE $37
 ), meta AS (
     INSERT INTO kaifa_event_metadata (event_id, source, processed_at, metadata)
     SELECT id, $43, $44, $42 -> 'metadata' FROM event WHERE $45
 ), original AS (
     INSERT INTO kaifa_event_original_messages
-        (event_id, message_time, source, topic, processed_at, original_message)
+        (event_id, original_timestamp, source, topic, processed_at, original_message)
     SELECT id, $46, $47, $48, $49, $42 -> 'original_message' FROM event WHERE $50
 )
 SELECT id FROM event

@@ -6,7 +6,7 @@ use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::JsonB;
 
 use super::{inserted_id, Stored};
-use crate::api::jsonb::RawJsonb;
+use crate::db::jsonb::RawJsonb;
 use crate::canonical::MeterSignal;
 use crate::db::registry::{change_args, registry_ctes};
 use crate::db::{arg, execute};

@@ -6,16 +6,24 @@ use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::{JsonB, Uuid};
 
 use super::{inserted_id, Stored};
+use crate::db::jsonb::RawJsonb;
 use crate::db::{arg, execute};
 use crate::payload::scada::ScadaAlarm;
 
+// The payload as received goes to scada_raw_messages with it, as the legacy functions kept it; a
+// redelivery writes neither.
 const INSERT: &str = r#"
-INSERT INTO scada_events
-    (id, event_type, substation_id, feeder_id, main_station_id, alarm_type, event_timestamp,
-     voltage, severity, reason, latitude, longitude, source)
-VALUES (oms_uuid_v7(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-ON CONFLICT (substation_id, feeder_id, event_type, alarm_type, event_timestamp) DO NOTHING
-RETURNING id
+WITH alarm AS (
+    INSERT INTO scada_events
+        (id, event_type, substation_id, feeder_id, main_station_id, alarm_type, event_timestamp,
+         voltage, severity, reason, latitude, longitude, source)
+    VALUES (oms_uuid_v7(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+    ON CONFLICT (substation_id, feeder_id, event_type, alarm_type, event_timestamp) DO NOTHING
+    RETURNING id
+), raw AS (
+    INSERT INTO scada_raw_messages (raw_payload, scada_event_id) SELECT $13, id FROM alarm
+)
+SELECT id FROM alarm
 "#;
 
 const FIND_ORIGINAL: &str = r#"
@@ -34,6 +42,7 @@ pub fn store(
     client: &mut SpiClient<'_>,
     alarm: &ScadaAlarm,
     at: TimestampWithTimeZone,
+    raw_payload: RawJsonb,
 ) -> SpiResult<StoredAlarm> {
     let inserted = inserted_id::<Uuid>(execute(
         client,
@@ -51,6 +60,7 @@ pub fn store(
             arg(alarm.coordinates.lat),
             arg(alarm.coordinates.lng),
             arg(alarm.source.as_deref()),
+            arg(raw_payload),
         ],
     )?)?;
     if let Some(id) = inserted {

@@ -1,11 +1,13 @@
 -- Defaults (SPEC §3), and registration of every data table with pg_dump.
 
-INSERT INTO @extschema@.oms_correlation_rules (rule_name, source_type, correlation_weight, correlation_window_minutes, description)
+-- The legacy scripts' rules, as they seeded them: SPEC §3's weights come from the standard rule.
+INSERT INTO @extschema@.oms_correlation_rules
+    (rule_name, source_types, correlation_window_minutes, spatial_radius_meters, confidence_threshold,
+     weight_scada, weight_kaifa, weight_onu, weight_call_center, is_active)
 VALUES
-    ('scada_default', 'scada', 1.00, 30, 'SCADA telemetry is authoritative for its feeder or substation'),
-    ('kaifa_default', 'kaifa', 0.80, 30, 'Smart-meter head-end last gasp and restoration'),
-    ('onu_default', 'onu', 0.60, 30, 'Fibre ONU last gasp: mains lost at the building'),
-    ('call_center_default', 'call_center', 0.40, 30, 'Customer report');
+    ('SCADA Priority', '{scada}', 15, 500, 0.90, 1.00, 0.00, 0.00, 0.00, true),
+    ('Standard Outage Detection', '{scada,kaifa,onu,call_center}', 30, 1000, 0.70, 1.00, 0.80, 0.60, 0.40, true),
+    ('Storm Mode Detection', '{scada,kaifa,onu,call_center}', 60, 2000, 0.50, 1.00, 0.80, 0.60, 0.40, true);
 
 INSERT INTO @extschema@.oms_storm_mode_config (config_name) VALUES ('default');
 
@@ -41,10 +43,10 @@ SET search_path = @extschema@, pg_catalog, pg_temp
 AS $$
 BEGIN
     IF TG_TABLE_NAME = 'oms_correlation_rules' THEN
-        DELETE FROM oms_correlation_rules
-         WHERE source_type = NEW.source_type OR rule_name = NEW.rule_name OR id = NEW.id;
+        DELETE FROM oms_correlation_rules WHERE rule_name = NEW.rule_name OR id = NEW.id;
     ELSIF TG_TABLE_NAME = 'oms_storm_mode_config' THEN
-        DELETE FROM oms_storm_mode_config WHERE config_name = NEW.config_name OR id = NEW.id;
+        DELETE FROM oms_storm_mode_config
+         WHERE config_name = NEW.config_name OR config_key = NEW.config_key OR id = NEW.id;
     ELSIF TG_TABLE_NAME = 'scada_alarm_vocabulary' THEN
         DELETE FROM scada_alarm_vocabulary WHERE term = NEW.term;
     END IF;
@@ -74,12 +76,11 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_outage_events', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_event_sources', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_event_timeline', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_rules', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_rules_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_storm_mode_config', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_storm_mode_config_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.scada_alarm_vocabulary', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.scada_events', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.scada_event_affected_meters', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.scada_raw_messages', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.meters', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.meters_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.onu_events', '');
@@ -100,3 +101,8 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.callcenter_customers', '
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.callcenter_ticket_status_history', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.callcenter_raw_messages', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_rejected_events', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_outage_customers', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_crew_assignments', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_customer_notifications', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_smart_meters', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_onu_devices', '');

@@ -2,7 +2,7 @@
 
 One parser for everything that holds the extension against the legacy surface: the superset test
 (a fresh install has every legacy table, column, view and function), and the fixture builder that
-makes a database the way the legacy scripts made it (tests/fixtures/legacy_from_schema.py).
+makes a database the way the legacy scripts made it (legacy_fixture.py).
 
     schema = load()
     schema.tables["oms_meters"].columns["location_lat"]   -> Column("numeric(10,8)", not_null=False)
@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SHARED = os.environ.get("OMS_SHARED_DIR", os.path.join(REPO, "..", "shared"))
 PATH = os.path.join(SHARED, "LEGACY_SCHEMA.md")
 
