@@ -8,7 +8,8 @@ OMS_TEST_BASE picks the database the suite runs on, so the same suite proves eac
 the extension behaves as a fresh install (issue 6):
 - `fresh` (default): CREATE EXTENSION on an empty database;
 - `legacy`: CREATE EXTENSION adopting the legacy database (tests/fixtures/legacy_database.sql);
-- `upgraded`: the previous release installed, its history ingested through its own functions
+- `upgraded`: the previous release, built from its own commit (scripts/previous_release.sh), installed
+  with its own demo grid, its history ingested through its own functions
   (tests/fixtures/previous_release_history.sql), then ALTER EXTENSION UPDATE.
 On the last two the earlier rows stay in the tables, where the extension's functions see them; the
 tests' own reads of the event and outage tables go through a lens (schema `earlier_rows_hidden`,
@@ -20,7 +21,6 @@ cover those with the earlier rows in view.
 
 import json
 import os
-import shutil
 import subprocess
 import uuid
 
@@ -34,7 +34,9 @@ PORT = int(os.environ.get("OMS_TEST_PORT", "25430"))
 BASE = os.environ.get("OMS_TEST_BASE", "fresh")
 TEMPLATE = f"oms_it_template_{BASE}"
 LEGACY_FIXTURE = os.path.join(REPO, "tests", "fixtures", "legacy_database.sql")
-PREVIOUS_RELEASE = "0.1.0"
+# Every released version, oldest first (sql/released/README.md names their commits).
+RELEASES = ["0.1.0", "0.2.0"]
+PREVIOUS_RELEASE = RELEASES[-1]
 PREVIOUS_RELEASE_HISTORY = os.path.join(REPO, "tests", "fixtures", "previous_release_history.sql")
 
 
@@ -52,12 +54,18 @@ def admin(sql):
         conn.close()
 
 
-def make_previous_release_installable():
-    """Puts the previous release's install script, frozen in the repository, beside the built one."""
-    sharedir = subprocess.run(["/usr/lib/postgresql/15/bin/pg_config", "--sharedir"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    shutil.copy(os.path.join(REPO, "sql", "released", f"oms_correlation--{PREVIOUS_RELEASE}.sql"),
-                os.path.join(sharedir, "extension"))
+_release_sources = {}
+
+
+def install_release(version):
+    """Builds a released version from its commit and installs its library and frozen script beside
+    the current ones (scripts/previous_release.sh); returns the directory of its sources."""
+    if version not in _release_sources:
+        built = subprocess.run([os.path.join(REPO, "scripts", "previous_release.sh"), version],
+                               capture_output=True, text=True)
+        assert built.returncode == 0, f"building release {version} failed:\n{built.stderr}"
+        _release_sources[version] = built.stdout.strip().splitlines()[-1]
+    return _release_sources[version]
 
 
 def install_with_grid(database_dsn, base="fresh"):
@@ -71,17 +79,29 @@ def install_with_grid(database_dsn, base="fresh"):
     conn.autocommit = True
     with conn.cursor() as cur:
         if base == "upgraded":
-            make_previous_release_installable()
+            release = install_release(PREVIOUS_RELEASE)
             cur.execute(f"CREATE EXTENSION oms_correlation VERSION '{PREVIOUS_RELEASE}'")
-            execute_file(cur, os.path.join(REPO, "demo", "grid.sql"))
+            execute_file(cur, os.path.join(release, "demo", "grid.sql"))
             execute_file(cur, PREVIOUS_RELEASE_HISTORY)
-            cur.execute("ALTER EXTENSION oms_correlation UPDATE")
         else:
             if base == "legacy":
                 execute_file(cur, LEGACY_FIXTURE)
             cur.execute("CREATE EXTENSION oms_correlation")
             execute_file(cur, os.path.join(REPO, "demo", "grid.sql"))
     conn.close()
+    if base == "upgraded":
+        # A connection of its own: the update must not run in a backend that loaded the old library.
+        run_on(database_dsn, "ALTER EXTENSION oms_correlation UPDATE")
+
+
+def run_on(database_dsn, sql):
+    conn = psycopg2.connect(database_dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
 
 
 # Tables whose earlier (legacy or previous-release) rows the lens hides, and the column that dates a row.

@@ -1,13 +1,13 @@
-"""Versions (issue 6): install the previous release, ingest, ALTER EXTENSION UPDATE, run the
-scenarios, and compare every object of the extension with a fresh install of the new version."""
+"""Versions (issues 6, 13): from every released version, built from its own commit, install, ingest
+through that release's own library, ALTER EXTENSION UPDATE, run the scenarios, and compare every
+object of the extension with a fresh install of the new version."""
 
 import json
 import os
 
 import pytest
 
-from conftest import (EXAMPLES, PREVIOUS_RELEASE as PREVIOUS, REPO, correlating_function, example,
-                      make_previous_release_installable, run)
+from conftest import EXAMPLES, RELEASES, REPO, correlating_function, example, install_release, run
 
 pytestmark = pytest.mark.fresh_only  # installs the extension itself
 
@@ -43,9 +43,13 @@ ORDER BY 1
 """
 
 
+def cargo_version():
+    with open(os.path.join(REPO, "Cargo.toml")) as f:
+        return next(line.split('"')[1] for line in f if line.startswith("version = "))
+
+
 @pytest.fixture
 def databases(new_database):
-    make_previous_release_installable()
     return [new_database("oms_it_up_"), new_database("oms_it_fresh_")]
 
 
@@ -53,17 +57,26 @@ def ingest(database, name, payload=None):
     return run(database, f"SELECT {correlating_function(name)}(%s::jsonb)", (json.dumps(payload or example(name)),))[0][0]
 
 
-def test_update_from_previous_release_matches_a_fresh_install(databases):
+@pytest.mark.parametrize("release", RELEASES)
+def test_update_from_a_release_matches_a_fresh_install(databases, release):
     upgraded, fresh = databases
-    run(upgraded, f"CREATE EXTENSION oms_correlation VERSION '{PREVIOUS}'")
-    with open(os.path.join(REPO, "demo", "grid.sql")) as f:
+    release_sources = install_release(release)
+    run(upgraded, f"CREATE EXTENSION oms_correlation VERSION '{release}'")
+    # The release's own library answers: the history below is that release's.
+    assert run(upgraded, "SELECT probin FROM pg_proc WHERE proname = 'insert_onu_event_from_json'") == [
+        (f"$libdir/oms_correlation-{release}",)]
+    with open(os.path.join(release_sources, "demo", "grid.sql")) as f:
         run(upgraded, f.read())
     first = {name: ingest(upgraded, name) for name in ["scada_breaker_trip.json", "onu_last_gasp.json",
                                                          "kaifa_minimal.json", "callcenter_ticket.json"]}
     assert first["scada_breaker_trip.json"]["offline_meters"] == 45
 
     run(upgraded, "ALTER EXTENSION oms_correlation UPDATE")
-    assert run(upgraded, "SELECT extversion FROM pg_extension WHERE extname = 'oms_correlation'")[0][0] != PREVIOUS
+    assert run(upgraded, "SELECT extversion FROM pg_extension WHERE extname = 'oms_correlation'") == [
+        (cargo_version(),)]
+    # Every C function now runs this release's library.
+    assert run(upgraded, "SELECT DISTINCT probin FROM pg_proc WHERE probin IS NOT NULL "
+                         "AND pronamespace = 'public'::regnamespace") == [("oms_correlation",)]
 
     # The data is still there, redeliveries still find it, and the rest of the samples go through.
     assert ingest(upgraded, "onu_last_gasp.json") == first["onu_last_gasp.json"]
@@ -82,4 +95,5 @@ def test_update_from_previous_release_matches_a_fresh_install(databases):
     assert len(fresh_objects) > 300
     missing = sorted(set(fresh_objects) - set(upgraded_objects))
     extra = sorted(set(upgraded_objects) - set(fresh_objects))
-    assert (missing, extra) == ([], [])
+    assert (missing, extra) == ([], []), "only in a fresh install:\n" + "\n".join(missing) + \
+        "\nonly after the update:\n" + "\n".join(extra)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds a released version of the extension from its commit and installs it beside the current
+# one, so that the upgrade tests run that release's own code (issue 13), not today's library under
+# an old script:
+#   - the library as $libdir/oms_correlation-VERSION.so;
+#   - the frozen install script sql/released/oms_correlation--VERSION.sql, bound to that library.
+# The commit of each release is the one sql/released/README.md names. Sources are taken with
+# `git archive`, so the clone needs the release's commit (a shallow clone does not have it).
+#
+#   scripts/previous_release.sh VERSION      prints the source directory it built in
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+version="${1:?usage: previous_release.sh VERSION}"
+pg_config=/usr/lib/postgresql/15/bin/pg_config
+export PATH="$HOME/.cargo/bin:$PATH"
+
+commit="$(sed -n "s/^| $version | \([0-9a-f]\{7,40\}\) .*/\1/p" "$here/sql/released/README.md")"
+[ -n "$commit" ] || { echo "sql/released/README.md names no commit for $version" >&2; exit 1; }
+git -C "$here" cat-file -e "$commit^{commit}" 2>/dev/null || {
+    echo "commit $commit of release $version is not in this clone (a shallow clone? git fetch --unshallow)" >&2
+    exit 1
+}
+
+src="${OMS_RELEASES_DIR:-/tmp/oms_correlation-releases}/$version"
+rm -rf "$src"
+mkdir -p "$src"
+git -C "$here" archive "$commit" | tar -x -C "$src"
+# One target directory for every old release: they share their dependencies' builds.
+(cd "$src" && CARGO_TARGET_DIR="$here/target/previous-releases" cargo build --locked --lib --quiet)
+
+libdir="$("$pg_config" --pkglibdir)"
+sharedir="$("$pg_config" --sharedir)/extension"
+install -m 755 "$here/target/previous-releases/debug/liboms_correlation.so" "$libdir/oms_correlation-$version.so"
+sed "s|'MODULE_PATHNAME'|'\$libdir/oms_correlation-$version'|g" \
+    "$here/sql/released/oms_correlation--$version.sql" >"$sharedir/oms_correlation--$version.sql"
+echo "$src"

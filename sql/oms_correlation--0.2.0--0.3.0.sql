@@ -1,0 +1,972 @@
+-- oms_correlation 0.2.0 -> 0.3.0: the whole legacy surface (issue 10).
+-- Fresh installs get the same objects from sql/schema and sql/functions;
+-- tests/integration/test_upgrade.py checks that both paths agree, from every released version.
+\echo Use "ALTER EXTENSION oms_correlation UPDATE TO '0.3.0'" to load this file. \quit
+
+-- 1. The library. Every C function is bound to this release's library first, so that nothing this
+-- script calls (oms_uuid_v7() for new keys) runs the previous release's code.
+--@rebind-begin
+CREATE OR REPLACE FUNCTION @extschema@."insert_callcenter_ticket_from_json"(
+	"json_data" jsonb /* Option < RawJsonb > */
+) RETURNS uuid /* Option < Uuid > */
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'insert_callcenter_ticket_from_json_wrapper';
+CREATE OR REPLACE FUNCTION @extschema@."insert_callcenter_ticket_from_json_with_meter_link"(
+	"json_data" jsonb /* Option < RawJsonb > */
+) RETURNS uuid /* Option < Uuid > */
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'insert_callcenter_ticket_from_json_with_meter_link_wrapper';
+CREATE OR REPLACE FUNCTION @extschema@."insert_kaifa_event_from_json"(
+	"json_data" jsonb /* Option < RawJsonb > */
+) RETURNS uuid /* Option < Uuid > */
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'insert_kaifa_event_from_json_wrapper';
+CREATE OR REPLACE FUNCTION @extschema@."insert_kaifa_event_from_json_with_meter_sync"(
+	"json_data" jsonb /* Option < RawJsonb > */
+) RETURNS uuid /* Option < Uuid > */
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'insert_kaifa_event_from_json_with_meter_sync_wrapper';
+CREATE OR REPLACE FUNCTION @extschema@."insert_onu_event_from_json"(
+	"json_data" jsonb /* Option < RawJsonb > */
+) RETURNS INT /* Option < i32 > */
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'insert_onu_event_from_json_wrapper';
+CREATE OR REPLACE FUNCTION @extschema@."insert_onu_event_from_json_with_meter_sync"(
+	"json_data" jsonb /* Option < RawJsonb > */
+) RETURNS INT /* Option < i32 > */
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'insert_onu_event_from_json_with_meter_sync_wrapper';
+CREATE OR REPLACE FUNCTION @extschema@."insert_scada_event_from_json"(
+	"json_data" jsonb /* Option < RawJsonb > */
+) RETURNS uuid /* Option < Uuid > */
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'insert_scada_event_from_json_wrapper';
+CREATE OR REPLACE FUNCTION @extschema@."insert_scada_event_with_meter_check"(
+	"json_data" jsonb /* Option < RawJsonb > */
+) RETURNS jsonb /* Option < JsonB > */
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'insert_scada_event_with_meter_check_wrapper';
+CREATE OR REPLACE FUNCTION @extschema@."oms_process_scada_event_meters"(
+	"scada_event_id" uuid, /* Uuid */
+	"substation_id" TEXT, /* & str */
+	"feeder_id" TEXT, /* Option < & str > */
+	"event_timestamp" timestamp with time zone /* TimestampWithTimeZone */
+) RETURNS TABLE (
+	"total_meters" INT,  /* i32 */
+	"offline_meters" INT,  /* i32 */
+	"online_meters" INT,  /* i32 */
+	"unknown_meters" INT,  /* i32 */
+	"outage_event_id" uuid  /* Option < Uuid > */
+)
+VOLATILE PARALLEL UNSAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'oms_process_scada_event_meters_wrapper';
+CREATE OR REPLACE FUNCTION @extschema@."oms_update_meter_status"(
+	"meter_number" TEXT, /* Option < & str > */
+	"new_status" TEXT, /* Option < & str > */
+	"event_type" TEXT, /* Option < & str > */
+	"source_type" TEXT, /* Option < & str > */
+	"source_event_id" TEXT, /* Option < & str > */
+	"event_timestamp" timestamp with time zone, /* Option < TimestampWithTimeZone > */
+	"metadata" jsonb /* Option < JsonB > */
+) RETURNS uuid /* Option < Uuid > */
+VOLATILE PARALLEL UNSAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'oms_update_meter_status_wrapper';
+CREATE OR REPLACE FUNCTION @extschema@."oms_uuid_v7"() RETURNS uuid /* Uuid */
+STRICT VOLATILE PARALLEL SAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'oms_uuid_v7_wrapper';
+-- Privileges and settings of the eight ingest functions.
+--
+-- They run as the extension's owner (SECURITY DEFINER), so a consumer role needs nothing but
+-- EXECUTE on them (SPEC §7); that EXECUTE is granted, not public.
+REVOKE EXECUTE ON FUNCTION @extschema@.insert_scada_event_with_meter_check(jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION @extschema@.insert_onu_event_from_json_with_meter_sync(jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION @extschema@.insert_kaifa_event_from_json_with_meter_sync(jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION @extschema@.insert_callcenter_ticket_from_json_with_meter_link(jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION @extschema@.insert_scada_event_from_json(jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION @extschema@.insert_onu_event_from_json(jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION @extschema@.insert_kaifa_event_from_json(jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION @extschema@.insert_callcenter_ticket_from_json(jsonb) FROM PUBLIC;
+
+-- Their statements are prepared once per backend. PostgreSQL would re-plan each execution of a
+-- kept plan five times and then whenever it guesses a custom plan is cheaper, which for these CTE
+-- statements costs more than it saves (measured: it halves ONU throughput); their lookups are
+-- indexed for any parameter value, so the generic plan is kept. (The SCADA check's own statements
+-- are the exception, planned for each alarm's feeder: see src/db/scada_check.rs.)
+ALTER FUNCTION @extschema@.insert_scada_event_with_meter_check(jsonb) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION @extschema@.insert_onu_event_from_json_with_meter_sync(jsonb) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION @extschema@.insert_kaifa_event_from_json_with_meter_sync(jsonb) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION @extschema@.insert_callcenter_ticket_from_json_with_meter_link(jsonb) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION @extschema@.insert_scada_event_from_json(jsonb) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION @extschema@.insert_onu_event_from_json(jsonb) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION @extschema@.insert_kaifa_event_from_json(jsonb) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION @extschema@.insert_callcenter_ticket_from_json(jsonb) SET plan_cache_mode = force_generic_plan;
+--@rebind-end
+
+-- The views read columns that change type below; they are made again at the end.
+DROP VIEW @extschema@.oms_meters_with_topology, @extschema@.network_substations_with_meters,
+    @extschema@.network_feeders_with_meters, @extschema@.oms_active_outages,
+    @extschema@.oms_correlation_summary, @extschema@.oms_unmatched_events;
+
+-- 2. Topology and customers: the legacy columns, nullability and delete actions; coordinates as
+-- numeric without a typmod (a relabel, no rewrite).
+ALTER TABLE @extschema@.network_substations
+    ALTER COLUMN location_lat TYPE numeric, ALTER COLUMN location_lng TYPE numeric,
+    ADD COLUMN region_code varchar(10),
+    ALTER COLUMN status DROP NOT NULL, ALTER COLUMN created_at DROP NOT NULL, ALTER COLUMN updated_at DROP NOT NULL;
+
+ALTER TABLE @extschema@.network_feeders
+    DROP CONSTRAINT network_feeders_substation_id_fkey,
+    ADD CONSTRAINT network_feeders_substation_id_fkey FOREIGN KEY (substation_id)
+        REFERENCES @extschema@.network_substations (id) ON DELETE CASCADE,
+    ADD COLUMN location_lat numeric, ADD COLUMN location_lng numeric, ADD COLUMN capacity_kva numeric(12, 2),
+    ALTER COLUMN status DROP NOT NULL, ALTER COLUMN created_at DROP NOT NULL, ALTER COLUMN updated_at DROP NOT NULL;
+
+ALTER TABLE @extschema@.network_distribution_points
+    DROP CONSTRAINT network_distribution_points_feeder_id_fkey,
+    ADD CONSTRAINT network_distribution_points_feeder_id_fkey FOREIGN KEY (feeder_id)
+        REFERENCES @extschema@.network_feeders (id) ON DELETE CASCADE,
+    ALTER COLUMN location_lat TYPE numeric, ALTER COLUMN location_lng TYPE numeric,
+    ADD COLUMN building_id varchar(50),
+    ALTER COLUMN status DROP NOT NULL, ALTER COLUMN created_at DROP NOT NULL, ALTER COLUMN updated_at DROP NOT NULL;
+
+ALTER TABLE @extschema@.oms_customers RENAME COLUMN name TO customer_name;
+ALTER TABLE @extschema@.oms_customers
+    ADD COLUMN account_id varchar(100), ADD COLUMN building_id varchar(50),
+    ADD COLUMN dp_id uuid REFERENCES @extschema@.network_distribution_points (id),
+    ADD COLUMN location_lat numeric, ADD COLUMN location_lng numeric,
+    ADD COLUMN status varchar(20) DEFAULT 'active',
+    ALTER COLUMN created_at DROP NOT NULL, ALTER COLUMN updated_at DROP NOT NULL;
+
+ALTER TABLE @extschema@.onus
+    ADD COLUMN fibertech_id varchar(50), ADD COLUMN building_id varchar(50), ADD COLUMN region_code varchar(10),
+    ADD COLUMN olt_name varchar(200), ADD COLUMN area_fibertech varchar(200),
+    ADD COLUMN onu_power_flag boolean DEFAULT false, ADD COLUMN onu_power_flag_date timestamptz,
+    ALTER COLUMN location_lat TYPE numeric, ALTER COLUMN location_lng TYPE numeric,
+    ALTER COLUMN status DROP NOT NULL, ALTER COLUMN created_at DROP NOT NULL, ALTER COLUMN updated_at DROP NOT NULL;
+
+-- 3. The registry: no key on onu_id (stub ONUs instead), SET NULL where the legacy keys had it.
+ALTER TABLE @extschema@.oms_meters
+    DROP CONSTRAINT oms_meters_onu_id_fkey,
+    DROP CONSTRAINT oms_meters_customer_id_fkey,
+    ADD CONSTRAINT oms_meters_customer_id_fkey FOREIGN KEY (customer_id)
+        REFERENCES @extschema@.oms_customers (id) ON DELETE SET NULL,
+    DROP CONSTRAINT oms_meters_substation_id_fkey,
+    ADD CONSTRAINT oms_meters_substation_id_fkey FOREIGN KEY (substation_id)
+        REFERENCES @extschema@.network_substations (id) ON DELETE SET NULL,
+    DROP CONSTRAINT oms_meters_feeder_id_fkey,
+    ADD CONSTRAINT oms_meters_feeder_id_fkey FOREIGN KEY (feeder_id)
+        REFERENCES @extschema@.network_feeders (id) ON DELETE SET NULL,
+    DROP CONSTRAINT oms_meters_dp_id_fkey,
+    ADD CONSTRAINT oms_meters_dp_id_fkey FOREIGN KEY (dp_id)
+        REFERENCES @extschema@.network_distribution_points (id) ON DELETE SET NULL,
+    ALTER COLUMN location_lat TYPE numeric, ALTER COLUMN location_lng TYPE numeric,
+    ALTER COLUMN meter_type DROP NOT NULL, ALTER COLUMN communication_status DROP NOT NULL,
+    ALTER COLUMN power_status DROP NOT NULL, ALTER COLUMN status DROP NOT NULL,
+    ALTER COLUMN created_at DROP NOT NULL, ALTER COLUMN updated_at DROP NOT NULL;
+
+ALTER TABLE @extschema@.network_substation_meters
+    DROP CONSTRAINT network_substation_meters_substation_id_fkey,
+    ADD CONSTRAINT network_substation_meters_substation_id_fkey FOREIGN KEY (substation_id)
+        REFERENCES @extschema@.network_substations (id) ON DELETE CASCADE,
+    DROP CONSTRAINT network_substation_meters_meter_id_fkey,
+    ADD CONSTRAINT network_substation_meters_meter_id_fkey FOREIGN KEY (meter_id)
+        REFERENCES @extschema@.oms_meters (id) ON DELETE CASCADE,
+    DROP CONSTRAINT network_substation_meters_feeder_id_fkey,
+    ADD CONSTRAINT network_substation_meters_feeder_id_fkey FOREIGN KEY (feeder_id)
+        REFERENCES @extschema@.network_feeders (id) ON DELETE SET NULL,
+    ALTER COLUMN priority DROP NOT NULL, ALTER COLUMN created_at DROP NOT NULL,
+    ADD COLUMN id uuid NOT NULL DEFAULT @extschema@.oms_uuid_v7() UNIQUE;
+
+ALTER TABLE @extschema@.network_feeder_meters
+    DROP CONSTRAINT network_feeder_meters_feeder_id_fkey,
+    ADD CONSTRAINT network_feeder_meters_feeder_id_fkey FOREIGN KEY (feeder_id)
+        REFERENCES @extschema@.network_feeders (id) ON DELETE CASCADE,
+    DROP CONSTRAINT network_feeder_meters_meter_id_fkey,
+    ADD CONSTRAINT network_feeder_meters_meter_id_fkey FOREIGN KEY (meter_id)
+        REFERENCES @extschema@.oms_meters (id) ON DELETE CASCADE,
+    ALTER COLUMN priority DROP NOT NULL, ALTER COLUMN priority SET DEFAULT 2, ALTER COLUMN created_at DROP NOT NULL,
+    ADD COLUMN id uuid NOT NULL DEFAULT @extschema@.oms_uuid_v7() UNIQUE;
+
+ALTER TABLE @extschema@.oms_meter_status_events
+    DROP CONSTRAINT oms_meter_status_events_meter_id_fkey,
+    ADD CONSTRAINT oms_meter_status_events_meter_id_fkey FOREIGN KEY (meter_id)
+        REFERENCES @extschema@.oms_meters (id) ON DELETE CASCADE,
+    DROP CONSTRAINT oms_meter_status_events_source_type_check,
+    ALTER COLUMN source_type TYPE varchar(32),
+    ADD CONSTRAINT oms_meter_status_events_source_type_check
+        CHECK (source_type IN ('scada', 'onu', 'kaifa', 'call_center', 'system')),
+    ALTER COLUMN confidence_score SET DEFAULT 1.0, ALTER COLUMN created_at DROP NOT NULL;
+
+-- 4. Outages: a device key per outage (one open outage per key), the legacy status width and
+-- defaults, and the operations API's names on sources and timeline entries.
+ALTER TABLE @extschema@.oms_outage_events
+    DROP CONSTRAINT oms_outage_events_status_check,
+    ALTER COLUMN status TYPE varchar(32),
+    ADD CONSTRAINT oms_outage_events_status_check
+        CHECK (status IN ('detected', 'confirmed', 'in_progress', 'restored', 'cleared', 'cancelled')),
+    ALTER COLUMN severity SET DEFAULT 'medium', ALTER COLUMN confidence_score SET DEFAULT 0.0,
+    ALTER COLUMN affected_customers_count DROP NOT NULL,
+    ALTER COLUMN event_latitude TYPE numeric, ALTER COLUMN event_longitude TYPE numeric,
+    ALTER COLUMN last_updated_at DROP NOT NULL, ALTER COLUMN created_at DROP NOT NULL,
+    ADD COLUMN scope varchar(20) CHECK (scope IN ('service', 'distribution_point', 'feeder', 'substation')),
+    ADD COLUMN device_key varchar(120);
+-- 0.2.0 recorded SCADA outages only, on a feeder or else a substation.
+UPDATE @extschema@.oms_outage_events
+SET scope = CASE WHEN feeder_id IS NOT NULL THEN 'feeder' ELSE 'substation' END,
+    device_key = CASE WHEN feeder_id IS NOT NULL THEN 'feeder:' || feeder_id ELSE 'substation:' || substation_id END
+WHERE feeder_id IS NOT NULL OR substation_id IS NOT NULL;
+DROP INDEX @extschema@.oms_outage_events_one_open_per_device;
+CREATE UNIQUE INDEX oms_outage_events_one_open_per_device
+    ON @extschema@.oms_outage_events (device_key)
+    WHERE status IN ('detected', 'confirmed', 'in_progress');
+
+ALTER TABLE @extschema@.oms_event_sources
+    DROP CONSTRAINT oms_event_sources_outage_event_id_fkey,
+    ADD CONSTRAINT oms_event_sources_outage_event_id_fkey FOREIGN KEY (outage_event_id)
+        REFERENCES @extschema@.oms_outage_events (id) ON DELETE CASCADE,
+    ALTER COLUMN source_type TYPE varchar(32),
+    ALTER COLUMN correlation_weight SET DEFAULT 1.0, ALTER COLUMN created_at DROP NOT NULL,
+    ADD COLUMN event_timestamp timestamptz, ADD COLUMN confidence_weight numeric(5, 2), ADD COLUMN event_data jsonb;
+UPDATE @extschema@.oms_event_sources SET event_timestamp = detected_at, confidence_weight = correlation_weight;
+
+ALTER TABLE @extschema@.oms_event_timeline
+    DROP CONSTRAINT oms_event_timeline_outage_event_id_fkey,
+    ADD CONSTRAINT oms_event_timeline_outage_event_id_fkey FOREIGN KEY (outage_event_id)
+        REFERENCES @extschema@.oms_outage_events (id) ON DELETE CASCADE,
+    ALTER COLUMN status TYPE varchar(32), ALTER COLUMN source TYPE varchar(64),
+    ADD COLUMN event_description text, ADD COLUMN event_timestamp timestamptz, ADD COLUMN created_by varchar(100);
+UPDATE @extschema@.oms_event_timeline
+SET event_description = description, event_timestamp = "timestamp", created_by = 'oms_correlation';
+
+-- 5. Correlation rules in the legacy shape. Each 0.2.0 per-source row becomes a rule that lists
+-- its one source with its weight, so every source keeps the weight the DBA gave it.
+ALTER TABLE @extschema@.oms_correlation_rules
+    ADD COLUMN source_types varchar(100)[],
+    ADD COLUMN spatial_radius_meters integer DEFAULT 1000,
+    ADD COLUMN confidence_threshold numeric(5, 2) DEFAULT 0.7,
+    ADD COLUMN weight_scada numeric(5, 2) DEFAULT 1.0 CHECK (weight_scada BETWEEN 0 AND 1),
+    ADD COLUMN weight_kaifa numeric(5, 2) DEFAULT 0.8 CHECK (weight_kaifa BETWEEN 0 AND 1),
+    ADD COLUMN weight_onu numeric(5, 2) DEFAULT 0.6 CHECK (weight_onu BETWEEN 0 AND 1),
+    ADD COLUMN weight_call_center numeric(5, 2) DEFAULT 0.4 CHECK (weight_call_center BETWEEN 0 AND 1);
+UPDATE @extschema@.oms_correlation_rules
+SET source_types = ARRAY[source_type]::varchar(100)[],
+    weight_scada = CASE source_type WHEN 'scada' THEN correlation_weight END,
+    weight_kaifa = CASE source_type WHEN 'kaifa' THEN correlation_weight END,
+    weight_onu = CASE source_type WHEN 'onu' THEN correlation_weight END,
+    weight_call_center = CASE source_type WHEN 'call_center' THEN correlation_weight END;
+ALTER TABLE @extschema@.oms_correlation_rules RENAME COLUMN enabled TO is_active;
+ALTER TABLE @extschema@.oms_correlation_rules
+    DROP COLUMN source_type, DROP COLUMN correlation_weight,
+    ALTER COLUMN source_types SET NOT NULL,
+    ALTER COLUMN is_active DROP NOT NULL, ALTER COLUMN correlation_window_minutes DROP NOT NULL,
+    ALTER COLUMN created_at DROP NOT NULL, ALTER COLUMN updated_at DROP NOT NULL,
+    ALTER COLUMN id DROP DEFAULT;
+ALTER EXTENSION oms_correlation DROP SEQUENCE @extschema@.oms_correlation_rules_id_seq;
+DROP SEQUENCE @extschema@.oms_correlation_rules_id_seq;
+ALTER TABLE @extschema@.oms_correlation_rules
+    ALTER COLUMN id TYPE uuid USING @extschema@.oms_uuid_v7(),
+    ALTER COLUMN id SET DEFAULT @extschema@.oms_uuid_v7();
+
+-- The one weight lookup.
+CREATE FUNCTION @extschema@.oms_source_weight(p_source_type text) RETURNS numeric
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+    SELECT max(CASE p_source_type WHEN 'scada' THEN weight_scada WHEN 'kaifa' THEN weight_kaifa
+                                  WHEN 'onu' THEN weight_onu WHEN 'call_center' THEN weight_call_center END)
+    FROM oms_correlation_rules
+    WHERE is_active IS NOT FALSE AND p_source_type = ANY (source_types)
+$$;
+
+-- 6. Storm mode: the legacy settings columns and the operations API's key/value rows.
+ALTER TABLE @extschema@.oms_storm_mode_config RENAME COLUMN activation_threshold_per_minute TO auto_activation_threshold;
+ALTER TABLE @extschema@.oms_storm_mode_config
+    ALTER COLUMN config_name DROP NOT NULL, ALTER COLUMN is_active DROP NOT NULL,
+    ALTER COLUMN auto_activation_threshold DROP NOT NULL,
+    ALTER COLUMN deactivation_threshold_per_minute DROP NOT NULL, ALTER COLUMN window_multiplier DROP NOT NULL,
+    ALTER COLUMN created_at DROP NOT NULL, ALTER COLUMN updated_at DROP NOT NULL,
+    ADD COLUMN correlation_window_minutes integer DEFAULT 60,
+    ADD COLUMN spatial_radius_meters integer DEFAULT 2000,
+    ADD COLUMN confidence_threshold numeric(5, 2) DEFAULT 0.5,
+    ADD COLUMN config_key varchar(100) UNIQUE, ADD COLUMN config_value text, ADD COLUMN description text,
+    ALTER COLUMN id DROP DEFAULT;
+ALTER EXTENSION oms_correlation DROP SEQUENCE @extschema@.oms_storm_mode_config_id_seq;
+DROP SEQUENCE @extschema@.oms_storm_mode_config_id_seq;
+ALTER TABLE @extschema@.oms_storm_mode_config
+    ALTER COLUMN id TYPE uuid USING @extschema@.oms_uuid_v7(),
+    ALTER COLUMN id SET DEFAULT @extschema@.oms_uuid_v7();
+
+CREATE OR REPLACE FUNCTION @extschema@.oms_merge_seeded_row() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'oms_correlation_rules' THEN
+        DELETE FROM oms_correlation_rules WHERE rule_name = NEW.rule_name OR id = NEW.id;
+    ELSIF TG_TABLE_NAME = 'oms_storm_mode_config' THEN
+        DELETE FROM oms_storm_mode_config
+         WHERE config_name = NEW.config_name OR config_key = NEW.config_key OR id = NEW.id;
+    ELSIF TG_TABLE_NAME = 'scada_alarm_vocabulary' THEN
+        DELETE FROM scada_alarm_vocabulary WHERE term = NEW.term;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+-- 7. Source tables.
+ALTER TABLE @extschema@.scada_events
+    DROP CONSTRAINT scada_events_outage_event_id_fkey,
+    ALTER COLUMN latitude TYPE numeric, ALTER COLUMN longitude TYPE numeric,
+    ALTER COLUMN source TYPE varchar(128),
+    ALTER COLUMN created_at DROP NOT NULL, ALTER COLUMN affected_meter_count SET DEFAULT 0;
+
+ALTER TABLE @extschema@.scada_event_affected_meters
+    DROP CONSTRAINT scada_event_affected_meters_scada_event_id_fkey,
+    ADD CONSTRAINT scada_event_affected_meters_scada_event_id_fkey FOREIGN KEY (scada_event_id)
+        REFERENCES @extschema@.scada_events (id) ON DELETE CASCADE,
+    DROP CONSTRAINT scada_event_affected_meters_meter_id_fkey,
+    ALTER COLUMN checked_at DROP NOT NULL,
+    ADD COLUMN id uuid;
+-- A default for new rows only: the rows 0.2.0 wrote keep a NULL id rather than be rewritten.
+ALTER TABLE @extschema@.scada_event_affected_meters ALTER COLUMN id SET DEFAULT pg_catalog.gen_random_uuid();
+
+CREATE TABLE @extschema@.scada_raw_messages (
+    id              uuid PRIMARY KEY DEFAULT @extschema@.oms_uuid_v7(),
+    raw_payload     jsonb NOT NULL,
+    received_at     timestamptz DEFAULT pg_catalog.now(),
+    scada_event_id  uuid REFERENCES @extschema@.scada_events (id) ON DELETE CASCADE
+);
+CREATE INDEX scada_raw_messages_event_idx ON @extschema@.scada_raw_messages (scada_event_id);
+
+ALTER TABLE @extschema@.meters
+    DROP CONSTRAINT meters_onu_id_fkey,
+    ADD CONSTRAINT meters_onu_id_fkey FOREIGN KEY (onu_id) REFERENCES @extschema@.onus (id) ON DELETE SET NULL,
+    DROP CONSTRAINT meters_oms_meter_id_fkey,
+    ADD COLUMN building_id varchar(50),
+    ALTER COLUMN location_lat TYPE numeric, ALTER COLUMN location_lng TYPE numeric,
+    ALTER COLUMN created_at DROP NOT NULL;
+
+ALTER TABLE @extschema@.onu_events
+    DROP CONSTRAINT onu_events_onu_id_fkey,
+    ADD CONSTRAINT onu_events_onu_id_fkey FOREIGN KEY (onu_id) REFERENCES @extschema@.onus (id) ON DELETE SET NULL,
+    DROP CONSTRAINT onu_events_meter_id_fkey,
+    ALTER COLUMN onu_id DROP NOT NULL,
+    ALTER COLUMN location_lat TYPE numeric, ALTER COLUMN location_lng TYPE numeric,
+    ALTER COLUMN created_at DROP NOT NULL;
+
+ALTER TABLE @extschema@.kaifa_events
+    ALTER COLUMN created_at DROP NOT NULL, ADD COLUMN updated_at timestamptz DEFAULT pg_catalog.now();
+
+ALTER TABLE @extschema@.kaifa_event_headers
+    DROP CONSTRAINT kaifa_event_headers_event_id_fkey,
+    ADD CONSTRAINT kaifa_event_headers_event_id_fkey FOREIGN KEY (event_id)
+        REFERENCES @extschema@.kaifa_events (id) ON DELETE CASCADE,
+    ALTER COLUMN async_reply_flag SET DEFAULT false, ALTER COLUMN ack_required SET DEFAULT false;
+
+ALTER TABLE @extschema@.kaifa_event_payloads
+    DROP CONSTRAINT kaifa_event_payloads_event_id_fkey,
+    ADD CONSTRAINT kaifa_event_payloads_event_id_fkey FOREIGN KEY (event_id)
+        REFERENCES @extschema@.kaifa_events (id) ON DELETE CASCADE;
+
+-- The user hangs off its header, the payload's children off the payload, as legacy readers join
+-- them; event_id stays on them without a key.
+ALTER TABLE @extschema@.kaifa_event_users
+    DROP CONSTRAINT kaifa_event_users_event_id_fkey, ALTER COLUMN event_id DROP NOT NULL,
+    ADD COLUMN header_id uuid REFERENCES @extschema@.kaifa_event_headers (id) ON DELETE CASCADE;
+UPDATE @extschema@.kaifa_event_users u SET header_id = h.id
+FROM @extschema@.kaifa_event_headers h WHERE h.event_id = u.event_id;
+DROP INDEX @extschema@.kaifa_event_users_event_idx;
+CREATE INDEX kaifa_event_users_header_idx ON @extschema@.kaifa_event_users (header_id);
+
+ALTER TABLE @extschema@.kaifa_event_assets
+    DROP CONSTRAINT kaifa_event_assets_event_id_fkey, ALTER COLUMN event_id DROP NOT NULL,
+    DROP CONSTRAINT kaifa_event_assets_meter_id_fkey,
+    ADD COLUMN payload_id uuid REFERENCES @extschema@.kaifa_event_payloads (id) ON DELETE CASCADE,
+    ADD COLUMN name_description text;
+ALTER TABLE @extschema@.kaifa_event_usage_points
+    DROP CONSTRAINT kaifa_event_usage_points_event_id_fkey, ALTER COLUMN event_id DROP NOT NULL,
+    DROP CONSTRAINT kaifa_event_usage_points_meter_id_fkey,
+    ADD COLUMN payload_id uuid REFERENCES @extschema@.kaifa_event_payloads (id) ON DELETE CASCADE,
+    ADD COLUMN name_description text;
+ALTER TABLE @extschema@.kaifa_event_details
+    DROP CONSTRAINT kaifa_event_details_event_id_fkey, ALTER COLUMN event_id DROP NOT NULL,
+    ADD COLUMN payload_id uuid REFERENCES @extschema@.kaifa_event_payloads (id) ON DELETE CASCADE,
+    ADD COLUMN detail_order integer DEFAULT 0;
+ALTER TABLE @extschema@.kaifa_event_names RENAME COLUMN name_type_name TO name_type;
+ALTER TABLE @extschema@.kaifa_event_names RENAME COLUMN name_type_description TO name_description;
+ALTER TABLE @extschema@.kaifa_event_names
+    DROP CONSTRAINT kaifa_event_names_event_id_fkey, ALTER COLUMN event_id DROP NOT NULL,
+    ADD COLUMN payload_id uuid REFERENCES @extschema@.kaifa_event_payloads (id) ON DELETE CASCADE;
+ALTER TABLE @extschema@.kaifa_event_status RENAME COLUMN status_time TO date_time;
+ALTER TABLE @extschema@.kaifa_event_status
+    DROP CONSTRAINT kaifa_event_status_event_id_fkey, ALTER COLUMN event_id DROP NOT NULL,
+    ADD COLUMN payload_id uuid REFERENCES @extschema@.kaifa_event_payloads (id) ON DELETE CASCADE;
+UPDATE @extschema@.kaifa_event_assets c SET payload_id = p.id
+FROM @extschema@.kaifa_event_payloads p WHERE p.event_id = c.event_id;
+UPDATE @extschema@.kaifa_event_usage_points c SET payload_id = p.id
+FROM @extschema@.kaifa_event_payloads p WHERE p.event_id = c.event_id;
+UPDATE @extschema@.kaifa_event_details c SET payload_id = p.id
+FROM @extschema@.kaifa_event_payloads p WHERE p.event_id = c.event_id;
+UPDATE @extschema@.kaifa_event_names c SET payload_id = p.id
+FROM @extschema@.kaifa_event_payloads p WHERE p.event_id = c.event_id;
+UPDATE @extschema@.kaifa_event_status c SET payload_id = p.id
+FROM @extschema@.kaifa_event_payloads p WHERE p.event_id = c.event_id;
+DROP INDEX @extschema@.kaifa_event_assets_event_idx, @extschema@.kaifa_event_usage_points_event_idx,
+    @extschema@.kaifa_event_details_event_idx, @extschema@.kaifa_event_names_event_idx,
+    @extschema@.kaifa_event_status_event_idx;
+CREATE INDEX kaifa_event_assets_payload_idx ON @extschema@.kaifa_event_assets (payload_id);
+CREATE INDEX kaifa_event_usage_points_payload_idx ON @extschema@.kaifa_event_usage_points (payload_id);
+CREATE INDEX kaifa_event_details_payload_idx ON @extschema@.kaifa_event_details (payload_id);
+CREATE INDEX kaifa_event_names_payload_idx ON @extschema@.kaifa_event_names (payload_id);
+CREATE INDEX kaifa_event_status_payload_idx ON @extschema@.kaifa_event_status (payload_id);
+
+ALTER TABLE @extschema@.kaifa_event_metadata
+    DROP CONSTRAINT kaifa_event_metadata_event_id_fkey,
+    ADD CONSTRAINT kaifa_event_metadata_event_id_fkey FOREIGN KEY (event_id)
+        REFERENCES @extschema@.kaifa_events (id) ON DELETE CASCADE,
+    ALTER COLUMN metadata DROP NOT NULL;
+ALTER TABLE @extschema@.kaifa_event_original_messages RENAME COLUMN message_time TO original_timestamp;
+ALTER TABLE @extschema@.kaifa_event_original_messages
+    DROP CONSTRAINT kaifa_event_original_messages_event_id_fkey,
+    ADD CONSTRAINT kaifa_event_original_messages_event_id_fkey FOREIGN KEY (event_id)
+        REFERENCES @extschema@.kaifa_events (id) ON DELETE CASCADE,
+    ALTER COLUMN original_message DROP NOT NULL;
+
+ALTER TABLE @extschema@.callcenter_tickets
+    ALTER COLUMN status SET DEFAULT 'Registered', ALTER COLUMN source SET DEFAULT 'call-center',
+    ALTER COLUMN created_at DROP NOT NULL, ALTER COLUMN updated_at DROP NOT NULL;
+ALTER TABLE @extschema@.callcenter_customers
+    DROP CONSTRAINT callcenter_customers_ticket_id_fkey,
+    ADD CONSTRAINT callcenter_customers_ticket_id_fkey FOREIGN KEY (ticket_id)
+        REFERENCES @extschema@.callcenter_tickets (id) ON DELETE CASCADE,
+    DROP CONSTRAINT callcenter_customers_meter_id_fkey;
+ALTER TABLE @extschema@.callcenter_ticket_status_history
+    DROP CONSTRAINT callcenter_ticket_status_history_ticket_id_fkey,
+    ADD CONSTRAINT callcenter_ticket_status_history_ticket_id_fkey FOREIGN KEY (ticket_id)
+        REFERENCES @extschema@.callcenter_tickets (id) ON DELETE CASCADE,
+    ALTER COLUMN changed_at SET DEFAULT pg_catalog.now();
+ALTER TABLE @extschema@.callcenter_raw_messages
+    DROP CONSTRAINT callcenter_raw_messages_ticket_id_fkey,
+    ADD CONSTRAINT callcenter_raw_messages_ticket_id_fkey FOREIGN KEY (ticket_id)
+        REFERENCES @extschema@.callcenter_tickets (id) ON DELETE SET NULL,
+    ALTER COLUMN ticket_id DROP NOT NULL, ALTER COLUMN received_at DROP NOT NULL;
+
+-- 8. New tables: the operations API's and the legacy device tables.
+--@operations-begin
+-- The operations API's tables (../shared/LEGACY_SCHEMA.md, last section): the HTTP service behind
+-- the dashboards reads and writes them directly. Columns it leaves out of its inserts (a crew
+-- assignment's crew_id, a broadcast notification's customer and channel) are nullable here.
+
+-- The customers of an outage's affected meters, kept by the extension as meters join and leave
+-- (restored_at: the customer's last meter back on). The API lists them to notify them.
+CREATE TABLE @extschema@.oms_outage_customers (
+    id              uuid PRIMARY KEY DEFAULT @extschema@.oms_uuid_v7(),
+    outage_id       uuid NOT NULL REFERENCES @extschema@.oms_outage_events (id) ON DELETE CASCADE,
+    customer_id     uuid NOT NULL REFERENCES @extschema@.oms_customers (id) ON DELETE CASCADE,
+    linked_at       timestamptz DEFAULT pg_catalog.now(),
+    restored_at     timestamptz,
+    UNIQUE (outage_id, customer_id)
+);
+CREATE INDEX oms_outage_customers_customer_idx ON @extschema@.oms_outage_customers (customer_id);
+
+CREATE TABLE @extschema@.oms_crew_assignments (
+    id                      uuid PRIMARY KEY DEFAULT @extschema@.oms_uuid_v7(),
+    outage_event_id         uuid NOT NULL REFERENCES @extschema@.oms_outage_events (id) ON DELETE CASCADE,
+    crew_id                 varchar(64),
+    crew_name               varchar(200),
+    crew_type               varchar(64),
+    crew_size               integer,
+    assignment_type         varchar(32),
+    status                  varchar(32) NOT NULL DEFAULT 'assigned',
+    priority                varchar(32),
+    assigned_at             timestamptz DEFAULT pg_catalog.now(),
+    estimated_arrival       timestamptz,
+    estimated_arrival_time  timestamptz,
+    actual_arrival          timestamptz,
+    actual_arrival_time     timestamptz,
+    completed_at            timestamptz,
+    work_completed_at       timestamptz,
+    notes                   text,
+    location_lat            numeric,
+    location_lng            numeric,
+    current_location_lat    numeric,
+    current_location_lng    numeric,
+    equipment               text
+);
+CREATE INDEX oms_crew_assignments_outage_idx ON @extschema@.oms_crew_assignments (outage_event_id);
+CREATE INDEX oms_crew_assignments_crew_idx ON @extschema@.oms_crew_assignments (crew_id);
+CREATE INDEX oms_crew_assignments_status_idx ON @extschema@.oms_crew_assignments (status);
+
+CREATE TABLE @extschema@.oms_customer_notifications (
+    id                  uuid PRIMARY KEY DEFAULT @extschema@.oms_uuid_v7(),
+    outage_event_id     uuid NOT NULL REFERENCES @extschema@.oms_outage_events (id) ON DELETE CASCADE,
+    customer_id         uuid REFERENCES @extschema@.oms_customers (id),
+    notification_type   varchar(32) NOT NULL,
+    channel             varchar(32),
+    channels_used       text,
+    status              varchar(32) NOT NULL DEFAULT 'pending',
+    sent_at             timestamptz,
+    delivered_at        timestamptz,
+    message_content     text,
+    created_at          timestamptz DEFAULT pg_catalog.now()
+);
+CREATE INDEX oms_customer_notifications_outage_idx ON @extschema@.oms_customer_notifications (outage_event_id);
+CREATE INDEX oms_customer_notifications_customer_idx ON @extschema@.oms_customer_notifications (customer_id);
+CREATE INDEX oms_customer_notifications_status_idx ON @extschema@.oms_customer_notifications (status);
+--@operations-end
+
+--@legacy-compat-begin
+-- The rest of the legacy surface (../shared/LEGACY_SCHEMA.md): two device tables the legacy scripts
+-- created and DBAs' scripts still load, the legacy trigger functions with the triggers they drive,
+-- and the behaviour that keeps legacy loads valid where the extension stores things its own way.
+
+CREATE TABLE @extschema@.oms_smart_meters (
+    id                  uuid PRIMARY KEY DEFAULT @extschema@.oms_uuid_v7(),
+    meter_number        varchar(64) NOT NULL UNIQUE,
+    customer_id         uuid REFERENCES @extschema@.oms_customers (id),
+    asset_mrid          varchar(100),
+    usage_point_mrid    varchar(100),
+    dp_id               uuid REFERENCES @extschema@.network_distribution_points (id),
+    location_lat        numeric,
+    location_lng        numeric,
+    meter_type          varchar(50) DEFAULT 'kaifa',
+    status              varchar(20) DEFAULT 'active',
+    last_communication  timestamptz,
+    created_at          timestamptz DEFAULT pg_catalog.now(),
+    updated_at          timestamptz DEFAULT pg_catalog.now()
+);
+
+CREATE TABLE @extschema@.oms_onu_devices (
+    id                  uuid PRIMARY KEY DEFAULT @extschema@.oms_uuid_v7(),
+    onu_id              integer NOT NULL UNIQUE,
+    onu_serial_no       varchar(100) UNIQUE,
+    customer_id         uuid REFERENCES @extschema@.oms_customers (id),
+    dp_id               uuid REFERENCES @extschema@.network_distribution_points (id),
+    fibertech_id        varchar(50),
+    olt_name            varchar(200),
+    location_lat        numeric,
+    location_lng        numeric,
+    power_status        boolean DEFAULT true,
+    last_power_change   timestamptz,
+    status              varchar(20) DEFAULT 'active',
+    created_at          timestamptz DEFAULT pg_catalog.now(),
+    updated_at          timestamptz DEFAULT pg_catalog.now()
+);
+
+-- The legacy scripts' four updated_at trigger functions, under their own names. The triggers fire
+-- only when the statement left updated_at as it was: the extension's own statements set it, so a
+-- status update of a whole feeder pays a comparison per row, not a function call.
+CREATE FUNCTION @extschema@.oms_update_updated_at() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$;
+
+CREATE FUNCTION @extschema@.onu_update_updated_at() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$;
+
+CREATE FUNCTION @extschema@.cc_update_updated_at() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$;
+
+CREATE FUNCTION @extschema@.update_updated_at_column() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$;
+
+CREATE TRIGGER oms_network_substations_updated_at BEFORE UPDATE ON @extschema@.network_substations
+    FOR EACH ROW WHEN (NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at)
+    EXECUTE FUNCTION @extschema@.oms_update_updated_at();
+CREATE TRIGGER oms_network_feeders_updated_at BEFORE UPDATE ON @extschema@.network_feeders
+    FOR EACH ROW WHEN (NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at)
+    EXECUTE FUNCTION @extschema@.oms_update_updated_at();
+CREATE TRIGGER oms_network_dp_updated_at BEFORE UPDATE ON @extschema@.network_distribution_points
+    FOR EACH ROW WHEN (NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at)
+    EXECUTE FUNCTION @extschema@.oms_update_updated_at();
+CREATE TRIGGER oms_customers_updated_at BEFORE UPDATE ON @extschema@.oms_customers
+    FOR EACH ROW WHEN (NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at)
+    EXECUTE FUNCTION @extschema@.oms_update_updated_at();
+CREATE TRIGGER oms_meters_updated_at BEFORE UPDATE ON @extschema@.oms_meters
+    FOR EACH ROW WHEN (NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at)
+    EXECUTE FUNCTION @extschema@.oms_update_updated_at();
+CREATE TRIGGER oms_onu_devices_updated_at BEFORE UPDATE ON @extschema@.oms_onu_devices
+    FOR EACH ROW WHEN (NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at)
+    EXECUTE FUNCTION @extschema@.oms_update_updated_at();
+CREATE TRIGGER oms_smart_meters_updated_at BEFORE UPDATE ON @extschema@.oms_smart_meters
+    FOR EACH ROW WHEN (NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at)
+    EXECUTE FUNCTION @extschema@.oms_update_updated_at();
+CREATE TRIGGER onu_onus_updated_at BEFORE UPDATE ON @extschema@.onus
+    FOR EACH ROW WHEN (NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at)
+    EXECUTE FUNCTION @extschema@.onu_update_updated_at();
+CREATE TRIGGER cc_tickets_updated_at BEFORE UPDATE ON @extschema@.callcenter_tickets
+    FOR EACH ROW WHEN (NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at)
+    EXECUTE FUNCTION @extschema@.cc_update_updated_at();
+CREATE TRIGGER update_kaifa_events_updated_at BEFORE UPDATE ON @extschema@.kaifa_events
+    FOR EACH ROW WHEN (NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at)
+    EXECUTE FUNCTION @extschema@.update_updated_at_column();
+
+-- A registry row may name an ONU the fibre NMS has not reported yet (the MDM export is loaded
+-- first). The legacy schema had no key there and took the row; so does this one, and the ONU gets
+-- a stub row, as an event naming an unknown ONU does, which the NMS load later fills in.
+CREATE FUNCTION @extschema@.oms_stub_unknown_onu() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO onus (id) VALUES (NEW.onu_id) ON CONFLICT (id) DO NOTHING;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER oms_meters_stub_unknown_onu AFTER INSERT OR UPDATE OF onu_id ON @extschema@.oms_meters
+    FOR EACH ROW WHEN (NEW.onu_id IS NOT NULL)
+    EXECUTE FUNCTION @extschema@.oms_stub_unknown_onu();
+
+-- The operations API reads sources and timeline entries under its own column names and writes
+-- timeline entries under them alone. The extension's statements write both spellings, so this
+-- fires only for rows written under one: it fills in the other, and a timeline entry's status
+-- (NOT NULL in the legacy schema, which the API never sets) from its outage.
+CREATE FUNCTION @extschema@.oms_fill_api_columns() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'oms_event_timeline' THEN
+        IF TG_OP = 'UPDATE' AND NEW.event_description IS DISTINCT FROM OLD.event_description
+           AND NEW.description IS NOT DISTINCT FROM OLD.description THEN
+            NEW.description := NEW.event_description;
+        ELSIF TG_OP = 'UPDATE' AND NEW.description IS DISTINCT FROM OLD.description
+           AND NEW.event_description IS NOT DISTINCT FROM OLD.event_description THEN
+            NEW.event_description := NEW.description;
+        END IF;
+        NEW.description := coalesce(NEW.description, NEW.event_description);
+        NEW.event_description := coalesce(NEW.event_description, NEW.description);
+        -- "timestamp" defaults to now(): an API row that gave only event_timestamp takes that.
+        IF NEW.event_timestamp IS NOT NULL AND (TG_OP = 'INSERT' AND NEW."timestamp" = now()
+                                               OR TG_OP = 'UPDATE' AND NEW."timestamp" = OLD."timestamp") THEN
+            NEW."timestamp" := NEW.event_timestamp;
+        END IF;
+        NEW.event_timestamp := coalesce(NEW.event_timestamp, NEW."timestamp");
+        IF NEW.status IS NULL THEN
+            NEW.status := (SELECT o.status FROM oms_outage_events o WHERE o.id = NEW.outage_event_id);
+        END IF;
+    ELSE
+        NEW.event_timestamp := coalesce(NEW.event_timestamp, NEW.detected_at);
+        NEW.confidence_weight := coalesce(NEW.confidence_weight, NEW.correlation_weight);
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER oms_event_timeline_api_columns BEFORE INSERT OR UPDATE ON @extschema@.oms_event_timeline
+    FOR EACH ROW WHEN (NEW.event_description IS DISTINCT FROM NEW.description
+                       OR NEW.event_timestamp IS DISTINCT FROM NEW."timestamp" OR NEW.status IS NULL)
+    EXECUTE FUNCTION @extschema@.oms_fill_api_columns();
+CREATE TRIGGER oms_event_sources_api_columns BEFORE INSERT OR UPDATE ON @extschema@.oms_event_sources
+    FOR EACH ROW WHEN (NEW.event_timestamp IS NULL OR NEW.confidence_weight IS NULL)
+    EXECUTE FUNCTION @extschema@.oms_fill_api_columns();
+
+-- The legacy great-circle distance, in meters (oms_correlate_events places external reports by it).
+CREATE FUNCTION @extschema@.haversine_distance_meters(lat1 numeric, lon1 numeric, lat2 numeric, lon2 numeric)
+RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 2 * 6371000 * asin(sqrt(
+        power(sin(radians((lat2 - lat1)::float8) / 2), 2)
+        + cos(radians(lat1::float8)) * cos(radians(lat2::float8)) * power(sin(radians((lon2 - lon1)::float8) / 2), 2)))
+$$;
+--@legacy-compat-end
+
+-- 9. pg_dump keeps the new tables' rows.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.scada_raw_messages', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_outage_customers', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_crew_assignments', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_customer_notifications', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_smart_meters', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_onu_devices', '');
+
+-- 10. The customers of 0.2.0's outages: those of the meters their alarms found affected.
+INSERT INTO @extschema@.oms_outage_customers (outage_id, customer_id, linked_at, restored_at)
+SELECT o.id, m.customer_id, min(e.event_timestamp), o.actual_restoration_time
+FROM @extschema@.oms_outage_events o
+JOIN @extschema@.scada_events e ON e.outage_event_id = o.id
+JOIN @extschema@.scada_event_affected_meters a ON a.scada_event_id = e.id
+JOIN @extschema@.oms_meters m ON m.id = a.meter_id AND m.customer_id IS NOT NULL
+WHERE a.meter_status_after = 'off'
+GROUP BY o.id, m.customer_id, o.actual_restoration_time;
+
+-- 11. Views and functions that read the changed tables.
+--@views-begin
+-- Views for operators and dashboards (SPEC §2).
+
+-- Each view has the legacy view's columns first, under the legacy names and meanings
+-- (../shared/LEGACY_SCHEMA.md): dashboards written for the legacy database read them unchanged.
+-- The extension's own columns follow.
+
+-- Legacy: substation_id, feeder_id, dp_id and customer_id are the devices' and customer's codes.
+CREATE VIEW @extschema@.oms_meters_with_topology AS
+SELECT m.id AS meter_id, m.meter_number, m.meter_type, m.communication_status, m.power_status,
+       m.last_communication, m.last_power_change, m.location_lat, m.location_lng,
+       c.customer_id, c.phone AS customer_phone, c.address AS customer_address,
+       s.substation_id, s.name AS substation_name, f.feeder_id, f.name AS feeder_name,
+       dp.dp_id, dp.name AS dp_name,
+       m.id, m.status, m.building_id, m.last_status_change, m.last_event_at, m.asset_mrid,
+       m.usage_point_mrid, m.onu_id, m.onu_serial_no, m.created_at, m.updated_at,
+       s.substation_id AS substation_code, f.feeder_id AS feeder_code, dp.dp_id AS dp_code,
+       c.customer_id AS customer_code, c.customer_name,
+       s.id AS substation_uuid, f.id AS feeder_uuid, dp.id AS dp_uuid, c.id AS customer_uuid
+FROM @extschema@.oms_meters m
+LEFT JOIN @extschema@.network_feeders f ON f.id = m.feeder_id
+LEFT JOIN @extschema@.network_substations s ON s.id = COALESCE(m.substation_id, f.substation_id)
+LEFT JOIN @extschema@.network_distribution_points dp ON dp.id = m.dp_id
+LEFT JOIN @extschema@.oms_customers c ON c.id = m.customer_id;
+
+-- Legacy: online / offline / unknown count power status (on, off, unknown or not known), and
+-- comm_offline_meters communication. Active meters of the device, each once (oms_meter_scope).
+CREATE VIEW @extschema@.network_substations_with_meters AS
+SELECT s.id, s.substation_id, s.name, s.location_lat, s.location_lng, s.status,
+       counts.total_meters, counts.online_meters, counts.offline_meters, counts.unknown_meters,
+       counts.comm_offline_meters, counts.comm_online_meters,
+       s.region_code, s.voltage_level, s.created_at, s.updated_at,
+       (SELECT count(*) FROM @extschema@.oms_outage_events o
+         WHERE o.substation_id = s.id AND o.status IN ('detected', 'confirmed', 'in_progress')) AS open_outages
+FROM @extschema@.network_substations s
+CROSS JOIN LATERAL (
+    SELECT count(*) AS total_meters,
+           count(*) FILTER (WHERE m.power_status = 'on') AS online_meters,
+           count(*) FILTER (WHERE m.power_status = 'off') AS offline_meters,
+           count(*) FILTER (WHERE m.power_status IS DISTINCT FROM 'on' AND m.power_status IS DISTINCT FROM 'off')
+               AS unknown_meters,
+           count(*) FILTER (WHERE m.communication_status = 'offline') AS comm_offline_meters,
+           count(*) FILTER (WHERE m.communication_status = 'online') AS comm_online_meters
+    FROM @extschema@.oms_meter_scope(s.id, NULL) AS scope(meter_id)
+    JOIN @extschema@.oms_meters m ON m.id = scope.meter_id AND m.status = 'active'
+) AS counts;
+
+CREATE VIEW @extschema@.network_feeders_with_meters AS
+SELECT f.id, f.feeder_id, f.name, f.substation_id, s.substation_id AS substation_code,
+       s.name AS substation_name, f.location_lat, f.location_lng, f.status,
+       counts.total_meters, counts.online_meters, counts.offline_meters, counts.unknown_meters,
+       counts.comm_offline_meters, counts.comm_online_meters,
+       f.voltage_level, f.capacity_kva, f.created_at, f.updated_at,
+       (SELECT count(*) FROM @extschema@.oms_outage_events o
+         WHERE o.feeder_id = f.id AND o.status IN ('detected', 'confirmed', 'in_progress')) AS open_outages
+FROM @extschema@.network_feeders f
+LEFT JOIN @extschema@.network_substations s ON s.id = f.substation_id
+CROSS JOIN LATERAL (
+    SELECT count(*) AS total_meters,
+           count(*) FILTER (WHERE m.power_status = 'on') AS online_meters,
+           count(*) FILTER (WHERE m.power_status = 'off') AS offline_meters,
+           count(*) FILTER (WHERE m.power_status IS DISTINCT FROM 'on' AND m.power_status IS DISTINCT FROM 'off')
+               AS unknown_meters,
+           count(*) FILTER (WHERE m.communication_status = 'offline') AS comm_offline_meters,
+           count(*) FILTER (WHERE m.communication_status = 'online') AS comm_online_meters
+    FROM @extschema@.oms_meter_scope(f.substation_id, f.id) AS scope(meter_id)
+    JOIN @extschema@.oms_meters m ON m.id = scope.meter_id AND m.status = 'active'
+) AS counts;
+
+-- Open outages with their devices' names and their sources (legacy: source_types as text).
+CREATE VIEW @extschema@.oms_active_outages AS
+SELECT o.id, o.event_id, o.event_type, o.status, o.severity, o.confidence_score, o.affected_customers_count,
+       o.first_detected_at, o.estimated_restoration_time,
+       s.name AS substation_name, f.name AS feeder_name, dp.name AS dp_name,
+       (SELECT count(*) FROM @extschema@.oms_event_sources es WHERE es.outage_event_id = o.id) AS source_count,
+       (SELECT string_agg(DISTINCT es.source_type, ', ' ORDER BY es.source_type)
+          FROM @extschema@.oms_event_sources es WHERE es.outage_event_id = o.id)::text AS source_types,
+       o.scope, o.device_key, o.substation_id, o.feeder_id, o.dp_id, o.description, o.root_cause,
+       o.event_latitude, o.event_longitude, o.last_updated_at,
+       s.substation_id AS substation_code, f.feeder_id AS feeder_code, dp.dp_id AS dp_code,
+       now() - o.first_detected_at AS duration
+FROM @extschema@.oms_outage_events o
+LEFT JOIN @extschema@.network_substations s ON s.id = o.substation_id
+LEFT JOIN @extschema@.network_feeders f ON f.id = o.feeder_id
+LEFT JOIN @extschema@.network_distribution_points dp ON dp.id = o.dp_id
+WHERE o.status IN ('detected', 'confirmed', 'in_progress');
+
+-- Legacy: one row per outage, with its sources counted by type.
+CREATE VIEW @extschema@.oms_correlation_summary AS
+SELECT o.id AS outage_event_id, o.event_id, o.status, o.confidence_score,
+       count(es.id) AS total_sources,
+       count(es.id) FILTER (WHERE es.source_type = 'scada') AS scada_sources,
+       count(es.id) FILTER (WHERE es.source_type = 'kaifa') AS kaifa_sources,
+       count(es.id) FILTER (WHERE es.source_type = 'onu') AS onu_sources,
+       count(es.id) FILTER (WHERE es.source_type = 'call_center') AS call_center_sources,
+       min(es.detected_at) AS first_source_detected,
+       max(es.detected_at) AS last_source_detected
+FROM @extschema@.oms_outage_events o
+LEFT JOIN @extschema@.oms_event_sources es ON es.outage_event_id = o.id
+GROUP BY o.id;
+
+-- One row per source: what each field system has told the registry, and the weight its signals
+-- carry (oms_source_weight()).
+CREATE VIEW @extschema@.oms_source_summary AS
+SELECT s.source_type,
+       @extschema@.oms_source_weight(s.source_type) AS correlation_weight,
+       coalesce(e.status_events, 0) AS status_events,
+       coalesce(e.applied_events, 0) AS applied_events,
+       coalesce(e.meters, 0) AS meters,
+       e.last_event_at,
+       e.avg_confidence,
+       coalesce(o.outages, 0) AS outages_contributed
+FROM (VALUES ('scada'), ('onu'), ('kaifa'), ('call_center')) AS s(source_type)
+LEFT JOIN (
+    SELECT source_type, count(*) AS status_events, count(*) FILTER (WHERE applied) AS applied_events,
+           count(DISTINCT meter_id) AS meters, max(event_timestamp) AS last_event_at,
+           round(avg(confidence_score), 2) AS avg_confidence
+    FROM @extschema@.oms_meter_status_events GROUP BY source_type
+) e ON e.source_type = s.source_type
+LEFT JOIN (
+    SELECT source_type, count(DISTINCT outage_event_id) AS outages
+    FROM @extschema@.oms_event_sources GROUP BY source_type
+) o ON o.source_type = s.source_type;
+
+-- Events that named a meter, ONU or device the registry does not know (SPEC §6): stored, never an
+-- error, and listed here for the people who maintain the registry.
+CREATE VIEW @extschema@.oms_unmatched_events AS
+SELECT 'onu'::text AS source, e.event_id::text AS source_event_id, 'ONU ' || e.onu_id AS named,
+       e."timestamp" AS event_time, 'no active meter is registered behind this ONU'::text AS reason
+FROM @extschema@.onu_events e
+WHERE e.meter_id IS NULL AND e.event_type IN ('ONU_LastGaspAlert', 'ONU_PowerRestored')
+UNION ALL
+SELECT 'kaifa', coalesce(k.delivery_key, p.event_id_value)::text, 'asset ' || a.mrid, k.event_timestamp,
+       'no meter has this asset mRID or number'
+FROM @extschema@.kaifa_event_assets a
+JOIN @extschema@.kaifa_event_payloads p ON p.id = a.payload_id
+JOIN @extschema@.kaifa_events k ON k.id = p.event_id
+WHERE a.meter_id IS NULL AND a.mrid IS NOT NULL
+UNION ALL
+SELECT 'kaifa', coalesce(k.delivery_key, p.event_id_value)::text, 'usage point ' || u.mrid, k.event_timestamp,
+       'no meter has this usage-point mRID'
+FROM @extschema@.kaifa_event_usage_points u
+JOIN @extschema@.kaifa_event_payloads p ON p.id = u.payload_id
+JOIN @extschema@.kaifa_events k ON k.id = p.event_id
+WHERE u.meter_id IS NULL AND u.mrid IS NOT NULL
+UNION ALL
+SELECT 'call_center', t.external_ticket_id::text, 'meter ' || c.meter_number, t.intake_timestamp,
+       'no meter has this number'
+FROM @extschema@.callcenter_customers c JOIN @extschema@.callcenter_tickets t ON t.id = c.ticket_id
+WHERE c.meter_id IS NULL AND c.meter_number IS NOT NULL
+UNION ALL
+SELECT 'scada', e.id::text, 'substation ' || e.substation_id || coalesce(', feeder ' || e.feeder_id, ''),
+       e.event_timestamp, e.check_result ->> 'reason'
+FROM @extschema@.scada_events e
+WHERE e.check_result ->> 'reason' LIKE 'unknown substation%';
+--@views-end
+
+--@sync-begin
+-- oms_sync_meter_registry() (issue 6): builds or refreshes the meter registry from what the legacy
+-- sources already know, and links their rows to it. Set-based: one statement per step, whatever
+-- the number of meters; idempotent: a second call creates and links nothing.
+--
+--   * the ONU `meters` table: meter id as meter number, its ONU;
+--   * Kaifa assets: the asset mRID (as meter number when no meter has it), with the usage point
+--     reported in the same message;
+--   * call-center tickets: the meter number the customer gave.
+CREATE OR REPLACE FUNCTION @extschema@.oms_sync_meter_registry()
+RETURNS TABLE(meters_created int, meters_refreshed int, onu_meters_linked int, kaifa_assets_linked int,
+              kaifa_usage_points_linked int, callcenter_customers_linked int)
+LANGUAGE plpgsql VOLATILE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+DECLARE
+    created_onu int;
+    created_kaifa int;
+    created_callcenter int;
+    refreshed_onu int;
+    refreshed_kaifa int;
+BEGIN
+    -- ONU meters: new meters, then the ONU link on meters that lack it.
+    INSERT INTO oms_meters (meter_number, meter_type, onu_id, location_lat, location_lng, status)
+    SELECT m.meter_id, coalesce(m.meter_type, 'smart'), m.onu_id, m.location_lat, m.location_lng,
+           CASE WHEN m.status IN ('active', 'inactive', 'decommissioned') THEN m.status ELSE 'active' END
+    FROM meters m
+    WHERE m.meter_id IS NOT NULL AND m.meter_id <> ''
+    ON CONFLICT (meter_number) DO NOTHING;
+    GET DIAGNOSTICS created_onu = ROW_COUNT;
+
+    UPDATE oms_meters o SET onu_id = m.onu_id, updated_at = now()
+    FROM meters m
+    WHERE o.meter_number = m.meter_id AND m.onu_id IS NOT NULL AND o.onu_id IS DISTINCT FROM m.onu_id;
+    GET DIAGNOSTICS refreshed_onu = ROW_COUNT;
+
+    -- Kaifa assets: a meter per asset mRID nobody knows yet; the mRIDs on meters known by number.
+    INSERT INTO oms_meters (meter_number, asset_mrid)
+    SELECT DISTINCT a.mrid, a.mrid
+    FROM kaifa_event_assets a
+    WHERE a.mrid IS NOT NULL AND a.mrid <> ''
+      AND NOT EXISTS (SELECT 1 FROM oms_meters o WHERE o.asset_mrid = a.mrid)
+    ON CONFLICT (meter_number) DO NOTHING;
+    GET DIAGNOSTICS created_kaifa = ROW_COUNT;
+
+    WITH pairs AS (
+        SELECT DISTINCT ON (a.mrid) a.mrid AS asset_mrid, u.mrid AS usage_point_mrid
+        FROM kaifa_event_assets a
+        LEFT JOIN kaifa_event_usage_points u ON u.payload_id = a.payload_id AND u.mrid IS NOT NULL AND u.mrid <> ''
+        WHERE a.mrid IS NOT NULL AND a.mrid <> ''
+        ORDER BY a.mrid, u.mrid NULLS LAST
+    )
+    UPDATE oms_meters o
+    SET asset_mrid = coalesce(o.asset_mrid, p.asset_mrid),
+        usage_point_mrid = coalesce(o.usage_point_mrid, p.usage_point_mrid),
+        updated_at = now()
+    FROM pairs p
+    WHERE (o.meter_number = p.asset_mrid OR o.asset_mrid = p.asset_mrid)
+      AND (o.asset_mrid IS NULL OR (o.usage_point_mrid IS NULL AND p.usage_point_mrid IS NOT NULL));
+    GET DIAGNOSTICS refreshed_kaifa = ROW_COUNT;
+
+    -- Call-center meter numbers.
+    INSERT INTO oms_meters (meter_number)
+    SELECT DISTINCT c.meter_number FROM callcenter_customers c
+    WHERE c.meter_number IS NOT NULL AND c.meter_number <> ''
+    ON CONFLICT (meter_number) DO NOTHING;
+    GET DIAGNOSTICS created_callcenter = ROW_COUNT;
+
+    meters_created := created_onu + created_kaifa + created_callcenter;
+    meters_refreshed := refreshed_onu + refreshed_kaifa;
+
+    -- Links, for the rows that have none yet.
+    UPDATE meters m SET oms_meter_id = o.id
+    FROM oms_meters o WHERE o.meter_number = m.meter_id AND m.oms_meter_id IS NULL;
+    GET DIAGNOSTICS onu_meters_linked = ROW_COUNT;
+
+    UPDATE kaifa_event_assets a SET meter_id = o.id
+    FROM oms_meters o WHERE o.asset_mrid = a.mrid AND a.meter_id IS NULL;
+    GET DIAGNOSTICS kaifa_assets_linked = ROW_COUNT;
+
+    UPDATE kaifa_event_usage_points u SET meter_id = o.id
+    FROM oms_meters o WHERE o.usage_point_mrid = u.mrid AND u.meter_id IS NULL;
+    GET DIAGNOSTICS kaifa_usage_points_linked = ROW_COUNT;
+
+    UPDATE callcenter_customers c SET meter_id = o.id
+    FROM oms_meters o WHERE o.meter_number = c.meter_number AND c.meter_id IS NULL;
+    GET DIAGNOSTICS callcenter_customers_linked = ROW_COUNT;
+
+    RETURN NEXT;
+END
+$$;
+--@sync-end
