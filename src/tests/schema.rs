@@ -46,8 +46,29 @@ mod tests {
         );
     }
 
+    /// Columns the legacy schema left without a key, where a key of ours would refuse rows a
+    /// legacy load puts there (issue 10): the registry's ONU, the links that name a meter, the
+    /// Kaifa children's message (they hang off the payload instead), an alarm's outage.
+    const LEGACY_UNKEYED: &[&str] = &[
+        "callcenter_customers.meter_id",
+        "kaifa_event_assets.event_id",
+        "kaifa_event_assets.meter_id",
+        "kaifa_event_details.event_id",
+        "kaifa_event_names.event_id",
+        "kaifa_event_status.event_id",
+        "kaifa_event_usage_points.event_id",
+        "kaifa_event_usage_points.meter_id",
+        "kaifa_event_users.event_id",
+        "meters.oms_meter_id",
+        "oms_meters.onu_id",
+        "oms_onu_devices.onu_id",
+        "onu_events.meter_id",
+        "scada_event_affected_meters.meter_id",
+        "scada_events.outage_event_id",
+    ];
+
     #[pg_test]
-    fn every_column_naming_a_table_has_a_foreign_key() {
+    fn every_column_naming_a_table_has_a_foreign_key_unless_the_legacy_schema_had_none() {
         // (table, column) pairs whose name says they point somewhere.
         let unlinked = names(&format!(
             "SELECT t.relname || '.' || a.attname FROM ({EXTENSION_RELATIONS} WHERE c.relkind = 'r') AS ext(relname)
@@ -60,10 +81,7 @@ mod tests {
                                AND a.attnum = ANY (k.conkey))
              ORDER BY 1"
         ));
-        assert!(
-            unlinked.is_empty(),
-            "columns without a foreign key: {unlinked:?}"
-        );
+        assert_eq!(unlinked, LEGACY_UNKEYED, "columns without a foreign key");
     }
 
     /// The SCADA check states the scope condition inline; it must select what `oms_meter_scope`

@@ -50,19 +50,22 @@ SELECT * FROM sync_callcenter_tickets_to_meters();
 SELECT * FROM sync_callcenter_tickets_to_meters();
 
 -- The views.
-SELECT substation_id, total_meters, online_meters, offline_meters, powered_meters, unpowered_meters,
-       power_unknown_meters, open_outages
+-- The legacy columns count power status (online: on, offline: off), comm_* communication status.
+SELECT substation_id, total_meters, online_meters, offline_meters, unknown_meters, comm_online_meters,
+       comm_offline_meters, open_outages
 FROM network_substations_with_meters ORDER BY substation_id;
-SELECT feeder_id, substation_code, total_meters, powered_meters, unpowered_meters, open_outages
+SELECT feeder_id, substation_code, substation_name, total_meters, online_meters, offline_meters, open_outages
 FROM network_feeders_with_meters ORDER BY feeder_id;
-SELECT meter_number, substation_code, feeder_code, dp_code, customer_code
+SELECT meter_number, substation_id, feeder_id, dp_id, customer_id, customer_name, dp_name
 FROM oms_meters_with_topology WHERE meter_number IN ('M12345678', 'M-FD002-001', 'M-FD003-001') ORDER BY 1;
 SELECT r->>'outage_created' AS created FROM insert_scada_event_with_meter_check('{"eventType": "breaker_trip",
   "substationId": "SS001", "feederId": "FD002", "timestamp": "2025-09-30T10:00:00Z"}') AS r;
-SELECT status, substation_code, feeder_code, affected_customers_count, source_count, source_types
+SELECT status, substation_name, feeder_name, feeder_code, scope, affected_customers_count, source_count, source_types
 FROM oms_active_outages;
+SELECT status, total_sources, scada_sources, onu_sources, first_source_detected
+FROM oms_correlation_summary;
 SELECT source_type, correlation_weight, status_events, applied_events, meters, outages_contributed
-FROM oms_correlation_summary ORDER BY source_type;
+FROM oms_source_summary ORDER BY source_type;
 -- Unknown meters, ONUs and devices are stored, never an error, and listed.
 SELECT insert_onu_event_from_json_with_meter_sync('{"eventId": "U1", "type": "ONU_LastGaspAlert", "onuId": 555,
   "timestamp": "2025-09-30T10:00:00Z"}') > 0 AS stored;

@@ -45,10 +45,10 @@ FROM kaifa_event_headers;
 SELECT user_id, organization FROM kaifa_event_users;
 SELECT u.mrid, m.meter_number AS linked_meter FROM kaifa_event_usage_points u LEFT JOIN oms_meters m ON m.id = u.meter_id;
 SELECT name, value FROM kaifa_event_details ORDER BY name;
-SELECT name, name_type_name, name_type_description FROM kaifa_event_names;
-SELECT status_time, reason, remark, value FROM kaifa_event_status;
+SELECT name, name_type, name_description, payload_id IS NOT NULL AS on_payload FROM kaifa_event_names;
+SELECT date_time, reason, remark, value, payload_id IS NOT NULL AS on_payload FROM kaifa_event_status;
 SELECT source, processed_at FROM kaifa_event_metadata;
-SELECT topic, message_time FROM kaifa_event_original_messages;
+SELECT topic, original_timestamp FROM kaifa_event_original_messages;
 
 -- Code 3.26.0.216 turns it back on.
 SELECT insert_kaifa_event_from_json_with_meter_sync('{"timestamp": "2025-09-30T10:40:00Z",
