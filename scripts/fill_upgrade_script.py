@@ -29,6 +29,7 @@ SECTIONS = {
     "legacy-compat": ("sql/schema/06_legacy_compat.sql", False),
     "views": ("sql/functions/views.sql", False),
     "sync": ("sql/functions/sync.sql", True),
+    "drop-guard": ("sql/functions/drop_guard.sql", True),
 }
 
 

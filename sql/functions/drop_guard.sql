@@ -5,48 +5,37 @@
 --   * SELECT oms_keep_data_on_drop();   the tables (and their sequences) leave the extension and
 --                                       survive DROP EXTENSION; a later CREATE EXTENSION adopts
 --                                       them again, rows and all;
---   * SET oms_correlation.allow_drop_with_data = on;   DROP EXTENSION deletes the data too.
+--   * SET oms_correlation.allow_drop_with_data = on;   (a superuser) DROP EXTENSION deletes the
+--                                       data too.
 
-CREATE FUNCTION @extschema@.oms_guard_drop() RETURNS event_trigger
-LANGUAGE plpgsql
+-- What a DROP of the extension would delete: nothing once oms_keep_data_on_drop() has detached
+-- the tables.
+CREATE FUNCTION @extschema@.oms_data_at_stake(OUT outages bigint, OUT status_events bigint)
+LANGUAGE plpgsql STABLE
 SET search_path = @extschema@, pg_catalog, pg_temp
 AS $$
-DECLARE
-    outages bigint;
-    status_events bigint;
 BEGIN
-    -- ddl_command_start does not say what is dropped; the statement does. DROP EXTENSION naming
-    -- this extension, and DROP SCHEMA ... CASCADE naming its schema, would take the tables. A
-    -- false positive only asks the DBA to confirm.
-    IF current_setting('oms_correlation.allow_drop_with_data', true) IN ('on', 'true', '1') THEN
-        RETURN;
-    END IF;
-    IF tg_tag = 'DROP EXTENSION' AND current_query() !~* 'oms_correlation' THEN
-        RETURN;
-    END IF;
-    IF tg_tag = 'DROP SCHEMA' AND (current_query() !~* 'cascade'
-                                   OR position(lower('@extschema@') IN lower(current_query())) = 0) THEN
-        RETURN;
-    END IF;
-    -- Only tables still in the extension would be dropped.
-    IF NOT EXISTS (SELECT 1 FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
-                   WHERE e.extname = 'oms_correlation' AND d.classid = 'pg_class'::regclass
-                     AND d.objid = to_regclass('oms_outage_events') AND d.deptype = 'e') THEN
-        RETURN;
-    END IF;
-    SELECT count(*) INTO outages FROM oms_outage_events;
-    SELECT count(*) INTO status_events FROM oms_meter_status_events;
-    IF outages > 0 OR status_events > 0 THEN
-        RAISE EXCEPTION 'DROP would delete the oms_correlation tables with % outage records and % meter status events',
-                        outages, status_events
-            USING ERRCODE = 'dependent_objects_still_exist',
-                  HINT = 'SELECT oms_keep_data_on_drop(); first keeps the tables, or SET oms_correlation.allow_drop_with_data = on deletes them.';
+    outages := 0;
+    status_events := 0;
+    IF EXISTS (SELECT 1 FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+               WHERE e.extname = 'oms_correlation' AND d.classid = 'pg_class'::regclass
+                 AND d.objid = 'oms_outage_events'::regclass AND d.deptype = 'e') THEN
+        SELECT count(*) INTO outages FROM oms_outage_events;
+        SELECT count(*) INTO status_events FROM oms_meter_status_events;
     END IF;
 END
 $$;
 
+-- The guard reads each statement's parse tree (src/api/drop_guard.rs): it refuses a DROP
+-- EXTENSION naming this extension, a DROP SCHEMA ... CASCADE of its schema and a DROP OWNED BY its
+-- owner while the tables hold data, and lets every other statement through.
+CREATE FUNCTION @extschema@.oms_guard_drop() RETURNS event_trigger
+LANGUAGE c
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'oms_guard_drop_wrapper';
+
 CREATE EVENT TRIGGER oms_correlation_guard_drop ON ddl_command_start
-    WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA')
+    WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED')
     EXECUTE FUNCTION @extschema@.oms_guard_drop();
 
 -- Detaches every data table and sequence from the extension so that DROP EXTENSION leaves them.

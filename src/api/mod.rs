@@ -5,6 +5,7 @@
 //! the function returns NULL; in `error` mode it raises an ERROR with the payload's SQLSTATE.
 
 pub mod callcenter;
+pub mod drop_guard;
 pub mod helpers;
 pub mod kaifa;
 pub mod onu;

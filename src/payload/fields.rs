@@ -4,7 +4,9 @@
 //! one as `null` and an absent block as `{}`. These helpers accept those spellings, and reject
 //! anything else with a tagged message that keeps the SQLSTATE (see `error::tagged`). Lengths are
 //! checked here against the column widths in `sql/schema`, so an over-long value is a named field
-//! error instead of a constraint failure deep inside an insert.
+//! error instead of a constraint failure deep inside an insert. Every width is at least the legacy
+//! column's (issue 10), and a `text` column has no limit: whatever the legacy database stored is
+//! stored as sent.
 
 use serde::de::{Deserialize, DeserializeOwned, Deserializer, Error as _};
 use serde_json::Value;
@@ -18,8 +20,8 @@ pub mod width {
     pub const NAME: usize = 255;
     pub const SHORT: usize = 50;
     pub const STATUS: usize = 20;
-    /// Free text columns are `text`; this bound only stops absurd payloads.
-    pub const TEXT: usize = 10_000;
+    /// `scada_events.source`, as wide as the legacy column.
+    pub const SOURCE: usize = 128;
 }
 
 fn describe(value: &Value) -> &'static str {
@@ -83,8 +85,13 @@ pub fn opt_status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
     text_value(Value::deserialize(d)?, width::STATUS).map_err(D::Error::custom)
 }
 
+pub fn opt_source<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    text_value(Value::deserialize(d)?, width::SOURCE).map_err(D::Error::custom)
+}
+
+/// Text for a `text` column: no length limit, as the legacy column had none.
 pub fn opt_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    text_value(Value::deserialize(d)?, width::TEXT).map_err(D::Error::custom)
+    text_value(Value::deserialize(d)?, usize::MAX).map_err(D::Error::custom)
 }
 
 /// A 32-bit integer given as a JSON integer or as its decimal text.

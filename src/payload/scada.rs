@@ -55,7 +55,7 @@ struct Wire {
     reason: Option<String>,
     #[serde(default, deserialize_with = "fields::opt_block")]
     coordinates: Option<Coordinates>,
-    #[serde(default, deserialize_with = "fields::opt_code")]
+    #[serde(default, deserialize_with = "fields::opt_source")]
     source: Option<String>,
 }
 
