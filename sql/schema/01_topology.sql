@@ -67,7 +67,7 @@ CREATE INDEX oms_customers_phone_idx ON @extschema@.oms_customers (phone);
 
 -- ONU terminals. Ids come from the NMS; many ONUs arrive with an empty serial, so it is not unique.
 -- An ONU that an event or a registry row names before the NMS reported it gets a stub row
--- (sql/schema/06_legacy_compat.sql), which a later NMS load fills in.
+-- (stub = true), which the NMS's own row fills in when it arrives (sql/schema/06_legacy_compat.sql).
 CREATE TABLE @extschema@.onus (
     id                  integer PRIMARY KEY,
     onu_serial_no       varchar(100),
@@ -84,6 +84,7 @@ CREATE TABLE @extschema@.onus (
     location_lng        numeric,
     status              varchar(20) DEFAULT 'active',
     created_at          timestamptz DEFAULT pg_catalog.now(),
-    updated_at          timestamptz DEFAULT pg_catalog.now()
+    updated_at          timestamptz DEFAULT pg_catalog.now(),
+    stub                boolean NOT NULL DEFAULT false
 );
 CREATE INDEX onus_serial_idx ON @extschema@.onus (onu_serial_no);

@@ -97,7 +97,7 @@ LANGUAGE plpgsql
 SET search_path = @extschema@, pg_catalog, pg_temp
 AS $$
 BEGIN
-    INSERT INTO onus (id) VALUES (NEW.onu_id) ON CONFLICT (id) DO NOTHING;
+    INSERT INTO onus (id, stub) VALUES (NEW.onu_id, true) ON CONFLICT (id) DO NOTHING;
     RETURN NULL;
 END
 $$;
@@ -105,6 +105,34 @@ $$;
 CREATE TRIGGER oms_meters_stub_unknown_onu AFTER INSERT OR UPDATE OF onu_id ON @extschema@.oms_meters
     FOR EACH ROW WHEN (NEW.onu_id IS NOT NULL)
     EXECUTE FUNCTION @extschema@.oms_stub_unknown_onu();
+
+-- The NMS's own row for an ONU that has a stub fills the stub in, instead of failing on its key as
+-- it would not have on the legacy schema: the INSERT becomes an UPDATE of the stub (so it reports
+-- no row inserted). A value the NMS leaves out keeps what events taught the stub (its serial).
+CREATE FUNCTION @extschema@.oms_fill_onu_stub() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE onus o SET
+        onu_serial_no = coalesce(NEW.onu_serial_no, o.onu_serial_no), name = NEW.name, model = NEW.model,
+        fibertech_id = NEW.fibertech_id, building_id = NEW.building_id, region_code = NEW.region_code,
+        olt_name = NEW.olt_name, area_fibertech = NEW.area_fibertech, onu_power_flag = NEW.onu_power_flag,
+        onu_power_flag_date = NEW.onu_power_flag_date,
+        location_lat = coalesce(NEW.location_lat, o.location_lat),
+        location_lng = coalesce(NEW.location_lng, o.location_lng),
+        status = NEW.status, updated_at = now(), stub = false
+    WHERE o.id = NEW.id AND o.stub;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER onus_fill_stub BEFORE INSERT ON @extschema@.onus
+    FOR EACH ROW WHEN (NOT NEW.stub)
+    EXECUTE FUNCTION @extschema@.oms_fill_onu_stub();
 
 -- The operations API reads sources and timeline entries under its own column names and writes
 -- timeline entries under them alone. The extension's statements write both spellings, so this

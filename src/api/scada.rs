@@ -321,6 +321,7 @@ pub(crate) fn check_outage(
         counts.affected,
         json!({"affected_meters": counts.affected}),
     )?;
+    outage::link_alarm_customers(client, outage_id, alarm.scada_event_id, alarm.at)?;
     Ok((counts, Some(outage_id)))
 }
 

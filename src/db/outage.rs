@@ -127,6 +127,15 @@ FROM outage, (VALUES ('outage_detected', $6, $3), ('outage_restored', 'Restored 
 RETURNING outage_event_id
 "#;
 
+// The customers of the meters an alarm found affected, for the operations API (SPEC §5.1).
+const LINK_ALARM_CUSTOMERS: &str = r#"
+INSERT INTO oms_outage_customers (outage_id, customer_id, linked_at)
+SELECT DISTINCT $1::uuid, m.customer_id, $3::timestamptz
+FROM scada_event_affected_meters a JOIN oms_meters m ON m.id = a.meter_id
+WHERE a.scada_event_id = $2 AND a.meter_status_after = 'off' AND m.customer_id IS NOT NULL
+ON CONFLICT (outage_id, customer_id) DO NOTHING
+"#;
+
 const NOTIFY: &str = "SELECT pg_catalog.pg_notify('oms_outage', $1)";
 
 /// Parameters $1-$12 of the statements that write an outage row: its id, then the evidence and
@@ -231,6 +240,21 @@ pub fn record_already_restored(
                "source_type": evidence.source_type, "source_event_id": evidence.source_event_id}),
     )?;
     Ok(id)
+}
+
+/// Links the customers of the meters a SCADA alarm marked off to the outage.
+pub fn link_alarm_customers(
+    client: &mut SpiClient<'_>,
+    outage_id: Uuid,
+    scada_event_id: Uuid,
+    at: TimestampWithTimeZone,
+) -> SpiResult<()> {
+    execute(
+        client,
+        LINK_ALARM_CUSTOMERS,
+        &[arg(outage_id), arg(scada_event_id), arg(at)],
+    )?;
+    Ok(())
 }
 
 pub fn announce(client: &mut SpiClient<'_>, message: serde_json::Value) -> SpiResult<()> {

@@ -146,6 +146,9 @@ const RESTORE_OUTAGES: &str = concat!(
     SELECT r.id, 'outage_restored', 'restored', d.description, 'scada', $1, $5, d.description, $1, 'oms_correlation'
     FROM restored r,
          (SELECT 'Restored by SCADA: ' || (SELECT count(*) FROM changed) || ' meter(s) back on' AS description) AS d
+), customers_back AS (
+    UPDATE oms_outage_customers SET restored_at = $1
+    WHERE outage_id IN (SELECT id FROM restored) AND restored_at IS NULL
 ), affected AS (
     INSERT INTO scada_event_affected_meters (scada_event_id, meter_id, meter_status_before, meter_status_after)
     -- `changed` took exactly the locked meters with `applied`.

@@ -243,7 +243,8 @@ BEGIN
     SELECT f.id INTO v_feeder FROM network_feeders f WHERE f.feeder_id = p_feeder_id;
     FOR v_meter IN
         SELECT m.id, m.meter_number, m.power_status, m.communication_status FROM oms_meters m
-        WHERE m.status = 'active' AND (m.feeder_id = v_feeder OR (v_feeder IS NULL AND m.substation_id = v_substation.id))
+        WHERE m.status = 'active'
+          AND (m.feeder_id = v_feeder OR (v_feeder IS NULL AND m.substation_id = v_substation.id))
     LOOP
         v_total := v_total + 1;
         IF v_meter.power_status = 'off' OR v_meter.communication_status = 'offline' THEN
@@ -578,7 +579,8 @@ def seed_configuration(cur):
                                            confidence_threshold, weight_scada, weight_kaifa, weight_onu,
                                            weight_call_center, is_active)
         VALUES ('SCADA Priority', '{scada}', 15, 500, 0.90, 1.00, 0.00, 0.00, 0.00, true),
-               ('Standard Outage Detection', '{scada,kaifa,onu,call_center}', 30, 1000, 0.70, 1.00, 0.80, 0.60, 0.40, true),
+               ('Standard Outage Detection', '{scada,kaifa,onu,call_center}', 30, 1000, 0.70,
+                1.00, 0.80, 0.60, 0.40, true),
                ('Storm Mode Detection', '{scada,kaifa,onu,call_center}', 60, 2000, 0.50, 1.00, 0.80, 0.60, 0.40, true);
         INSERT INTO oms_storm_mode_config (is_active, correlation_window_minutes, spatial_radius_meters,
                                            confidence_threshold, auto_activation_threshold)
@@ -668,7 +670,8 @@ def load_registry(cur):
 
         -- The ONU side's own meter list; ONU-ONLY-1 is known to the ONU system and nowhere else.
         INSERT INTO meters (meter_id, onu_id, building_id, location_lat, location_lng, oms_meter_id)
-        SELECT meter_number, onu_id, building_id, location_lat, location_lng, id FROM oms_meters WHERE onu_id IS NOT NULL;
+        SELECT meter_number, onu_id, building_id, location_lat, location_lng, id
+        FROM oms_meters WHERE onu_id IS NOT NULL;
         INSERT INTO meters (meter_id, onu_id, building_id, location_lat, location_lng)
         VALUES ('ONU-ONLY-1', 4100002, 'LB-017', 32.07412345, 36.08934567);
 
@@ -815,8 +818,9 @@ def fill_what_ingestion_left_empty(cur):
 
         INSERT INTO oms_customer_notifications (outage_event_id, customer_id, notification_type, channel, status,
                                                 sent_at, delivered_at, message_content)
-        SELECT oc.outage_id, oc.customer_id, 'outage_detected', CASE WHEN c.customer_id = 'LC001' THEN 'email' ELSE 'sms' END,
-               'delivered', oc.linked_at, oc.linked_at + interval '4 seconds',
+        SELECT oc.outage_id, oc.customer_id, 'outage_detected',
+               CASE WHEN c.customer_id = 'LC001' THEN 'email' ELSE 'sms' END, 'delivered', oc.linked_at,
+               oc.linked_at + interval '4 seconds',
                'Power outage in your area; estimated restoration 13:00.'
         FROM oms_outage_customers oc JOIN oms_customers c ON c.id = oc.customer_id
         WHERE c.customer_id IN ('LC001', 'LC002');
@@ -827,7 +831,8 @@ def fill_what_ingestion_left_empty(cur):
         UPDATE callcenter_tickets SET status = 'Dispatched' WHERE external_ticket_id = 'LTC_0001';
 
         INSERT INTO oms_storm_mode_config (is_active, correlation_window_minutes, spatial_radius_meters,
-                                           confidence_threshold, auto_activation_threshold, activated_at, deactivated_at)
+                                           confidence_threshold, auto_activation_threshold, activated_at,
+                                           deactivated_at)
         VALUES (false, 90, 3000, 0.40, 50, '2025-01-12 18:00:00+00', '2025-01-13 06:30:00+00')""")
 
 
