@@ -1,7 +1,8 @@
--- The legacy fixture (tests/fixtures/legacy_database.sql) scaled up, to time CREATE EXTENSION's
+-- The legacy fixture (tests/integration/legacy_fixture.py) scaled up, to time CREATE EXTENSION's
 -- adoption on a sizeable database (the consumers' pause): 1,000,000 meters, 2,000,000 status
 -- events, 500,000 ONU events, about 650 MB. In an empty database:
---   psql -f tests/fixtures/legacy_database.sql; psql -f bench/legacy_scale.sql; VACUUM ANALYZE;
+--   /usr/bin/python3 tests/integration/legacy_fixture.py "host=... dbname=..."
+--   psql -f bench/legacy_scale.sql; VACUUM ANALYZE;
 --   \timing on; CREATE EXTENSION oms_correlation;      (5.6 s here, 2026-11-27)
 INSERT INTO oms_meters (meter_number, feeder_id, substation_id, power_status, communication_status, last_communication)
 SELECT 'SM' || n, (SELECT id FROM network_feeders WHERE feeder_id = 'LFD002'),

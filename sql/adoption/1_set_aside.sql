@@ -42,6 +42,7 @@ DECLARE
     home_ns constant regnamespace := '@extschema@'::regnamespace;
     home constant text := (SELECT nspname FROM pg_catalog.pg_namespace WHERE oid = '@extschema@'::regnamespace);
     legacy record;
+    dependent record;
 BEGIN
     -- Anything of ours already there that is not a table (a view named oms_meters, say) cannot be
     -- adopted; say so before touching anything.
@@ -71,12 +72,53 @@ BEGIN
     LANGUAGE sql IMMUTABLE AS $$
         SELECT regexp_replace(regexp_replace(definition, ' NOT VALID$', ''), '(::[a-z ]+(\[\])?|[() ])', '', 'g')
     $$;
+    -- How a legacy column's type stands to ours (step 2 decides what to do with it):
+    --   'in_place'  ours holds every legacy value and the change is binary-coercible: varchar(n) to
+    --               varchar(m >= n) or text, numeric(p,s) to numeric or numeric(q >= p,s);
+    --   'keep'      the legacy type already holds every value of ours: it stays;
+    --   'other'     anything else: converted only where every value survives the round trip.
+    CREATE FUNCTION oms_correlation_adoption.type_relation(legacy text, ours text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE AS $$
+    DECLARE
+        text_like constant text := '^(text|character varying(\((\d+)\))?)$';
+        numeric_like constant text := '^numeric(\((\d+),(\d+)\))?$';
+        l text[];
+        o text[];
+    BEGIN
+        IF legacy ~ text_like AND ours ~ text_like THEN
+            l := regexp_match(legacy, text_like);
+            o := regexp_match(ours, text_like);
+            IF o[3] IS NULL THEN
+                RETURN 'in_place';
+            ELSIF l[3] IS NOT NULL AND l[3]::int <= o[3]::int THEN
+                RETURN 'in_place';
+            END IF;
+            RETURN 'keep';
+        ELSIF legacy ~ numeric_like AND ours ~ numeric_like THEN
+            l := regexp_match(legacy, numeric_like);
+            o := regexp_match(ours, numeric_like);
+            IF o[2] IS NULL OR (l[2] IS NOT NULL AND l[3] = o[3] AND l[2]::int <= o[2]::int) THEN
+                RETURN 'in_place';
+            ELSIF l[2] IS NULL OR (l[3]::int >= o[3]::int AND l[2]::int - l[3]::int >= o[2]::int - o[3]::int) THEN
+                RETURN 'keep';
+            END IF;
+        END IF;
+        RETURN 'other';
+    END
+    $$;
     -- Privileges on the legacy functions and views, granted again on ours by step 3.
     CREATE TABLE oms_correlation_adoption.legacy_privileges (
         object_kind     text NOT NULL,      -- 'function' or 'view'
         object_name     text NOT NULL,
         identity_args   text,               -- functions: pg_get_function_identity_arguments
         acl             aclitem[]           -- NULL: the default, EXECUTE for PUBLIC
+    );
+    -- Triggers that call a legacy function of our name (the legacy updated_at triggers): dropped
+    -- with it, and made again by step 2 on our function of that name, unless ours has the trigger.
+    CREATE TABLE oms_correlation_adoption.legacy_triggers (
+        table_name      text NOT NULL,
+        trigger_name    text NOT NULL,
+        definition      text NOT NULL
     );
 
     FOR legacy IN
@@ -85,6 +127,16 @@ BEGIN
         WHERE p.pronamespace = home_ns AND p.proname = ANY (our_functions)
     LOOP
         INSERT INTO oms_correlation_adoption.legacy_privileges VALUES ('function', legacy.proname, legacy.args, legacy.proacl);
+        INSERT INTO oms_correlation_adoption.legacy_triggers
+        SELECT c.relname, t.tgname, pg_get_triggerdef(t.oid)
+        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+        WHERE t.tgfoid = legacy.signature::regprocedure AND NOT t.tgisinternal AND t.tgparentid = 0;
+        FOR dependent IN
+            SELECT t.tgname, t.tgrelid::regclass AS tab FROM pg_trigger t
+            WHERE t.tgfoid = legacy.signature::regprocedure AND NOT t.tgisinternal AND t.tgparentid = 0
+        LOOP
+            EXECUTE format('DROP TRIGGER %I ON %s', dependent.tgname, dependent.tab);
+        END LOOP;
         -- RESTRICT: a DBA's own object built on the old function stops the install and names itself.
         EXECUTE format('DROP FUNCTION %s', legacy.signature);
         RAISE WARNING 'oms_correlation adoption: replaced legacy function %', legacy.signature;

@@ -27,6 +27,8 @@ DECLARE
     legacy_type text;
     new_name text;
     has_rows boolean;
+    widened text[] := '{}';
+    kept text[] := '{}';
 BEGIN
     IF holding IS NULL THEN
         RETURN;  -- a fresh database
@@ -127,27 +129,41 @@ BEGIN
             END IF;
             EXECUTE format('ALTER TABLE %I.%I ADD COLUMN %I %s', home, col.table_name, col.column_name, col.column_type);
         ELSIF legacy_type <> col.column_type THEN
-            IF legacy_type ~ '^character varying\(\d+\)$' AND col.column_type ~ '^character varying\(\d+\)$'
-               AND substring(legacy_type FROM '\d+')::int < substring(col.column_type FROM '\d+')::int THEN
+            CASE oms_correlation_adoption.type_relation(legacy_type, col.column_type)
+            WHEN 'in_place' THEN
                 BEGIN
                     EXECUTE format('ALTER TABLE %I.%I ALTER COLUMN %I TYPE %s', home, col.table_name,
                                    col.column_name, col.column_type);
+                    widened := widened || format('%s.%s (%s to %s)', col.table_name, col.column_name, legacy_type,
+                                                 col.column_type);
                 EXCEPTION WHEN feature_not_supported THEN
                     -- A DBA's view reads the column; longer values will be refused, not lost.
                     RAISE WARNING 'oms_correlation adoption: %.% stays % (%)', col.table_name, col.column_name,
                         legacy_type, SQLERRM;
                 END;
-            ELSIF (legacy_type IN ('text', 'character varying') AND col.column_type ~ '^(character varying|text)')
-               OR (legacy_type ~ '^character varying' AND col.column_type ~ '^character varying')
-               OR (legacy_type ~ '^numeric' AND col.column_type ~ '^numeric')
-               OR (legacy_type ~ '^character\(' AND col.column_type ~ '^character\(') THEN
-                RAISE WARNING 'oms_correlation adoption: %.% keeps its type % (the extension''s is %)',
-                    col.table_name, col.column_name, legacy_type, col.column_type;
+            WHEN 'keep' THEN
+                kept := kept || format('%s.%s (%s, for %s)', col.table_name, col.column_name, legacy_type,
+                                       col.column_type);
             ELSE
-                RAISE EXCEPTION 'cannot adopt %.%: the column is % but the extension needs %',
-                    col.table_name, col.column_name, legacy_type, col.column_type
-                    USING HINT = 'Convert the column, then run CREATE EXTENSION oms_correlation again.';
-            END IF;
+                -- Converted only if every value comes back unchanged from the new type.
+                BEGIN
+                    EXECUTE format('SELECT NOT EXISTS (SELECT FROM %1$I.%2$I WHERE %3$I IS NOT NULL '
+                                   'AND %3$I::%4$s::%5$s IS DISTINCT FROM %3$I)', home, col.table_name,
+                                   col.column_name, col.column_type, legacy_type)
+                        INTO has_rows;
+                EXCEPTION WHEN OTHERS THEN
+                    has_rows := false;
+                END;
+                IF NOT has_rows THEN
+                    RAISE EXCEPTION 'cannot adopt %.%: the column is % and the extension needs %, and not every value '
+                                    'converts unchanged', col.table_name, col.column_name, legacy_type, col.column_type
+                        USING HINT = 'Convert the column, then run CREATE EXTENSION oms_correlation again.';
+                END IF;
+                EXECUTE format('ALTER TABLE %1$I.%2$I ALTER COLUMN %3$I TYPE %4$s USING %3$I::%4$s', home,
+                               col.table_name, col.column_name, col.column_type);
+                RAISE WARNING 'oms_correlation adoption: %.% converted from % to %; every value kept',
+                    col.table_name, col.column_name, legacy_type, col.column_type;
+            END CASE;
         END IF;
         -- Our default replaces a missing one and uuid-ossp's (the extension needs no other extension).
         IF col.default_expr IS NOT NULL AND NOT EXISTS (
@@ -168,6 +184,57 @@ BEGIN
                 EXECUTE format('ALTER TABLE %I.%I ALTER COLUMN %I SET NOT NULL', home, col.table_name, col.column_name);
             END IF;
         END IF;
+    END LOOP;
+
+    -- (Extension scripts run with client_min_messages at WARNING: a NOTICE would never be seen.)
+    IF cardinality(widened) > 0 THEN
+        RAISE WARNING 'oms_correlation adoption: widened in place, without a rewrite: %', array_to_string(widened, ', ');
+    END IF;
+    IF cardinality(kept) > 0 THEN
+        RAISE WARNING 'oms_correlation adoption: kept, as they already hold what the extension writes: %',
+            array_to_string(kept, ', ');
+    END IF;
+
+    -- The extension writes NULL where its own columns are nullable (a message without a
+    -- message_type, an alarm without a feeder, a crew assignment the operations API made without a
+    -- crew_id), so a legacy NOT NULL there would turn good events into quarantined ones. It is
+    -- lifted, except on primary-key columns; legacy-only NOT NULL columns without a default
+    -- (which no insert of ours fills) too.
+    FOR col IN
+        SELECT c.relname, string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) AS columns,
+               string_agg(format('ALTER COLUMN %I DROP NOT NULL', a.attname), ', ' ORDER BY a.attnum) AS alter_list
+        FROM pg_class c
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
+        LEFT JOIN oms_correlation_adoption.our_columns o ON o.table_name = c.relname AND o.column_name = a.attname
+        WHERE c.relnamespace = home_ns AND c.relname = ANY (adopted)
+          AND NOT coalesce(o.attnotnull, a.atthasdef)
+          AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p'
+                          AND a.attnum = ANY (k.conkey))
+        GROUP BY c.relname
+    LOOP
+        EXECUTE format('ALTER TABLE %I.%I %s', home, col.relname, col.alter_list);
+        RAISE WARNING 'oms_correlation adoption: % (%) now take NULL, as the extension''s columns do', col.relname,
+            col.columns;
+    END LOOP;
+
+    -- SPEC §3: real producers repeat these values (intake ids built from the milliseconds, empty ONU
+    -- serials), so a legacy unique key on one would refuse good events. It becomes a plain index.
+    FOR con IN
+        SELECT c.relname, k.conname, a.attname
+        FROM (VALUES ('callcenter_tickets', 'intake_id'), ('callcenter_tickets', 'oms_event_id'),
+                     ('onus', 'onu_serial_no')) AS repeated(table_name, column_name)
+        JOIN pg_class c ON c.relnamespace = home_ns AND c.relname = repeated.table_name
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = repeated.column_name
+        JOIN pg_constraint k ON k.conrelid = c.oid AND k.contype = 'u' AND k.conkey = ARRAY[a.attnum]
+    LOOP
+        EXECUTE format('ALTER TABLE %I.%I DROP CONSTRAINT %I', home, con.relname, con.conname);
+        IF NOT EXISTS (SELECT FROM pg_index x WHERE x.indrelid = format('%I.%I', home, con.relname)::regclass
+                       AND oms_correlation_adoption.column_names(x.indrelid, x.indkey::int2[]) = ARRAY[con.attname::text]) THEN
+            EXECUTE format('CREATE INDEX %I ON %I.%I (%I)', left(con.relname || '_' || con.attname, 59) || '_idx', home,
+                           con.relname, con.attname);
+        END IF;
+        RAISE WARNING 'oms_correlation adoption: %.% is no longer unique (producers repeat it, SPEC §3); it stays indexed',
+            con.relname, con.attname;
     END LOOP;
 
     -- pg_dump saves an extension's tables as rows for the tables a fresh CREATE EXTENSION makes:
@@ -194,7 +261,9 @@ BEGIN
         SELECT c.relname, a.attname FROM pg_attrdef d
         JOIN pg_class c ON c.oid = d.adrelid AND c.relnamespace = home_ns AND c.relname = ANY (adopted)
         JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum AND a.atttypid = 'uuid'::regtype
-        WHERE pg_get_expr(d.adbin, d.adrelid) ~ '(uuid_generate_v[14]|gen_random_uuid)\('
+        WHERE pg_get_expr(d.adbin, d.adrelid) ~ 'uuid_generate_v[14]\('
+          AND NOT EXISTS (SELECT FROM oms_correlation_adoption.our_columns o
+                          WHERE o.table_name = c.relname AND o.column_name = a.attname)
     LOOP
         EXECUTE format('ALTER TABLE %I.%I ALTER COLUMN %I SET DEFAULT %I.oms_uuid_v7()', home, col.relname,
                        col.attname, home);
@@ -317,10 +386,17 @@ BEGIN
         END;
     END LOOP;
 
-    -- 7. Triggers (the seeded-row merge that makes pg_restore exact).
+    -- 7. Triggers: ours (the seeded-row merge that makes pg_restore exact, updated_at, ...), then
+    -- the legacy ones step 1 dropped with their function, now calling our function of that name.
     FOR tg IN SELECT * FROM oms_correlation_adoption.our_triggers LOOP
         IF NOT EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = format('%I.%I', home, tg.table_name)::regclass
                        AND g.tgname = tg.trigger_name) THEN
+            EXECUTE tg.definition;
+        END IF;
+    END LOOP;
+    FOR tg IN SELECT * FROM oms_correlation_adoption.legacy_triggers LOOP
+        IF NOT EXISTS (SELECT FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
+                       WHERE c.relnamespace = home_ns AND c.relname = tg.table_name AND g.tgname = tg.trigger_name) THEN
             EXECUTE tg.definition;
         END IF;
     END LOOP;

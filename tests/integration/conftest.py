@@ -7,7 +7,8 @@ grid, so tests neither share state nor pay for the grid each time.
 OMS_TEST_BASE picks the database the suite runs on, so the same suite proves each way of getting
 the extension behaves as a fresh install (issue 6):
 - `fresh` (default): CREATE EXTENSION on an empty database;
-- `legacy`: CREATE EXTENSION adopting the legacy database (tests/fixtures/legacy_database.sql);
+- `legacy`: CREATE EXTENSION adopting a database built the way the legacy scripts built it
+  (legacy_fixture.py, from ../shared/LEGACY_SCHEMA.md);
 - `upgraded`: the previous release, built from its own commit (scripts/previous_release.sh), installed
   with its own demo grid, its history ingested through its own functions
   (tests/fixtures/previous_release_history.sql), then ALTER EXTENSION UPDATE.
@@ -19,6 +20,7 @@ extension itself are marked `fresh_only` and skipped there; test_adoption.py and
 cover those with the earlier rows in view.
 """
 
+import collections
 import json
 import os
 import subprocess
@@ -28,12 +30,13 @@ import psycopg2
 import pytest
 from psycopg2.pool import SimpleConnectionPool
 
+import legacy_fixture
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLES = os.environ.get("OMS_EXAMPLES_DIR", os.path.join(REPO, "..", "shared", "examples"))
 PORT = int(os.environ.get("OMS_TEST_PORT", "25430"))
 BASE = os.environ.get("OMS_TEST_BASE", "fresh")
 TEMPLATE = f"oms_it_template_{BASE}"
-LEGACY_FIXTURE = os.path.join(REPO, "tests", "fixtures", "legacy_database.sql")
 # Every released version, oldest first (sql/released/README.md names their commits).
 RELEASES = ["0.1.0", "0.2.0"]
 PREVIOUS_RELEASE = RELEASES[-1]
@@ -85,7 +88,7 @@ def install_with_grid(database_dsn, base="fresh"):
             execute_file(cur, PREVIOUS_RELEASE_HISTORY)
         else:
             if base == "legacy":
-                execute_file(cur, LEGACY_FIXTURE)
+                legacy_fixture.build(cur)
             cur.execute("CREATE EXTENSION oms_correlation")
             execute_file(cur, os.path.join(REPO, "demo", "grid.sql"))
     conn.close()
@@ -213,6 +216,7 @@ def run(database, sql, params=None, user="postgres", notices=None):
     returns the rows it returned, or None. The server's notices are appended to `notices`."""
     conn = psycopg2.connect(dsn(database).replace("user=postgres", f"user={user}"), options="-c TimeZone=UTC")
     conn.autocommit = True
+    conn.notices = collections.deque()  # a list would keep only the last 50
     try:
         with conn.cursor() as cur:
             cur.execute(sql, params)

@@ -863,3 +863,16 @@ def table_fingerprints(cur):
                         FROM (SELECT ROW({columns})::text AS row_text FROM {table}) AS t""")
         fingerprints[table] = cur.fetchone()
     return fingerprints
+
+
+if __name__ == "__main__":
+    # python3 tests/integration/legacy_fixture.py "host=127.0.0.1 port=25430 user=postgres dbname=legacy"
+    import sys
+
+    import psycopg2
+
+    connection = psycopg2.connect(sys.argv[1])
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        build(cursor)
+    connection.close()

@@ -1,6 +1,8 @@
-"""Adopting a legacy database in place (issue 6, SPEC §9): CREATE EXTENSION on the database the
-hand-run scripts built (tests/fixtures/legacy_database.sql) keeps every row, brings every table up
-to the extension's definition, replaces the old functions and keeps the consumers' access.
+"""Adopting a legacy database in place (issues 6 and 10, SPEC §9): CREATE EXTENSION on a database
+built exactly as the legacy scripts built it (legacy_fixture.py, from LEGACY_SCHEMA.md: every
+table and column type, with rows) keeps every row, takes every legacy column type, brings every
+table up to the extension's definition, replaces the old functions and keeps the consumers' access;
+all four sources then ingest with nothing quarantined.
 
 The rest of the ingest suite also runs against an adopted database: scripts/test.sh runs
 tests/integration a second time with OMS_TEST_BASE=legacy (see conftest.py)."""
@@ -13,11 +15,10 @@ import time
 import psycopg2
 import pytest
 
+import legacy_fixture
 from conftest import EXAMPLES, REPO, correlating_function, dsn, example, run
 
 pytestmark = pytest.mark.fresh_only  # installs the extension itself
-
-FIXTURE = os.path.join(REPO, "tests", "fixtures", "legacy_database.sql")
 
 # What a database must have to satisfy the extension, one string per requirement.
 REQUIREMENTS = """
@@ -40,7 +41,8 @@ SELECT 'table ' || relname FROM member_tables
 UNION SELECT 'column ' || relname || '.' || attname FROM cols
 UNION SELECT 'type ' || relname || '.' || attname || ' ' || type FROM cols
 UNION SELECT 'not null ' || relname || '.' || attname FROM cols WHERE attnotnull
-UNION SELECT 'default ' || relname || '.' || attname || ' ' || default_expr FROM cols WHERE default_expr IS NOT NULL
+UNION SELECT 'default ' || relname || '.' || attname || ' ' || replace(default_expr, 'CURRENT_TIMESTAMP', 'now()')
+      FROM cols WHERE default_expr IS NOT NULL
 UNION SELECT 'unique ' || relname || ' ' || array_to_string(ARRAY(SELECT unnest(columns) ORDER BY 1), ',')
              || coalesce(' where ' || regexp_replace(predicate, '(::[a-z ]+(\\[\\])?|[() ])', '', 'g'), '')
       FROM keyed WHERE indisunique
@@ -61,18 +63,13 @@ UNION SELECT 'function ' || p.oid::regprocedure || ' ' || p.prolang::regproc::te
 UNION SELECT 'event trigger ' || evtname FROM pg_event_trigger
 """
 
-# Where the adopted fixture may differ from a fresh install, and why. Anything else missing fails.
+# Where the adopted legacy database may differ from a fresh install, and why. Anything else
+# missing fails.
 EXPECTED_GAPS = {
     # Partitioned by hash of id, so no unique index can leave id out; a plain index serves the
-    # delivery-key lookup (src/db/store/kaifa.rs serializes deliveries of a key instead).
+    # delivery-key lookup (src/db/store/kaifa.rs serializes deliveries of a key instead), until
+    # oms_unpartition_legacy_tables() makes the table the extension's own shape.
     "unique kaifa_events delivery_key",
-    "unique kaifa_event_payloads id",
-    # Legacy is unconstrained numeric: wider than ours, kept.
-    "type scada_events.voltage numeric(12,3)",
-    # The legacy row has no name: the column stays nullable (the install warns).
-    "not null oms_storm_mode_config.config_name",
-    # Unique keys ours declare as primary keys, already unique in the legacy tables under another
-    # primary key: the requirement is met by the legacy UNIQUE (listed as met above).
 }
 
 
@@ -80,31 +77,32 @@ def rows(database, sql, params=None, user="postgres"):
     return run(database, sql, params, user)
 
 
-def legacy_fingerprint(database, columns_of=None):
-    """Row count and md5 of each table's rows, over the columns given (default: all it has now)."""
-    if columns_of is None:
-        columns_of = dict(rows(database, """
-            SELECT c.relname, string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
-            FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-            WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-            GROUP BY c.relname"""))
-    fingerprint = {}
-    for table, columns in columns_of.items():
-        fingerprint[table] = rows(database, f"""
-            SELECT count(*), md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), ''))
-            FROM (SELECT {columns} FROM {table}) r""")[0]
-    return fingerprint, columns_of
-
-
 def ingest(database, function, payload, user="postgres"):
     return rows(database, f"SELECT {function}(%s::jsonb)", (json.dumps(payload),), user)[0][0]
 
 
+def build_legacy(database):
+    conn = psycopg2.connect(dsn(database))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        legacy_fixture.build(cur)
+    conn.close()
+
+
+def fingerprints(database):
+    """Row count and md5 of every legacy table, over the legacy columns."""
+    conn = psycopg2.connect(dsn(database), options="-c TimeZone=UTC")
+    with conn.cursor() as cur:
+        result = legacy_fixture.table_fingerprints(cur)
+    conn.close()
+    return result
+
+
 @pytest.fixture
 def legacy(new_database):
-    """A database as the hand-run scripts left it."""
+    """A database as the legacy scripts left it."""
     name = new_database("oms_it_legacy_")
-    rows(name, open(FIXTURE).read())
+    build_legacy(name)
     return name
 
 
@@ -116,28 +114,37 @@ def fresh(new_database):
 
 
 def test_adoption_keeps_every_row_and_meets_every_requirement_of_a_fresh_install(legacy, fresh):
-    before, legacy_columns = legacy_fingerprint(legacy)
-    assert len(before) == 32 and all(count > 0 for count, _ in before.values()), before
+    before = fingerprints(legacy)
+    assert len(before) == 39 and all(count >= 2 for count, _ in before.values()), before
+    details_file = rows(legacy, "SELECT relfilenode FROM pg_class WHERE relname = 'kaifa_event_details'")
     warnings = []
-    run(legacy, "CREATE EXTENSION oms_correlation", notices=warnings)
+    run(legacy, "SET client_min_messages = notice; CREATE EXTENSION oms_correlation", notices=warnings)
 
-    assert legacy_fingerprint(legacy, legacy_columns)[0] == before
+    assert fingerprints(legacy) == before
     # The tables the legacy database lacked were created.
-    assert set(legacy_fingerprint(legacy)[0]) - set(before) == {
-        "kaifa_event_users", "scada_alarm_vocabulary", "oms_rejected_events"}
+    assert set(rows(fresh, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")) - \
+        set(rows(legacy, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")) == set()
+    assert {t for (t,) in rows(legacy, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")} - set(before) \
+        - {f"{t}_p{n}" for t in ("kaifa_events", "kaifa_event_payloads") for n in range(4)} == {
+        "scada_alarm_vocabulary", "oms_rejected_events"}
 
     required = {r[0] for r in rows(fresh, REQUIREMENTS)}
     met = {r[0] for r in rows(legacy, REQUIREMENTS)}
-    assert len(required) > 500
+    assert len(required) > 1400
     assert required - met == EXPECTED_GAPS
-    # The install said what it could not do.
+    # Every legacy column type was taken: the varchar(200) the extension writes any text into was
+    # widened in place (no rewrite), and the install said so.
     text = "".join(warnings)
-    assert "oms_storm_mode_config.config_name has NULLs" in text
-    assert "kaifa_events is partitioned" in text
-    # ... and what a pg_dump of it could not restore into a fresh install (README, backups).
-    assert "scada_event_affected_meters.id is the legacy table's own" in text
-    assert "kaifa_event_payloads is partitioned: kept, but pg_dump cannot restore" in text
-    assert "adopted 32 legacy tables" in text
+    assert "kaifa_event_details.value (character varying(200) to text)" in text.split("widened in place")[1]
+    assert rows(legacy, "SELECT relfilenode FROM pg_class WHERE relname = 'kaifa_event_details'") == details_file
+    assert rows(legacy, """SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                           WHERE attrelid = 'oms_meters'::regclass AND attname = 'location_lat'""") == [("numeric",)]
+    # ... what it relaxed, and what a pg_dump of it cannot restore before the unpartitioning step.
+    assert "kaifa_events (message_type) now take NULL" in text
+    assert "callcenter_tickets.intake_id is no longer unique" in text
+    assert "kaifa_event_payloads is partitioned" in text
+    assert "is the legacy table's own" not in text  # every legacy column is one of ours
+    assert "adopted 39 legacy tables" in text
 
     # No uuid-ossp default is left, and the holding schema is gone.
     assert rows(legacy, """SELECT count(*) FROM pg_attrdef WHERE pg_get_expr(adbin, adrelid) LIKE '%uuid_generate%'""")[0][0] == 0
@@ -147,7 +154,7 @@ def test_adoption_keeps_every_row_and_meets_every_requirement_of_a_fresh_install
         SELECT count(*) FILTER (WHERE c.oid IS NULL),
                count(*) FILTER (WHERE c.oid IS NOT NULL)
         FROM unnest((SELECT extconfig FROM pg_extension WHERE extname = 'oms_correlation')) AS e(oid)
-        LEFT JOIN pg_class c ON c.oid = e.oid""")[0] == (0, 39)
+        LEFT JOIN pg_class c ON c.oid = e.oid""")[0] == (0, 43)
     # Partitions stay partitions of the adopted table.
     assert rows(legacy, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'kaifa_events'::regclass")[0][0] == 4
 
@@ -161,6 +168,7 @@ def test_adopted_database_correlates_and_the_consumers_role_keeps_working(legacy
     with open(os.path.join(REPO, "demo", "grid.sql")) as f:
         rows(legacy, f.read())
     consumer = "legacy_consumer"
+    outages_before = rows(legacy, "SELECT count(*) FROM oms_outage_events")[0][0]
     # The legacy functions were public and ran with the caller's rights; the consumer wrote the
     # tables. It now holds EXECUTE on the new functions, and nothing else changed for it.
     assert ingest(legacy, "insert_scada_event_with_meter_check", example("scada_breaker_trip.json"),
@@ -175,9 +183,16 @@ def test_adopted_database_correlates_and_the_consumers_role_keeps_working(legacy
             ingest(legacy, correlating_function(name), example(name), consumer)
     assert rows(legacy, "SELECT count(*) FROM oms_rejected_events")[0][0] == 0
     assert rows(legacy, "SELECT count(*) FROM kaifa_events WHERE delivery_key IS NOT NULL")[0][0] == 3
-    # The legacy outage is still there, restored; the sample alarm's outage is too.
-    assert rows(legacy, "SELECT event_id, status FROM oms_outage_events WHERE event_id = 'OMS_SCADA_LEGACY_1'") == [
-        ("OMS_SCADA_LEGACY_1", "restored")]
+    # Every Kaifa child the new functions wrote hangs off its message's payload, as legacy readers
+    # join it (the legacy NOT NULL payload_id quarantined every full message before, issue 10).
+    for child in ("kaifa_event_assets", "kaifa_event_usage_points", "kaifa_event_details", "kaifa_event_names",
+                  "kaifa_event_status"):
+        assert rows(legacy, f"""SELECT count(*), count(*) FILTER (WHERE p.event_id = c.event_id)
+                               FROM {child} c JOIN kaifa_events e ON e.id = c.event_id
+                               LEFT JOIN kaifa_event_payloads p ON p.id = c.payload_id
+                               WHERE e.delivery_key IS NOT NULL""")[0] in [(n, n) for n in range(1, 20)], child
+    # The sample alarm's outage joins the legacy ones, which are still there.
+    assert rows(legacy, "SELECT count(*) FROM oms_outage_events")[0][0] == outages_before + 1
     # The legacy role still cannot do what it could not do before.
     with pytest.raises(psycopg2.errors.InsufficientPrivilege):
         rows(legacy, "DELETE FROM oms_meters", user=consumer)
@@ -188,6 +203,7 @@ def test_adopted_database_correlates_and_the_consumers_role_keeps_working(legacy
     # The registry sync links what the legacy sources knew: the ONU-only meter, the Kaifa asset LM6.
     created = rows(legacy, "SELECT meters_created FROM oms_sync_meter_registry()")[0][0]
     assert created >= 1
+    assert rows(legacy, "SELECT count(*) FROM oms_meters WHERE meter_number = 'ONU-ONLY-1'")[0][0] == 1
     assert rows(legacy, "SELECT count(*) FROM meters WHERE oms_meter_id IS NULL")[0][0] == 0
     assert rows(legacy, """SELECT count(DISTINCT meter_id) FROM kaifa_event_assets WHERE mrid = 'LM6'""")[0][0] == 1
     assert rows(legacy, "SELECT meters_created FROM oms_sync_meter_registry()")[0][0] == 0
@@ -305,22 +321,27 @@ def test_a_message_the_old_functions_stored_is_a_redelivery_after_adoption(legac
 def test_legacy_rows_that_break_a_key_stop_the_install_and_change_nothing(legacy):
     # Two legacy tickets with one ticket id: the extension's ticket dedup cannot hold.
     rows(legacy, "UPDATE callcenter_tickets SET external_ticket_id = 'LEGACY-T1'")
-    before, columns = legacy_fingerprint(legacy)
+    before = fingerprints(legacy)
     with pytest.raises(psycopg2.Error) as failure:
         rows(legacy, "CREATE EXTENSION oms_correlation")
     message = str(failure.value)
     assert "cannot adopt callcenter_tickets" in message and "external_ticket_id" in message
     assert "GROUP BY external_ticket_id HAVING count(*) > 1" in message
     # Nothing happened: the old functions still serve, the rows are as they were.
-    assert legacy_fingerprint(legacy, columns)[0] == before
+    assert fingerprints(legacy) == before
     assert rows(legacy, "SELECT count(*) FROM pg_extension WHERE extname = 'oms_correlation'")[0][0] == 0
     assert rows(legacy, """SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
                            WHERE p.proname = 'insert_onu_event_from_json'""") == [("plpgsql",)]
 
 
 def test_legacy_rows_without_a_key_value_stop_the_install_and_say_which(legacy):
-    # A legacy link table that never had its primary key, with a half-filled row.
-    rows(legacy, """ALTER TABLE network_substation_meters DROP CONSTRAINT network_substation_meters_pkey;
+    # A legacy link table whose (substation, meter) key was dropped, with a half-filled row.
+    rows(legacy, """DO $$ BEGIN
+                        EXECUTE (SELECT format('ALTER TABLE network_substation_meters DROP CONSTRAINT %I', conname)
+                                 FROM pg_constraint WHERE conrelid = 'network_substation_meters'::regclass
+                                 AND contype = 'u');
+                    END $$;
+                    ALTER TABLE network_substation_meters DROP CONSTRAINT network_substation_meters_pkey;
                     ALTER TABLE network_substation_meters ALTER COLUMN meter_id DROP NOT NULL;
                     INSERT INTO network_substation_meters (substation_id) SELECT id FROM network_substations LIMIT 1""")
     with pytest.raises(psycopg2.Error) as failure:
@@ -333,12 +354,14 @@ def test_legacy_rows_without_a_key_value_stop_the_install_and_say_which(legacy):
 
 def test_a_dba_view_on_a_legacy_table_survives_adoption(legacy):
     rows(legacy, "CREATE VIEW dba_offline AS SELECT meter_number, power_status FROM oms_meters WHERE power_status = 'off'")
+    offline = rows(legacy, "SELECT count(*) FROM dba_offline")[0][0]
+    assert offline > 0
     rows(legacy, "CREATE EXTENSION oms_correlation")
-    assert rows(legacy, "SELECT count(*) FROM dba_offline")[0][0] == 0
+    assert rows(legacy, "SELECT count(*) FROM dba_offline")[0][0] == offline
     # The view kept meter_number at the legacy width (the install warns) and works.
     assert rows(legacy, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
                         "WHERE attrelid = 'oms_meters'::regclass AND attname = 'meter_number'") == [
-        ("character varying(50)",)]
+        ("character varying(64)",)]
 
 
 def test_data_kept_on_drop_is_adopted_by_the_next_create_extension(legacy):
@@ -346,11 +369,11 @@ def test_data_kept_on_drop_is_adopted_by_the_next_create_extension(legacy):
     with open(os.path.join(REPO, "demo", "grid.sql")) as f:
         rows(legacy, f.read())
     ingest(legacy, "insert_scada_event_with_meter_check", example("scada_breaker_trip.json"))
-    before, columns = legacy_fingerprint(legacy)
+    before = fingerprints(legacy)
     rows(legacy, "SELECT oms_keep_data_on_drop()")
     rows(legacy, "DROP EXTENSION oms_correlation")
     rows(legacy, "CREATE EXTENSION oms_correlation")
-    assert legacy_fingerprint(legacy, columns)[0] == before
+    assert fingerprints(legacy) == before
     assert ingest(legacy, "insert_scada_event_with_meter_check", example("scada_breaker_trip.json"))["duplicate"] is True
 
 

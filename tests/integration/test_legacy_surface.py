@@ -44,7 +44,8 @@ def catalog(pool):
                                 JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = n),
                r.relname, k.confdeltype
         FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class r ON r.oid = k.confrelid
-        WHERE k.contype = 'f' AND c.relnamespace = 'public'::regnamespace"""):
+        WHERE k.contype = 'f' AND c.relnamespace = 'public'::regnamespace
+          AND k.conparentid = 0  -- not the copies a key to a partitioned table makes per partition"""):
         foreign_keys.setdefault(table, []).append((tuple(columns_), referenced, ON_DELETE[action]))
     functions = {}
     for name, arguments, result in query(pool, """

@@ -95,8 +95,8 @@ def test_an_onu_without_a_serial_takes_the_first_one_an_event_carries(pool):
               "timestamp": f"2025-09-30T10:0{n}:00Z"})
     # Each event found its ONU by key, not by reading the serial-less ONUs.
     after = index_scans(pool)
-    assert after["onus_serial_idx"] == before["onus_serial_idx"]
-    assert after["onus_pkey"] > before["onus_pkey"]
+    assert after["serial"] == before["serial"]
+    assert after["key"] > before["key"]
     assert query(pool, "SELECT id, onu_serial_no FROM onus WHERE id IN (880001, 880002) ORDER BY 1") == [
         (880001, "SN-A"), (880002, "SN-B")]
 
@@ -108,7 +108,13 @@ def index_scans(pool):
         with conn.cursor() as cur:
             cur.execute("SELECT pg_stat_force_next_flush()")
             cur.execute("SELECT pg_stat_clear_snapshot()")
-            cur.execute("SELECT indexrelname, idx_scan FROM pg_stat_user_indexes WHERE relname = 'onus'")
+            # By what the indexes cover: an adopted legacy table keeps its own index names.
+            cur.execute("""SELECT CASE WHEN x.indisprimary THEN 'key' ELSE 'serial' END, sum(s.idx_scan)
+                           FROM pg_stat_user_indexes s JOIN pg_index x ON x.indexrelid = s.indexrelid
+                           WHERE s.relname = 'onus'
+                             AND (x.indisprimary OR x.indnatts = 1 AND x.indkey[0] = (SELECT attnum FROM pg_attribute
+                                  WHERE attrelid = 'onus'::regclass AND attname = 'onu_serial_no'))
+                           GROUP BY 1""")
             return dict(cur.fetchall())
     finally:
         conn.autocommit = False
