@@ -30,6 +30,7 @@ SECTIONS = {
     "views": ("sql/functions/views.sql", False),
     "sync": ("sql/functions/sync.sql", True),
     "drop-guard": ("sql/functions/drop_guard.sql", True),
+    "finish-adoption": ("sql/functions/finish_adoption.sql", False),
 }
 
 

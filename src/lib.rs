@@ -122,6 +122,11 @@ extension_sql_file!(
     requires = ["adoption_take_in"]
 );
 extension_sql_file!(
+    "../sql/functions/finish_adoption.sql",
+    name = "finish_adoption",
+    requires = ["adoption_take_in"]
+);
+extension_sql_file!(
     "../sql/functions/drop_guard.sql",
     name = "drop_guard",
     requires = ["adoption_take_in"]

@@ -401,6 +401,22 @@ BEGIN
         END IF;
     END LOOP;
 
+    -- A legacy registry row may name an ONU the NMS never reported (the legacy schema had no key
+    -- there): it gets the stub a registry row gets from now on.
+    IF 'oms_meters' = ANY (adopted) THEN
+        EXECUTE format('INSERT INTO %1$I.onus (id, stub) SELECT DISTINCT m.onu_id, true FROM %1$I.oms_meters m '
+                       'WHERE m.onu_id IS NOT NULL AND NOT EXISTS (SELECT FROM %1$I.onus o WHERE o.id = m.onu_id)', home);
+    END IF;
+
+    -- The legacy storm-mode settings row (the oldest, if several) is the extension's 'default'
+    -- settings row: storm mode reads it, and a restore merges it with the seeded one.
+    IF 'oms_storm_mode_config' = ANY (adopted) THEN
+        EXECUTE format('UPDATE %1$I.oms_storm_mode_config SET config_name = ''default'' WHERE id = '
+                       '(SELECT id FROM %1$I.oms_storm_mode_config WHERE config_key IS NULL AND config_name IS NULL '
+                       ' ORDER BY created_at NULLS LAST, id LIMIT 1) '
+                       'AND NOT EXISTS (SELECT FROM %1$I.oms_storm_mode_config WHERE config_name = ''default'')', home);
+    END IF;
+
     -- 8. Seeds into adopted tables that arrived empty.
     FOREACH t IN ARRAY adopted LOOP
         EXECUTE format('SELECT EXISTS (SELECT FROM %I.%I)', home, t) INTO has_rows;

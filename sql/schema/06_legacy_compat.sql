@@ -97,7 +97,8 @@ LANGUAGE plpgsql
 SET search_path = @extschema@, pg_catalog, pg_temp
 AS $$
 BEGIN
-    INSERT INTO onus (id, stub) VALUES (NEW.onu_id, true) ON CONFLICT (id) DO NOTHING;
+    INSERT INTO onus (id, stub) SELECT NEW.onu_id, true WHERE NOT EXISTS (SELECT FROM onus WHERE id = NEW.onu_id)
+    ON CONFLICT (id) DO NOTHING;
     RETURN NULL;
 END
 $$;
@@ -106,9 +107,12 @@ CREATE TRIGGER oms_meters_stub_unknown_onu AFTER INSERT OR UPDATE OF onu_id ON @
     FOR EACH ROW WHEN (NEW.onu_id IS NOT NULL)
     EXECUTE FUNCTION @extschema@.oms_stub_unknown_onu();
 
--- The NMS's own row for an ONU that has a stub fills the stub in, instead of failing on its key as
--- it would not have on the legacy schema: the INSERT becomes an UPDATE of the stub (so it reports
--- no row inserted). A value the NMS leaves out keeps what events taught the stub (its serial).
+-- A row for an ONU that has a stub replaces the stub, instead of failing on its key as it would
+-- not have on the legacy schema: the INSERT becomes an UPDATE of the stub (so it reports no row
+-- inserted). A value the NMS leaves out keeps what events taught the stub (its serial, its place).
+-- pg_restore relies on it too: restoring oms_meters before onus makes stubs, which the restored
+-- onus rows then replace exactly. The extension's own stub inserts skip a known ONU beforehand, so
+-- this fires for new ONUs only.
 CREATE FUNCTION @extschema@.oms_fill_onu_stub() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = @extschema@, pg_catalog, pg_temp
@@ -121,7 +125,7 @@ BEGIN
         onu_power_flag_date = NEW.onu_power_flag_date,
         location_lat = coalesce(NEW.location_lat, o.location_lat),
         location_lng = coalesce(NEW.location_lng, o.location_lng),
-        status = NEW.status, updated_at = now(), stub = false
+        status = NEW.status, created_at = NEW.created_at, updated_at = NEW.updated_at, stub = NEW.stub
     WHERE o.id = NEW.id AND o.stub;
     IF FOUND THEN
         RETURN NULL;
@@ -131,8 +135,7 @@ END
 $$;
 
 CREATE TRIGGER onus_fill_stub BEFORE INSERT ON @extschema@.onus
-    FOR EACH ROW WHEN (NOT NEW.stub)
-    EXECUTE FUNCTION @extschema@.oms_fill_onu_stub();
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.oms_fill_onu_stub();
 
 -- The operations API reads sources and timeline entries under its own column names and writes
 -- timeline entries under them alone. The extension's statements write both spellings, so this

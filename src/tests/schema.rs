@@ -38,6 +38,8 @@ mod tests {
              JOIN pg_proc p ON p.oid = d.objid AND d.classid = 'pg_proc'::regclass
              WHERE p.pronamespace::regnamespace::text <> 'tests'
                AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')
+               -- Procedures that commit cannot have a SET clause; they qualify every name instead.
+               AND p.proname NOT IN ('oms_finish_adoption', 'oms_unpartition')
              ORDER BY 1",
         );
         assert!(

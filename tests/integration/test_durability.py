@@ -26,13 +26,16 @@ WHERE c.relkind = 'r' ORDER BY 1
 
 
 def fingerprints(database):
-    """Every row of every extension table, and every sequence position."""
-    conn = psycopg2.connect(dsn(database))
+    """Every row of every extension table, and every sequence position. A row is read as jsonb,
+    whose keys are sorted: an adopted legacy table and a fresh install order their columns
+    differently."""
+    conn = psycopg2.connect(dsn(database), options="-c TimeZone=UTC")
     out = {}
     with conn.cursor() as cur:
         cur.execute(EXTENSION_TABLES)
         for (table,) in cur.fetchall():
-            cur.execute(f"SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t")
+            cur.execute(f"""SELECT count(*), md5(coalesce(string_agg(r, '|' ORDER BY r), ''))
+                            FROM (SELECT to_jsonb(t)::text AS r FROM {table} t) AS rows""")
             out[table] = cur.fetchone()
         cur.execute("SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1")
         out["sequences"] = cur.fetchall()

@@ -25,7 +25,7 @@ macro_rules! store_ctes {
         r#"
 onu AS (
     INSERT INTO onus (id, onu_serial_no, location_lat, location_lng, stub)
-    VALUES ($10, $17, $18, $19, true)
+    SELECT $10, $17, $18, $19, true WHERE NOT EXISTS (SELECT FROM onus WHERE id = $10)
     ON CONFLICT (id) DO NOTHING
 ), serial AS (
     UPDATE onus SET onu_serial_no = $17, updated_at = pg_catalog.now()
