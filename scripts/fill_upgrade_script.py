@@ -31,6 +31,7 @@ SECTIONS = {
     "sync": ("sql/functions/sync.sql", True),
     "drop-guard": ("sql/functions/drop_guard.sql", True),
     "finish-adoption": ("sql/functions/finish_adoption.sql", False),
+    "correlate-events": ("sql/functions/correlate_events.sql", False),
 }
 
 

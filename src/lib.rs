@@ -122,6 +122,11 @@ extension_sql_file!(
     requires = ["adoption_take_in"]
 );
 extension_sql_file!(
+    "../sql/functions/correlate_events.sql",
+    name = "correlate_events",
+    requires = ["adoption_take_in"]
+);
+extension_sql_file!(
     "../sql/functions/finish_adoption.sql",
     name = "finish_adoption",
     requires = ["adoption_take_in"]
