@@ -6,7 +6,8 @@ use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
 use serde_json::json;
 
-use crate::api::scada::{check_outage, resolve_device, AlarmContext};
+use crate::api::scada::{check_outage, resolve_device, scada_scope_name, AlarmContext};
+use crate::api::scada_result::ScadaResult;
 use crate::db::registry::{self, ExplicitChange};
 use crate::db::{arg, execute};
 use crate::gucs;
@@ -152,7 +153,14 @@ pub fn oms_process_scada_event_meters(
             longitude: None,
             metadata: json!({"scada_event_type": event_type, "via": FUNCTION}),
         };
-        let mut result = json!({"scada_event_id": scada_event_id.to_string(), "meters_checked": true, "scope": scope});
+        let mut result = ScadaResult {
+            scada_event_id: scada_event_id.to_string(),
+            classification: "outage".into(),
+            meters_checked: true,
+            scope: Some(scope.into()),
+            scada_scope: scada_scope_name().into(),
+            ..ScadaResult::default()
+        };
         let (counts, outage_id) = check_outage(client, &alarm, &mut result)?;
         Ok((counts.total, counts.offline, counts.online, counts.unknown, outage_id))
     })

@@ -5,6 +5,8 @@ use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::{JsonB, Uuid};
 use serde_json::{json, Value};
 
+use super::scada_result::ScadaResult;
+
 use crate::db::jsonb::RawJsonb;
 use super::{event_time, ingest, IngestError, Payload};
 use crate::canonical::scada_vocabulary::{self, AlarmClass};
@@ -40,16 +42,41 @@ pub fn insert_scada_event_with_meter_check(json_data: Option<RawJsonb>) -> Optio
             let (alarm, stored) = decode_and_store(client, received)?;
             let id = stored.stored.id;
             if stored.stored.duplicate {
-                let mut previous = stored
-                    .previous_result
-                    .unwrap_or_else(|| json!({"scada_event_id": id.to_string()}));
-                previous["duplicate"] = json!(true);
-                return Ok(JsonB(previous));
+                let result = match stored.previous_result {
+                    Some(previous) => ScadaResult::redelivered(previous),
+                    None => never_checked(client, id, &alarm)?,
+                };
+                return Ok(JsonB(result.to_json()));
             }
             let at = event_time(Source::Scada, "timestamp", alarm.timestamp)?;
-            Ok(JsonB(check_alarm(client, id, &alarm, at)?))
+            Ok(JsonB(check_alarm(client, id, &alarm, at)?.to_json()))
         },
     )
+}
+
+/// A redelivery of an alarm whose first delivery was stored without a check (by
+/// `insert_scada_event_from_json`, or by the legacy functions before adoption): redeliveries
+/// change nothing, so it is not checked now either.
+fn never_checked(client: &mut SpiClient<'_>, id: Uuid, alarm: &ScadaAlarm) -> SpiResult<ScadaResult> {
+    let classification = classify(client, alarm)?;
+    Ok(ScadaResult {
+        scada_event_id: id.to_string(),
+        duplicate: true,
+        classification: classification.class.as_str().into(),
+        scada_scope: scada_scope_name().into(),
+        reason: Some(
+            "a redelivery of an alarm stored without a meter check; redeliveries change nothing, so it is not checked now"
+                .into(),
+        ),
+        ..ScadaResult::default()
+    })
+}
+
+pub(crate) fn scada_scope_name() -> &'static str {
+    match gucs::SCADA_SCOPE.get() {
+        ScadaScope::Topology => "topology",
+        ScadaScope::Evidence => "evidence",
+    }
 }
 
 fn decode_and_store(
@@ -148,11 +175,16 @@ pub(crate) fn check_alarm(
     scada_event_id: Uuid,
     alarm: &ScadaAlarm,
     at: TimestampWithTimeZone,
-) -> SpiResult<Value> {
+) -> SpiResult<ScadaResult> {
     let classification = classify(client, alarm)?;
-    let mut result = json!({"scada_event_id": scada_event_id.to_string(), "meters_checked": false});
+    let mut result = ScadaResult {
+        scada_event_id: scada_event_id.to_string(),
+        classification: classification.class.as_str().into(),
+        scada_scope: scada_scope_name().into(),
+        ..ScadaResult::default()
+    };
     if classification.class == AlarmClass::Informational {
-        result["reason"] = json!(format!(
+        result.reason = Some(format!(
             "informational alarm: eventType {:?} / alarmType {:?} names no outage or restoration term",
             alarm.event_type,
             alarm.alarm_type.as_deref().unwrap_or("")
@@ -163,7 +195,7 @@ pub(crate) fn check_alarm(
     let Some((device, scope)) =
         resolve_device(client, &alarm.substation_id, alarm.feeder_id.as_deref())?
     else {
-        result["reason"] = json!(format!(
+        result.reason = Some(format!(
             "unknown substation {:?}{}: event stored, no meters checked",
             alarm.substation_id,
             alarm
@@ -172,8 +204,6 @@ pub(crate) fn check_alarm(
                 .map(|f| format!(" and unknown feeder {f:?}"))
                 .unwrap_or_default()
         ));
-        fill_counts(&mut result, &ScopeCounts::default());
-        result["outage_event_id"] = Value::Null;
         record_check(client, scada_event_id, None, None, &result)?;
         return Ok(result);
     };
@@ -198,15 +228,11 @@ pub(crate) fn check_alarm(
             "classified_by": classification.matched_term,
         }),
     };
-    result["meters_checked"] = json!(true);
-    result["scope"] = json!(scope);
+    result.meters_checked = true;
+    result.scope = Some(scope.into());
     match classification.class {
-        AlarmClass::Restoration => {
-            result["classification"] = json!("restoration");
-            restore(client, &context, &mut result)?;
-        }
+        AlarmClass::Restoration => restore(client, &context, &mut result)?,
         _ => {
-            result["classification"] = json!("outage");
             check_outage(client, &context, &mut result)?;
         }
     }
@@ -251,7 +277,7 @@ impl<'a> AlarmContext<'a> {
 pub(crate) fn check_outage(
     client: &mut SpiClient<'_>,
     alarm: &AlarmContext<'_>,
-    result: &mut Value,
+    result: &mut ScadaResult,
 ) -> SpiResult<(ScopeCounts, Option<Uuid>)> {
     let newer = execute(
         client,
@@ -267,10 +293,9 @@ pub(crate) fn check_outage(
     if let Some(restored_at) = newer {
         return record_superseded(client, alarm, restored_at, result);
     }
-    let affect_whole_scope = gucs::SCADA_SCOPE.get() == ScadaScope::Topology;
     let settings = CheckSettings {
         fresh_window_seconds: gucs::COMM_FRESH_WINDOW.get(),
-        affect_whole_scope,
+        affect_whole_scope: gucs::SCADA_SCOPE.get() == ScadaScope::Topology,
         confidence: gucs::CONFIDENCE_SCADA.get(),
     };
     let counts = scada_check::check_and_mark_affected(
@@ -283,13 +308,7 @@ pub(crate) fn check_outage(
         alarm.metadata.clone(),
     )?;
     fill_counts(result, &counts);
-    result["scada_scope"] = json!(if affect_whole_scope {
-        "topology"
-    } else {
-        "evidence"
-    });
-    result["affected_meters"] = json!(counts.affected);
-    result["outage_event_id"] = Value::Null;
+    result.affected_meters = counts.affected;
     if counts.affected == 0 {
         record_check(client, alarm.scada_event_id, Some(0), None, result)?;
         return Ok((counts, None));
@@ -303,8 +322,8 @@ pub(crate) fn check_outage(
         ),
     );
     let (outage_id, created) = outage::open_or_join(client, alarm.device, &evidence)?;
-    result["outage_event_id"] = json!(outage_id.to_string());
-    result["outage_created"] = json!(created);
+    result.outage_event_id = Some(outage_id.to_string());
+    result.outage_created = created;
     // The outage's affected-customer count reads the link, so it is written first.
     record_check(
         client,
@@ -331,18 +350,21 @@ fn record_superseded(
     client: &mut SpiClient<'_>,
     alarm: &AlarmContext<'_>,
     restored_at: TimestampWithTimeZone,
-    result: &mut Value,
+    result: &mut ScadaResult,
 ) -> SpiResult<(ScopeCounts, Option<Uuid>)> {
     let counts = count_scope(client, alarm, result)?;
-    result["affected_meters"] = json!(0);
-    result["superseded"] = json!("a newer restoration of this device was already handled");
+    result.superseded = true;
+    result.reason = Some(
+        "a newer restoration of this device was already handled: the outage is recorded as over".into(),
+    );
     let source_event_id = alarm.scada_event_id.to_string();
     let evidence = alarm.evidence(
         &source_event_id,
         format!("{} (arrived after its restoration)", alarm.description),
     );
     let outage_id = outage::record_already_restored(client, alarm.device, &evidence, restored_at)?;
-    result["outage_event_id"] = json!(outage_id.to_string());
+    result.outage_event_id = Some(outage_id.to_string());
+    result.outage_created = true;
     record_check(
         client,
         alarm.scada_event_id,
@@ -357,7 +379,7 @@ fn record_superseded(
 fn restore(
     client: &mut SpiClient<'_>,
     alarm: &AlarmContext<'_>,
-    result: &mut Value,
+    result: &mut ScadaResult,
 ) -> SpiResult<()> {
     count_scope(client, alarm, result)?;
     let device = alarm.device;
@@ -370,12 +392,12 @@ fn restore(
         gucs::CONFIDENCE_SCADA.get(),
         alarm.metadata.clone(),
     )?;
-    result["restored_meters"] = json!(restoration.meters_restored);
-    result["restored_outages"] = json!(restoration
+    result.restored_meters = restoration.meters_restored;
+    result.restored_outages = restoration
         .outage_ids
         .iter()
         .map(|id| id.to_string())
-        .collect::<Vec<_>>());
+        .collect();
     for (id, event_id) in restoration
         .outage_ids
         .iter()
@@ -395,9 +417,7 @@ fn restore(
         )?;
     }
     let outage_id = restoration.outage_ids.first().copied();
-    result["outage_event_id"] = outage_id
-        .map(|id| json!(id.to_string()))
-        .unwrap_or(Value::Null);
+    result.outage_event_id = outage_id.map(|id| id.to_string());
     record_check(
         client,
         alarm.scada_event_id,
@@ -411,7 +431,7 @@ fn restore(
 fn count_scope(
     client: &mut SpiClient<'_>,
     alarm: &AlarmContext<'_>,
-    result: &mut Value,
+    result: &mut ScadaResult,
 ) -> SpiResult<ScopeCounts> {
     let counts = scada_check::count_verdicts(
         client,
@@ -424,11 +444,11 @@ fn count_scope(
     Ok(counts)
 }
 
-fn fill_counts(result: &mut Value, counts: &ScopeCounts) {
-    result["total_meters"] = json!(counts.total);
-    result["offline_meters"] = json!(counts.offline);
-    result["online_meters"] = json!(counts.online);
-    result["unknown_meters"] = json!(counts.unknown);
+fn fill_counts(result: &mut ScadaResult, counts: &ScopeCounts) {
+    result.total_meters = counts.total;
+    result.offline_meters = counts.offline;
+    result.online_meters = counts.online;
+    result.unknown_meters = counts.unknown;
 }
 
 fn record_check(
@@ -436,7 +456,7 @@ fn record_check(
     scada_event_id: Uuid,
     affected: Option<i32>,
     outage_id: Option<Uuid>,
-    result: &Value,
+    result: &ScadaResult,
 ) -> SpiResult<()> {
     execute(
         client,
@@ -445,7 +465,7 @@ fn record_check(
             arg(scada_event_id),
             arg(affected),
             arg(outage_id),
-            arg(JsonB(result.clone())),
+            arg(JsonB(result.to_json())),
         ],
     )?;
     Ok(())

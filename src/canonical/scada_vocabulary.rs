@@ -21,6 +21,14 @@ impl AlarmClass {
             _ => None,
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmClass::Outage => "outage",
+            AlarmClass::Restoration => "restoration",
+            AlarmClass::Informational => "informational",
+        }
+    }
 }
 
 /// The result of classifying one alarm: the class and the vocabulary term that decided it.

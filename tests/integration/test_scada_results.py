@@ -1,0 +1,111 @@
+"""The result contract of insert_scada_event_with_meter_check (SPEC §4.1, issue 13): every path
+returns every key the README documents, and each key holds what that path did. The consumers log
+these keys, so a key missing on one path is a consumer's KeyError."""
+
+from conftest import call, example, query, scalar
+
+KEYS = {"scada_event_id", "duplicate", "classification", "meters_checked", "scope", "scada_scope", "total_meters",
+        "offline_meters", "online_meters", "unknown_meters", "affected_meters", "restored_meters",
+        "outage_event_id", "outage_created", "restored_outages", "superseded", "reason"}
+
+CHECK = "insert_scada_event_with_meter_check"
+
+
+def alarm(event_type, at, substation="SS001", feeder="FD002", alarm_type=None):
+    payload = {"eventType": event_type, "substationId": substation, "timestamp": at}
+    if feeder is not None:
+        payload["feederId"] = feeder
+    if alarm_type is not None:
+        payload["alarmType"] = alarm_type
+    return payload
+
+
+def stored_id(pool, at):
+    return str(scalar(pool, "SELECT id FROM scada_events WHERE event_timestamp = %s", (at,)))
+
+
+def outage_id(pool):
+    return str(scalar(pool, "SELECT id FROM oms_outage_events WHERE feeder_id = "
+                            "(SELECT id FROM network_feeders WHERE feeder_id = 'FD002') ORDER BY first_detected_at LIMIT 1"))
+
+
+def test_every_path_returns_every_key_with_what_it_did(pool):
+    results = {}
+    results["outage"] = call(pool, CHECK, example("scada_breaker_trip.json"))
+    outage = outage_id(pool)
+    results["join"] = call(pool, CHECK, alarm("breaker_trip", "2025-09-30T10:01:00Z"))
+    results["redelivery"] = call(pool, CHECK, example("scada_breaker_trip.json"))
+    results["restoration"] = call(pool, CHECK, example("scada_restoration.json"))
+    results["informational"] = call(pool, CHECK, alarm("MV_AlarmDoorOpen", "2025-09-30T11:30:00Z", alarm_type="Intrusion"))
+    results["unknown substation"] = call(pool, CHECK, alarm("breaker_trip", "2025-09-30T11:31:00Z", "SS999", "FD999"))
+    # A feeder nobody knows on a known substation: the substation is the scope (SPEC §4.1 step 2).
+    results["unknown feeder"] = call(pool, CHECK, alarm("breaker_trip", "2025-09-30T10:05:00Z", "SS002", "FD999"))
+    # First stored without a check, then delivered to the checking function.
+    unchecked = alarm("breaker_trip", "2025-09-30T11:33:00Z")
+    call(pool, "insert_scada_event_from_json", unchecked)
+    results["redelivery fallback"] = call(pool, CHECK, unchecked)
+
+    assert {path: set(result) for path, result in results.items()} == {path: KEYS for path in results}
+
+    trip_id = stored_id(pool, "2025-09-30T10:00:00Z")
+    restoration_id = stored_id(pool, example("scada_restoration.json")["timestamp"])
+    common = {"duplicate": False, "superseded": False, "scada_scope": "evidence", "restored_meters": 0,
+              "restored_outages": [], "reason": None}
+    fd002 = {"total_meters": 150, "offline_meters": 45, "online_meters": 95, "unknown_meters": 10}
+    expected = {
+        "outage": {**common, **fd002, "scada_event_id": trip_id, "classification": "outage", "meters_checked": True,
+                   "scope": "feeder", "affected_meters": 45, "outage_event_id": outage, "outage_created": True},
+        # A minute later the same 45 meters are off (now by their power status) and the rest as before.
+        "join": {**common, **fd002, "scada_event_id": stored_id(pool, "2025-09-30T10:01:00Z"),
+                 "classification": "outage", "meters_checked": True, "scope": "feeder", "affected_meters": 45,
+                 "outage_event_id": outage, "outage_created": False},
+        "redelivery": {**common, **fd002, "duplicate": True, "scada_event_id": trip_id, "classification": "outage",
+                       "meters_checked": True, "scope": "feeder", "affected_meters": 45, "outage_event_id": outage,
+                       "outage_created": True},
+        # Counted at the restoration's time, when no meter has been heard from within the freshness
+        # window: all 150 read offline.
+        "restoration": {**common, "scada_event_id": restoration_id, "classification": "restoration",
+                        "meters_checked": True, "scope": "feeder", "total_meters": 150, "offline_meters": 150,
+                        "online_meters": 0, "unknown_meters": 0, "affected_meters": 0, "restored_meters": 45,
+                        "restored_outages": [outage], "outage_event_id": outage, "outage_created": False},
+    }
+    for path, want in expected.items():
+        assert results[path] == want, path
+
+    info = results["informational"]
+    assert info == {**common, "scada_event_id": stored_id(pool, "2025-09-30T11:30:00Z"),
+                    "classification": "informational", "meters_checked": False, "scope": None, "total_meters": 0,
+                    "offline_meters": 0, "online_meters": 0, "unknown_meters": 0, "affected_meters": 0,
+                    "outage_event_id": None, "outage_created": False,
+                    "reason": 'informational alarm: eventType "MV_AlarmDoorOpen" / alarmType "Intrusion" names no '
+                              'outage or restoration term'}
+    assert results["unknown substation"] == {
+        **common, "scada_event_id": stored_id(pool, "2025-09-30T11:31:00Z"), "classification": "outage",
+        "meters_checked": False, "scope": None, "total_meters": 0, "offline_meters": 0, "online_meters": 0,
+        "unknown_meters": 0, "affected_meters": 0, "outage_event_id": None, "outage_created": False,
+        "reason": 'unknown substation "SS999" and unknown feeder "FD999": event stored, no meters checked'}
+    # SS002's five meters (FD003, mapped) are on and heard from at 09:58: checked, none affected, no outage.
+    assert results["unknown feeder"] == {
+        **common, "scada_event_id": stored_id(pool, "2025-09-30T10:05:00Z"), "classification": "outage",
+        "meters_checked": True, "scope": "substation", "total_meters": 5, "offline_meters": 0, "online_meters": 5,
+        "unknown_meters": 0, "affected_meters": 0, "outage_event_id": None, "outage_created": False}
+    fallback = results["redelivery fallback"]
+    assert fallback == {
+        **common, "duplicate": True, "scada_event_id": stored_id(pool, "2025-09-30T11:33:00Z"),
+        "classification": "outage", "meters_checked": False, "scope": None, "total_meters": 0, "offline_meters": 0,
+        "online_meters": 0, "unknown_meters": 0, "affected_meters": 0, "outage_event_id": None,
+        "outage_created": False,
+        "reason": "a redelivery of an alarm stored without a meter check; redeliveries change nothing, "
+                  "so it is not checked now"}
+    # The fallback wrote nothing: the alarm is still unchecked.
+    assert query(pool, "SELECT meters_checked_at, check_result FROM scada_events WHERE event_timestamp = %s",
+                 ("2025-09-30T11:33:00Z",)) == [(None, None)]
+
+
+def test_an_alarm_older_than_its_devices_restoration_says_it_was_superseded(pool):
+    call(pool, CHECK, example("scada_restoration.json"))
+    late = call(pool, CHECK, alarm("breaker_trip", "2025-09-30T09:00:00Z"))
+    assert set(late) == KEYS
+    assert (late["superseded"], late["affected_meters"], late["outage_created"]) == (True, 0, True)
+    assert late["reason"].startswith("a newer restoration of this device was already handled")
+    assert scalar(pool, "SELECT status FROM oms_outage_events WHERE id = %s", (late["outage_event_id"],)) == "restored"
