@@ -106,9 +106,14 @@ const SERIALIZE_SUBSTATION: &str =
 // The newest restoration already stored for the device, if newer than this alarm (answered by the
 // partial index scada_events_restorations).
 const NEWER_RESTORATION: &str = r#"
-SELECT max(event_timestamp) FROM scada_events
-WHERE substation_id = $1 AND (feeder_id = $2 OR (feeder_id IS NULL AND $2 IS NULL)) AND event_timestamp > $3
-  AND (check_result ->> 'classification') = 'restoration'
+SELECT newest.event_timestamp, newest.id
+FROM (SELECT 1) AS one
+LEFT JOIN LATERAL (
+    SELECT event_timestamp, id FROM scada_events
+    WHERE substation_id = $1 AND (feeder_id = $2 OR (feeder_id IS NULL AND $2 IS NULL)) AND event_timestamp > $3
+      AND (check_result ->> 'classification') = 'restoration'
+    ORDER BY event_timestamp DESC LIMIT 1
+) AS newest ON true
 "#;
 
 const RECORD_CHECK: &str = r#"
@@ -289,24 +294,11 @@ pub(crate) fn check_outage(
         ],
     )?
     .first()
-    .get_one::<TimestampWithTimeZone>()?;
-    if let Some(restored_at) = newer {
-        return record_superseded(client, alarm, restored_at, result);
+    .get_two::<TimestampWithTimeZone, Uuid>()?;
+    if let (Some(restored_at), Some(restoration)) = newer {
+        return record_superseded(client, alarm, restored_at, restoration, result);
     }
-    let settings = CheckSettings {
-        fresh_window_seconds: gucs::COMM_FRESH_WINDOW.get(),
-        affect_whole_scope: gucs::SCADA_SCOPE.get() == ScadaScope::Topology,
-        confidence: gucs::CONFIDENCE_SCADA.get(),
-    };
-    let counts = scada_check::check_and_mark_affected(
-        client,
-        alarm.scada_event_id,
-        alarm.device.substation,
-        alarm.device.feeder,
-        alarm.at,
-        &settings,
-        alarm.metadata.clone(),
-    )?;
+    let counts = mark_affected(client, alarm)?;
     fill_counts(result, &counts);
     result.affected_meters = counts.affected;
     if counts.affected == 0 {
@@ -344,15 +336,29 @@ pub(crate) fn check_outage(
     Ok((counts, Some(outage_id)))
 }
 
-/// An outage alarm older than a restoration already handled for its device: the meters keep the
-/// newer status; the outage is recorded as over, so the reliability record still counts it.
+/// An outage alarm older than a restoration already handled for its device. What happened is
+/// what an in-order delivery would have done: the alarm marks its meters off as of its own time
+/// and the restoration turns them back on as of its time, each through the ordering gate, so a
+/// meter ends as its newest event says whatever the arrival order. The outage is recorded as
+/// over, so the reliability record still counts it.
 fn record_superseded(
     client: &mut SpiClient<'_>,
     alarm: &AlarmContext<'_>,
     restored_at: TimestampWithTimeZone,
+    restoration: Uuid,
     result: &mut ScadaResult,
 ) -> SpiResult<(ScopeCounts, Option<Uuid>)> {
-    let counts = count_scope(client, alarm, result)?;
+    let counts = mark_affected(client, alarm)?;
+    fill_counts(result, &counts);
+    result.affected_meters = counts.affected;
+    result.restored_meters = scada_check::restore_alarm_meters(
+        client,
+        alarm.scada_event_id,
+        restoration,
+        restored_at,
+        gucs::CONFIDENCE_SCADA.get(),
+        json!({"restores_late_alarm": alarm.scada_event_id.to_string()}),
+    )?;
     result.superseded = true;
     result.reason = Some(
         "a newer restoration of this device was already handled: the outage is recorded as over".into(),
@@ -368,7 +374,7 @@ fn record_superseded(
     record_check(
         client,
         alarm.scada_event_id,
-        Some(0),
+        Some(counts.affected),
         Some(outage_id),
         result,
     )?;
@@ -424,6 +430,24 @@ fn restore(
         Some(restoration.meters_restored),
         outage_id,
         result,
+    )
+}
+
+/// The check of SPEC §4.1 step 3: every meter in scope judged, the affected ones marked off.
+fn mark_affected(client: &mut SpiClient<'_>, alarm: &AlarmContext<'_>) -> SpiResult<ScopeCounts> {
+    let settings = CheckSettings {
+        fresh_window_seconds: gucs::COMM_FRESH_WINDOW.get(),
+        affect_whole_scope: gucs::SCADA_SCOPE.get() == ScadaScope::Topology,
+        confidence: gucs::CONFIDENCE_SCADA.get(),
+    };
+    scada_check::check_and_mark_affected(
+        client,
+        alarm.scada_event_id,
+        alarm.device.substation,
+        alarm.device.feeder,
+        alarm.at,
+        &settings,
+        alarm.metadata.clone(),
     )
 }
 

@@ -159,6 +159,21 @@ SELECT ARRAY(SELECT id FROM restored), ARRAY(SELECT event_id::text FROM restored
        (SELECT count(*) FROM changed)::int4"#
 );
 
+/// A restoration's effect on the meters of an outage alarm older than it that arrived after it
+/// (SPEC §6, ordering): the alarm's affected meters ($10, its id) go back on as of the restoration
+/// ($1), audited against the restoration ($3 as text, $11 as uuid), each through the ordering gate.
+const RESTORE_ALARM_METERS: &str = concat!(
+    "WITH target AS (SELECT meter_id AS id FROM scada_event_affected_meters WHERE scada_event_id = $10),",
+    registry_ctes!(),
+    r#", affected AS (
+    INSERT INTO scada_event_affected_meters (scada_event_id, meter_id, meter_status_before, meter_status_after)
+    SELECT $11, l.id, l.power_status, CASE WHEN l.applied THEN 'on' ELSE l.power_status END
+    FROM locked l
+    ON CONFLICT (scada_event_id, meter_id) DO NOTHING
+)
+SELECT (SELECT count(*) FROM changed)::int4"#
+);
+
 /// Verdict counts over the meters in scope.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ScopeCounts {
@@ -267,6 +282,29 @@ pub fn restore_outages(
         outage_event_ids: event_ids.unwrap_or_default(),
         meters_restored: restored.unwrap_or(0),
     })
+}
+
+/// Turns an outage alarm's affected meters back on as of a newer restoration of its device that
+/// was handled before the alarm arrived; returns how many took the new status.
+pub fn restore_alarm_meters(
+    client: &mut SpiClient<'_>,
+    alarm_id: Uuid,
+    restoration_id: Uuid,
+    restored_at: TimestampWithTimeZone,
+    confidence: f64,
+    metadata: serde_json::Value,
+) -> SpiResult<i32> {
+    let mut args = vec![
+        arg(restored_at),
+        arg("scada"),
+        arg(restoration_id.to_string()),
+        arg(confidence),
+        arg(JsonB(metadata)),
+    ];
+    args.extend(change_args(StatusChange::FeederEnergized));
+    args.extend([arg(alarm_id), arg(restoration_id)]);
+    let row = bulk_statement(client, RESTORE_ALARM_METERS, &args, Writes::Rows)?.first();
+    Ok(row.get_one::<i32>()?.unwrap_or(0))
 }
 
 /// Whether the tables the bulk statements write are free of triggers and rules of a DBA's own

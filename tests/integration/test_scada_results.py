@@ -106,6 +106,12 @@ def test_an_alarm_older_than_its_devices_restoration_says_it_was_superseded(pool
     call(pool, CHECK, example("scada_restoration.json"))
     late = call(pool, CHECK, alarm("breaker_trip", "2025-09-30T09:00:00Z"))
     assert set(late) == KEYS
-    assert (late["superseded"], late["affected_meters"], late["outage_created"]) == (True, 0, True)
+    # As an in-order delivery: the 45 meters offline at 09:00 went off then, and back on at the
+    # restoration's 11:20, which was handled first.
+    assert (late["superseded"], late["affected_meters"], late["restored_meters"], late["outage_created"]) == (
+        True, 45, 45, True)
     assert late["reason"].startswith("a newer restoration of this device was already handled")
     assert scalar(pool, "SELECT status FROM oms_outage_events WHERE id = %s", (late["outage_event_id"],)) == "restored"
+    assert query(pool, """SELECT power_status, last_event_at::text, count(*) FROM oms_meters
+                          WHERE meter_number LIKE 'M-FD002-%' AND status = 'active' GROUP BY 1, 2 ORDER BY 1, 2""") == [
+        ("on", "2025-09-30 11:20:00+00", 45), ("on", None, 95), ("unknown", None, 10)]

@@ -77,8 +77,10 @@ BEGIN;
 SELECT r->>'restored_meters' AS restored, r->>'outage_event_id' AS outage
 FROM insert_scada_event_with_meter_check('{"eventType": "MV_AlarmRestoration", "substationId": "SS001",
   "feederId": "FD002", "alarmType": "Energized", "timestamp": "2025-09-30T11:20:00Z"}') AS r;
--- The late trip is stored; the meters keep their status; the outage is recorded, already over.
-SELECT r->>'affected_meters' AS affected, r->>'superseded' AS superseded, r->>'offline_meters' AS offline
+-- The late trip does what an in-order delivery would have: its 45 meters went off at 10:00 and
+-- back on at 11:20; the outage is recorded, already over.
+SELECT r->>'affected_meters' AS affected, r->>'restored_meters' AS restored, r->>'superseded' AS superseded,
+       r->>'offline_meters' AS offline
 FROM insert_scada_event_with_meter_check('{"eventType": "MV_AlarmLossOfVoltage", "substationId": "SS001",
   "feederId": "FD002", "alarmType": "De-energized", "timestamp": "2025-09-30T10:00:00Z"}') AS r;
 SELECT status, first_detected_at, actual_restoration_time FROM oms_outage_events;
