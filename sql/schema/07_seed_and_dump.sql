@@ -1,18 +1,24 @@
 -- Defaults (SPEC §3), and registration of every data table with pg_dump.
+--
+-- pg_restore runs CREATE EXTENSION and then loads the dumped rows of these tables, which are the
+-- tables as they were: so when pg_restore (its application_name) creates the extension, nothing
+-- is seeded, and a rule or term a DBA deleted stays deleted.
 
 -- The legacy scripts' rules, as they seeded them: SPEC §3's weights come from the standard rule.
 INSERT INTO @extschema@.oms_correlation_rules
     (rule_name, source_types, correlation_window_minutes, spatial_radius_meters, confidence_threshold,
      weight_scada, weight_kaifa, weight_onu, weight_call_center, is_active)
-VALUES
-    ('SCADA Priority', '{scada}', 15, 500, 0.90, 1.00, 0.00, 0.00, 0.00, true),
+SELECT * FROM (VALUES
+    ('SCADA Priority', '{scada}'::varchar[], 15, 500, 0.90, 1.00, 0.00, 0.00, 0.00, true),
     ('Standard Outage Detection', '{scada,kaifa,onu,call_center}', 30, 1000, 0.70, 1.00, 0.80, 0.60, 0.40, true),
-    ('Storm Mode Detection', '{scada,kaifa,onu,call_center}', 60, 2000, 0.50, 1.00, 0.80, 0.60, 0.40, true);
+    ('Storm Mode Detection', '{scada,kaifa,onu,call_center}', 60, 2000, 0.50, 1.00, 0.80, 0.60, 0.40, true)) AS seed
+WHERE pg_catalog.current_setting('application_name') IS DISTINCT FROM 'pg_restore';
 
-INSERT INTO @extschema@.oms_storm_mode_config (config_name) VALUES ('default');
+INSERT INTO @extschema@.oms_storm_mode_config (config_name)
+SELECT 'default' WHERE pg_catalog.current_setting('application_name') IS DISTINCT FROM 'pg_restore';
 
 INSERT INTO @extschema@.scada_alarm_vocabulary (term, classification)
-VALUES
+SELECT * FROM (VALUES
     ('fault', 'outage'),
     ('breaker_trip', 'outage'),
     ('trip', 'outage'),
@@ -32,11 +38,12 @@ VALUES
     ('breaker close', 'restoration'),
     ('breaker closed', 'restoration'),
     ('reclose', 'restoration'),
-    ('power_restored', 'restoration');
+    ('power_restored', 'restoration')) AS seed
+WHERE pg_catalog.current_setting('application_name') IS DISTINCT FROM 'pg_restore';
 
--- The seeded tables hold both our defaults and the DBA's edits. pg_dump keeps all their rows, and on
--- restore CREATE EXTENSION has already seeded the defaults, so an incoming row replaces the seeded
--- row with the same key (or id) instead of failing the whole COPY: the restore is exact.
+-- The seeded tables hold both our defaults and the DBA's edits. A restore by other means than
+-- pg_restore (a plain dump fed to psql) finds the defaults seeded, so an incoming row replaces the
+-- seeded row with the same key (or id) instead of failing the whole COPY.
 CREATE FUNCTION @extschema@.oms_merge_seeded_row() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = @extschema@, pg_catalog, pg_temp

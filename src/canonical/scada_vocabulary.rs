@@ -91,23 +91,29 @@ mod tests {
     use super::*;
     use AlarmClass::*;
 
-    /// The seeded vocabulary of `sql/schema/07_seed_and_dump.sql`.
-    const SEED: &[(&str, AlarmClass)] = &[
-        ("fault", Outage),
-        ("breaker_trip", Outage),
-        ("trip", Outage),
-        ("power_failure", Outage),
-        ("outage", Outage),
-        ("loss of voltage", Outage),
-        ("de-energized", Outage),
-        ("energized", Restoration),
-        ("restoration", Restoration),
-        ("restored", Restoration),
-        ("breaker close", Restoration),
-    ];
+    /// The seeded vocabulary, read from the install script itself (one source of truth: a term
+    /// added to or taken from the seed is tested as seeded).
+    fn seed() -> Vec<(&'static str, AlarmClass)> {
+        let script = include_str!("../../sql/schema/07_seed_and_dump.sql");
+        let start = script
+            .find("INSERT INTO @extschema@.scada_alarm_vocabulary")
+            .expect("the seed inserts the vocabulary");
+        let block = &script[start..start + script[start..].find(';').expect("the INSERT ends")];
+        let pairs: Vec<(&str, AlarmClass)> = block
+            .lines()
+            .filter_map(|line| {
+                let row = line.trim().strip_prefix("('")?;
+                let (term, rest) = row.split_once("', '")?;
+                let class = rest.split('\'').next()?;
+                Some((term, AlarmClass::parse(class).expect("a known class")))
+            })
+            .collect();
+        assert_eq!(pairs.len(), 20, "every seeded term was read");
+        pairs
+    }
 
     fn class_of(event_type: &str, alarm_type: Option<&str>) -> AlarmClass {
-        classify(event_type, alarm_type, SEED.iter().copied()).class
+        classify(event_type, alarm_type, seed()).class
     }
 
     #[test]
@@ -129,12 +135,29 @@ mod tests {
     fn longest_term_wins() {
         assert_eq!(class_of("status", Some("DE-ENERGIZED")), Outage);
         assert_eq!(class_of("status", Some("energized")), Restoration);
-        let c = classify(
-            "MV_AlarmLossOfVoltage",
-            Some("De-energized"),
-            SEED.iter().copied(),
-        );
+        let c = classify("MV_AlarmLossOfVoltage", Some("De-energized"), seed());
         assert_eq!(c.matched_term.as_deref(), Some("loss of voltage"));
+    }
+
+    #[test]
+    fn ties_and_near_misses_against_the_real_seed() {
+        // 'lockout' (outage) and 'reclose' (restoration) are the same length: a recloser that
+        // locked out is an outage.
+        assert_eq!(class_of("Recloser", Some("LOCKOUT")), Outage);
+        assert_eq!(class_of("Auto-reclose lockout", None), Outage);
+        assert_eq!(class_of("Auto-reclose", Some("successful")), Restoration);
+        // 'breaker open' is an outage, 'breaker closed' (longer than 'breaker close') a restoration.
+        assert_eq!(class_of("Breaker Open", None), Outage);
+        assert_eq!(class_of("CB status", Some("Breaker closed")), Restoration);
+        assert_eq!(
+            classify("CB status", Some("Breaker closed"), seed()).matched_term.as_deref(),
+            Some("breaker closed")
+        );
+        // 'De-energised' (British) is an outage, not the 'energised' restoration inside it.
+        assert_eq!(class_of("Feeder", Some("De-energised")), Outage);
+        assert_eq!(class_of("Feeder", Some("Energised")), Restoration);
+        assert_eq!(class_of("Undervoltage", None), Outage);
+        assert_eq!(class_of("Breaker TRIPPED", None), Outage);
     }
 
     #[test]
@@ -148,7 +171,7 @@ mod tests {
 
     #[test]
     fn a_dba_term_extends_the_vocabulary() {
-        let mut vocabulary = SEED.to_vec();
+        let mut vocabulary = seed();
         assert_eq!(class_of("MV_AlarmUnderFrequency", None), Informational);
         vocabulary.push(("underfrequency", Outage));
         assert_eq!(

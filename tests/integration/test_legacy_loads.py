@@ -78,9 +78,11 @@ def test_links_to_meters_the_registry_does_not_know_load(pool):
 def test_a_dba_deletes_a_dp_a_feeder_and_a_customer_that_meters_refer_to(pool):
     dp_meters = scalar(pool, "SELECT count(*) FROM oms_meters m JOIN network_distribution_points d ON d.id = m.dp_id "
                              "WHERE d.dp_id = 'DP-FD002-01'")
-    assert dp_meters > 0
+    assert dp_meters == 30
+    without_dp = "SELECT count(*) FROM oms_meters WHERE meter_number LIKE 'M-FD002-%' AND dp_id IS NULL"
+    before = scalar(pool, without_dp)
     query(pool, "DELETE FROM network_distribution_points WHERE dp_id = 'DP-FD002-01'")
-    assert scalar(pool, "SELECT count(*) FROM oms_meters WHERE meter_number LIKE 'M-FD002-%' AND dp_id IS NULL") >= dp_meters
+    assert scalar(pool, without_dp) == before + dp_meters
 
     customer = scalar(pool, "SELECT customer_id FROM oms_meters WHERE meter_number = 'M-FD002-001'")
     query(pool, "DELETE FROM oms_customers WHERE id = %s", (customer,))

@@ -71,8 +71,12 @@ def test_drop_extension_refuses_to_delete_outage_history(db, pool):
 @pytest.mark.fresh_only
 def test_keep_data_then_drop_leaves_the_tables_and_rows(db, pool):
     query(pool, "SELECT insert_scada_event_with_meter_check(%s::jsonb)", (json.dumps(example("scada_breaker_trip.json")),))
+    members = scalar(pool, """SELECT count(*) FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
+                               WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e' AND c.relkind IN ('r', 'p', 'S')
+                                 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'oms_correlation')""")
+    assert members == 43  # 41 tables and the two serial sequences (meters, onu_events)
     kept = scalar(pool, "SELECT oms_keep_data_on_drop()")
-    assert kept >= 35
+    assert kept == members
     drop(db)
     assert scalar(pool, "SELECT count(*) FROM pg_extension WHERE extname = 'oms_correlation'") == 0
     assert scalar(pool, "SELECT count(*) FROM oms_outage_events") == 1

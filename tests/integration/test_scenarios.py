@@ -173,3 +173,26 @@ def test_quarantine_keeps_the_payload_and_the_transaction(pool):
     finally:
         pool.putconn(conn)
     assert query(pool, "SELECT source, sqlstate, field_path FROM oms_rejected_events") == [("onu", "22P02", "onuId")]
+
+
+def test_what_is_not_a_redelivery(pool):
+    """The redelivery keys are exact (SPEC §6): an alarm of the same device and time with another
+    eventType or alarmType, or an ONU event of the same ONU and time with another type, is a new
+    event."""
+    trip = {"eventType": "breaker_trip", "substationId": "SS001", "feederId": "FD002", "alarmType": "fault",
+            "timestamp": "2025-09-30T10:00:00Z"}
+    first = call(pool, "insert_scada_event_with_meter_check", trip)
+    other_event_type = call(pool, "insert_scada_event_with_meter_check", dict(trip, eventType="MV_AlarmLossOfVoltage"))
+    other_alarm_type = call(pool, "insert_scada_event_with_meter_check", dict(trip, alarmType="overcurrent"))
+    same = call(pool, "insert_scada_event_with_meter_check", trip)
+    ids = [r["scada_event_id"] for r in (first, other_event_type, other_alarm_type)]
+    assert len(set(ids)) == 3 and not other_event_type["duplicate"] and not other_alarm_type["duplicate"]
+    assert (same["scada_event_id"], same["duplicate"]) == (first["scada_event_id"], True)
+    assert scalar(pool, "SELECT count(*) FROM scada_events WHERE event_timestamp = '2025-09-30T10:00:00Z'") == 3
+
+    gasp = {"type": "ONU_LastGaspAlert", "onuId": 3230316, "timestamp": "2025-09-30T10:05:00Z"}
+    onu_first = call(pool, "insert_onu_event_from_json_with_meter_sync", gasp)
+    onu_other = call(pool, "insert_onu_event_from_json_with_meter_sync", dict(gasp, type="ONU_PowerRestored"))
+    onu_again = call(pool, "insert_onu_event_from_json_with_meter_sync", gasp)
+    assert onu_other != onu_first and onu_again == onu_first
+    assert scalar(pool, "SELECT count(*) FROM onu_events WHERE onu_id = 3230316") == 2
