@@ -101,3 +101,36 @@ def test_look_alike_tables_on_the_search_path_redirect_nothing(db, pool, role):
     assert query(pool, "SELECT id FROM onu_events") == [(onu_event_id,)]
     assert scalar(pool, "SELECT count(*) FROM oms_meter_status_events WHERE source_type = 'onu'") == 2
     assert scalar(pool, "SELECT min(updated_at) > '2000-01-01' FROM oms_meters WHERE onu_id = 3230316") is True
+
+
+MEMBER_TABLES = """
+SELECT c.oid::regclass::text FROM pg_depend d
+JOIN pg_class c ON c.oid = d.objid AND d.classid = 'pg_class'::regclass AND d.deptype = 'e'
+WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'oms_correlation') AND c.relkind IN ('r', 'p', 'v')
+ORDER BY 1
+"""
+
+
+def test_the_consumer_role_is_denied_every_table_and_view(db, pool, role):
+    consumer = role(grant_execute=True)
+    relations = [r[0] for r in query(pool, MEMBER_TABLES)]
+    assert len(relations) == 48  # 41 tables and 7 views, from the catalog
+    granted = query(pool, """SELECT rel, privilege FROM unnest(%s::text[]) AS rel,
+                                    unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS privilege
+                             WHERE has_table_privilege(%s, rel, privilege)""", (relations, consumer))
+    assert granted == []
+    # And the server says so when it tries, table by table.
+    conn = connect_as(db, consumer)
+    with conn.cursor() as cur:
+        for rel in relations:
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute(f"SELECT 1 FROM {rel} LIMIT 1")
+    conn.close()
+
+
+def test_only_the_ingest_functions_run_with_the_owners_rights(pool):
+    definer = query(pool, """SELECT p.proname::text FROM pg_depend d
+                             JOIN pg_proc p ON p.oid = d.objid AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+                             WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'oms_correlation')
+                               AND p.prosecdef ORDER BY 1""")
+    assert [r[0] for r in definer] == sorted(FUNCTIONS)
