@@ -1,8 +1,17 @@
 //! Settings (SPEC §8), all under `oms_correlation.*`, settable per session, per role or in
 //! `postgresql.conf`.
+//!
+//! Each release installs its own library (`oms_correlation-VERSION.so`), so a backend that ran the
+//! previous release's functions and then, after `ALTER EXTENSION UPDATE`, this release's, has both
+//! loaded. The first defined the settings; defining them again would be an ERROR in the middle of
+//! an ingest call. This copy then reads them by name instead (the accessors below), and sees what
+//! the session set.
+
+use std::ffi::CStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
-use pgrx::PostgresGucEnum;
+use pgrx::{pg_sys, PostgresGucEnum};
 
 #[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ScadaScope {
@@ -25,19 +34,107 @@ pub enum OnInvalidPayload {
 }
 
 /// Seconds without communication after which a meter counts as silent (default 15 min).
-pub static COMM_FRESH_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(15 * 60);
-pub static SCADA_SCOPE: GucSetting<ScadaScope> =
-    GucSetting::<ScadaScope>::new(ScadaScope::Evidence);
-pub static ON_INVALID_PAYLOAD: GucSetting<OnInvalidPayload> =
+static COMM_FRESH_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(15 * 60);
+static SCADA_SCOPE: GucSetting<ScadaScope> = GucSetting::<ScadaScope>::new(ScadaScope::Evidence);
+static ON_INVALID_PAYLOAD: GucSetting<OnInvalidPayload> =
     GucSetting::<OnInvalidPayload>::new(OnInvalidPayload::Quarantine);
-/// Read by the DROP EXTENSION guard (sql/functions/drop_guard.sql), not by Rust.
-pub static ALLOW_DROP_WITH_DATA: GucSetting<bool> = GucSetting::<bool>::new(false);
-pub static CONFIDENCE_SCADA: GucSetting<f64> = GucSetting::<f64>::new(0.90);
-pub static CONFIDENCE_ONU: GucSetting<f64> = GucSetting::<f64>::new(0.85);
-pub static CONFIDENCE_KAIFA: GucSetting<f64> = GucSetting::<f64>::new(0.90);
-pub static CONFIDENCE_CALL_CENTER: GucSetting<f64> = GucSetting::<f64>::new(0.60);
+static ALLOW_DROP_WITH_DATA: GucSetting<bool> = GucSetting::<bool>::new(false);
+static CONFIDENCE_SCADA: GucSetting<f64> = GucSetting::<f64>::new(0.90);
+static CONFIDENCE_ONU: GucSetting<f64> = GucSetting::<f64>::new(0.85);
+static CONFIDENCE_KAIFA: GucSetting<f64> = GucSetting::<f64>::new(0.90);
+static CONFIDENCE_CALL_CENTER: GucSetting<f64> = GucSetting::<f64>::new(0.60);
+
+/// Whether this copy of the library defined the settings (else another release's copy did).
+static DEFINED_HERE: AtomicBool = AtomicBool::new(false);
+
+/// Whether another release's library already defined the settings in this backend: a defined
+/// setting, not the placeholder a SET before any library was loaded makes.
+fn defined_elsewhere() -> bool {
+    let name = c"oms_correlation.comm_fresh_window";
+    unsafe {
+        !pg_sys::GetConfigOption(name.as_ptr(), true, false).is_null()
+            && pg_sys::GetConfigOptionFlags(name.as_ptr(), true) & pg_sys::GUC_CUSTOM_PLACEHOLDER as i32 == 0
+    }
+}
+
+/// A setting's value as text, read by name (for a copy that did not define it).
+fn by_name(name: &CStr) -> String {
+    unsafe {
+        let value = pg_sys::GetConfigOption(name.as_ptr(), true, false);
+        if value.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(value).to_string_lossy().into_owned()
+        }
+    }
+}
+
+fn defined_here() -> bool {
+    DEFINED_HERE.load(Ordering::Relaxed)
+}
+
+pub fn comm_fresh_window() -> i32 {
+    if defined_here() {
+        return COMM_FRESH_WINDOW.get();
+    }
+    by_name(c"oms_correlation.comm_fresh_window").parse().unwrap_or(15 * 60)
+}
+
+pub fn scada_scope() -> ScadaScope {
+    if defined_here() {
+        return SCADA_SCOPE.get();
+    }
+    match by_name(c"oms_correlation.scada_scope").as_str() {
+        "topology" => ScadaScope::Topology,
+        _ => ScadaScope::Evidence,
+    }
+}
+
+pub fn on_invalid_payload() -> OnInvalidPayload {
+    if defined_here() {
+        return ON_INVALID_PAYLOAD.get();
+    }
+    match by_name(c"oms_correlation.on_invalid_payload").as_str() {
+        "error" => OnInvalidPayload::Error,
+        _ => OnInvalidPayload::Quarantine,
+    }
+}
+
+pub fn allow_drop_with_data() -> bool {
+    if defined_here() {
+        return ALLOW_DROP_WITH_DATA.get();
+    }
+    by_name(c"oms_correlation.allow_drop_with_data") == "on"
+}
+
+fn confidence(setting: &GucSetting<f64>, name: &CStr, default: f64) -> f64 {
+    if defined_here() {
+        return setting.get();
+    }
+    by_name(name).parse().unwrap_or(default)
+}
+
+pub fn confidence_scada() -> f64 {
+    confidence(&CONFIDENCE_SCADA, c"oms_correlation.confidence_scada", 0.90)
+}
+
+pub fn confidence_onu() -> f64 {
+    confidence(&CONFIDENCE_ONU, c"oms_correlation.confidence_onu", 0.85)
+}
+
+pub fn confidence_kaifa() -> f64 {
+    confidence(&CONFIDENCE_KAIFA, c"oms_correlation.confidence_kaifa", 0.90)
+}
+
+pub fn confidence_call_center() -> f64 {
+    confidence(&CONFIDENCE_CALL_CENTER, c"oms_correlation.confidence_call_center", 0.60)
+}
 
 pub fn register() {
+    if defined_elsewhere() {
+        return;
+    }
+    DEFINED_HERE.store(true, Ordering::Relaxed);
     GucRegistry::define_int_guc(
         c"oms_correlation.comm_fresh_window",
         c"How recently a meter must have communicated to count as online in a SCADA check.",
@@ -110,8 +207,8 @@ pub fn register() {
 /// The session's confidence settings, for `canonical`.
 pub fn confidences() -> crate::canonical::Confidences {
     crate::canonical::Confidences {
-        onu: CONFIDENCE_ONU.get(),
-        kaifa: CONFIDENCE_KAIFA.get(),
-        call_center: CONFIDENCE_CALL_CENTER.get(),
+        onu: confidence_onu(),
+        kaifa: confidence_kaifa(),
+        call_center: confidence_call_center(),
     }
 }

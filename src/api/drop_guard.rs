@@ -13,7 +13,7 @@ use pgrx::pg_sys;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 
-use crate::gucs::ALLOW_DROP_WITH_DATA;
+use crate::gucs;
 
 /// What a DROP statement names, as far as the extension is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +125,7 @@ fn oms_guard_drop(fcinfo: pg_sys::FunctionCallInfo) {
     }
     // The setting is superuser-only; the library defining it (which running this loaded) discards
     // a placeholder value a non-superuser set, and a non-superuser is refused here anyway.
-    if ALLOW_DROP_WITH_DATA.get() && unsafe { pg_sys::superuser() } {
+    if gucs::allow_drop_with_data() && unsafe { pg_sys::superuser() } {
         return;
     }
     let (outages, status_events) =

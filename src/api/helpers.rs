@@ -66,10 +66,10 @@ pub fn oms_update_meter_status(
     };
     let source = source_type.unwrap_or_default();
     let confidence = match source {
-        "scada" => gucs::CONFIDENCE_SCADA.get(),
-        "onu" => gucs::CONFIDENCE_ONU.get(),
-        "kaifa" => gucs::CONFIDENCE_KAIFA.get(),
-        "call_center" => gucs::CONFIDENCE_CALL_CENTER.get(),
+        "scada" => gucs::confidence_scada(),
+        "onu" => gucs::confidence_onu(),
+        "kaifa" => gucs::confidence_kaifa(),
+        "call_center" => gucs::confidence_call_center(),
         "system" => 1.0,
         other => invalid_argument(
             FUNCTION,

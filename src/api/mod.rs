@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::db::{arg, execute, timestamptz};
 use crate::error::{ErrorKind, PayloadError, Source};
-use crate::gucs::{OnInvalidPayload, ON_INVALID_PAYLOAD};
+use crate::gucs::{self, OnInvalidPayload};
 use crate::payload::EventTime;
 use crate::db::jsonb::{self, RawJsonb, MAX_DEPTH};
 
@@ -159,7 +159,7 @@ fn reject<T>(function: &'static str, raw: Option<RawJsonb>, rejection: Rejection
     if let Some(hint) = &rejection.hint {
         report = report.set_hint(hint.clone());
     }
-    match ON_INVALID_PAYLOAD.get() {
+    match gucs::on_invalid_payload() {
         OnInvalidPayload::Error => {
             report.report(PgLogLevel::ERROR);
             unreachable!("ERROR does not return")

@@ -73,7 +73,7 @@ fn never_checked(client: &mut SpiClient<'_>, id: Uuid, alarm: &ScadaAlarm) -> Sp
 }
 
 pub(crate) fn scada_scope_name() -> &'static str {
-    match gucs::SCADA_SCOPE.get() {
+    match gucs::scada_scope() {
         ScadaScope::Topology => "topology",
         ScadaScope::Evidence => "evidence",
     }
@@ -356,7 +356,7 @@ fn record_superseded(
         alarm.scada_event_id,
         restoration,
         restored_at,
-        gucs::CONFIDENCE_SCADA.get(),
+        gucs::confidence_scada(),
         json!({"restores_late_alarm": alarm.scada_event_id.to_string()}),
     )?;
     result.superseded = true;
@@ -395,7 +395,7 @@ fn restore(
         device.substation,
         device.feeder,
         alarm.at,
-        gucs::CONFIDENCE_SCADA.get(),
+        gucs::confidence_scada(),
         alarm.metadata.clone(),
     )?;
     result.restored_meters = restoration.meters_restored;
@@ -436,9 +436,9 @@ fn restore(
 /// The check of SPEC §4.1 step 3: every meter in scope judged, the affected ones marked off.
 fn mark_affected(client: &mut SpiClient<'_>, alarm: &AlarmContext<'_>) -> SpiResult<ScopeCounts> {
     let settings = CheckSettings {
-        fresh_window_seconds: gucs::COMM_FRESH_WINDOW.get(),
-        affect_whole_scope: gucs::SCADA_SCOPE.get() == ScadaScope::Topology,
-        confidence: gucs::CONFIDENCE_SCADA.get(),
+        fresh_window_seconds: gucs::comm_fresh_window(),
+        affect_whole_scope: gucs::scada_scope() == ScadaScope::Topology,
+        confidence: gucs::confidence_scada(),
     };
     scada_check::check_and_mark_affected(
         client,
@@ -462,7 +462,7 @@ fn count_scope(
         alarm.device.substation,
         alarm.device.feeder,
         alarm.at,
-        gucs::COMM_FRESH_WINDOW.get(),
+        gucs::comm_fresh_window(),
     )?;
     fill_counts(result, &counts);
     Ok(counts)
