@@ -3,7 +3,7 @@
 built from, so the two cannot drift while a version is being developed:
 
     --@rebind-begin ... --@rebind-end    every C function, re-created from `cargo pgrx schema`
-                                         (bound to this release's library), then
+                                         (bound to this release's library, named by version), then
                                          sql/functions/ingest_functions.sql (their settings)
     --@NAME-begin ... --@NAME-end        the file SECTIONS names, with CREATE FUNCTION turned into
                                          CREATE OR REPLACE FUNCTION where the function existed before
@@ -38,11 +38,11 @@ SECTIONS = {
 def rebound_functions():
     schema = subprocess.run(["cargo", "pgrx", "schema", "pg15", "--pg-config", PG_CONFIG], cwd=REPO,
                             capture_output=True, text=True, check=True).stdout
-    blocks = re.findall(r"CREATE  FUNCTION \"(\w+)\"\((.*?)\nAS 'MODULE_PATHNAME', '(\w+)';", schema, re.S)
+    blocks = re.findall(r"CREATE  FUNCTION \"(\w+)\"\((.*?)\nAS '([^']+)', '(\w+)';", schema, re.S)
     if not blocks:
         sys.exit("cargo pgrx schema printed no C functions")
-    functions = [f"CREATE OR REPLACE FUNCTION @extschema@.\"{name}\"({body}\nAS 'MODULE_PATHNAME', '{symbol}';"
-                 for name, body, symbol in blocks]
+    functions = [f"CREATE OR REPLACE FUNCTION @extschema@.\"{name}\"({body}\nAS '{library}', '{symbol}';"
+                 for name, body, library, symbol in blocks]
     with open(os.path.join(REPO, "sql/functions/ingest_functions.sql")) as f:
         settings = f.read().strip()
     return "\n".join(functions) + "\n" + settings

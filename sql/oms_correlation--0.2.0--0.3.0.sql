@@ -12,56 +12,56 @@ CREATE OR REPLACE FUNCTION @extschema@."insert_callcenter_ticket_from_json"(
 VOLATILE SECURITY DEFINER PARALLEL UNSAFE
 SET search_path TO @extschema@, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'insert_callcenter_ticket_from_json_wrapper';
+AS 'oms_correlation-0.3.0', 'insert_callcenter_ticket_from_json_wrapper';
 CREATE OR REPLACE FUNCTION @extschema@."insert_callcenter_ticket_from_json_with_meter_link"(
 	"json_data" jsonb /* Option < RawJsonb > */
 ) RETURNS uuid /* Option < Uuid > */
 VOLATILE SECURITY DEFINER PARALLEL UNSAFE
 SET search_path TO @extschema@, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'insert_callcenter_ticket_from_json_with_meter_link_wrapper';
+AS 'oms_correlation-0.3.0', 'insert_callcenter_ticket_from_json_with_meter_link_wrapper';
 CREATE OR REPLACE FUNCTION @extschema@."insert_kaifa_event_from_json"(
 	"json_data" jsonb /* Option < RawJsonb > */
 ) RETURNS uuid /* Option < Uuid > */
 VOLATILE SECURITY DEFINER PARALLEL UNSAFE
 SET search_path TO @extschema@, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'insert_kaifa_event_from_json_wrapper';
+AS 'oms_correlation-0.3.0', 'insert_kaifa_event_from_json_wrapper';
 CREATE OR REPLACE FUNCTION @extschema@."insert_kaifa_event_from_json_with_meter_sync"(
 	"json_data" jsonb /* Option < RawJsonb > */
 ) RETURNS uuid /* Option < Uuid > */
 VOLATILE SECURITY DEFINER PARALLEL UNSAFE
 SET search_path TO @extschema@, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'insert_kaifa_event_from_json_with_meter_sync_wrapper';
+AS 'oms_correlation-0.3.0', 'insert_kaifa_event_from_json_with_meter_sync_wrapper';
 CREATE OR REPLACE FUNCTION @extschema@."insert_onu_event_from_json"(
 	"json_data" jsonb /* Option < RawJsonb > */
 ) RETURNS INT /* Option < i32 > */
 VOLATILE SECURITY DEFINER PARALLEL UNSAFE
 SET search_path TO @extschema@, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'insert_onu_event_from_json_wrapper';
+AS 'oms_correlation-0.3.0', 'insert_onu_event_from_json_wrapper';
 CREATE OR REPLACE FUNCTION @extschema@."insert_onu_event_from_json_with_meter_sync"(
 	"json_data" jsonb /* Option < RawJsonb > */
 ) RETURNS INT /* Option < i32 > */
 VOLATILE SECURITY DEFINER PARALLEL UNSAFE
 SET search_path TO @extschema@, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'insert_onu_event_from_json_with_meter_sync_wrapper';
+AS 'oms_correlation-0.3.0', 'insert_onu_event_from_json_with_meter_sync_wrapper';
 CREATE OR REPLACE FUNCTION @extschema@."insert_scada_event_from_json"(
 	"json_data" jsonb /* Option < RawJsonb > */
 ) RETURNS uuid /* Option < Uuid > */
 VOLATILE SECURITY DEFINER PARALLEL UNSAFE
 SET search_path TO @extschema@, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'insert_scada_event_from_json_wrapper';
+AS 'oms_correlation-0.3.0', 'insert_scada_event_from_json_wrapper';
 CREATE OR REPLACE FUNCTION @extschema@."insert_scada_event_with_meter_check"(
 	"json_data" jsonb /* Option < RawJsonb > */
 ) RETURNS jsonb /* Option < JsonB > */
 VOLATILE SECURITY DEFINER PARALLEL UNSAFE
 SET search_path TO @extschema@, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'insert_scada_event_with_meter_check_wrapper';
+AS 'oms_correlation-0.3.0', 'insert_scada_event_with_meter_check_wrapper';
 CREATE OR REPLACE FUNCTION @extschema@."oms_process_scada_event_meters"(
 	"scada_event_id" uuid, /* Uuid */
 	"substation_id" TEXT, /* & str */
@@ -77,7 +77,7 @@ CREATE OR REPLACE FUNCTION @extschema@."oms_process_scada_event_meters"(
 VOLATILE PARALLEL UNSAFE
 SET search_path TO @extschema@, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'oms_process_scada_event_meters_wrapper';
+AS 'oms_correlation-0.3.0', 'oms_process_scada_event_meters_wrapper';
 CREATE OR REPLACE FUNCTION @extschema@."oms_update_meter_status"(
 	"meter_number" TEXT, /* Option < & str > */
 	"new_status" TEXT, /* Option < & str > */
@@ -90,12 +90,12 @@ CREATE OR REPLACE FUNCTION @extschema@."oms_update_meter_status"(
 VOLATILE PARALLEL UNSAFE
 SET search_path TO @extschema@, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'oms_update_meter_status_wrapper';
+AS 'oms_correlation-0.3.0', 'oms_update_meter_status_wrapper';
 CREATE OR REPLACE FUNCTION @extschema@."oms_uuid_v7"() RETURNS uuid /* Uuid */
 STRICT VOLATILE PARALLEL SAFE
 SET search_path TO @extschema@, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'oms_uuid_v7_wrapper';
+AS 'oms_correlation-0.3.0', 'oms_uuid_v7_wrapper';
 -- Privileges and settings of the eight ingest functions.
 --
 -- They run as the extension's owner (SECURITY DEFINER), so a consumer role needs nothing but
@@ -1042,10 +1042,15 @@ $$;
 -- The guard reads each statement's parse tree (src/api/drop_guard.rs): it refuses a DROP
 -- EXTENSION naming this extension, a DROP SCHEMA ... CASCADE of its schema and a DROP OWNED BY its
 -- owner while the tables hold data, and lets every other statement through.
-CREATE OR REPLACE FUNCTION @extschema@.oms_guard_drop() RETURNS event_trigger
-LANGUAGE c
-SET search_path = @extschema@, pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'oms_guard_drop_wrapper';
+-- (Bound to the library the rest of this release is: each release has its own, named by version.)
+DO $bind$
+BEGIN
+    EXECUTE format('CREATE OR REPLACE FUNCTION @extschema@.oms_guard_drop() RETURNS event_trigger LANGUAGE c '
+                   'SET search_path = @extschema@, pg_catalog, pg_temp AS %L, %L',
+                   (SELECT probin FROM pg_catalog.pg_proc WHERE oid = '@extschema@.oms_uuid_v7()'::pg_catalog.regprocedure),
+                   'oms_guard_drop_wrapper');
+END
+$bind$;
 
 CREATE EVENT TRIGGER oms_correlation_guard_drop ON ddl_command_start
     WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED')

@@ -134,7 +134,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/functions/drop_guard.sql",
     name = "drop_guard",
-    requires = ["adoption_take_in"]
+    requires = ["adoption_take_in", api::helpers::oms_uuid_v7]
 );
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -29,10 +29,15 @@ $$;
 -- The guard reads each statement's parse tree (src/api/drop_guard.rs): it refuses a DROP
 -- EXTENSION naming this extension, a DROP SCHEMA ... CASCADE of its schema and a DROP OWNED BY its
 -- owner while the tables hold data, and lets every other statement through.
-CREATE FUNCTION @extschema@.oms_guard_drop() RETURNS event_trigger
-LANGUAGE c
-SET search_path = @extschema@, pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'oms_guard_drop_wrapper';
+-- (Bound to the library the rest of this release is: each release has its own, named by version.)
+DO $bind$
+BEGIN
+    EXECUTE format('CREATE FUNCTION @extschema@.oms_guard_drop() RETURNS event_trigger LANGUAGE c '
+                   'SET search_path = @extschema@, pg_catalog, pg_temp AS %L, %L',
+                   (SELECT probin FROM pg_catalog.pg_proc WHERE oid = '@extschema@.oms_uuid_v7()'::pg_catalog.regprocedure),
+                   'oms_guard_drop_wrapper');
+END
+$bind$;
 
 CREATE EVENT TRIGGER oms_correlation_guard_drop ON ddl_command_start
     WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED')

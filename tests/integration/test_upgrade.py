@@ -5,9 +5,10 @@ object of the extension with a fresh install of the new version."""
 import json
 import os
 
+import psycopg2
 import pytest
 
-from conftest import EXAMPLES, RELEASES, REPO, correlating_function, example, install_release, run
+from conftest import EXAMPLES, RELEASES, REPO, correlating_function, dsn, example, install_release, run
 
 pytestmark = pytest.mark.fresh_only  # installs the extension itself
 
@@ -76,7 +77,7 @@ def test_update_from_a_release_matches_a_fresh_install(databases, release):
         (cargo_version(),)]
     # Every C function now runs this release's library.
     assert run(upgraded, "SELECT DISTINCT probin FROM pg_proc WHERE probin IS NOT NULL "
-                         "AND pronamespace = 'public'::regnamespace") == [("oms_correlation",)]
+                         "AND pronamespace = 'public'::regnamespace") == [(f"oms_correlation-{cargo_version()}",)]
 
     # The data is still there, redeliveries still find it, and the rest of the samples go through.
     assert ingest(upgraded, "onu_last_gasp.json") == first["onu_last_gasp.json"]
@@ -97,3 +98,32 @@ def test_update_from_a_release_matches_a_fresh_install(databases, release):
     extra = sorted(set(upgraded_objects) - set(fresh_objects))
     assert (missing, extra) == ([], []), "only in a fresh install:\n" + "\n".join(missing) + \
         "\nonly after the update:\n" + "\n".join(extra)
+
+
+def test_a_consumer_connected_across_the_update_keeps_working(new_database):
+    """Each release has its own library, so a database runs the release its schema is at until
+    ALTER EXTENSION UPDATE. A consumer connected before the update then has both libraries in its
+    backend: its calls go on, and what it SET still counts."""
+    database = new_database("oms_it_across_")
+    release = RELEASES[-1]
+    sources = install_release(release)
+    run(database, f"CREATE EXTENSION oms_correlation VERSION '{release}'")
+    with open(os.path.join(sources, "demo", "grid.sql")) as f:
+        run(database, f.read())
+    consumer = psycopg2.connect(dsn(database), options="-c TimeZone=UTC")
+    consumer.autocommit = True
+    with consumer.cursor() as cur:
+        cur.execute("SELECT insert_onu_event_from_json_with_meter_sync(%s::jsonb)", (json.dumps(example("onu_last_gasp.json")),))
+        assert cur.fetchone()[0] == 1
+        cur.execute("SET oms_correlation.scada_scope = 'topology'")
+        run(database, "ALTER EXTENSION oms_correlation UPDATE")
+        cur.execute("SELECT insert_scada_event_with_meter_check(%s::jsonb)", (json.dumps(example("scada_breaker_trip.json")),))
+        result = cur.fetchone()[0]
+        assert (result["scada_scope"], result["affected_meters"], len(result)) == ("topology", 150, 17)
+        cur.execute("SET oms_correlation.on_invalid_payload = 'error'")
+        with pytest.raises(psycopg2.errors.InvalidTextRepresentation):
+            cur.execute("SELECT insert_onu_event_from_json_with_meter_sync('{\"onuId\": \"x\"}'::jsonb)")
+        cur.execute("SELECT count(DISTINCT probin) FROM pg_proc WHERE probin LIKE 'oms_correlation%' "
+                    "OR probin LIKE '$libdir/oms_correlation%'")
+        assert cur.fetchone()[0] == 1
+    consumer.close()
