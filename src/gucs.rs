@@ -53,7 +53,9 @@ fn defined_elsewhere() -> bool {
     let name = c"oms_correlation.comm_fresh_window";
     unsafe {
         !pg_sys::GetConfigOption(name.as_ptr(), true, false).is_null()
-            && pg_sys::GetConfigOptionFlags(name.as_ptr(), true) & pg_sys::GUC_CUSTOM_PLACEHOLDER as i32 == 0
+            && pg_sys::GetConfigOptionFlags(name.as_ptr(), true)
+                & pg_sys::GUC_CUSTOM_PLACEHOLDER as i32
+                == 0
     }
 }
 
@@ -77,7 +79,9 @@ pub fn comm_fresh_window() -> i32 {
     if defined_here() {
         return COMM_FRESH_WINDOW.get();
     }
-    by_name(c"oms_correlation.comm_fresh_window").parse().unwrap_or(15 * 60)
+    by_name(c"oms_correlation.comm_fresh_window")
+        .parse()
+        .unwrap_or(15 * 60)
 }
 
 pub fn scada_scope() -> ScadaScope {
@@ -127,7 +131,11 @@ pub fn confidence_kaifa() -> f64 {
 }
 
 pub fn confidence_call_center() -> f64 {
-    confidence(&CONFIDENCE_CALL_CENTER, c"oms_correlation.confidence_call_center", 0.60)
+    confidence(
+        &CONFIDENCE_CALL_CENTER,
+        c"oms_correlation.confidence_call_center",
+        0.60,
+    )
 }
 
 pub fn register() {

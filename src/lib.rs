@@ -11,6 +11,7 @@ use pgrx::prelude::*;
 
 pub mod api;
 pub mod canonical;
+pub mod correlation;
 pub mod db;
 pub mod error;
 pub mod gucs;

@@ -4,9 +4,9 @@
 use pgrx::prelude::*;
 use pgrx::Uuid;
 
-use crate::db::jsonb::RawJsonb;
 use super::{event_time, ingest, IngestError, Payload};
 use crate::canonical;
+use crate::db::jsonb::RawJsonb;
 use crate::db::store::callcenter::store;
 use crate::error::Source;
 use crate::gucs;

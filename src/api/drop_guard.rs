@@ -20,7 +20,10 @@ use crate::gucs;
 pub enum DropTarget {
     Extensions(Vec<String>),
     /// Schemas, and whether CASCADE takes their contents (the extension) with them.
-    Schemas { names: Vec<String>, cascade: bool },
+    Schemas {
+        names: Vec<String>,
+        cascade: bool,
+    },
     /// `DROP OWNED BY` these roles: it drops every object they own, the extension included.
     OwnedBy(Vec<pg_sys::Oid>),
     Other,
@@ -50,7 +53,11 @@ unsafe fn drop_target(parsetree: *mut pg_sys::Node) -> DropTarget {
         match (*parsetree).type_ {
             pg_sys::NodeTag::T_DropStmt => {
                 let stmt = parsetree as *mut pg_sys::DropStmt;
-                let names = || list_items((*stmt).objects).map(|n| string_value(n)).collect();
+                let names = || {
+                    list_items((*stmt).objects)
+                        .map(|n| string_value(n))
+                        .collect()
+                };
                 match (*stmt).removeType {
                     pg_sys::ObjectType::OBJECT_EXTENSION => DropTarget::Extensions(names()),
                     pg_sys::ObjectType::OBJECT_SCHEMA => DropTarget::Schemas {
@@ -160,7 +167,10 @@ mod tests {
             names: names.iter().map(|n| n.to_string()).collect(),
             cascade,
         };
-        assert!(DropTarget::Extensions(vec!["x".into(), "oms_correlation".into()]).drops_extension("public", owner));
+        assert!(
+            DropTarget::Extensions(vec!["x".into(), "oms_correlation".into()])
+                .drops_extension("public", owner)
+        );
         assert!(!DropTarget::Extensions(vec!["postgis".into()]).drops_extension("public", owner));
         assert!(schema(&["other", "public"], true).drops_extension("public", owner));
         assert!(!schema(&["public"], false).drops_extension("public", owner));

@@ -6,8 +6,9 @@ use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
 use serde_json::json;
 
-use crate::api::scada::{check_outage, resolve_device, scada_scope_name, AlarmContext};
+use crate::api::scada::{check_outage, resolve_device, scada_scope_name};
 use crate::api::scada_result::ScadaResult;
+use crate::correlation::scada::AlarmContext;
 use crate::db::registry::{self, ExplicitChange};
 use crate::db::{arg, execute};
 use crate::gucs;
@@ -145,7 +146,11 @@ pub fn oms_process_scada_event_meters(
             description: format!(
                 "SCADA {} on {scope} {}",
                 event_type.as_deref().unwrap_or("event"),
-                if scope == "feeder" { feeder_id.unwrap_or_default() } else { substation_id }
+                if scope == "feeder" {
+                    feeder_id.unwrap_or_default()
+                } else {
+                    substation_id
+                }
             ),
             severity: severity.as_deref(),
             cause: reason.as_deref(),
@@ -161,8 +166,15 @@ pub fn oms_process_scada_event_meters(
             scada_scope: scada_scope_name().into(),
             ..ScadaResult::default()
         };
-        let (counts, outage_id) = check_outage(client, &alarm, &mut result)?;
-        Ok((counts.total, counts.offline, counts.online, counts.unknown, outage_id))
+        let check = check_outage(client, &alarm, &mut result)?;
+        let counts = check.counts;
+        Ok((
+            counts.total,
+            counts.offline,
+            counts.online,
+            counts.unknown,
+            check.outage_id,
+        ))
     })
     .unwrap_or_else(|e| panic!("{FUNCTION}: {e}"));
     TableIterator::once(row)

@@ -5,9 +5,9 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::Uuid;
 
-use crate::db::jsonb::RawJsonb;
 use super::{event_time, ingest, IngestError, Payload};
 use crate::canonical;
+use crate::db::jsonb::RawJsonb;
 use crate::db::registry;
 use crate::db::store::kaifa::store;
 use crate::db::store::Stored;

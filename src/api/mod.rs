@@ -18,11 +18,11 @@ use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiError};
 use serde_json::Value;
 
+use crate::db::jsonb::{self, RawJsonb, MAX_DEPTH};
 use crate::db::{arg, execute, timestamptz};
 use crate::error::{ErrorKind, PayloadError, Source};
 use crate::gucs::{self, OnInvalidPayload};
 use crate::payload::EventTime;
-use crate::db::jsonb::{self, RawJsonb, MAX_DEPTH};
 
 /// Why an ingest call did not complete.
 #[derive(Debug)]

@@ -2,9 +2,9 @@
 
 use pgrx::prelude::*;
 
-use crate::db::jsonb::RawJsonb;
 use super::{event_time, ingest, IngestError, Payload};
 use crate::canonical;
+use crate::db::jsonb::RawJsonb;
 use crate::db::store::onu::{stable_event_id, store};
 use crate::error::Source;
 use crate::gucs;

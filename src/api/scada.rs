@@ -3,15 +3,16 @@
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::{JsonB, Uuid};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::scada_result::ScadaResult;
 
-use crate::db::jsonb::RawJsonb;
 use super::{event_time, ingest, IngestError, Payload};
 use crate::canonical::scada_vocabulary::{self, AlarmClass};
-use crate::db::outage::{self, Device, Evidence};
-use crate::db::scada_check::{self, CheckSettings, ScopeCounts};
+use crate::correlation::scada::{self as outages, AlarmContext, OutageCheck};
+use crate::correlation::store::Device;
+use crate::db::jsonb::RawJsonb;
+use crate::db::scada_check::ScopeCounts;
 use crate::db::store::scada::{store, StoredAlarm};
 use crate::db::{arg, execute};
 use crate::error::Source;
@@ -57,7 +58,11 @@ pub fn insert_scada_event_with_meter_check(json_data: Option<RawJsonb>) -> Optio
 /// A redelivery of an alarm whose first delivery was stored without a check (by
 /// `insert_scada_event_from_json`, or by the legacy functions before adoption): redeliveries
 /// change nothing, so it is not checked now either.
-fn never_checked(client: &mut SpiClient<'_>, id: Uuid, alarm: &ScadaAlarm) -> SpiResult<ScadaResult> {
+fn never_checked(
+    client: &mut SpiClient<'_>,
+    id: Uuid,
+    alarm: &ScadaAlarm,
+) -> SpiResult<ScadaResult> {
     let classification = classify(client, alarm)?;
     Ok(ScadaResult {
         scada_event_id: id.to_string(),
@@ -102,19 +107,6 @@ LEFT JOIN network_feeders f ON f.feeder_id = $2
 // feeder would otherwise lock the outage and its meters in opposite orders.
 const SERIALIZE_SUBSTATION: &str =
     "SELECT pg_catalog.pg_advisory_xact_lock(1869440365, pg_catalog.hashtext($1))";
-
-// The newest restoration already stored for the device, if newer than this alarm (answered by the
-// partial index scada_events_restorations).
-const NEWER_RESTORATION: &str = r#"
-SELECT newest.event_timestamp, newest.id
-FROM (SELECT 1) AS one
-LEFT JOIN LATERAL (
-    SELECT event_timestamp, id FROM scada_events
-    WHERE substation_id = $1 AND (feeder_id = $2 OR (feeder_id IS NULL AND $2 IS NULL)) AND event_timestamp > $3
-      AND (check_result ->> 'classification') = 'restoration'
-    ORDER BY event_timestamp DESC LIMIT 1
-) AS newest ON true
-"#;
 
 const RECORD_CHECK: &str = r#"
 UPDATE scada_events
@@ -236,7 +228,26 @@ pub(crate) fn check_alarm(
     result.meters_checked = true;
     result.scope = Some(scope.into());
     match classification.class {
-        AlarmClass::Restoration => restore(client, &context, &mut result)?,
+        AlarmClass::Restoration => {
+            let outcome = outages::restore(client, &context)?;
+            fill_counts(&mut result, &outcome.counts);
+            result.restored_meters = outcome.restored.meters_restored;
+            result.restored_outages = outcome
+                .restored
+                .outage_ids
+                .iter()
+                .map(|id| id.to_string())
+                .collect();
+            let first = outcome.restored.outage_ids.first().copied();
+            result.outage_event_id = first.map(|id| id.to_string());
+            record_check(
+                client,
+                scada_event_id,
+                Some(result.restored_meters),
+                first,
+                &result,
+            )?;
+        }
         _ => {
             check_outage(client, &context, &mut result)?;
         }
@@ -244,228 +255,32 @@ pub(crate) fn check_alarm(
     Ok(result)
 }
 
-/// What the outage and restoration paths need to know about the alarm.
-pub(crate) struct AlarmContext<'a> {
-    pub scada_event_id: Uuid,
-    pub at: TimestampWithTimeZone,
-    pub device: Device,
-    /// The device as the alarm named it, which is how alarms of one device find each other.
-    pub substation_code: &'a str,
-    pub feeder_code: Option<&'a str>,
-    pub description: String,
-    pub severity: Option<&'a str>,
-    pub cause: Option<&'a str>,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
-    pub metadata: Value,
-}
-
-impl<'a> AlarmContext<'a> {
-    /// What this alarm contributes to an outage record.
-    fn evidence<'e>(&'e self, source_event_id: &'e str, description: String) -> Evidence<'e> {
-        Evidence {
-            source_type: "scada",
-            source_event_id,
-            source_table: "scada_events",
-            at: self.at,
-            severity: self.severity,
-            cause: self.cause,
-            description,
-            latitude: self.latitude,
-            longitude: self.longitude,
-        }
-    }
-}
-
-/// Step 3 of SPEC §4.1: check every meter in scope, mark the affected ones off, and open or join
-/// the device's outage when any is affected. Fills the counts and outage id into `result`.
+/// The outage check of an alarm (SPEC §4.1 step 3) into its result, recorded on the alarm.
 pub(crate) fn check_outage(
     client: &mut SpiClient<'_>,
-    alarm: &AlarmContext<'_>,
+    context: &AlarmContext<'_>,
     result: &mut ScadaResult,
-) -> SpiResult<(ScopeCounts, Option<Uuid>)> {
-    let newer = execute(
-        client,
-        NEWER_RESTORATION,
-        &[
-            arg(alarm.substation_code),
-            arg(alarm.feeder_code),
-            arg(alarm.at),
-        ],
-    )?
-    .first()
-    .get_two::<TimestampWithTimeZone, Uuid>()?;
-    if let (Some(restored_at), Some(restoration)) = newer {
-        return record_superseded(client, alarm, restored_at, restoration, result);
+) -> SpiResult<OutageCheck> {
+    let check = outages::check_outage(client, context)?;
+    fill_counts(result, &check.counts);
+    result.affected_meters = check.counts.affected;
+    result.outage_event_id = check.outage_id.map(|id| id.to_string());
+    result.outage_created = check.created;
+    if check.superseded {
+        result.superseded = true;
+        result.restored_meters = check.restored_meters;
+        result.reason = Some(
+            "a newer restoration of this device was already handled: the outage is recorded as over".into(),
+        );
     }
-    let counts = mark_affected(client, alarm)?;
-    fill_counts(result, &counts);
-    result.affected_meters = counts.affected;
-    if counts.affected == 0 {
-        record_check(client, alarm.scada_event_id, Some(0), None, result)?;
-        return Ok((counts, None));
-    }
-    let source_event_id = alarm.scada_event_id.to_string();
-    let evidence = alarm.evidence(
-        &source_event_id,
-        format!(
-            "{}: {} meter(s) affected",
-            alarm.description, counts.affected
-        ),
-    );
-    let (outage_id, created) = outage::open_or_join(client, alarm.device, &evidence)?;
-    result.outage_event_id = Some(outage_id.to_string());
-    result.outage_created = created;
-    // The outage's affected-customer count reads the link, so it is written first.
     record_check(
         client,
-        alarm.scada_event_id,
-        Some(counts.affected),
-        Some(outage_id),
+        context.scada_event_id,
+        Some(check.counts.affected),
+        check.outage_id,
         result,
     )?;
-    outage::record_evidence(
-        client,
-        outage_id,
-        created,
-        &evidence,
-        counts.affected,
-        json!({"affected_meters": counts.affected}),
-    )?;
-    outage::link_alarm_customers(client, outage_id, alarm.scada_event_id, alarm.at)?;
-    Ok((counts, Some(outage_id)))
-}
-
-/// An outage alarm older than a restoration already handled for its device. What happened is
-/// what an in-order delivery would have done: the alarm marks its meters off as of its own time
-/// and the restoration turns them back on as of its time, each through the ordering gate, so a
-/// meter ends as its newest event says whatever the arrival order. The outage is recorded as
-/// over, so the reliability record still counts it.
-fn record_superseded(
-    client: &mut SpiClient<'_>,
-    alarm: &AlarmContext<'_>,
-    restored_at: TimestampWithTimeZone,
-    restoration: Uuid,
-    result: &mut ScadaResult,
-) -> SpiResult<(ScopeCounts, Option<Uuid>)> {
-    let counts = mark_affected(client, alarm)?;
-    fill_counts(result, &counts);
-    result.affected_meters = counts.affected;
-    result.restored_meters = scada_check::restore_alarm_meters(
-        client,
-        alarm.scada_event_id,
-        restoration,
-        restored_at,
-        gucs::confidence_scada(),
-        json!({"restores_late_alarm": alarm.scada_event_id.to_string()}),
-    )?;
-    result.superseded = true;
-    result.reason = Some(
-        "a newer restoration of this device was already handled: the outage is recorded as over".into(),
-    );
-    let source_event_id = alarm.scada_event_id.to_string();
-    let evidence = alarm.evidence(
-        &source_event_id,
-        format!("{} (arrived after its restoration)", alarm.description),
-    );
-    let outage_id = outage::record_already_restored(client, alarm.device, &evidence, restored_at)?;
-    result.outage_event_id = Some(outage_id.to_string());
-    result.outage_created = true;
-    record_check(
-        client,
-        alarm.scada_event_id,
-        Some(counts.affected),
-        Some(outage_id),
-        result,
-    )?;
-    Ok((counts, Some(outage_id)))
-}
-
-/// Step 4 of SPEC §4.1: restore the device's open outages and turn their meters back on.
-fn restore(
-    client: &mut SpiClient<'_>,
-    alarm: &AlarmContext<'_>,
-    result: &mut ScadaResult,
-) -> SpiResult<()> {
-    count_scope(client, alarm, result)?;
-    let device = alarm.device;
-    let restoration = scada_check::restore_outages(
-        client,
-        alarm.scada_event_id,
-        device.substation,
-        device.feeder,
-        alarm.at,
-        gucs::confidence_scada(),
-        alarm.metadata.clone(),
-    )?;
-    result.restored_meters = restoration.meters_restored;
-    result.restored_outages = restoration
-        .outage_ids
-        .iter()
-        .map(|id| id.to_string())
-        .collect();
-    for (id, event_id) in restoration
-        .outage_ids
-        .iter()
-        .zip(&restoration.outage_event_ids)
-    {
-        outage::announce(
-            client,
-            json!({
-                "outage_event_id": id.to_string(),
-                "event_id": event_id,
-                "change": "restored",
-                "status": "restored",
-                "restored_meters": restoration.meters_restored,
-                "source_type": "scada",
-                "source_event_id": alarm.scada_event_id.to_string(),
-            }),
-        )?;
-    }
-    let outage_id = restoration.outage_ids.first().copied();
-    result.outage_event_id = outage_id.map(|id| id.to_string());
-    record_check(
-        client,
-        alarm.scada_event_id,
-        Some(restoration.meters_restored),
-        outage_id,
-        result,
-    )
-}
-
-/// The check of SPEC §4.1 step 3: every meter in scope judged, the affected ones marked off.
-fn mark_affected(client: &mut SpiClient<'_>, alarm: &AlarmContext<'_>) -> SpiResult<ScopeCounts> {
-    let settings = CheckSettings {
-        fresh_window_seconds: gucs::comm_fresh_window(),
-        affect_whole_scope: gucs::scada_scope() == ScadaScope::Topology,
-        confidence: gucs::confidence_scada(),
-    };
-    scada_check::check_and_mark_affected(
-        client,
-        alarm.scada_event_id,
-        alarm.device.substation,
-        alarm.device.feeder,
-        alarm.at,
-        &settings,
-        alarm.metadata.clone(),
-    )
-}
-
-/// Verdict counts of the alarm's scope, without changing anything, filled into `result`.
-fn count_scope(
-    client: &mut SpiClient<'_>,
-    alarm: &AlarmContext<'_>,
-    result: &mut ScadaResult,
-) -> SpiResult<ScopeCounts> {
-    let counts = scada_check::count_verdicts(
-        client,
-        alarm.device.substation,
-        alarm.device.feeder,
-        alarm.at,
-        gucs::comm_fresh_window(),
-    )?;
-    fill_counts(result, &counts);
-    Ok(counts)
+    Ok(check)
 }
 
 fn fill_counts(result: &mut ScadaResult, counts: &ScopeCounts) {

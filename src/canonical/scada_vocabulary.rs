@@ -150,7 +150,9 @@ mod tests {
         assert_eq!(class_of("Breaker Open", None), Outage);
         assert_eq!(class_of("CB status", Some("Breaker closed")), Restoration);
         assert_eq!(
-            classify("CB status", Some("Breaker closed"), seed()).matched_term.as_deref(),
+            classify("CB status", Some("Breaker closed"), seed())
+                .matched_term
+                .as_deref(),
             Some("breaker closed")
         );
         // 'De-energised' (British) is an outage, not the 'energised' restoration inside it.

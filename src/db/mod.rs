@@ -5,7 +5,6 @@
 //! are unqualified: every entry point pins `search_path` to the extension's schema first.
 
 pub mod jsonb;
-pub mod outage;
 pub mod registry;
 pub mod scada_check;
 pub mod store;

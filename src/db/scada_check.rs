@@ -115,50 +115,6 @@ const COUNT_VERDICTS: &str = concat!(
     ", 0::int4, 0::int4 FROM checked"
 );
 
-/// Restores the device's open outages detected before the restoration (an older restoration that
-/// arrives late never ends a newer outage) and turns their meters back on, in one statement.
-/// $10/$11 as in the scope; $12 is the restoring SCADA event's id as text, $13 the same as uuid.
-/// The restored meters are the restoring event's affected meters, before off and after on.
-const RESTORE_OUTAGES: &str = concat!(
-    r#"WITH restored AS (
-    UPDATE oms_outage_events SET status = 'restored', actual_restoration_time = $1,
-                                 last_updated_at = pg_catalog.now()
-    WHERE status IN ('detected', 'confirmed', 'in_progress') AND first_detected_at <= $1
-      AND (($11::uuid IS NOT NULL AND feeder_id = $11) OR ($11::uuid IS NULL AND substation_id = $10))
-    RETURNING id, event_id
-), target AS (
-    SELECT DISTINCT a.meter_id AS id
-    FROM scada_events e JOIN scada_event_affected_meters a ON a.scada_event_id = e.id
-    WHERE e.outage_event_id IN (SELECT id FROM restored)
-),"#,
-    registry_ctes!(),
-    r#", sources AS (
-    INSERT INTO oms_event_sources
-        (outage_event_id, source_type, source_event_id, source_table, correlation_weight, detected_at,
-         event_timestamp, confidence_weight)
-    SELECT id, 'scada', $12, 'scada_events', w, $1, $1, w
-    FROM restored, (SELECT oms_source_weight('scada') AS w) AS weight
-    ON CONFLICT (outage_event_id, source_type, source_event_id) DO NOTHING
-), timeline AS (
-    INSERT INTO oms_event_timeline
-        (outage_event_id, event_type, status, description, source, "timestamp", metadata, event_description,
-         event_timestamp, created_by)
-    SELECT r.id, 'outage_restored', 'restored', d.description, 'scada', $1, $5, d.description, $1, 'oms_correlation'
-    FROM restored r,
-         (SELECT 'Restored by SCADA: ' || (SELECT count(*) FROM changed) || ' meter(s) back on' AS description) AS d
-), customers_back AS (
-    UPDATE oms_outage_customers SET restored_at = $1
-    WHERE outage_id IN (SELECT id FROM restored) AND restored_at IS NULL
-), affected AS (
-    INSERT INTO scada_event_affected_meters (scada_event_id, meter_id, meter_status_before, meter_status_after)
-    -- `changed` took exactly the locked meters with `applied`.
-    SELECT $13, l.id, l.power_status, CASE WHEN l.applied THEN 'on' ELSE l.power_status END
-    FROM locked l
-)
-SELECT ARRAY(SELECT id FROM restored), ARRAY(SELECT event_id::text FROM restored),
-       (SELECT count(*) FROM changed)::int4"#
-);
-
 /// A restoration's effect on the meters of an outage alarm older than it that arrived after it
 /// (SPEC §6, ordering): the alarm's affected meters ($10, its id) go back on as of the restoration
 /// ($1), audited against the restoration ($3 as text, $11 as uuid), each through the ordering gate.
@@ -245,45 +201,6 @@ pub fn count_verdicts(
     )?)
 }
 
-/// Outages restored and meters turned back on by a restoration alarm.
-pub struct Restoration {
-    pub outage_ids: Vec<Uuid>,
-    pub outage_event_ids: Vec<String>,
-    pub meters_restored: i32,
-}
-
-pub fn restore_outages(
-    client: &mut SpiClient<'_>,
-    scada_event_id: Uuid,
-    substation: Option<Uuid>,
-    feeder: Option<Uuid>,
-    at: TimestampWithTimeZone,
-    confidence: f64,
-    metadata: serde_json::Value,
-) -> SpiResult<Restoration> {
-    let mut args = vec![
-        arg(at),
-        arg("scada"),
-        arg(scada_event_id.to_string()),
-        arg(confidence),
-        arg(JsonB(metadata)),
-    ];
-    args.extend(change_args(StatusChange::FeederEnergized));
-    args.extend([
-        arg(substation),
-        arg(feeder),
-        arg(scada_event_id.to_string()),
-        arg(scada_event_id),
-    ]);
-    let row = bulk_statement(client, RESTORE_OUTAGES, &args, Writes::Rows)?.first();
-    let (ids, event_ids, restored) = row.get_three::<Vec<Uuid>, Vec<String>, i32>()?;
-    Ok(Restoration {
-        outage_ids: ids.unwrap_or_default(),
-        outage_event_ids: event_ids.unwrap_or_default(),
-        meters_restored: restored.unwrap_or(0),
-    })
-}
-
 /// Turns an outage alarm's affected meters back on as of a newer restoration of its device that
 /// was handled before the alarm arrived; returns how many took the new status.
 pub fn restore_alarm_meters(
@@ -337,7 +254,7 @@ FROM (SELECT ARRAY['oms_meters', 'oms_meter_status_events', 'scada_event_affecte
 ///
 /// A statement that writes nothing has no foreign-key triggers to skip: it neither asks the guard
 /// nor switches replica mode (whose change resets the backend's plan cache).
-fn bulk_statement<'conn>(
+pub(crate) fn bulk_statement<'conn>(
     client: &mut SpiClient<'conn>,
     sql: &'static str,
     args: &[pgrx::datum::DatumWithOid<'_>],
@@ -371,7 +288,7 @@ fn bulk_statement<'conn>(
 
 /// Whether a bulk statement writes rows (see `bulk_statement`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Writes {
+pub(crate) enum Writes {
     Rows,
     Nothing,
 }

@@ -5,8 +5,8 @@ use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::{JsonB, Uuid};
 
 use super::{inserted_id, Stored};
-use crate::db::jsonb::RawJsonb;
 use crate::canonical::MeterSignal;
+use crate::db::jsonb::RawJsonb;
 use crate::db::registry::customer_report_audit;
 use crate::db::{arg, execute};
 use crate::error::Source;

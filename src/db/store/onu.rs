@@ -6,8 +6,8 @@ use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::JsonB;
 
 use super::{inserted_id, Stored};
-use crate::db::jsonb::RawJsonb;
 use crate::canonical::MeterSignal;
+use crate::db::jsonb::RawJsonb;
 use crate::db::registry::{change_args, registry_ctes};
 use crate::db::{arg, execute};
 use crate::payload::onu::OnuEvent;

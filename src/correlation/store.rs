@@ -9,7 +9,7 @@ use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::{JsonB, Uuid};
 use serde_json::json;
 
-use super::{arg, execute, new_uuid_v7};
+use crate::db::{arg, execute, new_uuid_v7};
 use pgrx::datum::DatumWithOid;
 
 /// The device an outage is recorded against.

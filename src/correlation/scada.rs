@@ -1,0 +1,321 @@
+//! SCADA as a producer of outage evidence (SPEC §4.1 steps 3-4): an outage alarm marks its
+//! device's meters and opens or joins the device's outage; a restoration restores the device's open
+//! outages and turns their meters back on; an outage alarm that arrives after a newer restoration of
+//! its device has been handled does what an in-order delivery would have done.
+
+use pgrx::datum::TimestampWithTimeZone;
+use pgrx::spi::{SpiClient, SpiResult};
+use pgrx::{JsonB, Uuid};
+use serde_json::{json, Value};
+
+use super::store::{self, Device, Evidence};
+use crate::canonical::StatusChange;
+use crate::db::registry::{change_args, registry_ctes};
+use crate::db::scada_check::{self, bulk_statement, CheckSettings, ScopeCounts, Writes};
+use crate::db::{arg, execute};
+use crate::gucs::{self, ScadaScope};
+
+// The newest restoration already stored for the device, if newer than this alarm (answered by the
+// partial index scada_events_restorations).
+const NEWER_RESTORATION: &str = r#"
+SELECT newest.event_timestamp, newest.id
+FROM (SELECT 1) AS one
+LEFT JOIN LATERAL (
+    SELECT event_timestamp, id FROM scada_events
+    WHERE substation_id = $1 AND (feeder_id = $2 OR (feeder_id IS NULL AND $2 IS NULL)) AND event_timestamp > $3
+      AND (check_result ->> 'classification') = 'restoration'
+    ORDER BY event_timestamp DESC LIMIT 1
+) AS newest ON true
+"#;
+
+/// What the outage and restoration paths need to know about the alarm.
+pub struct AlarmContext<'a> {
+    pub scada_event_id: Uuid,
+    pub at: TimestampWithTimeZone,
+    pub device: Device,
+    /// The device as the alarm named it, which is how alarms of one device find each other.
+    pub substation_code: &'a str,
+    pub feeder_code: Option<&'a str>,
+    pub description: String,
+    pub severity: Option<&'a str>,
+    pub cause: Option<&'a str>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub metadata: Value,
+}
+
+impl<'a> AlarmContext<'a> {
+    /// What this alarm contributes to an outage record.
+    pub fn evidence<'e>(&'e self, source_event_id: &'e str, description: String) -> Evidence<'e> {
+        Evidence {
+            source_type: "scada",
+            source_event_id,
+            source_table: "scada_events",
+            at: self.at,
+            severity: self.severity,
+            cause: self.cause,
+            description,
+            latitude: self.latitude,
+            longitude: self.longitude,
+        }
+    }
+}
+
+/// What an outage alarm did.
+#[derive(Debug, Clone, Default)]
+pub struct OutageCheck {
+    pub counts: ScopeCounts,
+    /// The outage it opened or joined (none when no meter was affected).
+    pub outage_id: Option<Uuid>,
+    pub created: bool,
+    /// A newer restoration of the device had been handled before it arrived.
+    pub superseded: bool,
+    /// Meters that newer restoration turned back on (superseded alarms only).
+    pub restored_meters: i32,
+}
+
+/// Step 3 of SPEC §4.1: check every meter in scope, mark the affected ones off, and open or join
+/// the device's outage when any is affected.
+pub fn check_outage(
+    client: &mut SpiClient<'_>,
+    alarm: &AlarmContext<'_>,
+) -> SpiResult<OutageCheck> {
+    let newer = execute(
+        client,
+        NEWER_RESTORATION,
+        &[
+            arg(alarm.substation_code),
+            arg(alarm.feeder_code),
+            arg(alarm.at),
+        ],
+    )?
+    .first()
+    .get_two::<TimestampWithTimeZone, Uuid>()?;
+    if let (Some(restored_at), Some(restoration)) = newer {
+        return record_superseded(client, alarm, restored_at, restoration);
+    }
+    let counts = mark_affected(client, alarm)?;
+    if counts.affected == 0 {
+        return Ok(OutageCheck {
+            counts,
+            ..OutageCheck::default()
+        });
+    }
+    let source_event_id = alarm.scada_event_id.to_string();
+    let evidence = alarm.evidence(
+        &source_event_id,
+        format!(
+            "{}: {} meter(s) affected",
+            alarm.description, counts.affected
+        ),
+    );
+    let (outage_id, created) = store::open_or_join(client, alarm.device, &evidence)?;
+    store::record_evidence(
+        client,
+        outage_id,
+        created,
+        &evidence,
+        counts.affected,
+        json!({"affected_meters": counts.affected}),
+    )?;
+    store::link_alarm_customers(client, outage_id, alarm.scada_event_id, alarm.at)?;
+    Ok(OutageCheck {
+        counts,
+        outage_id: Some(outage_id),
+        created,
+        ..OutageCheck::default()
+    })
+}
+
+/// An outage alarm older than a restoration already handled for its device. What happened is
+/// what an in-order delivery would have done: the alarm marks its meters off as of its own time
+/// and the restoration turns them back on as of its time, each through the ordering gate, so a
+/// meter ends as its newest event says whatever the arrival order. The outage is recorded as
+/// over, so the reliability record still counts it.
+fn record_superseded(
+    client: &mut SpiClient<'_>,
+    alarm: &AlarmContext<'_>,
+    restored_at: TimestampWithTimeZone,
+    restoration: Uuid,
+) -> SpiResult<OutageCheck> {
+    let counts = mark_affected(client, alarm)?;
+    let restored_meters = scada_check::restore_alarm_meters(
+        client,
+        alarm.scada_event_id,
+        restoration,
+        restored_at,
+        gucs::confidence_scada(),
+        json!({"restores_late_alarm": alarm.scada_event_id.to_string()}),
+    )?;
+    let source_event_id = alarm.scada_event_id.to_string();
+    let evidence = alarm.evidence(
+        &source_event_id,
+        format!("{} (arrived after its restoration)", alarm.description),
+    );
+    let outage_id = store::record_already_restored(client, alarm.device, &evidence, restored_at)?;
+    Ok(OutageCheck {
+        counts,
+        outage_id: Some(outage_id),
+        created: true,
+        superseded: true,
+        restored_meters,
+    })
+}
+
+/// What a restoration alarm did.
+pub struct RestorationOutcome {
+    pub counts: ScopeCounts,
+    pub restored: Restoration,
+}
+
+/// Step 4 of SPEC §4.1: restore the device's open outages and turn their meters back on.
+pub fn restore(
+    client: &mut SpiClient<'_>,
+    alarm: &AlarmContext<'_>,
+) -> SpiResult<RestorationOutcome> {
+    let counts = count_scope(client, alarm)?;
+    let device = alarm.device;
+    let restoration = restore_outages(
+        client,
+        alarm.scada_event_id,
+        device.substation,
+        device.feeder,
+        alarm.at,
+        gucs::confidence_scada(),
+        alarm.metadata.clone(),
+    )?;
+    for (id, event_id) in restoration
+        .outage_ids
+        .iter()
+        .zip(&restoration.outage_event_ids)
+    {
+        store::announce(
+            client,
+            json!({
+                "outage_event_id": id.to_string(),
+                "event_id": event_id,
+                "change": "restored",
+                "status": "restored",
+                "restored_meters": restoration.meters_restored,
+                "source_type": "scada",
+                "source_event_id": alarm.scada_event_id.to_string(),
+            }),
+        )?;
+    }
+    Ok(RestorationOutcome {
+        counts,
+        restored: restoration,
+    })
+}
+
+/// The check of SPEC §4.1 step 3: every meter in scope judged, the affected ones marked off.
+fn mark_affected(client: &mut SpiClient<'_>, alarm: &AlarmContext<'_>) -> SpiResult<ScopeCounts> {
+    let settings = CheckSettings {
+        fresh_window_seconds: gucs::comm_fresh_window(),
+        affect_whole_scope: gucs::scada_scope() == ScadaScope::Topology,
+        confidence: gucs::confidence_scada(),
+    };
+    scada_check::check_and_mark_affected(
+        client,
+        alarm.scada_event_id,
+        alarm.device.substation,
+        alarm.device.feeder,
+        alarm.at,
+        &settings,
+        alarm.metadata.clone(),
+    )
+}
+
+/// Verdict counts of the alarm's scope, without changing anything.
+fn count_scope(client: &mut SpiClient<'_>, alarm: &AlarmContext<'_>) -> SpiResult<ScopeCounts> {
+    scada_check::count_verdicts(
+        client,
+        alarm.device.substation,
+        alarm.device.feeder,
+        alarm.at,
+        gucs::comm_fresh_window(),
+    )
+}
+
+/// Restores the device's open outages detected before the restoration (an older restoration that
+/// arrives late never ends a newer outage) and turns their meters back on, in one statement.
+/// $10/$11 as in the scope; $12 is the restoring SCADA event's id as text, $13 the same as uuid.
+/// The restored meters are the restoring event's affected meters, before off and after on.
+const RESTORE_OUTAGES: &str = concat!(
+    r#"WITH restored AS (
+    UPDATE oms_outage_events SET status = 'restored', actual_restoration_time = $1,
+                                 last_updated_at = pg_catalog.now()
+    WHERE status IN ('detected', 'confirmed', 'in_progress') AND first_detected_at <= $1
+      AND (($11::uuid IS NOT NULL AND feeder_id = $11) OR ($11::uuid IS NULL AND substation_id = $10))
+    RETURNING id, event_id
+), target AS (
+    SELECT DISTINCT a.meter_id AS id
+    FROM scada_events e JOIN scada_event_affected_meters a ON a.scada_event_id = e.id
+    WHERE e.outage_event_id IN (SELECT id FROM restored)
+),"#,
+    registry_ctes!(),
+    r#", sources AS (
+    INSERT INTO oms_event_sources
+        (outage_event_id, source_type, source_event_id, source_table, correlation_weight, detected_at,
+         event_timestamp, confidence_weight)
+    SELECT id, 'scada', $12, 'scada_events', w, $1, $1, w
+    FROM restored, (SELECT oms_source_weight('scada') AS w) AS weight
+    ON CONFLICT (outage_event_id, source_type, source_event_id) DO NOTHING
+), timeline AS (
+    INSERT INTO oms_event_timeline
+        (outage_event_id, event_type, status, description, source, "timestamp", metadata, event_description,
+         event_timestamp, created_by)
+    SELECT r.id, 'outage_restored', 'restored', d.description, 'scada', $1, $5, d.description, $1, 'oms_correlation'
+    FROM restored r,
+         (SELECT 'Restored by SCADA: ' || (SELECT count(*) FROM changed) || ' meter(s) back on' AS description) AS d
+), customers_back AS (
+    UPDATE oms_outage_customers SET restored_at = $1
+    WHERE outage_id IN (SELECT id FROM restored) AND restored_at IS NULL
+), affected AS (
+    INSERT INTO scada_event_affected_meters (scada_event_id, meter_id, meter_status_before, meter_status_after)
+    -- `changed` took exactly the locked meters with `applied`.
+    SELECT $13, l.id, l.power_status, CASE WHEN l.applied THEN 'on' ELSE l.power_status END
+    FROM locked l
+)
+SELECT ARRAY(SELECT id FROM restored), ARRAY(SELECT event_id::text FROM restored),
+       (SELECT count(*) FROM changed)::int4"#
+);
+
+/// Outages restored and meters turned back on by a restoration alarm.
+pub struct Restoration {
+    pub outage_ids: Vec<Uuid>,
+    pub outage_event_ids: Vec<String>,
+    pub meters_restored: i32,
+}
+
+pub fn restore_outages(
+    client: &mut SpiClient<'_>,
+    scada_event_id: Uuid,
+    substation: Option<Uuid>,
+    feeder: Option<Uuid>,
+    at: TimestampWithTimeZone,
+    confidence: f64,
+    metadata: serde_json::Value,
+) -> SpiResult<Restoration> {
+    let mut args = vec![
+        arg(at),
+        arg("scada"),
+        arg(scada_event_id.to_string()),
+        arg(confidence),
+        arg(JsonB(metadata)),
+    ];
+    args.extend(change_args(StatusChange::FeederEnergized));
+    args.extend([
+        arg(substation),
+        arg(feeder),
+        arg(scada_event_id.to_string()),
+        arg(scada_event_id),
+    ]);
+    let row = bulk_statement(client, RESTORE_OUTAGES, &args, Writes::Rows)?.first();
+    let (ids, event_ids, restored) = row.get_three::<Vec<Uuid>, Vec<String>, i32>()?;
+    Ok(Restoration {
+        outage_ids: ids.unwrap_or_default(),
+        outage_event_ids: event_ids.unwrap_or_default(),
+        meters_restored: restored.unwrap_or(0),
+    })
+}
