@@ -44,6 +44,16 @@ static CONFIDENCE_ONU: GucSetting<f64> = GucSetting::<f64>::new(0.85);
 static CONFIDENCE_KAIFA: GucSetting<f64> = GucSetting::<f64>::new(0.90);
 static CONFIDENCE_CALL_CENTER: GucSetting<f64> = GucSetting::<f64>::new(0.60);
 
+// The correlation engine (SPEC §5.2-5.4); windows in seconds.
+static ROLLUP_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(5 * 60);
+static ROLLUP_MIN_METERS: GucSetting<i32> = GucSetting::<i32>::new(3);
+static ROLLUP_DP_FRACTION: GucSetting<f64> = GucSetting::<f64>::new(0.5);
+static ROLLUP_MIN_CHILDREN: GucSetting<i32> = GucSetting::<i32>::new(2);
+static ROLLUP_FEEDER_FRACTION: GucSetting<f64> = GucSetting::<f64>::new(0.3);
+static JOIN_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(30 * 60);
+static NESTED_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(10 * 60);
+static CONFIRM_CONFIDENCE: GucSetting<f64> = GucSetting::<f64>::new(0.8);
+
 /// Whether this copy of the library defined the settings (else another release's copy did).
 static DEFINED_HERE: AtomicBool = AtomicBool::new(false);
 
@@ -116,6 +126,38 @@ fn confidence(setting: &GucSetting<f64>, name: &CStr, default: f64) -> f64 {
         return setting.get();
     }
     by_name(name).parse().unwrap_or(default)
+}
+
+fn int_setting(setting: &GucSetting<i32>, name: &CStr, default: i32) -> i32 {
+    if defined_here() {
+        return setting.get();
+    }
+    by_name(name).parse().unwrap_or(default)
+}
+
+/// The engine's settings of this session.
+pub fn engine() -> EngineSettings {
+    EngineSettings {
+        rollup: crate::correlation::rules::RollUp {
+            window_micros: i64::from(int_setting(&ROLLUP_WINDOW, c"oms_correlation.rollup_window", 300)) * 1_000_000,
+            min_meters: int_setting(&ROLLUP_MIN_METERS, c"oms_correlation.rollup_min_meters", 3).max(1) as usize,
+            dp_fraction: confidence(&ROLLUP_DP_FRACTION, c"oms_correlation.rollup_dp_fraction", 0.5),
+            min_children: int_setting(&ROLLUP_MIN_CHILDREN, c"oms_correlation.rollup_min_children", 2).max(1) as usize,
+            feeder_fraction: confidence(&ROLLUP_FEEDER_FRACTION, c"oms_correlation.rollup_feeder_fraction", 0.3),
+        },
+        join_window_seconds: int_setting(&JOIN_WINDOW, c"oms_correlation.join_window", 1800),
+        nested_window_seconds: int_setting(&NESTED_WINDOW, c"oms_correlation.nested_window", 600),
+        confirm_confidence: confidence(&CONFIRM_CONFIDENCE, c"oms_correlation.confirm_confidence", 0.8),
+    }
+}
+
+/// What the correlation engine reads from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineSettings {
+    pub rollup: crate::correlation::rules::RollUp,
+    pub join_window_seconds: i32,
+    pub nested_window_seconds: i32,
+    pub confirm_confidence: f64,
 }
 
 pub fn confidence_scada() -> f64 {
@@ -209,6 +251,61 @@ pub fn register() {
             GucContext::Userset,
             GucFlags::default(),
         );
+    }
+    for (name, short, setting, max) in [
+        (
+            c"oms_correlation.rollup_window",
+            c"How close in time meters must go off to roll up into one DP or feeder outage.",
+            &ROLLUP_WINDOW,
+            24 * 3600,
+        ),
+        (
+            c"oms_correlation.join_window",
+            c"How long before an outage's start a power-off signal may be and still join it.",
+            &JOIN_WINDOW,
+            7 * 24 * 3600,
+        ),
+        (
+            c"oms_correlation.nested_window",
+            c"How soon after an outage's restoration a meter of it going off opens a nested outage.",
+            &NESTED_WINDOW,
+            7 * 24 * 3600,
+        ),
+    ] {
+        GucRegistry::define_int_guc(name, short, c"", setting, 0, max, GucContext::Userset, GucFlags::UNIT_S);
+    }
+    for (name, short, setting) in [
+        (
+            c"oms_correlation.rollup_min_meters",
+            c"Distinct meters of one DP off within the roll-up window that make a DP outage.",
+            &ROLLUP_MIN_METERS,
+        ),
+        (
+            c"oms_correlation.rollup_min_children",
+            c"DPs of one feeder with outages within the roll-up window that make a feeder outage.",
+            &ROLLUP_MIN_CHILDREN,
+        ),
+    ] {
+        GucRegistry::define_int_guc(name, short, c"", setting, 1, 1_000_000, GucContext::Userset, GucFlags::default());
+    }
+    for (name, short, setting) in [
+        (
+            c"oms_correlation.rollup_dp_fraction",
+            c"Fraction of a DP's active meters off within the roll-up window that makes a DP outage.",
+            &ROLLUP_DP_FRACTION,
+        ),
+        (
+            c"oms_correlation.rollup_feeder_fraction",
+            c"Fraction of a feeder's active meters off within the roll-up window that makes a feeder outage.",
+            &ROLLUP_FEEDER_FRACTION,
+        ),
+        (
+            c"oms_correlation.confirm_confidence",
+            c"Confidence at which a predicted outage is confirmed.",
+            &CONFIRM_CONFIDENCE,
+        ),
+    ] {
+        GucRegistry::define_float_guc(name, short, c"", setting, 0.0, 1.0, GucContext::Userset, GucFlags::default());
     }
 }
 

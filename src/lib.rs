@@ -3,7 +3,8 @@
 //! Layers, from the payload inwards:
 //! - `payload`: serde decoding and validation of the four sources' JSON (pure Rust);
 //! - `canonical`: each source reduced to one shape, a `MeterSignal`, plus classification rules;
-//! - `db`: SPI statements: source tables, the meter registry and audit, SCADA checks, outages;
+//! - `db`: SPI statements: source tables, the meter registry and audit, SCADA checks;
+//! - `correlation`: the outage engine (SPEC §5): join, predict, roll up, restore, announce;
 //! - `api`: the thin `#[pg_extern]` functions of SPEC §2 and the bad-input policy;
 //! - `sql/`: the schema, SQL helper functions and views, pulled in below in dependency order.
 
@@ -131,6 +132,11 @@ extension_sql_file!(
     "../sql/functions/finish_adoption.sql",
     name = "finish_adoption",
     requires = ["adoption_take_in"]
+);
+extension_sql_file!(
+    "../sql/functions/stream.sql",
+    name = "stream",
+    requires = ["adoption_take_in", api::helpers::oms_engine_is_writing]
 );
 extension_sql_file!(
     "../sql/functions/drop_guard.sql",

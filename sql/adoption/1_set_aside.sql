@@ -24,7 +24,8 @@ DECLARE
         'kaifa_event_names', 'kaifa_event_status', 'kaifa_event_metadata', 'kaifa_event_original_messages',
         'callcenter_tickets', 'callcenter_customers', 'callcenter_ticket_status_history',
         'callcenter_raw_messages', 'oms_rejected_events', 'scada_raw_messages', 'oms_outage_customers',
-        'oms_crew_assignments', 'oms_customer_notifications', 'oms_smart_meters', 'oms_onu_devices'];
+        'oms_crew_assignments', 'oms_customer_notifications', 'oms_smart_meters', 'oms_onu_devices',
+        'oms_outage_meters'];
     our_views constant text[] := ARRAY[
         'oms_meters_with_topology', 'network_substations_with_meters', 'network_feeders_with_meters',
         'oms_active_outages', 'oms_correlation_summary', 'oms_unmatched_events', 'oms_source_summary'];

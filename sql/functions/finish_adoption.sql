@@ -41,7 +41,7 @@ BEGIN
             ('oms_event_sources',
              'event_timestamp = coalesce(event_timestamp, detected_at), '
              'confidence_weight = coalesce(confidence_weight, correlation_weight)',
-             'event_timestamp IS NULL OR confidence_weight IS NULL')) AS s(table_name, assignments, needs)
+             'event_timestamp IS NULL OR (confidence_weight IS NULL AND correlation_weight IS NOT NULL)')) AS s(table_name, assignments, needs)
     LOOP
         EXECUTE format('SELECT count(*) FROM %I.%I WHERE %s', home, step.table_name, step.needs) INTO total;
         CONTINUE WHEN total = 0;

@@ -4,9 +4,10 @@ CREATE TABLE @extschema@.oms_outage_events (
     id                          uuid PRIMARY KEY DEFAULT @extschema@.oms_uuid_v7(),
     event_id                    varchar(100) NOT NULL UNIQUE,
     event_type                  varchar(50) NOT NULL DEFAULT 'outage',
-    -- 'cancelled': an operator's verdict of a false alarm (through the operations API); it counts nowhere.
+    -- 'cancelled': an operator's verdict of a false alarm (through the operations API); it counts
+    -- nowhere. 'merged': rolled up into the outage merged_into names, which now holds its meters.
     status                      varchar(32) NOT NULL DEFAULT 'detected'
-        CHECK (status IN ('detected', 'confirmed', 'in_progress', 'restored', 'cleared', 'cancelled')),
+        CHECK (status IN ('detected', 'confirmed', 'in_progress', 'restored', 'cleared', 'cancelled', 'merged')),
     severity                    varchar(20) DEFAULT 'medium',
     confidence_score            numeric(5, 2) DEFAULT 0.0,
     affected_customers_count    integer DEFAULT 0,
@@ -28,7 +29,13 @@ CREATE TABLE @extschema@.oms_outage_events (
     -- record have neither.
     scope                       varchar(20)
         CHECK (scope IN ('service', 'distribution_point', 'feeder', 'substation')),
-    device_key                  varchar(120)
+    device_key                  varchar(120),
+    -- SPEC §5.1: affected_customers_count counts every customer who lost power in the outage and
+    -- never decreases; customers_out those still off.
+    customers_out               integer DEFAULT 0,
+    merged_into                 uuid REFERENCES @extschema@.oms_outage_events (id) ON DELETE SET NULL,
+    -- A nested outage (SPEC §5.4): opened by a meter of this outage soon after it was restored.
+    parent_outage_id            uuid REFERENCES @extschema@.oms_outage_events (id) ON DELETE SET NULL
 );
 -- At most one open outage per device. Also the index the join-or-create lookup uses.
 CREATE UNIQUE INDEX oms_outage_events_one_open_per_device
@@ -37,6 +44,33 @@ CREATE UNIQUE INDEX oms_outage_events_one_open_per_device
 CREATE INDEX oms_outage_events_substation_idx ON @extschema@.oms_outage_events (substation_id, first_detected_at);
 CREATE INDEX oms_outage_events_feeder_idx ON @extschema@.oms_outage_events (feeder_id) WHERE feeder_id IS NOT NULL;
 CREATE INDEX oms_outage_events_dp_idx ON @extschema@.oms_outage_events (dp_id) WHERE dp_id IS NOT NULL;
+CREATE INDEX oms_outage_events_merged_into_idx ON @extschema@.oms_outage_events (merged_into)
+    WHERE merged_into IS NOT NULL;
+CREATE INDEX oms_outage_events_parent_idx ON @extschema@.oms_outage_events (parent_outage_id)
+    WHERE parent_outage_id IS NOT NULL;
+
+-- Each outage's affected meters (SPEC §5.1): when each went off and came back, where it hung then,
+-- and the source that first put it there. A meter is out in at most one outage at a time; one
+-- that goes off again in the same outage gets a row of its own. customer_key is its customer, or
+-- the meter itself when it has none (it counts as one customer).
+CREATE TABLE @extschema@.oms_outage_meters (
+    outage_id               uuid NOT NULL REFERENCES @extschema@.oms_outage_events (id) ON DELETE CASCADE,
+    meter_id                uuid NOT NULL REFERENCES @extschema@.oms_meters (id) ON DELETE CASCADE,
+    off_at                  timestamptz NOT NULL,
+    on_at                   timestamptz,
+    customer_key            uuid NOT NULL,
+    customer_id             uuid,
+    dp_id                   uuid,
+    feeder_id               uuid,
+    substation_id           uuid,
+    first_source            varchar(32) NOT NULL,
+    first_source_event_id   varchar(255),
+    PRIMARY KEY (outage_id, meter_id, off_at)
+);
+CREATE UNIQUE INDEX oms_outage_meters_out ON @extschema@.oms_outage_meters (meter_id) WHERE on_at IS NULL;
+CREATE INDEX oms_outage_meters_customer_idx ON @extschema@.oms_outage_meters (outage_id, customer_key);
+CREATE INDEX oms_outage_meters_dp_idx ON @extschema@.oms_outage_meters (dp_id, off_at);
+CREATE INDEX oms_outage_meters_feeder_idx ON @extschema@.oms_outage_meters (feeder_id, off_at);
 
 -- What each source contributed. The operations API reads the same facts under its own names
 -- (event_timestamp, confidence_weight, event_data); the extension writes both, and a row written

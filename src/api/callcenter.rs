@@ -6,6 +6,7 @@ use pgrx::Uuid;
 
 use super::{event_time, ingest, IngestError, Payload};
 use crate::canonical;
+use crate::correlation::{correlate_meter_signal, locks};
 use crate::db::jsonb::RawJsonb;
 use crate::db::store::callcenter::store;
 use crate::error::Source;
@@ -28,7 +29,8 @@ pub fn insert_callcenter_ticket_from_json(json_data: Option<RawJsonb>) -> Option
 }
 
 /// Stores the ticket and records the customer's report against the meter as a `power_off` status
-/// event (confidence 0.60 by default). The report does not change the meter's `power_status`.
+/// event (confidence 0.60 by default), correlated into outages like any power-off signal. The
+/// report does not change the meter's `power_status`.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn insert_callcenter_ticket_from_json_with_meter_link(
@@ -41,7 +43,14 @@ pub fn insert_callcenter_ticket_from_json_with_meter_link(
         |client, received| {
             let (ticket, at) = decode(received)?;
             let report = canonical::from_ticket(&ticket, &gucs::confidences());
-            Ok(store(client, &ticket, at, received.raw, report.as_ref())?.id)
+            if let Some(report) = &report {
+                locks::lock_devices_of(client, &report.selector)?;
+            }
+            let stored = store(client, &ticket, at, received.raw, report.as_ref())?;
+            if let (Some(report), false) = (&report, stored.duplicate) {
+                correlate_meter_signal(client, report, "callcenter_tickets", at, stored.signalled)?;
+            }
+            Ok(stored.id)
         },
     )
 }

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::api::scada::{check_outage, resolve_device, scada_scope_name};
 use crate::api::scada_result::ScadaResult;
 use crate::correlation::scada::AlarmContext;
+use crate::correlation::stream::{engine_is_writing, Announcements, EngineWrites};
 use crate::db::registry::{self, ExplicitChange};
 use crate::db::{arg, execute};
 use crate::gucs;
@@ -128,6 +129,7 @@ pub fn oms_process_scada_event_meters(
     ),
 > {
     const FUNCTION: &str = "process_scada_event_meters";
+    let _engine = EngineWrites::begin();
     let row = Spi::connect_mut(|client| -> pgrx::spi::SpiResult<_> {
         let event = execute(client, FIND_SCADA_EVENT, &[arg(scada_event_id)])?;
         if event.is_empty() {
@@ -166,7 +168,9 @@ pub fn oms_process_scada_event_meters(
             scada_scope: scada_scope_name().into(),
             ..ScadaResult::default()
         };
-        let check = check_outage(client, &alarm, &mut result)?;
+        let mut announcements = Announcements::default();
+        let check = check_outage(client, &alarm, &mut result, &mut announcements)?;
+        announcements.send(client, "scada", &scada_event_id.to_string())?;
         let counts = check.counts;
         Ok((
             counts.total,
@@ -178,4 +182,12 @@ pub fn oms_process_scada_event_meters(
     })
     .unwrap_or_else(|e| panic!("{FUNCTION}: {e}"));
     TableIterator::once(row)
+}
+
+/// Whether the outage changes being made in this session are the correlation engine's: the
+/// trigger that announces status changes made by operators asks, so that the engine's own are
+/// announced once, by the engine (sql/functions/stream.sql).
+#[pg_extern(volatile, parallel_safe)]
+pub fn oms_engine_is_writing() -> bool {
+    engine_is_writing()
 }

@@ -7,6 +7,7 @@ use pgrx::Uuid;
 
 use super::{event_time, ingest, IngestError, Payload};
 use crate::canonical;
+use crate::correlation::{correlate_meter_signal, locks};
 use crate::db::jsonb::RawJsonb;
 use crate::db::registry;
 use crate::db::store::kaifa::store;
@@ -30,7 +31,7 @@ pub fn insert_kaifa_event_from_json(json_data: Option<RawJsonb>) -> Option<Uuid>
 }
 
 /// Stores the message and applies what it says to its meter: power off or restored by CIM code,
-/// else by severity, else a communication refresh.
+/// else by severity, else a communication refresh; power signals are correlated into outages.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn insert_kaifa_event_from_json_with_meter_sync(json_data: Option<RawJsonb>) -> Option<Uuid> {
@@ -41,14 +42,19 @@ pub fn insert_kaifa_event_from_json_with_meter_sync(json_data: Option<RawJsonb>)
         |client, received| {
             let (event, stored) = decode_and_store(client, received)?;
             if !stored.duplicate {
+                let signal = canonical::from_kaifa(&event, &gucs::confidences());
+                if let Some(signal) = &signal {
+                    locks::lock_devices_of(client, &signal.selector)?;
+                }
                 registry::learn_mrids(client, &event.asset_mrids(), &event.usage_point_mrids())?;
-                if let Some(signal) = canonical::from_kaifa(&event, &gucs::confidences()) {
+                if let Some(signal) = &signal {
                     let at = event_time(
                         Source::Kaifa,
                         "payload.created_date_time",
                         event.occurred_at,
                     )?;
-                    registry::apply(client, &signal, at)?;
+                    let applied = registry::apply(client, signal, at)?;
+                    correlate_meter_signal(client, signal, "kaifa_events", at, applied.audited_meters)?;
                 }
             }
             Ok(stored.id)

@@ -18,6 +18,7 @@ use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiError};
 use serde_json::Value;
 
+use crate::correlation::stream::EngineWrites;
 use crate::db::jsonb::{self, RawJsonb, MAX_DEPTH};
 use crate::db::{arg, execute, timestamptz};
 use crate::error::{ErrorKind, PayloadError, Source};
@@ -105,6 +106,7 @@ pub fn ingest<T>(
         }
     };
     let payload = Payload { raw, value };
+    let _engine = EngineWrites::begin();
     match subtransaction::run(|| Spi::connect_mut(|client| body(client, &payload))) {
         Ok(Ok(value)) => Some(value),
         Ok(Err(IngestError::Payload(e))) => reject(function, Some(raw), e.into()),

@@ -4,6 +4,7 @@ use pgrx::prelude::*;
 
 use super::{event_time, ingest, IngestError, Payload};
 use crate::canonical;
+use crate::correlation::{correlate_meter_signal, locks};
 use crate::db::jsonb::RawJsonb;
 use crate::db::store::onu::{stable_event_id, store};
 use crate::error::Source;
@@ -26,7 +27,7 @@ pub fn insert_onu_event_from_json(json_data: Option<RawJsonb>) -> Option<i32> {
 }
 
 /// Stores the event and, for a last gasp or power restored, updates every active meter behind
-/// the ONU with one audited status event each.
+/// the ONU with one audited status event each, and correlates the signal into outages.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn insert_onu_event_from_json_with_meter_sync(json_data: Option<RawJsonb>) -> Option<i32> {
@@ -37,7 +38,14 @@ pub fn insert_onu_event_from_json_with_meter_sync(json_data: Option<RawJsonb>) -
         |client, received| {
             let (event, event_id, at) = decode(received)?;
             let signal = canonical::from_onu(&event, &event_id, &gucs::confidences());
-            Ok(store(client, &event, &event_id, at, received.raw, signal.as_ref())?.id)
+            if let Some(signal) = &signal {
+                locks::lock_devices_of(client, &signal.selector)?;
+            }
+            let stored = store(client, &event, &event_id, at, received.raw, signal.as_ref())?;
+            if let (Some(signal), false) = (&signal, stored.duplicate) {
+                correlate_meter_signal(client, signal, "onu_events", at, stored.signalled)?;
+            }
+            Ok(stored.id)
         },
     )
 }

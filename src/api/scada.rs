@@ -10,7 +10,9 @@ use super::scada_result::ScadaResult;
 use super::{event_time, ingest, IngestError, Payload};
 use crate::canonical::scada_vocabulary::{self, AlarmClass};
 use crate::correlation::scada::{self as outages, AlarmContext, OutageCheck};
+use crate::correlation::locks;
 use crate::correlation::store::Device;
+use crate::correlation::stream::Announcements;
 use crate::db::jsonb::RawJsonb;
 use crate::db::scada_check::ScopeCounts;
 use crate::db::store::scada::{store, StoredAlarm};
@@ -133,7 +135,8 @@ fn classify(
 }
 
 /// Resolves the scope: the feeder when `feederId` names a known feeder, else the substation; and
-/// takes the substation's SCADA lock until the end of the transaction.
+/// takes the substation's SCADA lock, then the device's outage locks (`correlation::locks`), until
+/// the end of the transaction.
 pub(crate) fn resolve_device(
     client: &mut SpiClient<'_>,
     substation_code: &str,
@@ -147,7 +150,7 @@ pub(crate) fn resolve_device(
     )?
     .first();
     let (substation, feeder, feeder_substation) = row.get_three::<Uuid, Uuid, Uuid>()?;
-    Ok(match (substation, feeder) {
+    let resolved = match (substation, feeder) {
         (_, Some(feeder)) => Some((
             Device {
                 substation: substation.or(feeder_substation),
@@ -163,7 +166,11 @@ pub(crate) fn resolve_device(
             "substation",
         )),
         (None, None) => None,
-    })
+    };
+    if let Some((device, _)) = &resolved {
+        locks::lock_scada_device(client, device.substation, device.feeder)?;
+    }
+    Ok(resolved)
 }
 
 /// Classifies the alarm and does the meter and outage work; returns the SPEC §4.1 result.
@@ -227,9 +234,10 @@ pub(crate) fn check_alarm(
     };
     result.meters_checked = true;
     result.scope = Some(scope.into());
+    let mut announcements = Announcements::default();
     match classification.class {
         AlarmClass::Restoration => {
-            let outcome = outages::restore(client, &context)?;
+            let outcome = outages::restore(client, &context, &mut announcements)?;
             fill_counts(&mut result, &outcome.counts);
             result.restored_meters = outcome.restored.meters_restored;
             result.restored_outages = outcome
@@ -249,9 +257,10 @@ pub(crate) fn check_alarm(
             )?;
         }
         _ => {
-            check_outage(client, &context, &mut result)?;
+            check_outage(client, &context, &mut result, &mut announcements)?;
         }
     }
+    announcements.send(client, Source::Scada.as_str(), &scada_event_id.to_string())?;
     Ok(result)
 }
 
@@ -260,8 +269,9 @@ pub(crate) fn check_outage(
     client: &mut SpiClient<'_>,
     context: &AlarmContext<'_>,
     result: &mut ScadaResult,
+    announcements: &mut Announcements,
 ) -> SpiResult<OutageCheck> {
-    let check = outages::check_outage(client, context)?;
+    let check = outages::check_outage(client, context, announcements)?;
     fill_counts(result, &check.counts);
     result.affected_meters = check.counts.affected;
     result.outage_event_id = check.outage_id.map(|id| id.to_string());

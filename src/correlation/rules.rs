@@ -23,6 +23,12 @@ impl Scope {
             Scope::Substation => "substation",
         }
     }
+
+    pub fn parse(text: &str) -> Option<Scope> {
+        [Scope::Service, Scope::DistributionPoint, Scope::Feeder, Scope::Substation]
+            .into_iter()
+            .find(|scope| scope.as_str() == text)
+    }
 }
 
 /// The device an outage sits on; its key (`oms_outage_events.device_key`) admits one open outage.

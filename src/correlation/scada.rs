@@ -1,14 +1,20 @@
-//! SCADA as a producer of outage evidence (SPEC §4.1 steps 3-4): an outage alarm marks its
-//! device's meters and opens or joins the device's outage; a restoration restores the device's open
-//! outages and turns their meters back on; an outage alarm that arrives after a newer restoration of
-//! its device has been handled does what an in-order delivery would have done.
+//! SCADA as a producer of outage evidence (SPEC §4.1 steps 3-4, §5.3): an outage alarm marks its
+//! device's meters and opens (or joins) the device's outage, authoritative and confirmed even when
+//! no meter reads as off yet; it absorbs the predicted outages under the device, and its affected
+//! meters join it. A restoration restores the device's open outages and turns their meters back
+//! on; an outage alarm that arrives after a newer restoration of its device has been handled does
+//! what an in-order delivery would have done. The caller holds the device's locks (`locks`).
 
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::{JsonB, Uuid};
 use serde_json::{json, Value};
 
+use super::locks::located_meters;
+use super::rollup;
+use super::signals::{join_outage, next_power_on, restore_if_all_back};
 use super::store::{self, Device, Evidence};
+use super::stream::{Announcements, Change};
 use crate::canonical::StatusChange;
 use crate::db::registry::{change_args, registry_ctes};
 use crate::db::scada_check::{self, bulk_statement, CheckSettings, ScopeCounts, Writes};
@@ -65,7 +71,7 @@ impl<'a> AlarmContext<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct OutageCheck {
     pub counts: ScopeCounts,
-    /// The outage it opened or joined (none when no meter was affected).
+    /// The device's outage it opened or joined.
     pub outage_id: Option<Uuid>,
     pub created: bool,
     /// A newer restoration of the device had been handled before it arrived.
@@ -74,11 +80,33 @@ pub struct OutageCheck {
     pub restored_meters: i32,
 }
 
-/// Step 3 of SPEC §4.1: check every meter in scope, mark the affected ones off, and open or join
-/// the device's outage when any is affected.
+// The alarm's affected meters ($9, the alarm) join its outage (`join_outage!`, $1-$8).
+const JOIN_ALARM_METERS: &str = concat!(
+    "WITH target AS (SELECT meter_id AS id FROM scada_event_affected_meters WHERE scada_event_id = $9),",
+    " located AS (",
+    located_meters!(),
+    "), incoming AS (SELECT l.meter_id, l.customer_key, l.customer_id, l.dp_id, l.feeder_id, l.substation_id, ",
+    next_power_on!(),
+    " AS on_at FROM located l), ",
+    join_outage!()
+);
+
+// The same for an alarm recorded after its restoration ($10): its meters were out until then.
+const RECORD_ALARM_METERS_RESTORED: &str = concat!(
+    "WITH target AS (SELECT meter_id AS id FROM scada_event_affected_meters WHERE scada_event_id = $9),",
+    " located AS (",
+    located_meters!(),
+    "), incoming AS (SELECT l.meter_id, l.customer_key, l.customer_id, l.dp_id, l.feeder_id, l.substation_id, ",
+    "$10::timestamptz AS on_at FROM located l), ",
+    join_outage!()
+);
+
+/// Step 3 of SPEC §4.1 with §5.3: check every meter in scope and mark the affected ones off; open
+/// or join the device's outage, absorb the predicted outages under it, and add the meters.
 pub fn check_outage(
     client: &mut SpiClient<'_>,
     alarm: &AlarmContext<'_>,
+    announcements: &mut Announcements,
 ) -> SpiResult<OutageCheck> {
     let newer = execute(
         client,
@@ -92,33 +120,54 @@ pub fn check_outage(
     .first()
     .get_two::<TimestampWithTimeZone, Uuid>()?;
     if let (Some(restored_at), Some(restoration)) = newer {
-        return record_superseded(client, alarm, restored_at, restoration);
+        return record_superseded(client, alarm, restored_at, restoration, announcements);
     }
     let counts = mark_affected(client, alarm)?;
-    if counts.affected == 0 {
-        return Ok(OutageCheck {
-            counts,
-            ..OutageCheck::default()
-        });
-    }
     let source_event_id = alarm.scada_event_id.to_string();
     let evidence = alarm.evidence(
         &source_event_id,
-        format!(
-            "{}: {} meter(s) affected",
-            alarm.description, counts.affected
-        ),
+        format!("{}: {} meter(s) affected", alarm.description, counts.affected),
     );
     let (outage_id, created) = store::open_or_join(client, alarm.device, &evidence)?;
-    store::record_evidence(
+    if created {
+        announcements.push(outage_id, Change::Opened);
+    }
+    let settings = gucs::engine();
+    rollup::absorb_predicted_under(
         client,
+        &settings,
         outage_id,
-        created,
-        &evidence,
-        counts.affected,
-        json!({"affected_meters": counts.affected}),
+        alarm.device.substation,
+        alarm.device.feeder,
+        announcements,
     )?;
-    store::link_alarm_customers(client, outage_id, alarm.scada_event_id, alarm.at)?;
+    let row = execute(
+        client,
+        JOIN_ALARM_METERS,
+        &[
+            arg(outage_id),
+            arg(alarm.at),
+            arg("scada"),
+            arg(source_event_id.as_str()),
+            arg("scada_events"),
+            arg(settings.confirm_confidence),
+            arg(evidence.description.as_str()),
+            arg(if created { "outage_detected" } else { "source_joined" }),
+            arg(alarm.scada_event_id),
+        ],
+    )?
+    .first();
+    let (meters_added, source_added) = (row.get::<i32>(1)?.unwrap_or(0), row.get::<i32>(2)?.unwrap_or(0));
+    let meters_out = row.get::<i32>(3)?.unwrap_or(0);
+    if !created && (meters_added > 0 || source_added > 0) {
+        announcements.push(outage_id, Change::Joined);
+    }
+    if row.get::<bool>(4)? == Some(true) && !created {
+        announcements.push(outage_id, Change::Confirmed);
+    }
+    if meters_added > 0 && meters_out == 0 {
+        restore_if_all_back(client, outage_id, "scada", announcements)?;
+    }
     Ok(OutageCheck {
         counts,
         outage_id: Some(outage_id),
@@ -131,12 +180,14 @@ pub fn check_outage(
 /// what an in-order delivery would have done: the alarm marks its meters off as of its own time
 /// and the restoration turns them back on as of its time, each through the ordering gate, so a
 /// meter ends as its newest event says whatever the arrival order. The outage is recorded as
-/// over, so the reliability record still counts it.
+/// over, with its meters out from the alarm to the restoration, so the reliability record still
+/// counts it.
 fn record_superseded(
     client: &mut SpiClient<'_>,
     alarm: &AlarmContext<'_>,
     restored_at: TimestampWithTimeZone,
     restoration: Uuid,
+    announcements: &mut Announcements,
 ) -> SpiResult<OutageCheck> {
     let counts = mark_affected(client, alarm)?;
     let restored_meters = scada_check::restore_alarm_meters(
@@ -153,6 +204,23 @@ fn record_superseded(
         format!("{} (arrived after its restoration)", alarm.description),
     );
     let outage_id = store::record_already_restored(client, alarm.device, &evidence, restored_at)?;
+    execute(
+        client,
+        RECORD_ALARM_METERS_RESTORED,
+        &[
+            arg(outage_id),
+            arg(alarm.at),
+            arg("scada"),
+            arg(source_event_id.as_str()),
+            arg("scada_events"),
+            arg(gucs::engine().confirm_confidence),
+            arg(evidence.description.as_str()),
+            arg("source_joined"),
+            arg(alarm.scada_event_id),
+            arg(restored_at),
+        ],
+    )?;
+    announcements.push(outage_id, Change::RecordedRestored);
     Ok(OutageCheck {
         counts,
         outage_id: Some(outage_id),
@@ -172,6 +240,7 @@ pub struct RestorationOutcome {
 pub fn restore(
     client: &mut SpiClient<'_>,
     alarm: &AlarmContext<'_>,
+    announcements: &mut Announcements,
 ) -> SpiResult<RestorationOutcome> {
     let counts = count_scope(client, alarm)?;
     let device = alarm.device;
@@ -184,23 +253,8 @@ pub fn restore(
         gucs::confidence_scada(),
         alarm.metadata.clone(),
     )?;
-    for (id, event_id) in restoration
-        .outage_ids
-        .iter()
-        .zip(&restoration.outage_event_ids)
-    {
-        store::announce(
-            client,
-            json!({
-                "outage_event_id": id.to_string(),
-                "event_id": event_id,
-                "change": "restored",
-                "status": "restored",
-                "restored_meters": restoration.meters_restored,
-                "source_type": "scada",
-                "source_event_id": alarm.scada_event_id.to_string(),
-            }),
-        )?;
+    for id in &restoration.outage_ids {
+        announcements.push(*id, Change::Restored);
     }
     Ok(RestorationOutcome {
         counts,
@@ -238,20 +292,27 @@ fn count_scope(client: &mut SpiClient<'_>, alarm: &AlarmContext<'_>) -> SpiResul
 }
 
 /// Restores the device's open outages detected before the restoration (an older restoration that
-/// arrives late never ends a newer outage) and turns their meters back on, in one statement.
+/// arrives late never ends a newer outage), ends their meters' memberships and turns the meters
+/// back on, in one statement.
 /// $10/$11 as in the scope; $12 is the restoring SCADA event's id as text, $13 the same as uuid.
 /// The restored meters are the restoring event's affected meters, before off and after on.
 const RESTORE_OUTAGES: &str = concat!(
     r#"WITH restored AS (
-    UPDATE oms_outage_events SET status = 'restored', actual_restoration_time = $1,
+    UPDATE oms_outage_events SET status = 'restored', actual_restoration_time = $1, customers_out = 0,
                                  last_updated_at = pg_catalog.now()
     WHERE status IN ('detected', 'confirmed', 'in_progress') AND first_detected_at <= $1
       AND (($11::uuid IS NOT NULL AND feeder_id = $11) OR ($11::uuid IS NULL AND substation_id = $10))
     RETURNING id, event_id
 ), target AS (
-    SELECT DISTINCT a.meter_id AS id
+    SELECT om.meter_id AS id FROM oms_outage_meters om
+    WHERE om.outage_id IN (SELECT id FROM restored) AND om.on_at IS NULL
+    UNION
+    SELECT a.meter_id
     FROM scada_events e JOIN scada_event_affected_meters a ON a.scada_event_id = e.id
     WHERE e.outage_event_id IN (SELECT id FROM restored)
+), memberships_end AS (
+    UPDATE oms_outage_meters SET on_at = $1
+    WHERE outage_id IN (SELECT id FROM restored) AND on_at IS NULL
 ),"#,
     registry_ctes!(),
     r#", sources AS (

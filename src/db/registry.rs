@@ -121,7 +121,8 @@ const APPLY_BY_MRID: &str = concat!(
     "UNION SELECT id FROM oms_meters WHERE usage_point_mrid = ANY($11) ",
     "UNION SELECT id FROM oms_meters WHERE meter_number = ANY($10)),",
     registry_ctes!(),
-    registry_counts!()
+    registry_counts!(),
+    ", ARRAY(SELECT meter_id FROM audited)"
 );
 
 /// One meter by number, returning the status event's id (`update_meter_status`).
@@ -144,6 +145,7 @@ report AS (
     SELECT oms_uuid_v7(), m.id, 'power_off', $2, $3, m.power_status, 'off', $1, $4, false, $5
     FROM reporting, oms_meters m
     WHERE m.meter_number = $6 AND m.status = 'active'
+    RETURNING meter_id
 )"#
     };
 }
@@ -161,7 +163,7 @@ WHERE (meter_number = $1 OR asset_mrid = $1)
 "#;
 
 /// How many meters a signal reached.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
     /// Active meters the signal selected.
     pub matched: i32,
@@ -169,6 +171,8 @@ pub struct Applied {
     pub applied: i32,
     /// Status events written.
     pub audited: i32,
+    /// The meters they were written for.
+    pub audited_meters: Vec<pgrx::Uuid>,
 }
 
 /// Applies a Kaifa message's signal to the meters its mRIDs name.
@@ -275,9 +279,11 @@ pub(crate) fn change_args<'a>(change: StatusChange) -> [pgrx::datum::DatumWithOi
 pub(crate) fn read_applied(table: pgrx::spi::SpiTupleTable<'_>) -> SpiResult<Applied> {
     let row = table.first();
     let (matched, applied, audited) = row.get_three::<i32, i32, i32>()?;
+    let audited_meters = row.get::<Vec<pgrx::Uuid>>(4)?.unwrap_or_default();
     Ok(Applied {
         matched: matched.unwrap_or(0),
         applied: applied.unwrap_or(0),
         audited: audited.unwrap_or(0),
+        audited_meters,
     })
 }

@@ -237,7 +237,8 @@ SELECT pg_catalog.current_setting('session_replication_role') = 'origin'
                                        AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass))
    AND NOT EXISTS (SELECT FROM pg_catalog.pg_rewrite WHERE ev_class = ANY (written.tables))
 FROM (SELECT ARRAY['oms_meters', 'oms_meter_status_events', 'scada_event_affected_meters', 'oms_outage_events',
-                   'oms_event_sources', 'oms_event_timeline']::pg_catalog.regclass[] AS tables) AS written
+                   'oms_event_sources', 'oms_event_timeline', 'oms_outage_meters',
+                   'oms_outage_customers']::pg_catalog.regclass[] AS tables) AS written
 "#;
 
 /// Runs one of the check's bulk statements (up to a feeder's every meter written at once) with

@@ -126,7 +126,7 @@ def test_adoption_keeps_every_row_and_meets_every_requirement_of_a_fresh_install
         set(rows(legacy, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")) == set()
     assert {t for (t,) in rows(legacy, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")} - set(before) \
         - {f"{t}_p{n}" for t in ("kaifa_events", "kaifa_event_payloads") for n in range(4)} == {
-        "scada_alarm_vocabulary", "oms_rejected_events"}
+        "scada_alarm_vocabulary", "oms_rejected_events", "oms_outage_meters"}
 
     required = {r[0] for r in rows(fresh, REQUIREMENTS)}
     met = {r[0] for r in rows(legacy, REQUIREMENTS)}
@@ -154,7 +154,7 @@ def test_adoption_keeps_every_row_and_meets_every_requirement_of_a_fresh_install
         SELECT count(*) FILTER (WHERE c.oid IS NULL),
                count(*) FILTER (WHERE c.oid IS NOT NULL)
         FROM unnest((SELECT extconfig FROM pg_extension WHERE extname = 'oms_correlation')) AS e(oid)
-        LEFT JOIN pg_class c ON c.oid = e.oid""")[0] == (0, 43)
+        LEFT JOIN pg_class c ON c.oid = e.oid""")[0] == (0, 44)
     # Partitions stay partitions of the adopted table.
     assert rows(legacy, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'kaifa_events'::regclass")[0][0] == 4
 
@@ -191,8 +191,9 @@ def test_adopted_database_correlates_and_the_consumers_role_keeps_working(legacy
                                FROM {child} c JOIN kaifa_events e ON e.id = c.event_id
                                LEFT JOIN kaifa_event_payloads p ON p.id = c.payload_id
                                WHERE e.delivery_key IS NOT NULL""")[0] in [(n, n) for n in range(1, 20)], child
-    # The sample alarm's outage joins the legacy ones, which are still there.
-    assert rows(legacy, "SELECT count(*) FROM oms_outage_events")[0][0] == outages_before + 1
+    # The sample alarm's outage and the ONU building's (its meters' signals, SPEC §5.3) join the
+    # legacy ones, which are still there.
+    assert rows(legacy, "SELECT count(*) FROM oms_outage_events")[0][0] == outages_before + 2
     # The legacy role still cannot do what it could not do before.
     with pytest.raises(psycopg2.errors.InsufficientPrivilege):
         rows(legacy, "DELETE FROM oms_meters", user=consumer)

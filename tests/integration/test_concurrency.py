@@ -185,9 +185,9 @@ def test_concurrent_redelivered_out_of_order_storm(stress_db):
     assert run(stress_db, """SELECT count(*) FROM (SELECT meter_id, source_event_id, event_type
         FROM oms_meter_status_events WHERE source_type <> 'scada'
         GROUP BY 1, 2, 3 HAVING count(*) > 1) AS twice""") == [(0,)]
-    assert run(stress_db, """SELECT count(*) FROM (SELECT substation_id, feeder_id, dp_id
+    assert run(stress_db, """SELECT count(*) FROM (SELECT device_key
         FROM oms_outage_events WHERE status IN ('detected', 'confirmed', 'in_progress')
-        GROUP BY 1, 2, 3 HAVING count(*) > 1) AS doubled""") == [(0,)]
+        GROUP BY 1 HAVING count(*) > 1) AS doubled""") == [(0,)]
 
     # The storm really was out of order and really did collide: late events were audited, not applied.
     late, = run(stress_db, "SELECT count(*) FROM oms_meter_status_events WHERE NOT applied AND source_type <> 'call_center'")[0]

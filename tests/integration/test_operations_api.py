@@ -12,8 +12,9 @@ from conftest import example, query, scalar
 
 @pytest.fixture
 def outage(pool):
-    query(pool, "SELECT insert_scada_event_with_meter_check(%s::jsonb)", (json.dumps(example("scada_breaker_trip.json")),))
-    return scalar(pool, "SELECT id FROM oms_outage_events WHERE status = 'detected'")
+    result = scalar(pool, "SELECT insert_scada_event_with_meter_check(%s::jsonb)",
+                    (json.dumps(example("scada_breaker_trip.json")),))
+    return result["outage_event_id"]
 
 
 def detail(pool, outage_id):
@@ -35,7 +36,8 @@ def detail(pool, outage_id):
 
 def test_outage_detail_reads_the_extensions_records_under_the_apis_names(pool, outage):
     head, sources, timeline, customers = detail(pool, outage)
-    assert head[0][3] == "detected"
+    # SCADA is authoritative for its device: confirmed at 1.0 (SPEC §5.3).
+    assert (head[0][3], float(head[0][5])) == ("confirmed", 1.0)
     # The alarm's source, with the API's timestamp and weight filled in.
     assert [(s[2], s[7] is not None, float(s[9])) for s in sources] == [("scada", True, 1.0)]
     assert [(t[2], t[3] is not None, t[4] is not None, t[5]) for t in timeline] == [

@@ -66,8 +66,12 @@ def test_views(pool):
                        "WHERE feeder_id LIKE 'FD%' ORDER BY 1") == [
         ("FD001", 22, 2), ("FD002", 150, 45), ("FD003", 5, 0)]
     assert scalar(pool, "SELECT count(*) FROM oms_meters_with_topology WHERE feeder_code = 'FD002'") == 152
-    assert query(pool, "SELECT feeder_code, affected_customers_count FROM oms_active_outages "
-                       "WHERE feeder_code LIKE 'FD%'") == [("FD002", 45)]
+    # FD002: the trip's outage, 45 customers. FD001: the ONU's last gasp opened the building's service
+    # outage (its 2 meters, 2 customers; 2 of DP-FD001-01's 6 meters is below both DP thresholds), and
+    # the Kaifa message and the call about M12345678 joined it as sources.
+    assert query(pool, "SELECT feeder_code, scope, affected_customers_count, confidence_score::text "
+                       "FROM oms_active_outages WHERE feeder_code LIKE 'FD%' ORDER BY 1") == [
+        ("FD001", "service", 2, "0.95"), ("FD002", "feeder", 45, "1.00")]
     summary = {r[0]: r[1:] for r in query(pool, summary_query)}
     added = {source: tuple(a - b for a, b in zip(counts, before.get(source, (0, 0)))) for source, counts in summary.items()}
     assert added == {"scada": (45, 45), "onu": (2, 2), "kaifa": (1, 1), "call_center": (1, 0)}
@@ -83,4 +87,6 @@ def test_consumer_shaped_script_runs_the_whole_scenario(db, pool):
     assert re.search(r"insert_onu_event_from_json_with_meter_sync -> \d+\n", out)
     assert '"duplicate": true' in out
     assert "WARNING:  invalid ONU payload" in out
-    assert query(pool, "SELECT status, affected_customers_count FROM oms_outage_events") == [("restored", 45)]
+    # The building's outage ends with the ONU's power-restored at 10:41, the feeder's with SCADA's at 11:20.
+    assert query(pool, "SELECT status, affected_customers_count, actual_restoration_time::text FROM oms_outage_events "
+                       "ORDER BY 2") == [("restored", 2, "2025-09-30 10:41:00+00"), ("restored", 45, "2025-09-30 11:20:00+00")]

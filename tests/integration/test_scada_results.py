@@ -84,11 +84,17 @@ def test_every_path_returns_every_key_with_what_it_did(pool):
         "meters_checked": False, "scope": None, "total_meters": 0, "offline_meters": 0, "online_meters": 0,
         "unknown_meters": 0, "affected_meters": 0, "outage_event_id": None, "outage_created": False,
         "reason": 'unknown substation "SS999" and unknown feeder "FD999": event stored, no meters checked'}
-    # SS002's five meters (FD003, mapped) are on and heard from at 09:58: checked, none affected, no outage.
+    # SS002's five meters (FD003, mapped) are on and heard from at 09:58: checked, none affected. The
+    # alarm is authoritative for its device all the same (SPEC §5.3): it opens SS002's outage, which
+    # the meters' own signals, often seconds late, will join.
+    ss002_outage = str(scalar(pool, "SELECT id FROM oms_outage_events WHERE device_key = 'substation:' || "
+                                    "(SELECT id FROM network_substations WHERE substation_id = 'SS002')"))
     assert results["unknown feeder"] == {
         **common, "scada_event_id": stored_id(pool, "2025-09-30T10:05:00Z"), "classification": "outage",
         "meters_checked": True, "scope": "substation", "total_meters": 5, "offline_meters": 0, "online_meters": 5,
-        "unknown_meters": 0, "affected_meters": 0, "outage_event_id": None, "outage_created": False}
+        "unknown_meters": 0, "affected_meters": 0, "outage_event_id": ss002_outage, "outage_created": True}
+    assert query(pool, "SELECT status, confidence_score::text, affected_customers_count, customers_out "
+                       "FROM oms_outage_events WHERE id = %s", (ss002_outage,)) == [("confirmed", "1.00", 0, 0)]
     fallback = results["redelivery fallback"]
     assert fallback == {
         **common, "duplicate": True, "scada_event_id": stored_id(pool, "2025-09-30T11:33:00Z"),

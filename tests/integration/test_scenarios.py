@@ -31,8 +31,9 @@ def test_runbook_breaker_trip(pool):
                   (result["scada_event_id"],)) == 45
     assert query(pool, """SELECT source_type, count(*), min(confidence_score)::text FROM oms_meter_status_events
                           GROUP BY 1""") == [("scada", 45, "0.90")]
-    assert query(pool, "SELECT status, affected_customers_count FROM oms_outage_events WHERE id = %s", (outage,)) == [
-        ("detected", 45)]
+    # SCADA is authoritative for its device: confirmed (SPEC §5.3); 45 customers lost power, all still out.
+    assert query(pool, "SELECT status, affected_customers_count, customers_out, scope FROM oms_outage_events "
+                       "WHERE id = %s", (outage,)) == [("confirmed", 45, 45, "feeder")]
     assert scalar(pool, "SELECT count(*) FROM oms_event_sources WHERE outage_event_id = %s", (outage,)) == 1
     assert scalar(pool, "SELECT count(*) FROM oms_event_timeline WHERE outage_event_id = %s", (outage,)) == 1
 

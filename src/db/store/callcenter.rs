@@ -4,7 +4,7 @@ use pgrx::datum::TimestampWithTimeZone;
 use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::{JsonB, Uuid};
 
-use super::{inserted_id, Stored};
+use super::Stored;
 use crate::canonical::MeterSignal;
 use crate::db::jsonb::RawJsonb;
 use crate::db::registry::customer_report_audit;
@@ -41,7 +41,7 @@ WITH ticket AS (
     SELECT id FROM ticket WHERE $15
 ),"#,
     customer_report_audit!(),
-    "\nSELECT id FROM ticket"
+    "\nSELECT id, ARRAY(SELECT meter_id FROM report) FROM ticket"
 );
 
 const FIND_ORIGINAL: &str = "SELECT id FROM callcenter_tickets WHERE external_ticket_id = $1";
@@ -55,7 +55,7 @@ pub fn store(
     report: Option<&MeterSignal>,
 ) -> SpiResult<Stored<Uuid>> {
     let customer = &ticket.customer;
-    let inserted = inserted_id::<Uuid>(execute(
+    let inserted = execute(
         client,
         INSERT,
         &[
@@ -75,11 +75,13 @@ pub fn store(
             arg(raw_payload),
             arg(report.is_some()),
         ],
-    )?)?;
-    if let Some(id) = inserted {
+    )?;
+    if !inserted.is_empty() {
+        let (id, signalled) = inserted.first().get_two::<Uuid, Vec<Uuid>>()?;
         return Ok(Stored {
-            id,
+            id: id.expect("INSERT ... RETURNING id"),
             duplicate: false,
+            signalled: signalled.unwrap_or_default(),
         });
     }
     let id = execute(client, FIND_ORIGINAL, &[arg(ticket.ticket_id.as_str())])?
@@ -89,5 +91,6 @@ pub fn store(
     Ok(Stored {
         id,
         duplicate: true,
+        signalled: Vec::new(),
     })
 }

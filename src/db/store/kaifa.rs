@@ -218,6 +218,7 @@ pub fn store(
         return Ok(Stored {
             id,
             duplicate: false,
+            signalled: Vec::new(),
         });
     }
     let id = execute(
@@ -235,6 +236,7 @@ pub fn store(
     Ok(Stored {
         id,
         duplicate: true,
+        signalled: Vec::new(),
     })
 }
 

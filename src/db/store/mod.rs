@@ -10,10 +10,12 @@ pub mod onu;
 pub mod scada;
 
 /// The id a store wrote, or found when the event had been delivered before.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored<Id> {
     pub id: Id,
     pub duplicate: bool,
+    /// The meters this delivery wrote a status event for (none for a redelivery).
+    pub signalled: Vec<pgrx::Uuid>,
 }
 
 /// Reads the id of the row a store statement inserted, or `None` when it hit the redelivery key.

@@ -3,9 +3,9 @@
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::spi::{SpiClient, SpiResult};
 
-use pgrx::JsonB;
+use pgrx::{JsonB, Uuid};
 
-use super::{inserted_id, Stored};
+use super::Stored;
 use crate::canonical::MeterSignal;
 use crate::db::jsonb::RawJsonb;
 use crate::db::registry::{change_args, registry_ctes};
@@ -48,7 +48,7 @@ onu AS (
     };
 }
 
-const STORE: &str = concat!("WITH", store_ctes!(), "\nSELECT id FROM event");
+const STORE: &str = concat!("WITH", store_ctes!(), "\nSELECT id, '{}'::uuid[] FROM event");
 
 /// Stores the event and applies its signal to the meters behind the ONU in one statement; a
 /// redelivery (no row in `event`) reaches no meter.
@@ -61,7 +61,7 @@ const STORE_AND_APPLY: &str = concat!(
     SELECT id FROM oms_meters WHERE meter_number = ANY($11) AND EXISTS (SELECT 1 FROM event)
 ),"#,
     registry_ctes!(),
-    "\nSELECT id FROM event"
+    "\nSELECT id, ARRAY(SELECT meter_id FROM audited) FROM event"
 );
 
 const FIND_ORIGINAL: &str = r#"
@@ -126,10 +126,13 @@ pub fn store(
     } else {
         STORE
     };
-    if let Some(id) = inserted_id::<i32>(execute(client, sql, &args)?)? {
+    let inserted = execute(client, sql, &args)?;
+    if !inserted.is_empty() {
+        let (id, signalled) = inserted.first().get_two::<i32, Vec<Uuid>>()?;
         return Ok(Stored {
-            id,
+            id: id.expect("INSERT ... RETURNING id"),
             duplicate: false,
+            signalled: signalled.unwrap_or_default(),
         });
     }
     let original = execute(
@@ -149,6 +152,7 @@ pub fn store(
     Ok(Stored {
         id,
         duplicate: true,
+        signalled: Vec::new(),
     })
 }
 

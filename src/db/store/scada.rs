@@ -68,6 +68,7 @@ pub fn store(
             stored: Stored {
                 id,
                 duplicate: false,
+                signalled: Vec::new(),
             },
             previous_result: None,
         });
@@ -89,6 +90,7 @@ pub fn store(
         stored: Stored {
             id: id.expect("the conflicting alarm is visible once its inserter committed"),
             duplicate: true,
+            signalled: Vec::new(),
         },
         previous_result: result.map(|j| j.0),
     })

@@ -1,0 +1,43 @@
+-- The outage stream (SPEC §5.8): every change to an outage is announced on channel 'oms_outage',
+-- delivered at commit. This function is the one place that builds the message, from the outage
+-- row as the change left it, so every announcement has the same keys; fixed-width fields keep it
+-- far below NOTIFY's 8000 bytes. The engine calls it at the end of each ingest
+-- (src/correlation/stream.rs); the trigger below calls it for status changes made by others.
+CREATE FUNCTION @extschema@.oms_announce_outages(
+    p_outage_ids uuid[], p_changes text[], p_source_type text, p_source_event_id text)
+RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+    SELECT pg_notify('oms_outage', json_build_object(
+        'outage_event_id', o.id, 'event_id', o.event_id, 'change', c.change, 'status', o.status,
+        'scope', o.scope, 'device_key', o.device_key, 'substation_id', o.substation_id,
+        'feeder_id', o.feeder_id, 'dp_id', o.dp_id,
+        'affected_customers_count', o.affected_customers_count, 'customers_out', o.customers_out,
+        'confidence', o.confidence_score, 'first_detected_at', o.first_detected_at,
+        'actual_restoration_time', o.actual_restoration_time, 'merged_into', o.merged_into,
+        'parent_outage_id', o.parent_outage_id, 'source_type', left(p_source_type, 32),
+        'source_event_id', left(p_source_event_id, 255))::text)
+    FROM unnest(p_outage_ids, p_changes) WITH ORDINALITY AS c(id, change, n)
+    JOIN oms_outage_events o ON o.id = c.id
+    ORDER BY c.n
+$$;
+
+-- An operator (through the operations API's UPDATE) or a DBA setting an outage's status is an
+-- outage change too. The engine's own status changes are announced by the engine, once.
+CREATE FUNCTION @extschema@.oms_announce_status_set() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT oms_engine_is_writing() THEN
+        PERFORM oms_announce_outages(ARRAY[NEW.id], ARRAY['status_set'], 'operator', current_user::text);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER oms_outage_status_announced
+    AFTER UPDATE OF status ON @extschema@.oms_outage_events
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION @extschema@.oms_announce_status_set();

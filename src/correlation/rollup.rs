@@ -1,0 +1,454 @@
+//! Roll-up and merge (SPEC §5.3): when enough of a DP's meters went off within the window, its
+//! service outages merge into one DP outage; when enough of a feeder's DPs have outages (or
+//! enough of its meters went off), everything under it merges into one feeder outage. A SCADA
+//! outage absorbs the predicted outages under its device the same way.
+//!
+//! The thresholds are decided in `rules::RollUp` from event times, so the outcome does not depend
+//! on the order the signals arrived in. The caller holds the feeder's device lock (`locks`).
+
+use pgrx::datum::TimestampWithTimeZone;
+use pgrx::spi::{SpiClient, SpiResult};
+use pgrx::Uuid;
+
+use super::rules::{DeviceKey, Scope};
+use super::signals::{open_predicted, Located, Predicted};
+use super::stream::{Announcements, Change};
+use crate::db::{arg, execute};
+use crate::gucs::EngineSettings;
+
+/// The DPs and feeders whose predicted outages gained meters: where a roll-up may now be due.
+#[derive(Debug, Default)]
+pub(crate) struct Touched {
+    dps: Vec<Uuid>,
+    feeders: Vec<Uuid>,
+}
+
+impl Touched {
+    /// Notes meters placed in an outage of `scope`: a service outage gaining meters may roll its
+    /// DP up, and a service or DP outage its feeder.
+    pub fn note(&mut self, meters: &[&Located], scope: Option<Scope>) {
+        for meter in meters {
+            if scope == Some(Scope::Service) {
+                if let Some(dp) = meter.dp {
+                    push_new(&mut self.dps, dp);
+                }
+            }
+            if matches!(scope, Some(Scope::Service | Scope::DistributionPoint)) {
+                if let Some(feeder) = meter.feeder {
+                    push_new(&mut self.feeders, feeder);
+                }
+            }
+        }
+    }
+}
+
+fn push_new(list: &mut Vec<Uuid>, id: Uuid) {
+    if !list.contains(&id) {
+        list.push(id);
+    }
+}
+
+// A DP ($1): its active meters; when each meter now in one of its open service outages went off;
+// those outages; the DP's feeder and substation.
+const DP_STATE: &str = r#"
+SELECT (SELECT count(*) FROM oms_meters m WHERE m.dp_id = $1 AND m.status = 'active')::int4,
+       ARRAY(SELECT min(om.off_at) FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
+             WHERE om.dp_id = $1 AND o.scope = 'service' AND o.status IN ('detected', 'confirmed', 'in_progress')
+             GROUP BY om.meter_id),
+       ARRAY(SELECT o.id FROM oms_outage_events o
+             WHERE o.dp_id = $1 AND o.scope = 'service' AND o.status IN ('detected', 'confirmed', 'in_progress')
+             ORDER BY o.id),
+       coalesce(dp.feeder_id, (SELECT o.feeder_id FROM oms_outage_events o
+                               WHERE o.dp_id = $1 AND o.scope = 'service' AND o.feeder_id IS NOT NULL
+                                 AND o.status IN ('detected', 'confirmed', 'in_progress') LIMIT 1)),
+       (SELECT o.substation_id FROM oms_outage_events o
+         WHERE o.dp_id = $1 AND o.scope = 'service' AND o.substation_id IS NOT NULL
+           AND o.status IN ('detected', 'confirmed', 'in_progress') LIMIT 1),
+       dp.dp_id::text
+FROM network_distribution_points dp WHERE dp.id = $1
+"#;
+
+// A feeder ($1): its active meters (SPEC §3 scope, and the meters of its DPs); when its open DP
+// outages began; when each meter now in one of its open service or DP outages went off; those
+// outages; its substation and code.
+const FEEDER_STATE: &str = r#"
+SELECT (SELECT count(*) FROM (SELECT s.id FROM oms_meter_scope(NULL, $1) AS s(id)
+                              UNION
+                              SELECT m.id FROM oms_meters m JOIN network_distribution_points dp ON dp.id = m.dp_id
+                              WHERE dp.feeder_id = $1) AS x
+        JOIN oms_meters m ON m.id = x.id AND m.status = 'active')::int4,
+       ARRAY(SELECT o.first_detected_at FROM oms_outage_events o
+             WHERE o.feeder_id = $1 AND o.scope = 'distribution_point'
+               AND o.status IN ('detected', 'confirmed', 'in_progress')),
+       ARRAY(SELECT min(om.off_at) FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
+             WHERE om.feeder_id = $1 AND o.scope IN ('service', 'distribution_point')
+               AND o.status IN ('detected', 'confirmed', 'in_progress')
+             GROUP BY om.meter_id),
+       ARRAY(SELECT o.id FROM oms_outage_events o
+             WHERE o.feeder_id = $1 AND o.scope IN ('service', 'distribution_point')
+               AND o.status IN ('detected', 'confirmed', 'in_progress')
+             ORDER BY o.id),
+       f.substation_id, f.feeder_id::text
+FROM network_feeders f WHERE f.id = $1
+"#;
+
+fn micros(times: Option<Vec<Option<TimestampWithTimeZone>>>) -> Vec<i64> {
+    times
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .map(|t| t.into_inner())
+        .collect()
+}
+
+/// Rolls up what the power-off signal touched: its DPs first, then their feeders.
+pub(crate) fn after_power_off(
+    client: &mut SpiClient<'_>,
+    settings: &EngineSettings,
+    touched: &Touched,
+    source: &str,
+    announcements: &mut Announcements,
+) -> SpiResult<()> {
+    let mut feeders = touched.feeders.clone();
+    for dp in &touched.dps {
+        if let Some(feeder) = roll_up_dp(client, settings, *dp, source, announcements)? {
+            push_new(&mut feeders, feeder);
+        }
+    }
+    for feeder in feeders {
+        roll_up_feeder(client, settings, feeder, source, announcements)?;
+    }
+    Ok(())
+}
+
+/// Merges the DP's service outages into a DP outage when the DP rolls up; returns its feeder.
+fn roll_up_dp(
+    client: &mut SpiClient<'_>,
+    settings: &EngineSettings,
+    dp: Uuid,
+    source: &str,
+    announcements: &mut Announcements,
+) -> SpiResult<Option<Uuid>> {
+    let table = execute(client, DP_STATE, &[arg(dp)])?;
+    if table.is_empty() {
+        return Ok(None);
+    }
+    let row = table.first();
+    let active = row.get::<i32>(1)?.unwrap_or(0).max(0) as usize;
+    let off_times = micros(row.get::<Vec<Option<TimestampWithTimeZone>>>(2)?);
+    let services: Vec<Uuid> = row.get::<Vec<Option<Uuid>>>(3)?.unwrap_or_default().into_iter().flatten().collect();
+    let feeder = row.get::<Uuid>(4)?;
+    let substation = row.get::<Uuid>(5)?;
+    let code = row.get::<String>(6)?.unwrap_or_default();
+    if services.is_empty() || !settings.rollup.dp_rolls_up(&off_times, active) {
+        return Ok(None);
+    }
+    let key = DeviceKey::DistributionPoint(dp.to_string());
+    let predicted = Predicted {
+        device: &key,
+        start: start_of(client, &services)?,
+        tag: "dp",
+        dp: Some(dp),
+        feeder,
+        substation,
+        description: format!(
+            "Predicted at DP {code}: {} meter(s) of {active} off within the roll-up window",
+            off_times.len()
+        ),
+        meters: Vec::new(),
+    };
+    let (survivor, _) = open_predicted(client, &predicted, settings, announcements)?;
+    merge(
+        client,
+        &Merge {
+            survivor,
+            victims: &services,
+            reason: format!("rolled up to DP {code}"),
+            source,
+        },
+        settings,
+        announcements,
+    )?;
+    Ok(feeder)
+}
+
+/// Merges the feeder's service and DP outages into a feeder outage when the feeder rolls up.
+fn roll_up_feeder(
+    client: &mut SpiClient<'_>,
+    settings: &EngineSettings,
+    feeder: Uuid,
+    source: &str,
+    announcements: &mut Announcements,
+) -> SpiResult<()> {
+    let table = execute(client, FEEDER_STATE, &[arg(feeder)])?;
+    if table.is_empty() {
+        return Ok(());
+    }
+    let row = table.first();
+    let active = row.get::<i32>(1)?.unwrap_or(0).max(0) as usize;
+    let dp_starts = micros(row.get::<Vec<Option<TimestampWithTimeZone>>>(2)?);
+    let off_times = micros(row.get::<Vec<Option<TimestampWithTimeZone>>>(3)?);
+    let outages: Vec<Uuid> = row.get::<Vec<Option<Uuid>>>(4)?.unwrap_or_default().into_iter().flatten().collect();
+    let substation = row.get::<Uuid>(5)?;
+    let code = row.get::<String>(6)?.unwrap_or_default();
+    if outages.is_empty() || !settings.rollup.feeder_rolls_up(&dp_starts, &off_times, active) {
+        return Ok(());
+    }
+    let key = DeviceKey::Feeder(feeder.to_string());
+    let predicted = Predicted {
+        device: &key,
+        start: start_of(client, &outages)?,
+        tag: "feeder",
+        dp: None,
+        feeder: Some(feeder),
+        substation,
+        description: format!(
+            "Predicted at feeder {code}: {} DP outage(s), {} meter(s) of {active} off within the roll-up window",
+            dp_starts.len(),
+            off_times.len()
+        ),
+        meters: Vec::new(),
+    };
+    let (survivor, _) = open_predicted(client, &predicted, settings, announcements)?;
+    merge(
+        client,
+        &Merge {
+            survivor,
+            victims: &outages,
+            reason: format!("rolled up to feeder {code}"),
+            source,
+        },
+        settings,
+        announcements,
+    )
+}
+
+const START_OF: &str =
+    "SELECT min(first_detected_at) FROM oms_outage_events WHERE id = ANY ($1)";
+
+fn start_of(client: &mut SpiClient<'_>, outages: &[Uuid]) -> SpiResult<TimestampWithTimeZone> {
+    Ok(execute(client, START_OF, &[arg(outages.to_vec())])?
+        .first()
+        .get_one::<TimestampWithTimeZone>()?
+        .expect("the outages being merged exist"))
+}
+
+// The open outages a SCADA outage ($1) absorbs: the predicted ones under its device ($2
+// substation, $3 feeder or NULL), lower in scope, that no SCADA alarm reported.
+const PREDICTED_UNDER: &str = r#"
+SELECT ARRAY(
+    SELECT o.id FROM oms_outage_events o
+    WHERE o.status IN ('detected', 'confirmed', 'in_progress') AND o.id <> $1
+      AND (($3::uuid IS NOT NULL AND o.feeder_id = $3 AND o.scope IN ('service', 'distribution_point'))
+           OR ($3::uuid IS NULL AND o.substation_id = $2 AND o.scope IN ('service', 'distribution_point', 'feeder')))
+      AND NOT EXISTS (SELECT FROM oms_event_sources es WHERE es.outage_event_id = o.id AND es.source_type = 'scada')
+    ORDER BY o.id)
+"#;
+
+/// A SCADA outage absorbs the predicted outages under its device (SPEC §5.3).
+pub(crate) fn absorb_predicted_under(
+    client: &mut SpiClient<'_>,
+    settings: &EngineSettings,
+    survivor: Uuid,
+    substation: Option<Uuid>,
+    feeder: Option<Uuid>,
+    announcements: &mut Announcements,
+) -> SpiResult<()> {
+    let victims: Vec<Uuid> = execute(client, PREDICTED_UNDER, &[arg(survivor), arg(substation), arg(feeder)])?
+        .first()
+        .get_one::<Vec<Option<Uuid>>>()?
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect();
+    if victims.is_empty() {
+        return Ok(());
+    }
+    merge(
+        client,
+        &Merge {
+            survivor,
+            victims: &victims,
+            reason: "absorbed by the SCADA outage of its device".into(),
+            source: "scada",
+        },
+        settings,
+        announcements,
+    )
+}
+
+/// Outages going into one.
+struct Merge<'a> {
+    survivor: Uuid,
+    victims: &'a [Uuid],
+    reason: String,
+    source: &'a str,
+}
+
+// The victims ($2) still open, locked and closed as merged into $1; each one's timeline says so
+// ($3). Returns them, their event ids, their earliest start and whether any was confirmed.
+const MARK_MERGED: &str = r#"
+WITH victims AS (
+    SELECT o.id, o.status, o.first_detected_at FROM oms_outage_events o
+    WHERE o.id = ANY ($2) AND o.id <> $1 AND o.status IN ('detected', 'confirmed', 'in_progress')
+    ORDER BY o.id
+    FOR UPDATE
+), marked AS (
+    UPDATE oms_outage_events o SET status = 'merged', merged_into = $1, customers_out = 0,
+                                   last_updated_at = pg_catalog.now()
+    FROM victims v WHERE o.id = v.id
+    RETURNING o.id, o.event_id
+), timeline AS (
+    INSERT INTO oms_event_timeline
+        (outage_event_id, event_type, status, description, source, "timestamp", metadata,
+         event_description, event_timestamp, created_by)
+    SELECT m.id, 'merged', 'merged', d.text, $4, pg_catalog.now(),
+           pg_catalog.jsonb_build_object('merged_into', $1), d.text, pg_catalog.now(), 'oms_correlation'
+    FROM marked m,
+         LATERAL (SELECT 'Merged into ' || (SELECT event_id FROM oms_outage_events WHERE id = $1) || ': ' || $3
+                  AS text) AS d
+)
+SELECT ARRAY(SELECT id FROM marked ORDER BY id), ARRAY(SELECT event_id::text FROM marked ORDER BY id),
+       (SELECT min(first_detected_at) FROM victims), coalesce((SELECT bool_or(status <> 'detected') FROM victims), false)
+"#;
+
+// What the merged outages ($2) had moves to the survivor ($1): meters, sources, customers, crews
+// and notifications. A row the survivor already has (the same meter and off time, the same
+// source event, the same customer) is dropped instead; a customer still out in a victim is
+// still out in the survivor.
+const MOVE_TO_SURVIVOR: &str = r#"
+WITH moved_meters AS (
+    UPDATE oms_outage_meters om SET outage_id = $1
+    WHERE om.outage_id = ANY ($2)
+      AND NOT EXISTS (SELECT FROM oms_outage_meters s
+                      WHERE s.outage_id = $1 AND s.meter_id = om.meter_id AND s.off_at = om.off_at)
+    RETURNING 1
+), dropped_meters AS (
+    DELETE FROM oms_outage_meters om
+    WHERE om.outage_id = ANY ($2)
+      AND EXISTS (SELECT FROM oms_outage_meters s
+                  WHERE s.outage_id = $1 AND s.meter_id = om.meter_id AND s.off_at = om.off_at)
+), moved_sources AS (
+    UPDATE oms_event_sources es SET outage_event_id = $1
+    WHERE es.outage_event_id = ANY ($2)
+      AND NOT EXISTS (SELECT FROM oms_event_sources s
+                      WHERE s.outage_event_id = $1 AND s.source_type = es.source_type
+                        AND s.source_event_id = es.source_event_id)
+), dropped_sources AS (
+    DELETE FROM oms_event_sources es
+    WHERE es.outage_event_id = ANY ($2)
+      AND EXISTS (SELECT FROM oms_event_sources s
+                  WHERE s.outage_event_id = $1 AND s.source_type = es.source_type
+                    AND s.source_event_id = es.source_event_id)
+), moved_customers AS (
+    UPDATE oms_outage_customers c SET outage_id = $1
+    WHERE c.outage_id = ANY ($2)
+      AND NOT EXISTS (SELECT FROM oms_outage_customers s WHERE s.outage_id = $1 AND s.customer_id = c.customer_id)
+), dropped_customers AS (
+    DELETE FROM oms_outage_customers c
+    WHERE c.outage_id = ANY ($2)
+      AND EXISTS (SELECT FROM oms_outage_customers s WHERE s.outage_id = $1 AND s.customer_id = c.customer_id)
+    RETURNING c.customer_id, c.restored_at
+), still_out AS (
+    UPDATE oms_outage_customers c SET restored_at = NULL
+    FROM dropped_customers d
+    WHERE c.outage_id = $1 AND c.customer_id = d.customer_id AND d.restored_at IS NULL
+), crews AS (
+    UPDATE oms_crew_assignments SET outage_event_id = $1 WHERE outage_event_id = ANY ($2)
+), notices AS (
+    UPDATE oms_customer_notifications SET outage_event_id = $1 WHERE outage_event_id = ANY ($2)
+)
+SELECT (SELECT count(*) FROM moved_meters)::int4
+"#;
+
+// The survivor ($1) recounted from what it now holds: customers affected (never fewer than it
+// had) and still out, confidence by noisy-OR over its weighted sources (SCADA: certain), the
+// earliest start ($2), confirmed when a victim was ($3) or the confidence reaches $4; and the
+// merge on its timeline ($5 reason, $6 the merged outages' event ids, $7 source).
+const RECOUNT_SURVIVOR: &str = r#"
+WITH counts AS (
+    SELECT count(DISTINCT customer_key)::int4 AS affected,
+           count(DISTINCT customer_key) FILTER (WHERE on_at IS NULL)::int4 AS still_out
+    FROM oms_outage_meters WHERE outage_id = $1
+), weights AS (
+    SELECT coalesce(bool_or(source_type = 'scada'), false) AS scada,
+           coalesce(CASE WHEN bool_or(correlation_weight >= 1) THEN 1
+                         ELSE 1 - exp(sum(ln(1 - least(correlation_weight, 0.9999)))) END, 0) AS confidence
+    FROM oms_event_sources WHERE outage_event_id = $1 AND correlation_weight IS NOT NULL
+), before AS (
+    SELECT status FROM oms_outage_events WHERE id = $1
+), updated AS (
+    UPDATE oms_outage_events o SET
+        affected_customers_count = greatest(coalesce(o.affected_customers_count, 0), c.affected),
+        customers_out = c.still_out,
+        confidence_score = round(CASE WHEN w.scada THEN 1 ELSE w.confidence END, 2),
+        status = CASE WHEN o.status = 'detected' AND ($3 OR w.scada OR w.confidence >= $4) THEN 'confirmed'
+                      ELSE o.status END,
+        first_detected_at = LEAST(o.first_detected_at, $2),
+        last_updated_at = pg_catalog.now()
+    FROM counts c, weights w
+    WHERE o.id = $1
+    RETURNING o.status, o.affected_customers_count, o.customers_out
+), timeline AS (
+    INSERT INTO oms_event_timeline
+        (outage_event_id, event_type, status, description, source, "timestamp", metadata,
+         event_description, event_timestamp, created_by)
+    SELECT $1, 'outages_merged', u.status, d.text, $7, pg_catalog.now(),
+           pg_catalog.jsonb_build_object('merged', $6, 'affected_customers_count', u.affected_customers_count,
+                                         'customers_out', u.customers_out),
+           d.text, pg_catalog.now(), 'oms_correlation'
+    FROM updated u,
+         LATERAL (SELECT cardinality($6) || ' outage(s) merged in (' || $5 || ')' AS text) AS d
+)
+SELECT (SELECT status = 'confirmed' FROM updated) AND (SELECT status IS DISTINCT FROM 'confirmed' FROM before)
+"#;
+
+fn merge(
+    client: &mut SpiClient<'_>,
+    merge: &Merge<'_>,
+    settings: &EngineSettings,
+    announcements: &mut Announcements,
+) -> SpiResult<()> {
+    let row = execute(
+        client,
+        MARK_MERGED,
+        &[
+            arg(merge.survivor),
+            arg(merge.victims.to_vec()),
+            arg(merge.reason.as_str()),
+            arg(merge.source),
+        ],
+    )?
+    .first();
+    let merged: Vec<Uuid> = row.get::<Vec<Option<Uuid>>>(1)?.unwrap_or_default().into_iter().flatten().collect();
+    if merged.is_empty() {
+        return Ok(());
+    }
+    let event_ids: Vec<String> = row.get::<Vec<Option<String>>>(2)?.unwrap_or_default().into_iter().flatten().collect();
+    let earliest = row.get::<TimestampWithTimeZone>(3)?;
+    let any_confirmed = row.get::<bool>(4)?.unwrap_or(false);
+    execute(client, MOVE_TO_SURVIVOR, &[arg(merge.survivor), arg(merged.clone())])?;
+    let confirmed_now = execute(
+        client,
+        RECOUNT_SURVIVOR,
+        &[
+            arg(merge.survivor),
+            arg(earliest),
+            arg(any_confirmed),
+            arg(settings.confirm_confidence),
+            arg(merge.reason.as_str()),
+            arg(event_ids),
+            arg(merge.source),
+        ],
+    )?
+    .first()
+    .get_one::<bool>()?;
+    for victim in merged {
+        announcements.push(victim, Change::Merged);
+    }
+    announcements.push(merge.survivor, Change::Absorbed);
+    if confirmed_now == Some(true) {
+        announcements.push(merge.survivor, Change::Confirmed);
+    }
+    Ok(())
+}

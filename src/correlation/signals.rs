@@ -1,0 +1,615 @@
+//! Meter signals into outages (SPEC §5.2-5.4): what a last gasp, a restoration or a customer's
+//! report does to the outage records, whichever source sent it. The caller holds the device locks
+//! of the signal's meters (`locks`).
+//!
+//! A power-off signal for a meter
+//! - joins the open outage it is already out in as one more source (confidence grows);
+//! - else joins the highest open outage that covers it (its service, DP, feeder or substation)
+//!   when the signal is not earlier than that outage's start minus the join window;
+//! - else opens a service outage for the meter's service (its ONU's building, or itself); then
+//!   `rollup` decides whether the DP and the feeder roll up.
+//!
+//! A power-on signal ends the meter's membership; the last meter back restores the outage at its
+//! on time. A power-off signal older than the meter's next recorded power-on (it arrived late) is
+//! recorded as a membership that has already ended: the outcome depends on event times, not on
+//! arrival order.
+
+use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
+use pgrx::spi::{SpiClient, SpiResult};
+use pgrx::Uuid;
+
+use super::locks::located_meters;
+use super::rollup::{self, Touched};
+use super::rules::{DeviceKey, Scope};
+use super::stream::{Announcements, Change};
+use crate::db::{arg, execute, new_uuid_v7};
+use crate::error::Source;
+use crate::gucs::{self, EngineSettings};
+
+/// What a source event says about its meters' power.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Power {
+    Off,
+    On,
+}
+
+/// One source event's power signal: the meters it reached (audited), when, and who said it.
+pub struct Signal<'a> {
+    pub power: Power,
+    pub source: Source,
+    /// The id the source's rows are recorded under (`oms_event_sources.source_event_id`), which
+    /// is what `oms_correlate_events` looks the event up by.
+    pub source_event_id: &'a str,
+    pub source_table: &'a str,
+    pub at: TimestampWithTimeZone,
+    pub meters: Vec<Uuid>,
+}
+
+/// An open outage over a meter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cover {
+    pub id: Uuid,
+    pub start: TimestampWithTimeZone,
+    pub scope: Scope,
+}
+
+/// Where a meter hangs, and what covers it now.
+#[derive(Debug, Clone)]
+pub(crate) struct Located {
+    pub meter: Uuid,
+    pub customer_key: Uuid,
+    pub customer: Option<Uuid>,
+    pub dp: Option<Uuid>,
+    pub feeder: Option<Uuid>,
+    pub substation: Option<Uuid>,
+    pub onu: Option<i32>,
+    /// The open outage the meter is already out in.
+    pub out_in: Option<Uuid>,
+    /// The highest open outage whose device covers the meter.
+    pub cover: Option<Cover>,
+    /// The meter's next power-on after the signal, when one is already recorded (a late signal).
+    pub back_on_at: Option<TimestampWithTimeZone>,
+}
+
+impl Located {
+    fn service(&self) -> DeviceKey {
+        DeviceKey::service_of(&self.meter.to_string(), self.onu)
+    }
+}
+
+// A source and its meters join an open outage: $1 outage, $2 time, $3 source type, $4 source
+// event id, $5 source table, $6 the confirmation threshold, $7 the timeline's description, $8 its
+// event type ('outage_detected' for the source that opened the outage, else 'source_joined'); the
+// statement names the meters in a CTE `incoming` before it (meter_id, customer_key, customer_id,
+// dp_id, feeder_id, substation_id, on_at: the next power-on already recorded, for a late signal).
+//
+// Counts move by what is new: a customer is affected once and out once. Confidence takes the new
+// source's weight (from the rules) by noisy-OR (SPEC §5.2); SCADA makes it certain and confirmed;
+// a predicted outage is confirmed when its confidence reaches the threshold. The outage's start is
+// its earliest meter's off time, whatever order they arrived in.
+macro_rules! join_outage {
+    () => {
+        r#"members AS (
+    INSERT INTO oms_outage_meters
+        (outage_id, meter_id, off_at, on_at, customer_key, customer_id, dp_id, feeder_id, substation_id,
+         first_source, first_source_event_id)
+    SELECT $1, meter_id, $2, on_at, customer_key, customer_id, dp_id, feeder_id, substation_id, $3, $4
+    FROM incoming
+    ON CONFLICT DO NOTHING
+    RETURNING meter_id, customer_key, customer_id, on_at
+), new_keys AS (
+    SELECT DISTINCT n.customer_key FROM members n
+    WHERE NOT EXISTS (SELECT FROM oms_outage_meters om WHERE om.outage_id = $1 AND om.customer_key = n.customer_key)
+), out_keys AS (
+    SELECT DISTINCT n.customer_key FROM members n
+    WHERE n.on_at IS NULL
+      AND NOT EXISTS (SELECT FROM oms_outage_meters om
+                      WHERE om.outage_id = $1 AND om.customer_key = n.customer_key AND om.on_at IS NULL)
+), customers AS (
+    INSERT INTO oms_outage_customers (outage_id, customer_id, linked_at, restored_at)
+    SELECT $1, customer_id, $2, CASE WHEN bool_and(on_at IS NOT NULL) THEN max(on_at) END
+    FROM members WHERE customer_id IS NOT NULL GROUP BY customer_id
+    ON CONFLICT (outage_id, customer_id) DO UPDATE
+        SET restored_at = CASE WHEN EXCLUDED.restored_at IS NULL THEN NULL
+                               ELSE oms_outage_customers.restored_at END
+), source AS (
+    INSERT INTO oms_event_sources
+        (outage_event_id, source_type, source_event_id, source_table, correlation_weight, detected_at,
+         event_timestamp, confidence_weight, event_data)
+    SELECT $1, $3, $4, $5, w.w, $2, $2, w.w,
+           pg_catalog.jsonb_build_object('power', 'off', 'meters', (SELECT count(*) FROM incoming))
+    FROM (SELECT oms_source_weight($3) AS w) AS w
+    ON CONFLICT (outage_event_id, source_type, source_event_id) DO NOTHING
+    RETURNING correlation_weight
+), before AS (
+    SELECT o.status,
+           CASE WHEN $3 = 'scada' AND EXISTS (SELECT FROM source) THEN 1.0
+                WHEN (SELECT correlation_weight FROM source) IS NULL THEN o.confidence_score
+                ELSE round(1 - (1 - coalesce(o.confidence_score, 0))
+                               * (1 - least((SELECT correlation_weight FROM source), 1)), 2) END AS confidence
+    FROM oms_outage_events o WHERE o.id = $1
+), counted AS (
+    UPDATE oms_outage_events o SET
+        affected_customers_count = coalesce(o.affected_customers_count, 0) + (SELECT count(*) FROM new_keys),
+        customers_out = coalesce(o.customers_out, 0) + (SELECT count(*) FROM out_keys),
+        confidence_score = b.confidence,
+        status = CASE WHEN o.status = 'detected' AND ($3 = 'scada' OR b.confidence >= $6) THEN 'confirmed'
+                      ELSE o.status END,
+        first_detected_at = LEAST(o.first_detected_at, $2),
+        last_updated_at = pg_catalog.now()
+    FROM before b
+    WHERE o.id = $1
+    RETURNING o.status, b.status AS status_before
+), timeline AS (
+    INSERT INTO oms_event_timeline
+        (outage_event_id, event_type, status, description, source, "timestamp", metadata,
+         event_description, event_timestamp, created_by)
+    SELECT $1, $8, c.status, $7, $3, $2,
+           pg_catalog.jsonb_build_object('meters_joined', (SELECT count(*) FROM members),
+                                         'customers_added', (SELECT count(*) FROM new_keys),
+                                         'source_added', EXISTS (SELECT FROM source)),
+           $7, $2, 'oms_correlation'
+    FROM counted c
+    WHERE EXISTS (SELECT FROM members) OR EXISTS (SELECT FROM source)
+)
+SELECT (SELECT count(*) FROM members)::int4, (SELECT count(*) FROM source)::int4,
+       (SELECT count(*) FROM members WHERE on_at IS NULL)::int4,
+       (SELECT status = 'confirmed' AND status_before IS DISTINCT FROM 'confirmed' FROM counted)
+"#
+    };
+}
+pub(crate) use join_outage;
+
+/// The meters' next power-on after $2, when one is already recorded (the meter's newest event is
+/// later than $2): a late power-off signal records a membership that has already ended.
+macro_rules! next_power_on {
+    () => {
+        r#"CASE WHEN l.last_event_at > $2 THEN
+           (SELECT min(e.event_timestamp) FROM oms_meter_status_events e
+            WHERE e.meter_id = l.meter_id AND e.event_type = 'power_on' AND e.event_timestamp > $2) END"#
+    };
+}
+pub(crate) use next_power_on;
+
+// The meters ($1) where they hang, the open outage each is out in, the highest open outage
+// covering each, and each one's next power-on after $2.
+const LOCATE: &str = concat!(
+    "WITH target AS (SELECT DISTINCT unnest($1::uuid[]) AS id), located AS (",
+    located_meters!(),
+    r#")
+SELECT l.meter_id, l.customer_key, l.customer_id, l.dp_id, l.feeder_id, l.substation_id, l.onu_id,
+       member.outage_id, cover.id, cover.first_detected_at, cover.scope::text,"#,
+    next_power_on!(),
+    r#"
+FROM located l
+LEFT JOIN LATERAL (
+    SELECT om.outage_id FROM oms_outage_meters om WHERE om.meter_id = l.meter_id AND om.on_at IS NULL
+) AS member ON true
+LEFT JOIN LATERAL (
+    SELECT o.id, o.first_detected_at, o.scope FROM oms_outage_events o
+    WHERE o.status IN ('detected', 'confirmed', 'in_progress')
+      AND o.device_key IN ('substation:' || l.substation_id, 'feeder:' || l.feeder_id, 'dp:' || l.dp_id,
+                           CASE WHEN l.onu_id IS NOT NULL THEN 'service:onu:' || l.onu_id
+                                ELSE 'service:meter:' || l.meter_id END)
+    ORDER BY CASE o.scope WHEN 'substation' THEN 1 WHEN 'feeder' THEN 2 WHEN 'distribution_point' THEN 3 ELSE 4 END
+    LIMIT 1
+) AS cover ON true
+"#
+);
+
+/// Where the meters hang and what covers them, as of a signal at `at`.
+pub(crate) fn locate(
+    client: &mut SpiClient<'_>,
+    meters: &[Uuid],
+    at: TimestampWithTimeZone,
+) -> SpiResult<Vec<Located>> {
+    let mut located = Vec::with_capacity(meters.len());
+    for row in execute(client, LOCATE, &[arg(meters.to_vec()), arg(at)])? {
+        let cover = match (
+            row.get::<Uuid>(9)?,
+            row.get::<TimestampWithTimeZone>(10)?,
+            row.get::<String>(11)?.as_deref().and_then(Scope::parse),
+        ) {
+            (Some(id), Some(start), Some(scope)) => Some(Cover { id, start, scope }),
+            _ => None,
+        };
+        located.push(Located {
+            meter: row.get::<Uuid>(1)?.expect("a meter's id"),
+            customer_key: row.get::<Uuid>(2)?.expect("a customer or the meter"),
+            customer: row.get::<Uuid>(3)?,
+            dp: row.get::<Uuid>(4)?,
+            feeder: row.get::<Uuid>(5)?,
+            substation: row.get::<Uuid>(6)?,
+            onu: row.get::<i32>(7)?,
+            out_in: row.get::<Uuid>(8)?,
+            cover,
+            back_on_at: row.get::<TimestampWithTimeZone>(12)?,
+        });
+    }
+    Ok(located)
+}
+
+// `join_outage!` for meters located by `locate` ($9-$15 their columns).
+const JOIN: &str = concat!(
+    r#"
+WITH incoming AS (
+    SELECT * FROM unnest($9::uuid[], $10::uuid[], $11::uuid[], $12::uuid[], $13::uuid[], $14::uuid[],
+                         $15::timestamptz[])
+        AS i(meter_id, customer_key, customer_id, dp_id, feeder_id, substation_id, on_at)
+), "#,
+    join_outage!()
+);
+
+/// What a join changed.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Joined {
+    pub meters_added: i32,
+    pub source_added: bool,
+}
+
+/// A source event and the meters it brings into an open outage.
+pub(crate) struct Joining<'a> {
+    pub outage: Uuid,
+    pub at: TimestampWithTimeZone,
+    pub source: &'a str,
+    pub source_event_id: &'a str,
+    pub source_table: &'a str,
+    pub description: String,
+    /// This source opened the outage.
+    pub opened: bool,
+}
+
+/// Joins the source and the meters to the open outage; restores it when every meter is back
+/// (the meters were late signals whose power-on is recorded).
+pub(crate) fn join(
+    client: &mut SpiClient<'_>,
+    joining: &Joining<'_>,
+    meters: &[&Located],
+    settings: &EngineSettings,
+    announcements: &mut Announcements,
+) -> SpiResult<Joined> {
+    let args: Vec<DatumWithOid<'_>> = vec![
+        arg(joining.outage),
+        arg(joining.at),
+        arg(joining.source),
+        arg(joining.source_event_id),
+        arg(joining.source_table),
+        arg(settings.confirm_confidence),
+        arg(joining.description.as_str()),
+        arg(if joining.opened { "outage_detected" } else { "source_joined" }),
+        arg(meters.iter().map(|m| m.meter).collect::<Vec<_>>()),
+        arg(meters.iter().map(|m| m.customer_key).collect::<Vec<_>>()),
+        arg(meters.iter().map(|m| m.customer).collect::<Vec<_>>()),
+        arg(meters.iter().map(|m| m.dp).collect::<Vec<_>>()),
+        arg(meters.iter().map(|m| m.feeder).collect::<Vec<_>>()),
+        arg(meters.iter().map(|m| m.substation).collect::<Vec<_>>()),
+        arg(meters.iter().map(|m| m.back_on_at).collect::<Vec<_>>()),
+    ];
+    let row = execute(client, JOIN, &args)?.first();
+    let joined = Joined {
+        meters_added: row.get::<i32>(1)?.unwrap_or(0),
+        source_added: row.get::<i32>(2)?.unwrap_or(0) > 0,
+    };
+    let meters_out = row.get::<i32>(3)?.unwrap_or(0);
+    if !joining.opened && (joined.meters_added > 0 || joined.source_added) {
+        announcements.push(joining.outage, Change::Joined);
+    }
+    if row.get::<bool>(4)? == Some(true) {
+        announcements.push(joining.outage, Change::Confirmed);
+    }
+    if joined.meters_added > 0 && meters_out == 0 {
+        restore_if_all_back(client, joining.outage, joining.source, announcements)?;
+    }
+    Ok(joined)
+}
+
+// A predicted outage for a device, or the open one it already has ($1 candidate id, $2 start,
+// $3 the event id's tag, $4 device key, $5-$7 DP, feeder, substation, $8 description, $9 nested
+// window in seconds, $10 the meters: one of them in an outage restored less than the window ago
+// makes this a nested outage of that one (SPEC §5.4), $11 scope). A service outage's first
+// timeline row is its opening source's join; a roll-up's is written here.
+const OPEN_PREDICTED: &str = r#"
+WITH opened AS (
+    INSERT INTO oms_outage_events
+        (id, event_id, event_type, status, severity, confidence_score, affected_customers_count, customers_out,
+         description, dp_id, feeder_id, substation_id, first_detected_at, scope, device_key, parent_outage_id)
+    VALUES ($1,
+            'OMS_' || upper($3) || '_' || to_char($2 AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS')
+                || '_' || substr(replace($1::text, '-', ''), 25, 8),
+            'outage', 'detected', 'medium', 0, 0, 0, $8, $5, $6, $7, $2, $11, $4,
+            (SELECT o.id FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
+              WHERE om.meter_id = ANY ($10) AND o.status = 'restored'
+                AND o.actual_restoration_time <= $2
+                AND o.actual_restoration_time >= $2 - pg_catalog.make_interval(secs => $9)
+              ORDER BY o.actual_restoration_time DESC LIMIT 1))
+    ON CONFLICT (device_key) WHERE status IN ('detected', 'confirmed', 'in_progress')
+    DO UPDATE SET last_updated_at = pg_catalog.now()
+    RETURNING id, id = $1 AS created, status, parent_outage_id
+), timeline AS (
+    INSERT INTO oms_event_timeline
+        (outage_event_id, event_type, status, description, source, "timestamp", metadata,
+         event_description, event_timestamp, created_by)
+    SELECT id, 'outage_detected', status, $8, 'oms_correlation', $2,
+           pg_catalog.jsonb_build_object('scope', $11, 'nested_in', parent_outage_id),
+           $8, $2, 'oms_correlation'
+    FROM opened WHERE created AND $11 <> 'service'
+)
+SELECT id, created FROM opened
+"#;
+
+/// A predicted outage to open (or find open) on a device.
+pub(crate) struct Predicted<'a> {
+    pub device: &'a DeviceKey,
+    pub start: TimestampWithTimeZone,
+    pub tag: &'a str,
+    pub dp: Option<Uuid>,
+    pub feeder: Option<Uuid>,
+    pub substation: Option<Uuid>,
+    pub description: String,
+    /// Meters whose recent outage would make this one nested (services only).
+    pub meters: Vec<Uuid>,
+}
+
+/// Opens the predicted outage, or finds the device's open one: `(id, created)`.
+pub(crate) fn open_predicted(
+    client: &mut SpiClient<'_>,
+    predicted: &Predicted<'_>,
+    settings: &EngineSettings,
+    announcements: &mut Announcements,
+) -> SpiResult<(Uuid, bool)> {
+    let row = execute(
+        client,
+        OPEN_PREDICTED,
+        &[
+            arg(new_uuid_v7()),
+            arg(predicted.start),
+            arg(predicted.tag),
+            arg(predicted.device.to_string()),
+            arg(predicted.dp),
+            arg(predicted.feeder),
+            arg(predicted.substation),
+            arg(predicted.description.as_str()),
+            arg(settings.nested_window_seconds),
+            arg(predicted.meters.clone()),
+            arg(predicted.device.scope().as_str()),
+        ],
+    )?
+    .first();
+    let (id, created) = row.get_two::<Uuid, bool>()?;
+    let id = id.expect("INSERT ... RETURNING id");
+    let created = created == Some(true);
+    if created {
+        announcements.push(id, Change::Opened);
+    }
+    Ok((id, created))
+}
+
+// An outage with meters, none of them still out, is over at its last meter's on time.
+const RESTORE_IF_ALL_BACK: &str = r#"
+WITH done AS (
+    SELECT max(om.on_at) AS at FROM oms_outage_meters om WHERE om.outage_id = $1
+    HAVING count(*) > 0 AND count(*) FILTER (WHERE om.on_at IS NULL) = 0
+), restored AS (
+    UPDATE oms_outage_events o SET status = 'restored', actual_restoration_time = d.at, customers_out = 0,
+                                   last_updated_at = pg_catalog.now()
+    FROM done d
+    WHERE o.id = $1 AND o.status IN ('detected', 'confirmed', 'in_progress')
+    RETURNING o.id, d.at
+), timeline AS (
+    INSERT INTO oms_event_timeline
+        (outage_event_id, event_type, status, description, source, "timestamp", metadata,
+         event_description, event_timestamp, created_by)
+    SELECT id, 'outage_restored', 'restored', 'Every meter is back on', $2, at, NULL,
+           'Every meter is back on', at, 'oms_correlation'
+    FROM restored
+)
+SELECT count(*)::int4 FROM restored
+"#;
+
+pub(crate) fn restore_if_all_back(
+    client: &mut SpiClient<'_>,
+    outage: Uuid,
+    source: &str,
+    announcements: &mut Announcements,
+) -> SpiResult<bool> {
+    let restored = execute(client, RESTORE_IF_ALL_BACK, &[arg(outage), arg(source)])?
+        .first()
+        .get_one::<i32>()?
+        .unwrap_or(0)
+        > 0;
+    if restored {
+        announcements.push(outage, Change::Restored);
+    }
+    Ok(restored)
+}
+
+/// Correlates one source event's signal into the outage records, and announces what changed.
+pub fn correlate(client: &mut SpiClient<'_>, signal: &Signal<'_>) -> SpiResult<()> {
+    if signal.meters.is_empty() {
+        return Ok(());
+    }
+    let settings = gucs::engine();
+    let mut announcements = Announcements::default();
+    match signal.power {
+        Power::Off => power_off(client, signal, &settings, &mut announcements)?,
+        Power::On => power_on(client, signal, &mut announcements)?,
+    }
+    announcements.send(client, signal.source.as_str(), signal.source_event_id)
+}
+
+fn power_off(
+    client: &mut SpiClient<'_>,
+    signal: &Signal<'_>,
+    settings: &EngineSettings,
+    announcements: &mut Announcements,
+) -> SpiResult<()> {
+    let located = locate(client, &signal.meters, signal.at)?;
+    let at_plus_window = signal.at.into_inner() + i64::from(settings.join_window_seconds) * 1_000_000;
+    // Outages to join (with the meters they gain), and services to open.
+    let mut joins: Vec<(Uuid, Vec<&Located>)> = Vec::new();
+    let mut opens: Vec<(DeviceKey, Vec<&Located>)> = Vec::new();
+    for meter in &located {
+        if let Some(outage) = meter.out_in {
+            // Already out: the event is one more source of the outage it is out in.
+            group(&mut joins, outage);
+            continue;
+        }
+        match meter.cover {
+            // Not earlier than the outage's start minus the join window.
+            Some(cover) if at_plus_window >= cover.start.into_inner() => {
+                group(&mut joins, cover.id).push(meter);
+            }
+            _ => group(&mut opens, meter.service()).push(meter),
+        }
+    }
+    let mut touched = Touched::default();
+    let description = |count: usize| {
+        format!(
+            "{} {}: {count} meter(s) off",
+            signal.source.label(),
+            signal.source_event_id
+        )
+    };
+    for (outage, meters) in &joins {
+        let joining = Joining {
+            outage: *outage,
+            at: signal.at,
+            source: signal.source.as_str(),
+            source_event_id: signal.source_event_id,
+            source_table: signal.source_table,
+            description: description(meters.len()),
+            opened: false,
+        };
+        let joined = join(client, &joining, meters, settings, announcements)?;
+        if joined.meters_added > 0 {
+            touched.note(meters, located_scope(&located, *outage));
+        }
+    }
+    for (service, meters) in &opens {
+        let first = meters[0];
+        let predicted = Predicted {
+            device: service,
+            start: signal.at,
+            tag: signal.source.as_str(),
+            dp: first.dp,
+            feeder: first.feeder,
+            substation: first.substation,
+            description: format!("Predicted from {}", description(meters.len())),
+            meters: meters.iter().map(|m| m.meter).collect(),
+        };
+        let (outage, created) = open_predicted(client, &predicted, settings, announcements)?;
+        let joining = Joining {
+            outage,
+            at: signal.at,
+            source: signal.source.as_str(),
+            source_event_id: signal.source_event_id,
+            source_table: signal.source_table,
+            description: if created { predicted.description.clone() } else { description(meters.len()) },
+            opened: created,
+        };
+        join(client, &joining, meters, settings, announcements)?;
+        touched.note(meters, Some(Scope::Service));
+    }
+    rollup::after_power_off(client, settings, &touched, signal.source.as_str(), announcements)
+}
+
+/// The scope of the outage a meter was placed in, as located.
+fn located_scope(located: &[Located], outage: Uuid) -> Option<Scope> {
+    located
+        .iter()
+        .filter_map(|m| m.cover)
+        .find(|c| c.id == outage)
+        .map(|c| c.scope)
+}
+
+fn group<K: PartialEq, V>(groups: &mut Vec<(K, Vec<V>)>, key: K) -> &mut Vec<V> {
+    let at = match groups.iter().position(|(k, _)| *k == key) {
+        Some(at) => at,
+        None => {
+            groups.push((key, Vec::new()));
+            groups.len() - 1
+        }
+    };
+    &mut groups[at].1
+}
+
+// A power-on signal ends its meters' memberships ($1 meters, $2 time). A power-on older than the
+// meter's off time is older news and ends nothing.
+const CLOSE_MEMBERSHIPS: &str = r#"
+UPDATE oms_outage_meters om SET on_at = $2
+WHERE om.meter_id = ANY ($1) AND om.on_at IS NULL AND om.off_at <= $2
+RETURNING om.outage_id, om.meter_id
+"#;
+
+// What a power-on did to one outage ($1; $2 time, $3 source, $4 source event id, $5 its meters
+// back, $6 source table): its customers fully back are out no more, the source is noted (without
+// a weight: it is no evidence of the outage), and the timeline has the step with its counts
+// (SPEC §5.4, step restoration).
+const STEP_RESTORED: &str = r#"
+WITH back AS (
+    SELECT DISTINCT om.customer_key, om.customer_id FROM oms_outage_meters om
+    WHERE om.outage_id = $1 AND om.meter_id = ANY ($5) AND om.on_at = $2
+      AND NOT EXISTS (SELECT FROM oms_outage_meters other
+                      WHERE other.outage_id = $1 AND other.customer_key = om.customer_key AND other.on_at IS NULL)
+), customers AS (
+    UPDATE oms_outage_customers c SET restored_at = $2
+    FROM back b WHERE c.outage_id = $1 AND c.customer_id = b.customer_id AND c.restored_at IS NULL
+), counted AS (
+    UPDATE oms_outage_events o
+    SET customers_out = greatest(coalesce(o.customers_out, 0) - (SELECT count(*) FROM back), 0),
+        last_updated_at = pg_catalog.now()
+    WHERE o.id = $1
+    RETURNING o.status, o.customers_out,
+              (SELECT count(*) FROM oms_outage_meters om WHERE om.outage_id = $1 AND om.on_at IS NULL) AS still_out
+), source AS (
+    INSERT INTO oms_event_sources
+        (outage_event_id, source_type, source_event_id, source_table, correlation_weight, detected_at,
+         event_timestamp, confidence_weight, event_data)
+    VALUES ($1, $3, $4, $6, NULL, $2, $2, NULL, '{"power": "on"}')
+    ON CONFLICT (outage_event_id, source_type, source_event_id) DO NOTHING
+)
+INSERT INTO oms_event_timeline
+    (outage_event_id, event_type, status, description, source, "timestamp", metadata,
+     event_description, event_timestamp, created_by)
+SELECT $1, 'partially_restored', c.status, d.text, $3, $2,
+       pg_catalog.jsonb_build_object('meters_back', cardinality($5), 'meters_out', c.still_out,
+                                     'customers_out', c.customers_out),
+       d.text, $2, 'oms_correlation'
+FROM counted c,
+     LATERAL (SELECT cardinality($5) || ' meter(s) back on; ' || c.still_out || ' still out' AS text) AS d
+"#;
+
+fn power_on(
+    client: &mut SpiClient<'_>,
+    signal: &Signal<'_>,
+    announcements: &mut Announcements,
+) -> SpiResult<()> {
+    let mut by_outage: Vec<(Uuid, Vec<Uuid>)> = Vec::new();
+    for row in execute(
+        client,
+        CLOSE_MEMBERSHIPS,
+        &[arg(signal.meters.clone()), arg(signal.at)],
+    )? {
+        let outage = row.get::<Uuid>(1)?.expect("outage_id");
+        group(&mut by_outage, outage).push(row.get::<Uuid>(2)?.expect("meter_id"));
+    }
+    let source = signal.source.as_str();
+    for (outage, meters) in by_outage {
+        execute(
+            client,
+            STEP_RESTORED,
+            &[
+                arg(outage),
+                arg(signal.at),
+                arg(source),
+                arg(signal.source_event_id),
+                arg(meters),
+                arg(signal.source_table),
+            ],
+        )?;
+        if !restore_if_all_back(client, outage, source, announcements)? {
+            announcements.push(outage, Change::PartiallyRestored);
+        }
+    }
+    Ok(())
+}
