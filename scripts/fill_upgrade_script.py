@@ -32,6 +32,7 @@ SECTIONS = {
     "drop-guard": ("sql/functions/drop_guard.sql", True),
     "finish-adoption": ("sql/functions/finish_adoption.sql", False),
     "correlate-events": ("sql/functions/correlate_events.sql", False),
+    "stream": ("sql/functions/stream.sql", False),
 }
 
 

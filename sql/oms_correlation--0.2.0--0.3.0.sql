@@ -62,6 +62,10 @@ VOLATILE SECURITY DEFINER PARALLEL UNSAFE
 SET search_path TO @extschema@, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'oms_correlation-0.3.0', 'insert_scada_event_with_meter_check_wrapper';
+CREATE OR REPLACE FUNCTION @extschema@."oms_engine_is_writing"() RETURNS bool /* bool */
+STRICT VOLATILE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'oms_correlation-0.3.0', 'oms_engine_is_writing_wrapper';
 CREATE OR REPLACE FUNCTION @extschema@."oms_process_scada_event_meters"(
 	"scada_event_id" uuid, /* Uuid */
 	"substation_id" TEXT, /* & str */
@@ -230,13 +234,20 @@ ALTER TABLE @extschema@.oms_outage_events
     DROP CONSTRAINT oms_outage_events_status_check,
     ALTER COLUMN status TYPE varchar(32),
     ADD CONSTRAINT oms_outage_events_status_check
-        CHECK (status IN ('detected', 'confirmed', 'in_progress', 'restored', 'cleared', 'cancelled')),
+        CHECK (status IN ('detected', 'confirmed', 'in_progress', 'restored', 'cleared', 'cancelled', 'merged')),
     ALTER COLUMN severity SET DEFAULT 'medium', ALTER COLUMN confidence_score SET DEFAULT 0.0,
     ALTER COLUMN affected_customers_count DROP NOT NULL,
     ALTER COLUMN event_latitude TYPE numeric, ALTER COLUMN event_longitude TYPE numeric,
     ALTER COLUMN last_updated_at DROP NOT NULL, ALTER COLUMN created_at DROP NOT NULL,
     ADD COLUMN scope varchar(20) CHECK (scope IN ('service', 'distribution_point', 'feeder', 'substation')),
-    ADD COLUMN device_key varchar(120);
+    ADD COLUMN device_key varchar(120),
+    ADD COLUMN customers_out integer DEFAULT 0,
+    ADD COLUMN merged_into uuid REFERENCES @extschema@.oms_outage_events (id) ON DELETE SET NULL,
+    ADD COLUMN parent_outage_id uuid REFERENCES @extschema@.oms_outage_events (id) ON DELETE SET NULL;
+CREATE INDEX oms_outage_events_merged_into_idx ON @extschema@.oms_outage_events (merged_into)
+    WHERE merged_into IS NOT NULL;
+CREATE INDEX oms_outage_events_parent_idx ON @extschema@.oms_outage_events (parent_outage_id)
+    WHERE parent_outage_id IS NOT NULL;
 -- 0.2.0 recorded SCADA outages only, on a feeder or else a substation.
 UPDATE @extschema@.oms_outage_events
 SET scope = CASE WHEN feeder_id IS NOT NULL THEN 'feeder' ELSE 'substation' END,
@@ -756,6 +767,67 @@ JOIN @extschema@.oms_meters m ON m.id = a.meter_id AND m.customer_id IS NOT NULL
 WHERE a.meter_status_after = 'off'
 GROUP BY o.id, m.customer_id, o.actual_restoration_time;
 
+-- 10b. Outage memberships (the correlation engine, SPEC §5.1). 0.2.0's outages keep their meters:
+-- those their alarms marked off, each off from the first alarm that did, and back on at the
+-- outage's end (an open outage's are still out; a meter out in two open outages stays out in the
+-- newer one only).
+CREATE TABLE @extschema@.oms_outage_meters (
+    outage_id               uuid NOT NULL REFERENCES @extschema@.oms_outage_events (id) ON DELETE CASCADE,
+    meter_id                uuid NOT NULL REFERENCES @extschema@.oms_meters (id) ON DELETE CASCADE,
+    off_at                  timestamptz NOT NULL,
+    on_at                   timestamptz,
+    customer_key            uuid NOT NULL,
+    customer_id             uuid,
+    dp_id                   uuid,
+    feeder_id               uuid,
+    substation_id           uuid,
+    first_source            varchar(32) NOT NULL,
+    first_source_event_id   varchar(255),
+    PRIMARY KEY (outage_id, meter_id, off_at)
+);
+CREATE UNIQUE INDEX oms_outage_meters_out ON @extschema@.oms_outage_meters (meter_id) WHERE on_at IS NULL;
+CREATE INDEX oms_outage_meters_customer_idx ON @extschema@.oms_outage_meters (outage_id, customer_key);
+CREATE INDEX oms_outage_meters_dp_idx ON @extschema@.oms_outage_meters (dp_id, off_at);
+CREATE INDEX oms_outage_meters_feeder_idx ON @extschema@.oms_outage_meters (feeder_id, off_at);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_outage_meters', '');
+
+WITH affected AS (
+    SELECT DISTINCT ON (o.id, a.meter_id)
+           o.id AS outage_id, a.meter_id, e.event_timestamp AS off_at, e.id AS scada_event_id,
+           o.status IN ('detected', 'confirmed', 'in_progress') AS open, o.first_detected_at,
+           CASE WHEN o.status NOT IN ('detected', 'confirmed', 'in_progress')
+                THEN greatest(coalesce(o.actual_restoration_time, o.last_updated_at, e.event_timestamp),
+                              e.event_timestamp) END AS on_at,
+           o.feeder_id, o.substation_id
+    FROM @extschema@.oms_outage_events o
+    JOIN @extschema@.scada_events e ON e.outage_event_id = o.id
+    JOIN @extschema@.scada_event_affected_meters a ON a.scada_event_id = e.id
+    WHERE a.meter_status_after = 'off'
+    ORDER BY o.id, a.meter_id, e.event_timestamp
+), placed AS (
+    SELECT * FROM affected WHERE NOT open
+    UNION ALL
+    (SELECT DISTINCT ON (meter_id) * FROM affected WHERE open ORDER BY meter_id, first_detected_at DESC)
+)
+INSERT INTO @extschema@.oms_outage_meters
+    (outage_id, meter_id, off_at, on_at, customer_key, customer_id, dp_id, feeder_id, substation_id,
+     first_source, first_source_event_id)
+SELECT p.outage_id, p.meter_id, p.off_at, p.on_at, coalesce(m.customer_id, m.id), m.customer_id, m.dp_id,
+       coalesce(m.feeder_id, p.feeder_id), coalesce(m.substation_id, p.substation_id), 'scada', p.scada_event_id::text
+FROM placed p JOIN @extschema@.oms_meters m ON m.id = p.meter_id;
+
+-- Their counts from their meters; SCADA's open outages are confirmed at 1.0, as SCADA's are now.
+UPDATE @extschema@.oms_outage_events o
+SET affected_customers_count = greatest(coalesce(o.affected_customers_count, 0), c.affected),
+    customers_out = CASE WHEN o.status IN ('detected', 'confirmed', 'in_progress') THEN c.still_out ELSE 0 END
+FROM (SELECT outage_id, count(DISTINCT customer_key)::int AS affected,
+             count(DISTINCT customer_key) FILTER (WHERE on_at IS NULL)::int AS still_out
+      FROM @extschema@.oms_outage_meters GROUP BY outage_id) AS c
+WHERE c.outage_id = o.id;
+UPDATE @extschema@.oms_outage_events o SET status = 'confirmed', confidence_score = 1.0
+WHERE o.status = 'detected'
+  AND EXISTS (SELECT FROM @extschema@.oms_event_sources s WHERE s.outage_event_id = o.id AND s.source_type = 'scada');
+
 -- 11. Views and functions that read the changed tables.
 --@views-begin
 -- Views for operators and dashboards (SPEC §2).
@@ -1139,7 +1211,7 @@ BEGIN
             ('oms_event_sources',
              'event_timestamp = coalesce(event_timestamp, detected_at), '
              'confidence_weight = coalesce(confidence_weight, correlation_weight)',
-             'event_timestamp IS NULL OR confidence_weight IS NULL')) AS s(table_name, assignments, needs)
+             'event_timestamp IS NULL OR (confidence_weight IS NULL AND correlation_weight IS NOT NULL)')) AS s(table_name, assignments, needs)
     LOOP
         EXECUTE format('SELECT count(*) FROM %I.%I WHERE %s', home, step.table_name, step.needs) INTO total;
         CONTINUE WHEN total = 0;
@@ -1405,6 +1477,7 @@ DECLARE
     window_minutes integer := coalesce(p_correlation_window_minutes, 30);
     radius integer := coalesce(p_spatial_radius_meters, 1000);
     weight numeric;
+    opened boolean := false;
 BEGIN
     IF v_source = 'callcenter' THEN
         v_source := 'call_center';
@@ -1476,6 +1549,7 @@ BEGIN
                 coalesce(nullif(p_event_type, ''), 'outage'), 'detected', 'medium', weight,
                 format('Reported by %s event %s', v_source, v_id), p_latitude, p_longitude, coalesce(p_timestamp, now()))
         RETURNING oms_outage_events.id INTO outage;
+        opened := true;
         INSERT INTO oms_event_timeline (outage_event_id, event_type, status, description, source, "timestamp",
                                         event_description, event_timestamp, created_by)
         VALUES (outage, 'outage_detected', 'detected', format('Reported by %s event %s', v_source, v_id), v_source,
@@ -1501,9 +1575,56 @@ BEGIN
                                   WHERE outage_event_id = o.id AND correlation_weight IS NOT NULL) AS weights),
         last_updated_at = now()
     WHERE o.id = outage;
-    PERFORM pg_notify('oms_outage', json_build_object('outage_event_id', outage, 'change', 'external_source',
-                                                       'source_type', v_source, 'source_event_id', v_id)::text);
+    PERFORM oms_announce_outages(ARRAY[outage], ARRAY[CASE WHEN opened THEN 'opened' ELSE 'joined' END],
+                                 v_source, v_id);
     RETURN outage;
 END
 $$;
 --@correlate-events-end
+
+-- 15. The outage stream: one message shape for every change, and operators' status changes (new).
+--@stream-begin
+-- The outage stream (SPEC §5.8): every change to an outage is announced on channel 'oms_outage',
+-- delivered at commit. This function is the one place that builds the message, from the outage
+-- row as the change left it, so every announcement has the same keys; fixed-width fields keep it
+-- far below NOTIFY's 8000 bytes. The engine calls it at the end of each ingest
+-- (src/correlation/stream.rs); the trigger below calls it for status changes made by others.
+CREATE FUNCTION @extschema@.oms_announce_outages(
+    p_outage_ids uuid[], p_changes text[], p_source_type text, p_source_event_id text)
+RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+    SELECT pg_notify('oms_outage', json_build_object(
+        'outage_event_id', o.id, 'event_id', o.event_id, 'change', c.change, 'status', o.status,
+        'scope', o.scope, 'device_key', o.device_key, 'substation_id', o.substation_id,
+        'feeder_id', o.feeder_id, 'dp_id', o.dp_id,
+        'affected_customers_count', o.affected_customers_count, 'customers_out', o.customers_out,
+        'confidence', o.confidence_score, 'first_detected_at', o.first_detected_at,
+        'actual_restoration_time', o.actual_restoration_time, 'merged_into', o.merged_into,
+        'parent_outage_id', o.parent_outage_id, 'source_type', left(p_source_type, 32),
+        'source_event_id', left(p_source_event_id, 255))::text)
+    FROM unnest(p_outage_ids, p_changes) WITH ORDINALITY AS c(id, change, n)
+    JOIN oms_outage_events o ON o.id = c.id
+    ORDER BY c.n
+$$;
+
+-- An operator (through the operations API's UPDATE) or a DBA setting an outage's status is an
+-- outage change too. The engine's own status changes are announced by the engine, once.
+CREATE FUNCTION @extschema@.oms_announce_status_set() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT oms_engine_is_writing() THEN
+        PERFORM oms_announce_outages(ARRAY[NEW.id], ARRAY['status_set'], 'operator', current_user::text);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER oms_outage_status_announced
+    AFTER UPDATE OF status ON @extschema@.oms_outage_events
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION @extschema@.oms_announce_status_set();
+--@stream-end

@@ -25,6 +25,7 @@ DECLARE
     window_minutes integer := coalesce(p_correlation_window_minutes, 30);
     radius integer := coalesce(p_spatial_radius_meters, 1000);
     weight numeric;
+    opened boolean := false;
 BEGIN
     IF v_source = 'callcenter' THEN
         v_source := 'call_center';
@@ -96,6 +97,7 @@ BEGIN
                 coalesce(nullif(p_event_type, ''), 'outage'), 'detected', 'medium', weight,
                 format('Reported by %s event %s', v_source, v_id), p_latitude, p_longitude, coalesce(p_timestamp, now()))
         RETURNING oms_outage_events.id INTO outage;
+        opened := true;
         INSERT INTO oms_event_timeline (outage_event_id, event_type, status, description, source, "timestamp",
                                         event_description, event_timestamp, created_by)
         VALUES (outage, 'outage_detected', 'detected', format('Reported by %s event %s', v_source, v_id), v_source,
@@ -121,8 +123,8 @@ BEGIN
                                   WHERE outage_event_id = o.id AND correlation_weight IS NOT NULL) AS weights),
         last_updated_at = now()
     WHERE o.id = outage;
-    PERFORM pg_notify('oms_outage', json_build_object('outage_event_id', outage, 'change', 'external_source',
-                                                       'source_type', v_source, 'source_event_id', v_id)::text);
+    PERFORM oms_announce_outages(ARRAY[outage], ARRAY[CASE WHEN opened THEN 'opened' ELSE 'joined' END],
+                                 v_source, v_id);
     RETURN outage;
 END
 $$;

@@ -79,13 +79,23 @@ def test_update_from_a_release_matches_a_fresh_install(databases, release):
     assert run(upgraded, "SELECT DISTINCT probin FROM pg_proc WHERE probin IS NOT NULL "
                          "AND pronamespace = 'public'::regnamespace") == [(f"oms_correlation-{cargo_version()}",)]
 
+    # The open outage keeps its meters: the 45 its alarm marked off, out since the alarm (issue 11).
+    assert run(upgraded, """SELECT o.status, o.confidence_score::text, o.affected_customers_count, o.customers_out,
+                                   count(om.*), count(om.*) FILTER (WHERE om.on_at IS NULL AND om.off_at = o.first_detected_at)
+                            FROM oms_outage_events o JOIN oms_outage_meters om ON om.outage_id = o.id
+                            GROUP BY o.id""") == [("confirmed", "1.00", 45, 45, 45, 45)]
     # The data is still there, redeliveries still find it, and the rest of the samples go through.
     assert ingest(upgraded, "onu_last_gasp.json") == first["onu_last_gasp.json"]
     assert ingest(upgraded, "scada_breaker_trip.json")["duplicate"] is True
     for name in sorted(os.listdir(EXAMPLES)):
         if name.endswith(".json"):
             ingest(upgraded, name)
-    assert run(upgraded, "SELECT status, affected_customers_count FROM oms_outage_events") == [("restored", 45)]
+    # The trip's outage kept its 45 meters through the update and SCADA's restoration ends it. The
+    # building's outage is new: the old release's ONU last gasp made none, but the Kaifa messages
+    # about its meters (10:09) now open and join one, which the ONU's power-restored (10:41) ends.
+    assert run(upgraded, "SELECT status, affected_customers_count, scope FROM oms_outage_events ORDER BY 2") == [
+        ("restored", 2, "service"), ("restored", 45, "feeder")]
+    assert run(upgraded, "SELECT count(*), count(on_at) FROM oms_outage_meters")[0] == (47, 47)
     assert run(upgraded, "SELECT count(*) FROM oms_rejected_events")[0][0] == 0
     # What 0.2.0 added works on the upgraded database.
     assert run(upgraded, "SELECT meters_created FROM oms_sync_meter_registry()")[0][0] == 0
