@@ -64,6 +64,7 @@ LANGUAGE c /* Rust */
 AS 'oms_correlation-0.3.0', 'insert_scada_event_with_meter_check_wrapper';
 CREATE OR REPLACE FUNCTION @extschema@."oms_engine_is_writing"() RETURNS bool /* bool */
 STRICT VOLATILE PARALLEL SAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'oms_correlation-0.3.0', 'oms_engine_is_writing_wrapper';
 CREATE OR REPLACE FUNCTION @extschema@."oms_process_scada_event_meters"(
@@ -777,10 +778,10 @@ CREATE TABLE @extschema@.oms_outage_meters (
     off_at                  timestamptz NOT NULL,
     on_at                   timestamptz,
     customer_key            uuid NOT NULL,
-    customer_id             uuid,
-    dp_id                   uuid,
-    feeder_id               uuid,
-    substation_id           uuid,
+    customer_id             uuid REFERENCES @extschema@.oms_customers (id) ON DELETE SET NULL,
+    dp_id                   uuid REFERENCES @extschema@.network_distribution_points (id) ON DELETE SET NULL,
+    feeder_id               uuid REFERENCES @extschema@.network_feeders (id) ON DELETE SET NULL,
+    substation_id           uuid REFERENCES @extschema@.network_substations (id) ON DELETE SET NULL,
     first_source            varchar(32) NOT NULL,
     first_source_event_id   varchar(255),
     PRIMARY KEY (outage_id, meter_id, off_at)

@@ -40,7 +40,8 @@ DECLARE
         'oms_guard_drop', 'oms_keep_data_on_drop', 'oms_source_weight', 'oms_update_updated_at',
         'onu_update_updated_at', 'cc_update_updated_at', 'update_updated_at_column', 'oms_stub_unknown_onu',
         'oms_fill_api_columns', 'haversine_distance_meters', 'oms_data_at_stake', 'oms_fill_onu_stub', 'oms_finish_adoption',
-        'oms_unpartition', 'oms_mirror_row', 'oms_correlate_events'];
+        'oms_unpartition', 'oms_mirror_row', 'oms_correlate_events', 'oms_announce_outages',
+        'oms_announce_status_set', 'oms_engine_is_writing'];
     home_ns constant regnamespace := '@extschema@'::regnamespace;
     home constant text := (SELECT nspname FROM pg_catalog.pg_namespace WHERE oid = '@extschema@'::regnamespace);
     legacy record;

@@ -188,6 +188,7 @@ pub fn oms_process_scada_event_meters(
 /// trigger that announces status changes made by operators asks, so that the engine's own are
 /// announced once, by the engine (sql/functions/stream.sql).
 #[pg_extern(volatile, parallel_safe)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn oms_engine_is_writing() -> bool {
     engine_is_writing()
 }

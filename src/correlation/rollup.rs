@@ -11,7 +11,7 @@ use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::Uuid;
 
 use super::rules::{DeviceKey, Scope};
-use super::signals::{open_predicted, Located, Predicted};
+use super::signals::{open_predicted, restore_if_all_back, Located, Predicted, Signal};
 use super::stream::{Announcements, Change};
 use crate::db::{arg, execute};
 use crate::gucs::EngineSettings;
@@ -48,49 +48,62 @@ fn push_new(list: &mut Vec<Uuid>, id: Uuid) {
     }
 }
 
-// A DP ($1): its active meters; when each meter now in one of its open service outages went off;
-// those outages; the DP's feeder and substation.
-const DP_STATE: &str = r#"
+// The outages a roll-up weighs: the open ones, and those restored whose start is within the
+// window ($3 seconds) of the signal ($2), so that meters that went off together roll up together
+// even when their power-ons arrived first. Merged, cleared and cancelled outages never count.
+macro_rules! weighed {
+    () => {
+        "(o.status IN ('detected', 'confirmed', 'in_progress') OR (o.status = 'restored' \
+          AND o.first_detected_at BETWEEN $2 - pg_catalog.make_interval(secs => $3) \
+                                      AND $2 + pg_catalog.make_interval(secs => $3)))"
+    };
+}
+
+// A DP ($1): its active meters; when each meter of its weighed service outages went off; those
+// outages; the DP's feeder and substation, and its code.
+const DP_STATE: &str = concat!(
+    r#"
+WITH weighed AS (
+    SELECT o.id, o.feeder_id, o.substation_id FROM oms_outage_events o
+    WHERE o.dp_id = $1 AND o.scope = 'service' AND "#,
+    weighed!(),
+    r#"
+)
 SELECT (SELECT count(*) FROM oms_meters m WHERE m.dp_id = $1 AND m.status = 'active')::int4,
-       ARRAY(SELECT min(om.off_at) FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
-             WHERE om.dp_id = $1 AND o.scope = 'service' AND o.status IN ('detected', 'confirmed', 'in_progress')
+       ARRAY(SELECT min(om.off_at) FROM oms_outage_meters om WHERE om.outage_id IN (SELECT id FROM weighed)
              GROUP BY om.meter_id),
-       ARRAY(SELECT o.id FROM oms_outage_events o
-             WHERE o.dp_id = $1 AND o.scope = 'service' AND o.status IN ('detected', 'confirmed', 'in_progress')
-             ORDER BY o.id),
-       coalesce(dp.feeder_id, (SELECT o.feeder_id FROM oms_outage_events o
-                               WHERE o.dp_id = $1 AND o.scope = 'service' AND o.feeder_id IS NOT NULL
-                                 AND o.status IN ('detected', 'confirmed', 'in_progress') LIMIT 1)),
-       (SELECT o.substation_id FROM oms_outage_events o
-         WHERE o.dp_id = $1 AND o.scope = 'service' AND o.substation_id IS NOT NULL
-           AND o.status IN ('detected', 'confirmed', 'in_progress') LIMIT 1),
+       ARRAY(SELECT id FROM weighed ORDER BY id),
+       coalesce(dp.feeder_id, (SELECT feeder_id FROM weighed WHERE feeder_id IS NOT NULL LIMIT 1)),
+       (SELECT substation_id FROM weighed WHERE substation_id IS NOT NULL LIMIT 1),
        dp.dp_id::text
 FROM network_distribution_points dp WHERE dp.id = $1
-"#;
+"#
+);
 
-// A feeder ($1): its active meters (SPEC §3 scope, and the meters of its DPs); when its open DP
-// outages began; when each meter now in one of its open service or DP outages went off; those
-// outages; its substation and code.
-const FEEDER_STATE: &str = r#"
+// A feeder ($1): its active meters (SPEC §3 scope, and the meters of its DPs); when its weighed DP
+// outages began; when each meter of its weighed service and DP outages went off; those outages;
+// its substation and code.
+const FEEDER_STATE: &str = concat!(
+    r#"
+WITH weighed AS (
+    SELECT o.id, o.scope, o.first_detected_at FROM oms_outage_events o
+    WHERE o.feeder_id = $1 AND o.scope IN ('service', 'distribution_point') AND "#,
+    weighed!(),
+    r#"
+)
 SELECT (SELECT count(*) FROM (SELECT s.id FROM oms_meter_scope(NULL, $1) AS s(id)
                               UNION
                               SELECT m.id FROM oms_meters m JOIN network_distribution_points dp ON dp.id = m.dp_id
                               WHERE dp.feeder_id = $1) AS x
         JOIN oms_meters m ON m.id = x.id AND m.status = 'active')::int4,
-       ARRAY(SELECT o.first_detected_at FROM oms_outage_events o
-             WHERE o.feeder_id = $1 AND o.scope = 'distribution_point'
-               AND o.status IN ('detected', 'confirmed', 'in_progress')),
-       ARRAY(SELECT min(om.off_at) FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
-             WHERE om.feeder_id = $1 AND o.scope IN ('service', 'distribution_point')
-               AND o.status IN ('detected', 'confirmed', 'in_progress')
+       ARRAY(SELECT first_detected_at FROM weighed WHERE scope = 'distribution_point'),
+       ARRAY(SELECT min(om.off_at) FROM oms_outage_meters om WHERE om.outage_id IN (SELECT id FROM weighed)
              GROUP BY om.meter_id),
-       ARRAY(SELECT o.id FROM oms_outage_events o
-             WHERE o.feeder_id = $1 AND o.scope IN ('service', 'distribution_point')
-               AND o.status IN ('detected', 'confirmed', 'in_progress')
-             ORDER BY o.id),
+       ARRAY(SELECT id FROM weighed ORDER BY id),
        f.substation_id, f.feeder_id::text
 FROM network_feeders f WHERE f.id = $1
-"#;
+"#
+);
 
 fn micros(times: Option<Vec<Option<TimestampWithTimeZone>>>) -> Vec<i64> {
     times
@@ -106,19 +119,23 @@ pub(crate) fn after_power_off(
     client: &mut SpiClient<'_>,
     settings: &EngineSettings,
     touched: &Touched,
-    source: &str,
+    signal: &Signal<'_>,
     announcements: &mut Announcements,
 ) -> SpiResult<()> {
     let mut feeders = touched.feeders.clone();
     for dp in &touched.dps {
-        if let Some(feeder) = roll_up_dp(client, settings, *dp, source, announcements)? {
+        if let Some(feeder) = roll_up_dp(client, settings, *dp, signal, announcements)? {
             push_new(&mut feeders, feeder);
         }
     }
     for feeder in feeders {
-        roll_up_feeder(client, settings, feeder, source, announcements)?;
+        roll_up_feeder(client, settings, feeder, signal, announcements)?;
     }
     Ok(())
+}
+
+fn window_seconds(settings: &EngineSettings) -> i32 {
+    i32::try_from(settings.rollup.window_micros / 1_000_000).unwrap_or(i32::MAX)
 }
 
 /// Merges the DP's service outages into a DP outage when the DP rolls up; returns its feeder.
@@ -126,10 +143,10 @@ fn roll_up_dp(
     client: &mut SpiClient<'_>,
     settings: &EngineSettings,
     dp: Uuid,
-    source: &str,
+    signal: &Signal<'_>,
     announcements: &mut Announcements,
 ) -> SpiResult<Option<Uuid>> {
-    let table = execute(client, DP_STATE, &[arg(dp)])?;
+    let table = execute(client, DP_STATE, &[arg(dp), arg(signal.at), arg(window_seconds(settings))])?;
     if table.is_empty() {
         return Ok(None);
     }
@@ -164,7 +181,7 @@ fn roll_up_dp(
             survivor,
             victims: &services,
             reason: format!("rolled up to DP {code}"),
-            source,
+            source: signal.source.as_str(),
         },
         settings,
         announcements,
@@ -177,10 +194,10 @@ fn roll_up_feeder(
     client: &mut SpiClient<'_>,
     settings: &EngineSettings,
     feeder: Uuid,
-    source: &str,
+    signal: &Signal<'_>,
     announcements: &mut Announcements,
 ) -> SpiResult<()> {
-    let table = execute(client, FEEDER_STATE, &[arg(feeder)])?;
+    let table = execute(client, FEEDER_STATE, &[arg(feeder), arg(signal.at), arg(window_seconds(settings))])?;
     if table.is_empty() {
         return Ok(());
     }
@@ -216,7 +233,7 @@ fn roll_up_feeder(
             survivor,
             victims: &outages,
             reason: format!("rolled up to feeder {code}"),
-            source,
+            source: signal.source.as_str(),
         },
         settings,
         announcements,
@@ -285,12 +302,12 @@ struct Merge<'a> {
     source: &'a str,
 }
 
-// The victims ($2) still open, locked and closed as merged into $1; each one's timeline says so
-// ($3). Returns them, their event ids, their earliest start and whether any was confirmed.
+// The victims ($2) still open (or restored, when a roll-up weighed them), locked and closed as
+// merged into $1; each one's timeline says so ($3). Returns them, their event ids, their earliest start and whether any was confirmed.
 const MARK_MERGED: &str = r#"
 WITH victims AS (
     SELECT o.id, o.status, o.first_detected_at FROM oms_outage_events o
-    WHERE o.id = ANY ($2) AND o.id <> $1 AND o.status IN ('detected', 'confirmed', 'in_progress')
+    WHERE o.id = ANY ($2) AND o.id <> $1 AND o.status IN ('detected', 'confirmed', 'in_progress', 'restored')
     ORDER BY o.id
     FOR UPDATE
 ), marked AS (
@@ -450,5 +467,7 @@ fn merge(
     if confirmed_now == Some(true) {
         announcements.push(merge.survivor, Change::Confirmed);
     }
+    // Every meter it took in may be back already (a roll-up of outages that were over).
+    restore_if_all_back(client, merge.survivor, merge.source, announcements)?;
     Ok(())
 }

@@ -69,11 +69,26 @@ pub(crate) struct Located {
     pub cover: Option<Cover>,
     /// The meter's next power-on after the signal, when one is already recorded (a late signal).
     pub back_on_at: Option<TimestampWithTimeZone>,
+    /// When the meter went off in the outage it is out in.
+    pub out_since: Option<TimestampWithTimeZone>,
 }
 
 impl Located {
     fn service(&self) -> DeviceKey {
         DeviceKey::service_of(&self.meter.to_string(), self.onu)
+    }
+
+    /// A late power-off whose episode already ended before the outage now over the meter began
+    /// (its power-on is recorded, and is not later than that outage's start): it is an outage of
+    /// its own, over already, and not part of the later one.
+    fn is_past_episode(&self) -> bool {
+        let Some(back_on) = self.back_on_at else {
+            return false;
+        };
+        match self.out_since.or(self.cover.map(|c| c.start)) {
+            Some(later_start) => later_start.into_inner() >= back_on.into_inner(),
+            None => false,
+        }
     }
 }
 
@@ -180,10 +195,10 @@ const LOCATE: &str = concat!(
 SELECT l.meter_id, l.customer_key, l.customer_id, l.dp_id, l.feeder_id, l.substation_id, l.onu_id,
        member.outage_id, cover.id, cover.first_detected_at, cover.scope::text,"#,
     next_power_on!(),
-    r#"
+    r#", member.off_at
 FROM located l
 LEFT JOIN LATERAL (
-    SELECT om.outage_id FROM oms_outage_meters om WHERE om.meter_id = l.meter_id AND om.on_at IS NULL
+    SELECT om.outage_id, om.off_at FROM oms_outage_meters om WHERE om.meter_id = l.meter_id AND om.on_at IS NULL
 ) AS member ON true
 LEFT JOIN LATERAL (
     SELECT o.id, o.first_detected_at, o.scope FROM oms_outage_events o
@@ -224,6 +239,7 @@ pub(crate) fn locate(
             out_in: row.get::<Uuid>(8)?,
             cover,
             back_on_at: row.get::<TimestampWithTimeZone>(12)?,
+            out_since: row.get::<TimestampWithTimeZone>(13)?,
         });
     }
     Ok(located)
@@ -448,7 +464,12 @@ fn power_off(
     // Outages to join (with the meters they gain), and services to open.
     let mut joins: Vec<(Uuid, Vec<&Located>)> = Vec::new();
     let mut opens: Vec<(DeviceKey, Vec<&Located>)> = Vec::new();
+    let mut episodes: Vec<(DeviceKey, Vec<&Located>)> = Vec::new();
     for meter in &located {
+        if meter.is_past_episode() {
+            group(&mut episodes, meter.service()).push(meter);
+            continue;
+        }
         if let Some(outage) = meter.out_in {
             // Already out: the event is one more source of the outage it is out in.
             group(&mut joins, outage);
@@ -510,7 +531,93 @@ fn power_off(
         join(client, &joining, meters, settings, announcements)?;
         touched.note(meters, Some(Scope::Service));
     }
-    rollup::after_power_off(client, settings, &touched, signal.source.as_str(), announcements)
+    for (service, meters) in &episodes {
+        record_past_episode(client, signal, settings, service, meters, announcements)?;
+        touched.note(meters, Some(Scope::Service));
+    }
+    rollup::after_power_off(client, settings, &touched, signal, announcements)
+}
+
+// A service outage that was already over when its signal arrived ($1 id, $2 start, $3 source,
+// $4 device key, $5-$7 DP, feeder, substation, $8 description, $9 its end: the meters' power-on).
+// The outage the meters are out in now, if it began within the nested window ($10) after that
+// end, is nested in this one ($11 those outages).
+const RECORD_PAST_EPISODE: &str = r#"
+WITH episode AS (
+    INSERT INTO oms_outage_events
+        (id, event_id, event_type, status, severity, confidence_score, affected_customers_count, customers_out,
+         description, dp_id, feeder_id, substation_id, first_detected_at, scope, device_key,
+         actual_restoration_time)
+    VALUES ($1,
+            'OMS_' || upper($3) || '_' || to_char($2 AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS')
+                || '_' || substr(replace($1::text, '-', ''), 25, 8),
+            'outage', 'restored', 'medium', 0, 0, 0, $8, $5, $6, $7, $2, 'service', $4, $9)
+    RETURNING id
+), nested AS (
+    UPDATE oms_outage_events o SET parent_outage_id = $1, last_updated_at = pg_catalog.now()
+    WHERE o.id = ANY ($11) AND o.parent_outage_id IS NULL
+      AND o.first_detected_at >= $9 AND o.first_detected_at <= $9 + pg_catalog.make_interval(secs => $10)
+)
+INSERT INTO oms_event_timeline
+    (outage_event_id, event_type, status, description, source, "timestamp", metadata,
+     event_description, event_timestamp, created_by)
+SELECT id, 'outage_restored', 'restored', 'Every meter was back on before this signal arrived', $3, $9, NULL,
+       'Every meter was back on before this signal arrived', $9, 'oms_correlation'
+FROM episode
+"#;
+
+/// Records a late power-off's episode as the outage it was, already over.
+fn record_past_episode(
+    client: &mut SpiClient<'_>,
+    signal: &Signal<'_>,
+    settings: &EngineSettings,
+    service: &DeviceKey,
+    meters: &[&Located],
+    announcements: &mut Announcements,
+) -> SpiResult<()> {
+    let first = meters[0];
+    let ended = meters
+        .iter()
+        .filter_map(|m| m.back_on_at)
+        .max_by_key(|t| t.into_inner())
+        .expect("a past episode has its power-on");
+    let id = new_uuid_v7();
+    let description = format!(
+        "{} {}: {} meter(s) off, back on before the signal arrived",
+        signal.source.label(),
+        signal.source_event_id,
+        meters.len()
+    );
+    let later: Vec<Uuid> = meters.iter().filter_map(|m| m.out_in).collect();
+    execute(
+        client,
+        RECORD_PAST_EPISODE,
+        &[
+            arg(id),
+            arg(signal.at),
+            arg(signal.source.as_str()),
+            arg(service.to_string()),
+            arg(first.dp),
+            arg(first.feeder),
+            arg(first.substation),
+            arg(description.as_str()),
+            arg(ended),
+            arg(settings.nested_window_seconds),
+            arg(later),
+        ],
+    )?;
+    let joining = Joining {
+        outage: id,
+        at: signal.at,
+        source: signal.source.as_str(),
+        source_event_id: signal.source_event_id,
+        source_table: signal.source_table,
+        description,
+        opened: true,
+    };
+    join(client, &joining, meters, settings, announcements)?;
+    announcements.push(id, Change::RecordedRestored);
+    Ok(())
 }
 
 /// The scope of the outage a meter was placed in, as located.

@@ -1,0 +1,278 @@
+"""The correlation engine (issue 11, SPEC §5.1-5.4, 5.8, 5.9), through the ingest functions as the
+consumers call them, on the engine grid (engine_grid.py).
+
+Each scenario writes out the outages it must end with, worked out by hand from the rules and the
+grid, and is played twice: as sent, and in reverse arrival order. Both must end the same, since
+outcomes depend on event times, never on arrival order. Merged outages are history: they are
+counted where the order fixes them, and otherwise left out of the comparison."""
+
+import json
+import select
+
+import psycopg2
+import pytest
+
+from conftest import call, dsn, query, scalar
+from engine_grid import (assert_counts_are_recounts, build_grid, kaifa, merged_count, onu, picture, scada,
+                         ticket)
+
+ORDERS = ["as sent", "reversed"]
+
+
+@pytest.fixture
+def grid(pool):
+    build_grid(pool)
+    return pool
+
+
+def play(pool, events, order="as sent", settings=None):
+    for function, payload in (events if order == "as sent" else list(reversed(events))):
+        call(pool, function, payload, settings)
+    assert_counts_are_recounts(pool)
+
+
+def meters(prefix, numbers):
+    return [f"{prefix}-{n:02d}" for n in numbers]
+
+
+# --- the scenarios -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_one_onu_building_is_one_service_outage(grid, order):
+    # The ONU's last gasp takes the building's two meters; a Kaifa last gasp for one of them adds a
+    # source, not a meter. 2 of DP-A1's 10 meters roll nothing up. Confidence 1-(1-0.6)(1-0.8).
+    play(grid, [onu(9001, "10:00"), kaifa("E-A1-01", "10:01")], order)
+    assert picture(grid) == [
+        ("onu:9001", "service", "confirmed", 2, 2, "0.92", "10:00", None, ["E-A1-01", "E-A1-02"], None)]
+    assert merged_count(grid) == 0
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_three_meters_under_one_dp_roll_up_to_the_dp(grid, order):
+    # Three distinct meters of DP-A2 off within five minutes: their service outages merge into one
+    # DP outage. Confidence over the three sources: 1-(0.2)(0.2)(0.6) = 0.976.
+    play(grid, [kaifa("E-A2-01", "10:00"), kaifa("E-A2-02", "10:01"), ticket("E-A2-03", "10:02")], order)
+    assert picture(grid) == [
+        ("DP-A2", "distribution_point", "confirmed", 3, 3, "0.98", "10:00", None, meters("E-A2", [1, 2, 3]), None)]
+    assert merged_count(grid) == 3
+    # The survivor's timeline records the merge; each merged outage points to it.
+    dp_outage = scalar(grid, "SELECT id FROM oms_outage_events WHERE scope = 'distribution_point'")
+    assert query(grid, "SELECT count(*), count(*) FILTER (WHERE merged_into = %s) FROM oms_outage_events "
+                       "WHERE status = 'merged'", (dp_outage,)) == [(3, 3)]
+    assert query(grid, "SELECT metadata -> 'merged' FROM oms_event_timeline WHERE outage_event_id = %s "
+                       "AND event_type = 'outages_merged'", (dp_outage,))[0][0].__len__() == 3
+    # Its sources moved with them.
+    assert scalar(grid, "SELECT count(*) FROM oms_event_sources WHERE outage_event_id = %s", (dp_outage,)) == 3
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_two_dps_of_a_feeder_roll_up_to_the_feeder(grid, order):
+    # DP-B1 (10:00-10:02) and DP-B2 (10:03-10:05) each roll up; their outages began within five
+    # minutes of each other, so F-B rolls up (6 of 40 meters is below 30 %: the DPs decide it).
+    events = [kaifa(m, t) for m, t in zip(meters("E-B1", [1, 2, 3]) + meters("E-B2", [1, 2, 3]),
+                                          ["10:00", "10:01", "10:02", "10:03", "10:04", "10:05"])]
+    play(grid, events, order)
+    assert picture(grid) == [
+        ("F-B", "feeder", "confirmed", 6, 6, "1.00", "10:00", None,
+         meters("E-B1", [1, 2, 3]) + meters("E-B2", [1, 2, 3]), None)]
+    # Six service outages into two DP outages, and those into the feeder's.
+    assert merged_count(grid) == 8
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_a_call_center_report_alone_is_a_service_outage_at_0_4_that_later_evidence_joins(grid, order):
+    events = [ticket("E-A3-01", "10:00"), kaifa("E-A3-01", "10:03")]
+    if order == "as sent":
+        call(grid, *events[0])
+        assert picture(grid) == [("E-A3-01", "service", "detected", 1, 1, "0.40", "10:00", None, ["E-A3-01"], None)]
+        call(grid, *events[1])
+    else:
+        play(grid, events, order)
+    assert picture(grid) == [("E-A3-01", "service", "confirmed", 1, 1, "0.88", "10:00", None, ["E-A3-01"], None)]
+    assert_counts_are_recounts(grid)
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_scada_absorbs_the_predicted_outages_under_its_feeder(grid, order):
+    # Predictions on F-A: DP-A4 rolls up, and ONU 9001's building has its service outage. The breaker
+    # trip on F-A is authoritative: one confirmed feeder outage holds all five meters. Reversed, the
+    # trip comes first, finds every meter fresh (none affected), and the meters join it.
+    events = [kaifa("E-A4-01", "10:00"), kaifa("E-A4-02", "10:01"), kaifa("E-A4-03", "10:02"),
+              onu(9001, "10:03"), scada("A", "10:04")]
+    play(grid, events, order)
+    assert picture(grid) == [
+        ("F-A", "feeder", "confirmed", 5, 5, "1.00", "10:00", None,
+         ["E-A1-01", "E-A1-02"] + meters("E-A4", [1, 2, 3]), None)]
+    if order == "as sent":
+        # Three services into DP-A4; DP-A4 and the building into the trip's outage.
+        assert merged_count(grid) == 5
+        assert scalar(grid, "SELECT count(*) FROM oms_event_timeline WHERE event_type = 'outages_merged' "
+                            "AND description LIKE '%absorbed by the SCADA outage%'") == 1
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_step_and_full_restoration(grid, order):
+    off = [kaifa(m, t) for m, t in zip(meters("E-A2", [1, 2, 3]), ["10:00", "10:01", "10:02"])]
+    on = [kaifa(m, t, restored=True) for m, t in zip(meters("E-A2", [1, 2, 3]), ["10:20", "10:21", "10:22"])]
+    if order == "as sent":
+        play(grid, off + on[:1])
+        # One meter back: the outage is still open, two customers out, and the step is on the timeline.
+        assert picture(grid) == [("DP-A2", "distribution_point", "confirmed", 3, 2, "0.99", "10:00", None,
+                                  meters("E-A2", [1, 2, 3]), None)]
+        play(grid, on[1:])
+        steps = query(grid, """SELECT (metadata ->> 'meters_out')::int, (metadata ->> 'customers_out')::int
+                               FROM oms_event_timeline t JOIN oms_outage_events o ON o.id = t.outage_event_id
+                               WHERE o.scope = 'distribution_point' AND t.event_type = 'partially_restored'
+                               ORDER BY t."timestamp" """)
+        assert steps == [(2, 2), (1, 1), (0, 0)]
+    else:
+        play(grid, off + on, order)
+    # Restored at the last meter's on time; the customers it interrupted stay counted.
+    assert picture(grid) == [("DP-A2", "distribution_point", "restored", 3, 0, "0.99", "10:00", "10:22",
+                              meters("E-A2", [1, 2, 3]), None)]
+    assert query(grid, """SELECT to_char(om.off_at AT TIME ZONE 'UTC', 'HH24:MI'), to_char(om.on_at AT TIME ZONE 'UTC', 'HH24:MI')
+                          FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
+                          WHERE o.scope = 'distribution_point' ORDER BY 1""") == [
+        ("10:00", "10:20"), ("10:01", "10:21"), ("10:02", "10:22")]
+    assert query(grid, """SELECT count(*), count(restored_at) FROM oms_outage_customers oc
+                          JOIN oms_outage_events o ON o.id = oc.outage_id WHERE o.scope = 'distribution_point'""") == [
+        (3, 3)]
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_a_meter_off_again_soon_after_its_restoration_opens_a_nested_outage(grid, order):
+    play(grid, [kaifa("E-A3-05", "10:00"), kaifa("E-A3-05", "10:05", restored=True), kaifa("E-A3-05", "10:10")],
+         order)
+    assert picture(grid) == [
+        ("E-A3-05", "service", "restored", 1, 0, "0.80", "10:00", "10:05", ["E-A3-05"], None),
+        ("E-A3-05", "service", "confirmed", 1, 1, "0.80", "10:10", None, ["E-A3-05"], "10:00")]
+
+
+def test_a_redelivered_signal_adds_nothing(grid):
+    events = [onu(9001, "10:00"), kaifa("E-A1-01", "10:01", event_id="KF-ONCE")]
+    play(grid, events + events)
+    assert picture(grid) == [
+        ("onu:9001", "service", "confirmed", 2, 2, "0.92", "10:00", None, ["E-A1-01", "E-A1-02"], None)]
+    assert scalar(grid, "SELECT count(*) FROM oms_event_sources es JOIN oms_outage_events o ON o.id = es.outage_event_id "
+                        "WHERE o.device_key = 'service:onu:9001'") == 2
+
+
+def test_a_power_on_for_a_meter_in_no_outage_changes_no_outage(grid):
+    play(grid, [kaifa("E-B3-01", "10:00", restored=True), onu(9001, "10:01", restored=True)])
+    assert picture(grid) == []
+
+
+def test_scada_restoration_restores_the_absorbing_outage_and_all_its_meters(grid):
+    play(grid, [kaifa("E-A4-01", "10:00"), onu(9001, "10:03"), scada("A", "10:04"), scada("A", "10:30", restoration=True)])
+    assert picture(grid) == [("F-A", "feeder", "restored", 3, 0, "1.00", "10:00", "10:30",
+                              ["E-A1-01", "E-A1-02", "E-A4-01"], None)]
+    assert query(grid, "SELECT DISTINCT power_status FROM oms_meters WHERE meter_number IN ('E-A1-01', 'E-A1-02', 'E-A4-01')") == [
+        ("on",)]
+
+
+# --- the settings (each away from its default; the scenarios above are the defaults) --------------
+
+def three_under_dp_a2():
+    return [kaifa("E-A2-01", "10:00"), kaifa("E-A2-02", "10:01"), kaifa("E-A2-03", "10:02")]
+
+
+def test_rollup_min_meters(grid):
+    play(grid, three_under_dp_a2(), settings={"oms_correlation.rollup_min_meters": "4"})
+    assert [row[1] for row in picture(grid)] == ["service"] * 3
+
+
+def test_rollup_dp_fraction(grid):
+    # Two of DP-A2's ten meters are 20 %.
+    play(grid, three_under_dp_a2()[:2], settings={"oms_correlation.rollup_dp_fraction": "0.2"})
+    assert [row[:2] for row in picture(grid)] == [("DP-A2", "distribution_point")]
+
+
+def test_rollup_window(grid):
+    # At most two of the three went off within any one minute.
+    play(grid, three_under_dp_a2(), settings={"oms_correlation.rollup_window": "60s"})
+    assert [row[1] for row in picture(grid)] == ["service"] * 3
+
+
+def test_rollup_min_children(grid):
+    events = [kaifa(m, "10:00") for m in meters("E-B1", [1, 2, 3]) + meters("E-B2", [1, 2, 3])]
+    play(grid, events, settings={"oms_correlation.rollup_min_children": "3"})
+    assert [row[:2] for row in picture(grid)] == [("DP-B1", "distribution_point"), ("DP-B2", "distribution_point")]
+
+
+def test_rollup_feeder_fraction(grid):
+    # One meter in each of F-B's four DPs: 4 of 40 meters is 10 %.
+    events = [kaifa(f"E-B{d}-01", "10:00") for d in range(1, 5)]
+    play(grid, events, settings={"oms_correlation.rollup_feeder_fraction": "0.1"})
+    assert [row[:4] for row in picture(grid)] == [("F-B", "feeder", "confirmed", 4)]
+
+
+def test_join_window(grid):
+    # The trip's outage starts at 10:04; a last gasp from 10:00 is earlier by more than a minute.
+    play(grid, [scada("A", "10:04"), kaifa("E-A3-01", "10:00")], settings={"oms_correlation.join_window": "60s"})
+    assert [row[:2] for row in picture(grid)] == [("E-A3-01", "service"), ("F-A", "feeder")]
+
+
+def test_nested_window(grid):
+    play(grid, [kaifa("E-A3-05", "10:00"), kaifa("E-A3-05", "10:05", restored=True), kaifa("E-A3-05", "10:10")],
+         settings={"oms_correlation.nested_window": "60s"})
+    assert [row[9] for row in picture(grid)] == [None, None]
+
+
+def test_confirm_confidence(grid):
+    play(grid, [kaifa("E-A3-01", "10:00")], settings={"oms_correlation.confirm_confidence": "0.95"})
+    assert [row[2] for row in picture(grid)] == ["detected"]
+
+
+# --- the stream and the legacy entry point --------------------------------------------------------
+
+def test_every_change_is_announced_to_a_listening_client(grid, db):
+    listener = psycopg2.connect(dsn(db))
+    listener.autocommit = True
+    with listener.cursor() as cur:
+        cur.execute("LISTEN oms_outage")
+    events = [kaifa("E-A2-01", "10:00"), kaifa("E-A2-02", "10:01"), ticket("E-A2-03", "10:02", ticket_id="TC-ENG-3")]
+    play(grid, events)
+    dp_outage = scalar(grid, "SELECT id::text FROM oms_outage_events WHERE scope = 'distribution_point'")
+    # An operator's status change through the operations API.
+    query(grid, "UPDATE oms_outage_events SET status = 'in_progress', last_updated_at = now() WHERE id = %s", (dp_outage,))
+
+    messages = []
+    while select.select([listener], [], [], 2) != ([], [], []):
+        listener.poll()
+        while listener.notifies:
+            messages.append(listener.notifies.pop(0))
+        if len(messages) >= 12:
+            break
+    listener.close()
+    assert all(m.channel == "oms_outage" and len(m.payload.encode()) < 8000 for m in messages)
+    notes = [json.loads(m.payload) for m in messages]
+    for note in notes:
+        assert {"outage_event_id", "event_id", "change", "status", "scope", "device_key",
+                "affected_customers_count", "customers_out", "confidence"} <= set(note)
+    # Each message shows the outage as its transaction left it: the third service outage was opened
+    # and merged in the same call.
+    assert [(n["change"], n["scope"], n["status"]) for n in notes] == [
+        ("opened", "service", "confirmed"), ("confirmed", "service", "confirmed"),
+        ("opened", "service", "confirmed"), ("confirmed", "service", "confirmed"),
+        ("opened", "service", "merged"), ("opened", "distribution_point", "confirmed"),
+        ("merged", "service", "merged"), ("merged", "service", "merged"), ("merged", "service", "merged"),
+        ("absorbed", "distribution_point", "confirmed"), ("confirmed", "distribution_point", "confirmed"),
+        ("status_set", "distribution_point", "in_progress")]
+    assert {n["merged_into"] for n in notes if n["change"] == "merged"} == {dp_outage}
+    assert [n["source_type"] for n in notes][-2:] == ["call_center", "operator"]
+    assert notes[-2]["affected_customers_count"] == 3 and notes[-2]["confidence"] == 0.98
+
+
+def test_correlate_events_returns_the_outage_the_ingest_correlated_into(grid):
+    events = [kaifa("E-A2-01", "10:00", event_id="KF-LEGACY-1"), kaifa("E-A2-02", "10:01"),
+              ticket("E-A2-03", "10:02", ticket_id="TC-LEGACY-3")]
+    play(grid, events)
+    dp_outage = scalar(grid, "SELECT id FROM oms_outage_events WHERE scope = 'distribution_point'")
+    ticket_row = scalar(grid, "SELECT id FROM callcenter_tickets WHERE external_ticket_id = 'TC-LEGACY-3'")
+    before = scalar(grid, "SELECT count(*) FROM oms_outage_events")
+    correlate = "SELECT oms_correlate_events('outage', %s, %s, '2025-10-01T10:00:00Z', 31.9, 35.9, 30, 1000)"
+    # The consumers' ids (LEGACY_SCHEMA.md): the Kaifa payload's event_id, the ticket's 'cc_<id>'; both
+    # name events merged into the DP outage since, and the answer is where they are now.
+    assert scalar(grid, correlate, ("kaifa", "KF-LEGACY-1")) == dp_outage
+    assert scalar(grid, correlate, ("call_center", f"cc_{ticket_row}")) == dp_outage
+    assert scalar(grid, "SELECT count(*) FROM oms_outage_events") == before
