@@ -165,7 +165,9 @@ macro_rules! join_outage {
                                          'source_added', EXISTS (SELECT FROM source)),
            $7, $2, 'oms_correlation'
     FROM counted c
-    WHERE EXISTS (SELECT FROM members) OR EXISTS (SELECT FROM source)
+    -- Once per source event: meters it brings to an outage it is already a source of (an alarm
+    -- recorded after its restoration) are the same story.
+    WHERE EXISTS (SELECT FROM source)
 )
 SELECT (SELECT count(*) FROM members)::int4, (SELECT count(*) FROM source)::int4,
        (SELECT count(*) FROM members WHERE on_at IS NULL)::int4,
