@@ -71,6 +71,9 @@ pub(crate) struct Located {
     pub back_on_at: Option<TimestampWithTimeZone>,
     /// When the meter went off in the outage it is out in.
     pub out_since: Option<TimestampWithTimeZone>,
+    /// For a late signal: the outage whose membership of the meter its next power-on ended, which
+    /// is the episode the signal belongs to.
+    pub episode_of: Option<Uuid>,
 }
 
 impl Located {
@@ -189,16 +192,24 @@ macro_rules! next_power_on {
 pub(crate) use next_power_on;
 
 // The meters ($1) where they hang, the open outage each is out in, the highest open outage
-// covering each, and each one's next power-on after $2.
+// covering each, each one's next power-on after $2, when it went off in the outage it is out in,
+// and the outage whose membership that power-on ended (the episode a late signal belongs to).
 const LOCATE: &str = concat!(
     "WITH target AS (SELECT DISTINCT unnest($1::uuid[]) AS id), located AS (",
     located_meters!(),
     r#")
 SELECT l.meter_id, l.customer_key, l.customer_id, l.dp_id, l.feeder_id, l.substation_id, l.onu_id,
-       member.outage_id, cover.id, cover.first_detected_at, cover.scope::text,"#,
-    next_power_on!(),
-    r#", member.off_at
+       member.outage_id, cover.id, cover.first_detected_at, cover.scope::text, back.at, member.off_at,
+       episode.outage_id
 FROM located l
+CROSS JOIN LATERAL (SELECT "#,
+    next_power_on!(),
+    r#" AS at) AS back
+LEFT JOIN LATERAL (
+    SELECT om.outage_id FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
+    WHERE om.meter_id = l.meter_id AND om.on_at = back.at AND o.status <> 'merged'
+    LIMIT 1
+) AS episode ON back.at IS NOT NULL
 LEFT JOIN LATERAL (
     SELECT om.outage_id, om.off_at FROM oms_outage_meters om WHERE om.meter_id = l.meter_id AND om.on_at IS NULL
 ) AS member ON true
@@ -242,6 +253,7 @@ pub(crate) fn locate(
             cover,
             back_on_at: row.get::<TimestampWithTimeZone>(12)?,
             out_since: row.get::<TimestampWithTimeZone>(13)?,
+            episode_of: row.get::<Uuid>(14)?,
         });
     }
     Ok(located)
@@ -468,6 +480,11 @@ fn power_off(
     let mut opens: Vec<(DeviceKey, Vec<&Located>)> = Vec::new();
     let mut episodes: Vec<(DeviceKey, Vec<&Located>)> = Vec::new();
     for meter in &located {
+        if let Some(outage) = meter.episode_of {
+            // A late word about an episode already recorded: one more source of that outage.
+            group(&mut joins, outage);
+            continue;
+        }
         if meter.is_past_episode() {
             group(&mut episodes, meter.service()).push(meter);
             continue;
