@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: build and install the extension, start a private PostgreSQL cluster, create a
 # fresh demo database with the extension and the demo grid, replay every sample payload in
-# ../shared/examples through the consumers' calls, and show what happened.
+# ../shared/examples through the consumers' calls, and show what happened; then a small storm in
+# which predicted outages appear, roll up and restore, with the notifications a dashboard receives.
 #
 # The cluster lives in /tmp/oms_correlation/demo on 127.0.0.1:${OMS_DEMO_PORT:-25429}; the next run
 # reuses it and recreates the database. `scripts/cluster.sh destroy demo` removes it.
@@ -25,6 +26,8 @@ echo "[demo] database oms_demo: extension $("${psql[@]}" -d oms_demo -At -c "SEL
 echo
 
 /usr/bin/python3 demo/replay.py --dsn "host=127.0.0.1 port=$port dbname=oms_demo user=postgres" --examples "$examples"
+echo
+/usr/bin/python3 demo/storm.py --dsn "host=127.0.0.1 port=$port dbname=oms_demo user=postgres"
 
 echo
 echo "[demo] explore: psql -h 127.0.0.1 -p $port -U postgres oms_demo"

@@ -182,6 +182,7 @@ fn roll_up_dp(
             victims: &services,
             reason: format!("rolled up to DP {code}"),
             source: signal.source.as_str(),
+            at: signal.at,
         },
         settings,
         announcements,
@@ -234,6 +235,7 @@ fn roll_up_feeder(
             victims: &outages,
             reason: format!("rolled up to feeder {code}"),
             source: signal.source.as_str(),
+            at: signal.at,
         },
         settings,
         announcements,
@@ -269,6 +271,7 @@ pub(crate) fn absorb_predicted_under(
     survivor: Uuid,
     substation: Option<Uuid>,
     feeder: Option<Uuid>,
+    at: TimestampWithTimeZone,
     announcements: &mut Announcements,
 ) -> SpiResult<()> {
     let victims: Vec<Uuid> = execute(client, PREDICTED_UNDER, &[arg(survivor), arg(substation), arg(feeder)])?
@@ -288,6 +291,7 @@ pub(crate) fn absorb_predicted_under(
             victims: &victims,
             reason: "absorbed by the SCADA outage of its device".into(),
             source: "scada",
+            at,
         },
         settings,
         announcements,
@@ -300,10 +304,13 @@ struct Merge<'a> {
     victims: &'a [Uuid],
     reason: String,
     source: &'a str,
+    /// When the signal that made it happen was.
+    at: TimestampWithTimeZone,
 }
 
 // The victims ($2) still open (or restored, when a roll-up weighed them), locked and closed as
-// merged into $1; each one's timeline says so ($3). Returns them, their event ids, their earliest start and whether any was confirmed.
+// merged into $1; each one's timeline says so ($3, written by $4 at $5). Returns them, their
+// event ids, their earliest start and whether any was confirmed.
 const MARK_MERGED: &str = r#"
 WITH victims AS (
     SELECT o.id, o.status, o.first_detected_at FROM oms_outage_events o
@@ -319,8 +326,8 @@ WITH victims AS (
     INSERT INTO oms_event_timeline
         (outage_event_id, event_type, status, description, source, "timestamp", metadata,
          event_description, event_timestamp, created_by)
-    SELECT m.id, 'merged', 'merged', d.text, $4, pg_catalog.now(),
-           pg_catalog.jsonb_build_object('merged_into', $1), d.text, pg_catalog.now(), 'oms_correlation'
+    SELECT m.id, 'merged', 'merged', d.text, $4, $5,
+           pg_catalog.jsonb_build_object('merged_into', $1), d.text, $5, 'oms_correlation'
     FROM marked m,
          LATERAL (SELECT 'Merged into ' || (SELECT event_id FROM oms_outage_events WHERE id = $1) || ': ' || $3
                   AS text) AS d
@@ -381,7 +388,7 @@ SELECT (SELECT count(*) FROM moved_meters)::int4
 // The survivor ($1) recounted from what it now holds: customers affected (never fewer than it
 // had) and still out, confidence by noisy-OR over its weighted sources (SCADA: certain), the
 // earliest start ($2), confirmed when a victim was ($3) or the confidence reaches $4; and the
-// merge on its timeline ($5 reason, $6 the merged outages' event ids, $7 source).
+// merge on its timeline ($5 reason, $6 the merged outages' event ids, $7 source, $8 time).
 const RECOUNT_SURVIVOR: &str = r#"
 WITH counts AS (
     SELECT count(DISTINCT customer_key)::int4 AS affected,
@@ -410,10 +417,10 @@ WITH counts AS (
     INSERT INTO oms_event_timeline
         (outage_event_id, event_type, status, description, source, "timestamp", metadata,
          event_description, event_timestamp, created_by)
-    SELECT $1, 'outages_merged', u.status, d.text, $7, pg_catalog.now(),
+    SELECT $1, 'outages_merged', u.status, d.text, $7, $8,
            pg_catalog.jsonb_build_object('merged', $6, 'affected_customers_count', u.affected_customers_count,
                                          'customers_out', u.customers_out),
-           d.text, pg_catalog.now(), 'oms_correlation'
+           d.text, $8, 'oms_correlation'
     FROM updated u,
          LATERAL (SELECT cardinality($6) || ' outage(s) merged in (' || $5 || ')' AS text) AS d
 )
@@ -434,6 +441,7 @@ fn merge(
             arg(merge.victims.to_vec()),
             arg(merge.reason.as_str()),
             arg(merge.source),
+            arg(merge.at),
         ],
     )?
     .first();
@@ -456,6 +464,7 @@ fn merge(
             arg(merge.reason.as_str()),
             arg(event_ids),
             arg(merge.source),
+            arg(merge.at),
         ],
     )?
     .first()

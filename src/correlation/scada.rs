@@ -139,6 +139,7 @@ pub fn check_outage(
         outage_id,
         alarm.device.substation,
         alarm.device.feeder,
+        alarm.at,
         announcements,
     )?;
     let row = execute(
