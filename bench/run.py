@@ -23,6 +23,9 @@ import psycopg2
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "pgbench"))
 from templates import FUNCTIONS, plain_insert, script  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import correlated_storm  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DB = "oms_bench"
 PLANS_FILE = os.path.join(tempfile.gettempdir(), "oms_bench_plans.log")
@@ -176,6 +179,15 @@ class Bench:
                 memory.append((rss[quarter], rss[-1], max(rss)))
         return {"events": events, "tps": tps, "failed": failed, "elapsed": elapsed, "memory": memory}
 
+    # -- correlated storm -----------------------------------------------------------------------
+    def correlated(self):
+        log("correlated storm: grid and ground truth of bench/correlated_storm.py")
+        result = correlated_storm.run(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
+                                      f"host=127.0.0.1 port={self.port} user=postgres dbname={correlated_storm.DB}",
+                                      log=log)
+        log(f"correlated storm: {result['rate']:.0f} events/s, {len(result['errors'])} errors")
+        return result
+
     # -- plans ----------------------------------------------------------------------------------
     def plans(self):
         """The plan of every statement one call of each function runs, via auto_explain, as notices."""
@@ -237,9 +249,13 @@ def main():
     parser.add_argument("--seconds", type=int, default=15, help="pgbench duration per measurement")
     parser.add_argument("--storm-events", type=int, default=100000)
     parser.add_argument("--quick", action="store_true", help="small feeders only, shorter runs (for a smoke test)")
-    parser.add_argument("--only", choices=["scada", "throughput", "storm"], help="run one part (for profiling)")
+    parser.add_argument("--only", choices=["scada", "throughput", "storm", "correlated"],
+                        help="run one part (for profiling)")
     args = parser.parse_args()
     bench = Bench(args.port, 3 if args.quick else args.seconds, args.quick)
+    if args.only == "correlated":
+        print(correlated_storm.report(bench.correlated()))
+        return
     bench.setup()
     if args.only:
         part = {"scada": bench.scada_latency, "throughput": bench.throughput,
@@ -250,6 +266,8 @@ def main():
     tps = bench.throughput()
     storm = bench.storm(4000 if args.quick else args.storm_events)
     print(report(bench, latency, tps, storm))
+    print()
+    print(correlated_storm.report(bench.correlated()))
     plans = bench.plans()
     seq = sorted(set(re.findall(r"Seq Scan on (\w+)", plans)))
     indexes = sorted(set(re.findall(r"Index (?:Only )?Scan using (\w+)", plans)))

@@ -19,7 +19,8 @@ AS $$
         'parent_outage_id', o.parent_outage_id, 'source_type', left(p_source_type, 32),
         'source_event_id', left(p_source_event_id, 255))::text)
     FROM unnest(p_outage_ids, p_changes) WITH ORDINALITY AS c(id, change, n)
-    JOIN oms_outage_events o ON o.id = c.id
+    -- By key, one outage at a time: the function's plan is generic, and a join could scan them all.
+    CROSS JOIN LATERAL (SELECT * FROM oms_outage_events WHERE id = c.id) AS o
     ORDER BY c.n
 $$;
 

@@ -80,7 +80,9 @@ FROM network_distribution_points dp WHERE dp.id = $1
 "#
 );
 
-// A feeder ($1): its active meters (SPEC §3 scope, and the meters of its DPs); when its weighed DP
+// A feeder ($1): its active meters (its own, those mapped to it, and its DPs' that have no feeder of
+// their own; each an index lookup, since this runs for every signal that touches the feeder's
+// predicted outages); when its weighed DP
 // outages began; when each meter of its weighed service and DP outages went off; those outages;
 // its substation and code.
 const FEEDER_STATE: &str = concat!(
@@ -91,11 +93,12 @@ WITH weighed AS (
     weighed!(),
     r#"
 )
-SELECT (SELECT count(*) FROM (SELECT s.id FROM oms_meter_scope(NULL, $1) AS s(id)
-                              UNION
-                              SELECT m.id FROM oms_meters m JOIN network_distribution_points dp ON dp.id = m.dp_id
-                              WHERE dp.feeder_id = $1) AS x
-        JOIN oms_meters m ON m.id = x.id AND m.status = 'active')::int4,
+SELECT ((SELECT count(*) FROM oms_meters m WHERE m.feeder_id = $1 AND m.status = 'active')
+        + (SELECT count(*) FROM network_feeder_meters fm JOIN oms_meters m ON m.id = fm.meter_id
+           WHERE fm.feeder_id = $1 AND m.feeder_id IS NULL AND m.status = 'active')
+        + (SELECT count(*) FROM network_distribution_points dp JOIN oms_meters m ON m.dp_id = dp.id
+           WHERE dp.feeder_id = $1 AND m.feeder_id IS NULL AND m.status = 'active'
+             AND NOT EXISTS (SELECT FROM network_feeder_meters fm WHERE fm.meter_id = m.id)))::int4,
        ARRAY(SELECT first_detected_at FROM weighed WHERE scope = 'distribution_point'),
        ARRAY(SELECT min(om.off_at) FROM oms_outage_meters om WHERE om.outage_id IN (SELECT id FROM weighed)
              GROUP BY om.meter_id),
