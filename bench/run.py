@@ -177,7 +177,17 @@ class Bench:
             if len(rss) >= 4:
                 quarter = len(rss) // 4
                 memory.append((rss[quarter], rss[-1], max(rss)))
-        return {"events": events, "tps": tps, "failed": failed, "elapsed": elapsed, "memory": memory}
+        conn = self.connect()
+        with conn.cursor() as cur:
+            # A payload the extension could not store is quarantined, not failed: count those too.
+            cur.execute("SELECT count(*) FROM oms_rejected_events")
+            rejected = cur.fetchone()[0]
+            cur.execute("SELECT scope, count(*) FILTER (WHERE status <> 'merged'), count(*) FILTER (WHERE status = 'merged') "
+                        "FROM oms_outage_events GROUP BY 1 ORDER BY 1")
+            outages = cur.fetchall()
+        conn.close()
+        return {"events": events, "tps": tps, "failed": failed, "elapsed": elapsed, "memory": memory,
+                "rejected": rejected, "outages": outages}
 
     # -- correlated storm -----------------------------------------------------------------------
     def correlated(self):
@@ -235,7 +245,9 @@ def report(bench, latency, tps, storm):
             out.append(f"| {FUNCTIONS[source]} | {clients} | {tps_e:.0f} | {plain:.0f} | {tps_e / plain:.2f} | {ref_text} |")
     out.append("\n### Storm replay\n")
     out.append(f"{storm['events']:,} ONU last gasps and restorations from 4 clients: **{storm['tps']:.0f} events/s**, "
-               f"{storm['failed']} failed, {storm['elapsed']:.1f} s.\n")
+               f"{storm['failed']} failed, {storm['rejected']} quarantined, {storm['elapsed']:.1f} s.\n")
+    out.append("Outages it left, by scope (not merged / merged): " + ", ".join(
+        f"{scope} {kept} / {merged}" for scope, kept, merged in storm["outages"]) + ".\n")
     if storm["memory"]:
         out.append("Backend private memory (RssAnon, kB) during the storm, per backend: after the first quarter -> at the end (max):")
         for first, last, peak in storm["memory"]:

@@ -80,9 +80,7 @@ FROM network_distribution_points dp WHERE dp.id = $1
 "#
 );
 
-// A feeder ($1): its active meters (its own, those mapped to it, and its DPs' that have no feeder of
-// their own; each an index lookup, since this runs for every signal that touches the feeder's
-// predicted outages); when its weighed DP
+// A feeder ($1): when its weighed DP
 // outages began; when each meter of its weighed service and DP outages went off; those outages;
 // its substation and code.
 const FEEDER_STATE: &str = concat!(
@@ -93,13 +91,7 @@ WITH weighed AS (
     weighed!(),
     r#"
 )
-SELECT ((SELECT count(*) FROM oms_meters m WHERE m.feeder_id = $1 AND m.status = 'active')
-        + (SELECT count(*) FROM network_feeder_meters fm JOIN oms_meters m ON m.id = fm.meter_id
-           WHERE fm.feeder_id = $1 AND m.feeder_id IS NULL AND m.status = 'active')
-        + (SELECT count(*) FROM network_distribution_points dp JOIN oms_meters m ON m.dp_id = dp.id
-           WHERE dp.feeder_id = $1 AND m.feeder_id IS NULL AND m.status = 'active'
-             AND NOT EXISTS (SELECT FROM network_feeder_meters fm WHERE fm.meter_id = m.id)))::int4,
-       ARRAY(SELECT first_detected_at FROM weighed WHERE scope = 'distribution_point'),
+SELECT ARRAY(SELECT first_detected_at FROM weighed WHERE scope = 'distribution_point'),
        ARRAY(SELECT min(om.off_at) FROM oms_outage_meters om WHERE om.outage_id IN (SELECT id FROM weighed)
              GROUP BY om.meter_id),
        ARRAY(SELECT id FROM weighed ORDER BY id),
@@ -107,6 +99,22 @@ SELECT ((SELECT count(*) FROM oms_meters m WHERE m.feeder_id = $1 AND m.status =
 FROM network_feeders f WHERE f.id = $1
 "#
 );
+
+// Whether a feeder ($1) has fewer than $2 active meters: its own, those mapped to it, and its DPs'
+// that have no feeder of their own. Counting stops at $2, so a storm on a feeder of 100,000 meters
+// reads only as many as the fraction needs.
+const FEWER_ACTIVE_METERS_THAN: &str = r#"
+SELECT count(*) < $2 FROM (
+    (SELECT 1 FROM oms_meters m WHERE m.feeder_id = $1 AND m.status = 'active' LIMIT $2)
+    UNION ALL
+    (SELECT 1 FROM network_feeder_meters fm JOIN oms_meters m ON m.id = fm.meter_id
+     WHERE fm.feeder_id = $1 AND m.feeder_id IS NULL AND m.status = 'active' LIMIT $2)
+    UNION ALL
+    (SELECT 1 FROM network_distribution_points dp JOIN oms_meters m ON m.dp_id = dp.id
+     WHERE dp.feeder_id = $1 AND m.feeder_id IS NULL AND m.status = 'active'
+       AND NOT EXISTS (SELECT FROM network_feeder_meters fm WHERE fm.meter_id = m.id) LIMIT $2)
+) AS active
+"#;
 
 fn micros(times: Option<Vec<Option<TimestampWithTimeZone>>>) -> Vec<i64> {
     times
@@ -206,13 +214,26 @@ fn roll_up_feeder(
         return Ok(());
     }
     let row = table.first();
-    let active = row.get::<i32>(1)?.unwrap_or(0).max(0) as usize;
-    let dp_starts = micros(row.get::<Vec<Option<TimestampWithTimeZone>>>(2)?);
-    let off_times = micros(row.get::<Vec<Option<TimestampWithTimeZone>>>(3)?);
-    let outages: Vec<Uuid> = row.get::<Vec<Option<Uuid>>>(4)?.unwrap_or_default().into_iter().flatten().collect();
-    let substation = row.get::<Uuid>(5)?;
-    let code = row.get::<String>(6)?.unwrap_or_default();
-    if outages.is_empty() || !settings.rollup.feeder_rolls_up(&dp_starts, &off_times, active) {
+    let dp_starts = micros(row.get::<Vec<Option<TimestampWithTimeZone>>>(1)?);
+    let off_times = micros(row.get::<Vec<Option<TimestampWithTimeZone>>>(2)?);
+    let outages: Vec<Uuid> = row.get::<Vec<Option<Uuid>>>(3)?.unwrap_or_default().into_iter().flatten().collect();
+    let substation = row.get::<Uuid>(4)?;
+    let code = row.get::<String>(5)?.unwrap_or_default();
+    if outages.is_empty() {
+        return Ok(());
+    }
+    let rolls_up = settings.rollup.feeder_children_roll_up(&dp_starts)
+        || match settings.rollup.most_active_meters_for_the_feeder_fraction(&off_times) {
+            Some(most) => {
+                let limit = i64::try_from(most).unwrap_or(i64::MAX).saturating_add(1);
+                execute(client, FEWER_ACTIVE_METERS_THAN, &[arg(feeder), arg(limit)])?
+                    .first()
+                    .get_one::<bool>()?
+                    .unwrap_or(false)
+            }
+            None => false,
+        };
+    if !rolls_up {
         return Ok(());
     }
     let key = DeviceKey::Feeder(feeder.to_string());
@@ -224,7 +245,7 @@ fn roll_up_feeder(
         feeder: Some(feeder),
         substation,
         description: format!(
-            "Predicted at feeder {code}: {} DP outage(s), {} meter(s) of {active} off within the roll-up window",
+            "Predicted at feeder {code}: {} DP outage(s), {} meter(s) off within the roll-up window",
             dp_starts.len(),
             off_times.len()
         ),
@@ -340,41 +361,49 @@ SELECT ARRAY(SELECT id FROM marked ORDER BY id), ARRAY(SELECT event_id::text FRO
 "#;
 
 // What the merged outages ($2) had moves to the survivor ($1): meters, sources, customers, crews
-// and notifications. A row the survivor already has (the same meter and off time, the same
-// source event, the same customer) is dropped instead; a customer still out in a victim is
-// still out in the survivor.
+// and notifications. A row the survivor already has, or another victim's that moves (the same
+// meter and off time, the same source event, the same customer), is dropped instead; a customer
+// still out in a victim is still out in the survivor.
 const MOVE_TO_SURVIVOR: &str = r#"
-WITH moved_meters AS (
-    UPDATE oms_outage_meters om SET outage_id = $1
+WITH meters_kept AS (
+    -- One row per meter and off time: two victims may hold the same one (a signal that joined both).
+    SELECT DISTINCT ON (om.meter_id, om.off_at) om.outage_id, om.meter_id, om.off_at
+    FROM oms_outage_meters om
     WHERE om.outage_id = ANY ($2)
       AND NOT EXISTS (SELECT FROM oms_outage_meters s
                       WHERE s.outage_id = $1 AND s.meter_id = om.meter_id AND s.off_at = om.off_at)
+    ORDER BY om.meter_id, om.off_at, om.on_at DESC NULLS FIRST
+), moved_meters AS (
+    UPDATE oms_outage_meters om SET outage_id = $1
+    FROM meters_kept k
+    WHERE om.outage_id = k.outage_id AND om.meter_id = k.meter_id AND om.off_at = k.off_at
     RETURNING 1
 ), dropped_meters AS (
     DELETE FROM oms_outage_meters om
     WHERE om.outage_id = ANY ($2)
-      AND EXISTS (SELECT FROM oms_outage_meters s
-                  WHERE s.outage_id = $1 AND s.meter_id = om.meter_id AND s.off_at = om.off_at)
-), moved_sources AS (
-    UPDATE oms_event_sources es SET outage_event_id = $1
+      AND NOT EXISTS (SELECT FROM meters_kept k
+                      WHERE k.outage_id = om.outage_id AND k.meter_id = om.meter_id AND k.off_at = om.off_at)
+), sources_kept AS (
+    SELECT DISTINCT ON (es.source_type, es.source_event_id) es.id FROM oms_event_sources es
     WHERE es.outage_event_id = ANY ($2)
       AND NOT EXISTS (SELECT FROM oms_event_sources s
                       WHERE s.outage_event_id = $1 AND s.source_type = es.source_type
                         AND s.source_event_id = es.source_event_id)
+    ORDER BY es.source_type, es.source_event_id, es.detected_at
+), moved_sources AS (
+    UPDATE oms_event_sources SET outage_event_id = $1 WHERE id IN (SELECT id FROM sources_kept)
 ), dropped_sources AS (
-    DELETE FROM oms_event_sources es
-    WHERE es.outage_event_id = ANY ($2)
-      AND EXISTS (SELECT FROM oms_event_sources s
-                  WHERE s.outage_event_id = $1 AND s.source_type = es.source_type
-                    AND s.source_event_id = es.source_event_id)
-), moved_customers AS (
-    UPDATE oms_outage_customers c SET outage_id = $1
+    DELETE FROM oms_event_sources WHERE outage_event_id = ANY ($2) AND id NOT IN (SELECT id FROM sources_kept)
+), customers_kept AS (
+    SELECT DISTINCT ON (c.customer_id) c.id FROM oms_outage_customers c
     WHERE c.outage_id = ANY ($2)
       AND NOT EXISTS (SELECT FROM oms_outage_customers s WHERE s.outage_id = $1 AND s.customer_id = c.customer_id)
+    ORDER BY c.customer_id, c.restored_at DESC NULLS FIRST
+), moved_customers AS (
+    UPDATE oms_outage_customers SET outage_id = $1 WHERE id IN (SELECT id FROM customers_kept)
 ), dropped_customers AS (
     DELETE FROM oms_outage_customers c
-    WHERE c.outage_id = ANY ($2)
-      AND EXISTS (SELECT FROM oms_outage_customers s WHERE s.outage_id = $1 AND s.customer_id = c.customer_id)
+    WHERE c.outage_id = ANY ($2) AND c.id NOT IN (SELECT id FROM customers_kept)
     RETURNING c.customer_id, c.restored_at
 ), still_out AS (
     UPDATE oms_outage_customers c SET restored_at = NULL

@@ -128,12 +128,30 @@ impl RollUp {
         meters_off: &[i64],
         active_meters: usize,
     ) -> bool {
+        self.feeder_children_roll_up(dp_outage_starts)
+            || (active_meters > 0
+                && self
+                    .most_active_meters_for_the_feeder_fraction(meters_off)
+                    .is_some_and(|most| active_meters <= most))
+    }
+
+    /// Enough of a feeder's DPs have outages that began within one window.
+    pub fn feeder_children_roll_up(&self, dp_outage_starts: &[i64]) -> bool {
         most_within_window(dp_outage_starts, self.window_micros) >= self.min_children.max(1)
-            || fraction_reached(
-                most_within_window(meters_off, self.window_micros),
-                active_meters,
-                self.feeder_fraction,
-            )
+    }
+
+    /// The most active meters a feeder may have for these meters off to be its roll-up fraction
+    /// (none when no meter is off), so that a caller counts a large feeder's meters only that far.
+    pub fn most_active_meters_for_the_feeder_fraction(&self, meters_off: &[i64]) -> Option<usize> {
+        let within = most_within_window(meters_off, self.window_micros);
+        if within == 0 {
+            return None;
+        }
+        if self.feeder_fraction <= 0.0 {
+            return Some(usize::MAX);
+        }
+        // count >= fraction * active, with room for the rounding of a fraction like 0.3.
+        Some((within as f64 / self.feeder_fraction + 1e-9).floor() as usize)
     }
 }
 

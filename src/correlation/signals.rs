@@ -417,8 +417,10 @@ pub(crate) fn open_predicted(
 // An outage with meters, none of them still out, is over at its last meter's on time.
 const RESTORE_IF_ALL_BACK: &str = r#"
 WITH done AS (
-    SELECT max(om.on_at) AS at FROM oms_outage_meters om WHERE om.outage_id = $1
-    HAVING count(*) > 0 AND count(*) FILTER (WHERE om.on_at IS NULL) = 0
+    -- Both tests by index (oms_outage_meters_open_idx): this runs after every power-on.
+    SELECT (SELECT max(om.on_at) FROM oms_outage_meters om WHERE om.outage_id = $1) AS at
+    WHERE EXISTS (SELECT FROM oms_outage_meters om WHERE om.outage_id = $1)
+      AND NOT EXISTS (SELECT FROM oms_outage_meters om WHERE om.outage_id = $1 AND om.on_at IS NULL)
 ), restored AS (
     UPDATE oms_outage_events o SET status = 'restored', actual_restoration_time = d.at, customers_out = 0,
                                    last_updated_at = pg_catalog.now()
@@ -685,8 +687,7 @@ WITH back AS (
     SET customers_out = greatest(coalesce(o.customers_out, 0) - (SELECT count(*) FROM back), 0),
         last_updated_at = pg_catalog.now()
     WHERE o.id = $1
-    RETURNING o.status, o.customers_out,
-              (SELECT count(*) FROM oms_outage_meters om WHERE om.outage_id = $1 AND om.on_at IS NULL) AS still_out
+    RETURNING o.status, o.customers_out
 ), source AS (
     INSERT INTO oms_event_sources
         (outage_event_id, source_type, source_event_id, source_table, correlation_weight, detected_at,
@@ -698,11 +699,12 @@ INSERT INTO oms_event_timeline
     (outage_event_id, event_type, status, description, source, "timestamp", metadata,
      event_description, event_timestamp, created_by)
 SELECT $1, 'partially_restored', c.status, d.text, $3, $2,
-       pg_catalog.jsonb_build_object('meters_back', cardinality($5), 'meters_out', c.still_out,
+       pg_catalog.jsonb_build_object('meters_back', cardinality($5), 'customers_back', (SELECT count(*) FROM back),
                                      'customers_out', c.customers_out),
        d.text, $2, 'oms_correlation'
 FROM counted c,
-     LATERAL (SELECT cardinality($5) || ' meter(s) back on; ' || c.still_out || ' still out' AS text) AS d
+     LATERAL (SELECT cardinality($5) || ' meter(s) back on; ' || c.customers_out || ' customer(s) still out'
+             AS text) AS d
 "#;
 
 fn power_on(

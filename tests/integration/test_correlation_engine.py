@@ -120,11 +120,11 @@ def test_step_and_full_restoration(grid, order):
         assert picture(grid) == [("DP-A2", "distribution_point", "confirmed", 3, 2, "0.99", "10:00", None,
                                   meters("E-A2", [1, 2, 3]), None)]
         play(grid, on[1:])
-        steps = query(grid, """SELECT (metadata ->> 'meters_out')::int, (metadata ->> 'customers_out')::int
+        steps = query(grid, """SELECT (metadata ->> 'meters_back')::int, (metadata ->> 'customers_out')::int
                                FROM oms_event_timeline t JOIN oms_outage_events o ON o.id = t.outage_event_id
                                WHERE o.scope = 'distribution_point' AND t.event_type = 'partially_restored'
                                ORDER BY t."timestamp" """)
-        assert steps == [(2, 2), (1, 1), (0, 0)]
+        assert steps == [(1, 2), (1, 1), (1, 0)]
     else:
         play(grid, off + on, order)
     # Restored at the last meter's on time; the customers it interrupted stay counted.
