@@ -276,3 +276,17 @@ def test_correlate_events_returns_the_outage_the_ingest_correlated_into(grid):
     assert scalar(grid, correlate, ("kaifa", "KF-LEGACY-1")) == dp_outage
     assert scalar(grid, correlate, ("call_center", f"cc_{ticket_row}")) == dp_outage
     assert scalar(grid, "SELECT count(*) FROM oms_outage_events") == before
+
+
+def test_a_source_shared_by_outages_that_merge_is_kept_once(grid):
+    # An ONU naming two meters by number (no ONU link in the registry) is one source event of both
+    # meters' service outages; when DP-B3 rolls up, the DP outage keeps that source once.
+    gasp = onu(9555, "10:01")
+    gasp[1]["associatedMeters"] = ["E-B3-01", "E-B3-02"]
+    play(grid, [kaifa("E-B3-01", "10:00"), kaifa("E-B3-02", "10:00"), gasp, kaifa("E-B3-03", "10:02")])
+    assert scalar(grid, "SELECT count(*) FROM oms_rejected_events") == 0
+    assert picture(grid) == [("DP-B3", "distribution_point", "confirmed", 3, 3, "1.00", "10:00", None,
+                              meters("E-B3", [1, 2, 3]), None)]
+    assert query(grid, """SELECT source_type, count(*) FROM oms_event_sources es JOIN oms_outage_events o
+                          ON o.id = es.outage_event_id WHERE o.scope = 'distribution_point' GROUP BY 1 ORDER BY 1""") == [
+        ("kaifa", 3), ("onu", 1)]
