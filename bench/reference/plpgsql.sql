@@ -125,7 +125,7 @@ BEGIN
         INSERT INTO public.kaifa_event_details (event_id, name, value)
         VALUES (v_id, v_detail->>'ns2:name', v_detail->>'ns2:value');
     END LOOP;
-    INSERT INTO public.kaifa_event_status (event_id, status_time, value)
+    INSERT INTO public.kaifa_event_status (event_id, date_time, value)
     VALUES (v_id, (v_payload->'status'->>'ns2:dateTime')::timestamptz, v_payload->'status'->>'ns2:value');
     INSERT INTO public.kaifa_event_metadata (event_id, source, metadata)
     VALUES (v_id, json_data->'metadata'->>'source', json_data->'metadata');
