@@ -33,6 +33,7 @@ SECTIONS = {
     "finish-adoption": ("sql/functions/finish_adoption.sql", False),
     "correlate-events": ("sql/functions/correlate_events.sql", False),
     "stream": ("sql/functions/stream.sql", False),
+    "reliability": ("sql/functions/reliability.sql", False),
 }
 
 

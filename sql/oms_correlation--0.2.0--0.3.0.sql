@@ -245,6 +245,9 @@ ALTER TABLE @extschema@.oms_outage_events
     ADD COLUMN customers_out integer DEFAULT 0,
     ADD COLUMN merged_into uuid REFERENCES @extschema@.oms_outage_events (id) ON DELETE SET NULL,
     ADD COLUMN parent_outage_id uuid REFERENCES @extschema@.oms_outage_events (id) ON DELETE SET NULL;
+-- A roll-up reads a feeder's outages around a signal's time.
+CREATE INDEX oms_outage_events_feeder_start_idx ON @extschema@.oms_outage_events (feeder_id, first_detected_at)
+    WHERE feeder_id IS NOT NULL;
 CREATE INDEX oms_outage_events_merged_into_idx ON @extschema@.oms_outage_events (merged_into)
     WHERE merged_into IS NOT NULL;
 CREATE INDEX oms_outage_events_parent_idx ON @extschema@.oms_outage_events (parent_outage_id)
@@ -1634,3 +1637,188 @@ CREATE TRIGGER oms_outage_status_announced
     FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
     EXECUTE FUNCTION @extschema@.oms_announce_status_set();
 --@stream-end
+
+-- 16. Reliability: interruption classes, flapping meters, IEEE 1366 indices (new).
+--@reliability-begin
+-- Reliability (SPEC §5.5, §5.7, §5.10): what a utility reports to its regulator, computed from the
+-- outage records at read time.
+
+-- The momentary window (setting oms_correlation.momentary_window; 5 minutes before the library is
+-- loaded in the session).
+CREATE FUNCTION @extschema@.oms_momentary_window() RETURNS interval
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(nullif(current_setting('oms_correlation.momentary_window', true), '')::interval,
+                    interval '5 minutes')
+$$;
+
+-- An outage's class under IEEE 1366 (SPEC §5.5), right at read time: momentary when all its meters
+-- were back within the window of its start, sustained once it has lasted longer, pending until
+-- then. Merged and cancelled outages are none: they are not interruptions of their own.
+CREATE FUNCTION @extschema@.oms_outage_class(p_status text, p_started timestamptz, p_ended timestamptz,
+                                            p_window interval DEFAULT NULL)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN p_status IN ('merged', 'cancelled') THEN NULL
+        WHEN p_ended IS NOT NULL AND p_status IN ('restored', 'cleared')
+            THEN CASE WHEN p_ended - p_started <= coalesce(p_window, oms_momentary_window()) THEN 'momentary'
+                      ELSE 'sustained' END
+        WHEN now() - p_started > coalesce(p_window, oms_momentary_window()) THEN 'sustained'
+        ELSE 'pending' END
+$$;
+
+-- Every interruption with its class, duration and device: the outages that are not merged into
+-- another or cancelled.
+CREATE VIEW @extschema@.oms_outage_interruptions AS
+SELECT o.id, o.event_id, o.scope, o.device_key, o.status,
+       @extschema@.oms_outage_class(o.status, o.first_detected_at, o.actual_restoration_time) AS interruption_class,
+       o.first_detected_at AS started_at, o.actual_restoration_time AS ended_at,
+       coalesce(o.actual_restoration_time, now()) - o.first_detected_at AS duration,
+       o.affected_customers_count, o.customers_out, o.substation_id, o.feeder_id, o.dp_id, o.parent_outage_id
+FROM @extschema@.oms_outage_events o
+WHERE o.status NOT IN ('merged', 'cancelled');
+
+-- Meters whose power changed more than oms_correlation.flap_threshold times in the last hour
+-- (SPEC §5.7): their signals are stored and audited, and open or join no outage. A quiet hour
+-- takes a meter off the list.
+CREATE VIEW @extschema@.oms_flapping_meters AS
+SELECT m.id AS meter_id, m.meter_number, changes.power_changes, changes.first_change, changes.last_change
+FROM @extschema@.oms_meters m
+CROSS JOIN LATERAL (
+    SELECT count(*) AS power_changes, min(e.event_timestamp) AS first_change, max(e.event_timestamp) AS last_change
+    FROM @extschema@.oms_meter_status_events e
+    WHERE e.meter_id = m.id AND e.event_type IN ('power_on', 'power_off')
+      AND e.event_timestamp > now() - interval '1 hour' AND e.event_timestamp <= now()
+) AS changes
+WHERE m.last_event_at > now() - interval '1 hour'
+  AND changes.power_changes > coalesce(nullif(current_setting('oms_correlation.flap_threshold', true), '')::int, 20);
+
+-- IEEE 1366 indices over [p_from, p_to) (SPEC §5.10), for the system or per feeder or substation:
+-- SAIFI, SAIDI (minutes), CAIDI (minutes), MAIFI_E, CEMI-n and CELID (customers whose sustained
+-- interruptions in the period add up to more than p_celid_hours).
+-- - Each customer's span in an outage runs from its first meter off to its last meter back on
+--   (still out: until p_to or now), clipped to the period for minutes (step restoration); an
+--   interruption counts in the period it began in.
+-- - Customers served: the distinct customers of the active meters in scope (a meter without a
+--   customer is one).
+-- - Merged outages hold no meters (their survivors do), so nothing counts twice; cancelled ones
+--   count nowhere.
+-- - With p_exclude_major_event_days, days whose system SAIDI exceeds T_MED = exp(α + 2.5 β) (α, β:
+--   mean and standard deviation of ln(daily SAIDI) over the five years before p_to) are left out.
+CREATE FUNCTION @extschema@.oms_reliability_indices(
+    p_from timestamptz, p_to timestamptz, p_level text DEFAULT 'system', p_cemi_n integer DEFAULT 3,
+    p_celid_hours numeric DEFAULT 8, p_exclude_major_event_days boolean DEFAULT false)
+RETURNS TABLE(level text, device text, customers_served bigint, customers_interrupted bigint,
+              customer_minutes numeric, saifi numeric, saidi numeric, caidi numeric, maifi_e numeric,
+              cemi numeric, celid numeric, major_event_days date[])
+LANGUAGE plpgsql STABLE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    cut timestamptz := least(p_to, now());
+    med date[] := '{}';
+BEGIN
+    IF p_level NOT IN ('system', 'feeder', 'substation') THEN
+        RAISE EXCEPTION 'oms_reliability_indices: p_level must be system, feeder or substation, not %', p_level
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_to <= p_from THEN
+        RAISE EXCEPTION 'oms_reliability_indices: the period is empty (p_to % is not after p_from %)', p_to, p_from
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_exclude_major_event_days THEN
+        WITH served AS (
+            SELECT count(DISTINCT coalesce(m.customer_id, m.id))::numeric AS n FROM oms_meters m WHERE m.status = 'active'
+        ), spans AS (
+            SELECT om.outage_id, om.customer_key, min(om.off_at) AS off_at,
+                   CASE WHEN bool_or(om.on_at IS NULL) THEN cut ELSE max(om.on_at) END AS on_at
+            FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
+            WHERE o.status NOT IN ('merged', 'cancelled')
+              AND oms_outage_class(o.status, o.first_detected_at, o.actual_restoration_time) = 'sustained'
+              AND om.off_at >= p_to - interval '5 years' AND om.off_at < p_to
+            GROUP BY 1, 2
+        ), daily AS (
+            SELECT (s.off_at AT TIME ZONE 'UTC')::date AS day,
+                   sum(extract(epoch FROM s.on_at - s.off_at) / 60) / (SELECT n FROM served) AS daily_saidi
+            FROM spans s GROUP BY 1
+        ), beta AS (
+            SELECT exp(avg(ln(daily_saidi)) + 2.5 * stddev_samp(ln(daily_saidi))) AS t_med
+            FROM daily WHERE daily_saidi > 0
+        )
+        SELECT coalesce(array_agg(day ORDER BY day), '{}') INTO med
+        FROM daily, beta
+        WHERE beta.t_med IS NOT NULL AND daily.daily_saidi > beta.t_med
+          AND day >= (p_from AT TIME ZONE 'UTC')::date AND day < (p_to AT TIME ZONE 'UTC')::date + 1;
+    END IF;
+
+    RETURN QUERY
+    WITH meters AS (
+        SELECT coalesce(m.customer_id, m.id) AS customer_key,
+               CASE p_level WHEN 'feeder' THEN coalesce(m.feeder_id, dp.feeder_id)
+                            WHEN 'substation' THEN coalesce(m.substation_id, f.substation_id) END AS device_id
+        FROM oms_meters m
+        LEFT JOIN network_distribution_points dp ON dp.id = m.dp_id
+        LEFT JOIN network_feeders f ON f.id = coalesce(m.feeder_id, dp.feeder_id)
+        WHERE m.status = 'active'
+    ), served AS (
+        SELECT device_id, count(DISTINCT customer_key) AS n FROM meters GROUP BY 1
+    ), spans AS (
+        SELECT om.outage_id, om.customer_key,
+               CASE p_level WHEN 'feeder' THEN min(om.feeder_id::text)::uuid
+                            WHEN 'substation' THEN min(om.substation_id::text)::uuid END AS device_id,
+               oms_outage_class(o.status, o.first_detected_at, o.actual_restoration_time) AS class,
+               min(om.off_at) AS off_at,
+               CASE WHEN bool_or(om.on_at IS NULL) THEN cut ELSE max(om.on_at) END AS on_at
+        FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
+        WHERE o.status NOT IN ('merged', 'cancelled')
+          AND om.off_at < p_to AND coalesce(om.on_at, 'infinity') > p_from
+        GROUP BY om.outage_id, om.customer_key, o.status, o.first_detected_at, o.actual_restoration_time
+    ), counted AS (
+        SELECT s.*, s.off_at >= p_from AS began_here,
+               greatest(extract(epoch FROM least(s.on_at, p_to) - greatest(s.off_at, p_from)) / 60, 0) AS minutes
+        FROM spans s
+        WHERE NOT ((s.off_at AT TIME ZONE 'UTC')::date = ANY (med))
+    ), per_customer AS (
+        SELECT device_id, customer_key,
+               count(*) FILTER (WHERE class = 'sustained' AND began_here) AS sustained,
+               sum(minutes) FILTER (WHERE class = 'sustained') AS minutes
+        FROM counted GROUP BY 1, 2
+    ), per_device AS (
+        SELECT c.device_id,
+               count(*) FILTER (WHERE c.class = 'sustained' AND c.began_here) AS interrupted,
+               coalesce(sum(c.minutes) FILTER (WHERE c.class = 'sustained'), 0) AS minutes,
+               count(*) FILTER (WHERE c.class = 'momentary' AND c.began_here) AS momentary
+        FROM counted c GROUP BY 1
+    ), extremes AS (
+        SELECT device_id,
+               count(*) FILTER (WHERE sustained > p_cemi_n) AS cemi,
+               count(*) FILTER (WHERE minutes > p_celid_hours * 60) AS celid
+        FROM per_customer GROUP BY 1
+    )
+    SELECT p_level,
+           CASE p_level WHEN 'feeder' THEN (SELECT nf.feeder_id::text FROM network_feeders nf WHERE nf.id = sv.device_id)
+                        WHEN 'substation' THEN (SELECT ns.substation_id::text FROM network_substations ns
+                                                WHERE ns.id = sv.device_id) END,
+           sv.n,
+           coalesce(d.interrupted, 0),
+           round(coalesce(d.minutes, 0)::numeric, 2),
+           round(coalesce(d.interrupted, 0)::numeric / sv.n, 6),
+           round(coalesce(d.minutes, 0)::numeric / sv.n, 6),
+           CASE WHEN coalesce(d.interrupted, 0) > 0 THEN round(d.minutes::numeric / d.interrupted, 6) END,
+           round(coalesce(d.momentary, 0)::numeric / sv.n, 6),
+           round(coalesce(e.cemi, 0)::numeric / sv.n, 6),
+           round(coalesce(e.celid, 0)::numeric / sv.n, 6),
+           med
+    FROM served sv
+    LEFT JOIN per_device d ON d.device_id IS NOT DISTINCT FROM sv.device_id
+    LEFT JOIN extremes e ON e.device_id IS NOT DISTINCT FROM sv.device_id
+    WHERE sv.n > 0 AND (p_level = 'system' OR sv.device_id IS NOT NULL)
+    ORDER BY 2;
+END
+$$;
+--@reliability-end

@@ -54,6 +54,10 @@ static JOIN_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(30 * 60);
 static NESTED_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(10 * 60);
 static CONFIRM_CONFIDENCE: GucSetting<f64> = GucSetting::<f64>::new(0.8);
 
+// Reliability (SPEC §5.5, §5.7).
+static MOMENTARY_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(5 * 60);
+static FLAP_THRESHOLD: GucSetting<i32> = GucSetting::<i32>::new(20);
+
 /// Whether this copy of the library defined the settings (else another release's copy did).
 static DEFINED_HERE: AtomicBool = AtomicBool::new(false);
 
@@ -148,6 +152,8 @@ pub fn engine() -> EngineSettings {
         join_window_seconds: int_setting(&JOIN_WINDOW, c"oms_correlation.join_window", 1800),
         nested_window_seconds: int_setting(&NESTED_WINDOW, c"oms_correlation.nested_window", 600),
         confirm_confidence: confidence(&CONFIRM_CONFIDENCE, c"oms_correlation.confirm_confidence", 0.8),
+        momentary_window_seconds: int_setting(&MOMENTARY_WINDOW, c"oms_correlation.momentary_window", 300),
+        flap_threshold: int_setting(&FLAP_THRESHOLD, c"oms_correlation.flap_threshold", 20).max(1),
     }
 }
 
@@ -158,6 +164,10 @@ pub struct EngineSettings {
     pub join_window_seconds: i32,
     pub nested_window_seconds: i32,
     pub confirm_confidence: f64,
+    /// An outage over within this of its start is momentary (IEEE 1366).
+    pub momentary_window_seconds: i32,
+    /// More power changes than this in an hour make a meter flapping.
+    pub flap_threshold: i32,
 }
 
 pub fn confidence_scada() -> f64 {
@@ -271,6 +281,12 @@ pub fn register() {
             &NESTED_WINDOW,
             7 * 24 * 3600,
         ),
+        (
+            c"oms_correlation.momentary_window",
+            c"An interruption over within this of its start is momentary (IEEE 1366); longer is sustained.",
+            &MOMENTARY_WINDOW,
+            24 * 3600,
+        ),
     ] {
         GucRegistry::define_int_guc(name, short, c"", setting, 0, max, GucContext::Userset, GucFlags::UNIT_S);
     }
@@ -284,6 +300,11 @@ pub fn register() {
             c"oms_correlation.rollup_min_children",
             c"DPs of one feeder with outages within the roll-up window that make a feeder outage.",
             &ROLLUP_MIN_CHILDREN,
+        ),
+        (
+            c"oms_correlation.flap_threshold",
+            c"Power changes in an hour above which a meter is flapping: its signals open or join no outage.",
+            &FLAP_THRESHOLD,
         ),
     ] {
         GucRegistry::define_int_guc(name, short, c"", setting, 1, 1_000_000, GucContext::Userset, GucFlags::default());

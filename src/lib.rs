@@ -134,6 +134,11 @@ extension_sql_file!(
     requires = ["adoption_take_in"]
 );
 extension_sql_file!(
+    "../sql/functions/reliability.sql",
+    name = "reliability",
+    requires = ["adoption_take_in"]
+);
+extension_sql_file!(
     "../sql/functions/stream.sql",
     name = "stream",
     requires = ["adoption_take_in", api::helpers::oms_engine_is_writing]

@@ -28,7 +28,8 @@ DECLARE
         'oms_outage_meters'];
     our_views constant text[] := ARRAY[
         'oms_meters_with_topology', 'network_substations_with_meters', 'network_feeders_with_meters',
-        'oms_active_outages', 'oms_correlation_summary', 'oms_unmatched_events', 'oms_source_summary'];
+        'oms_active_outages', 'oms_correlation_summary', 'oms_unmatched_events', 'oms_source_summary',
+        'oms_outage_interruptions', 'oms_flapping_meters'];
     our_functions constant text[] := ARRAY[
         'insert_scada_event_with_meter_check', 'insert_scada_event_from_json',
         'insert_onu_event_from_json_with_meter_sync', 'insert_onu_event_from_json',
@@ -41,7 +42,8 @@ DECLARE
         'onu_update_updated_at', 'cc_update_updated_at', 'update_updated_at_column', 'oms_stub_unknown_onu',
         'oms_fill_api_columns', 'haversine_distance_meters', 'oms_data_at_stake', 'oms_fill_onu_stub', 'oms_finish_adoption',
         'oms_unpartition', 'oms_mirror_row', 'oms_correlate_events', 'oms_announce_outages',
-        'oms_announce_status_set', 'oms_engine_is_writing'];
+        'oms_announce_status_set', 'oms_engine_is_writing', 'oms_momentary_window', 'oms_outage_class',
+        'oms_reliability_indices'];
     home_ns constant regnamespace := '@extschema@'::regnamespace;
     home constant text := (SELECT nspname FROM pg_catalog.pg_namespace WHERE oid = '@extschema@'::regnamespace);
     legacy record;

@@ -43,6 +43,9 @@ CREATE UNIQUE INDEX oms_outage_events_one_open_per_device
     WHERE status IN ('detected', 'confirmed', 'in_progress');
 CREATE INDEX oms_outage_events_substation_idx ON @extschema@.oms_outage_events (substation_id, first_detected_at);
 CREATE INDEX oms_outage_events_feeder_idx ON @extschema@.oms_outage_events (feeder_id) WHERE feeder_id IS NOT NULL;
+-- A roll-up reads a feeder's outages around a signal's time.
+CREATE INDEX oms_outage_events_feeder_start_idx ON @extschema@.oms_outage_events (feeder_id, first_detected_at)
+    WHERE feeder_id IS NOT NULL;
 CREATE INDEX oms_outage_events_dp_idx ON @extschema@.oms_outage_events (dp_id) WHERE dp_id IS NOT NULL;
 CREATE INDEX oms_outage_events_merged_into_idx ON @extschema@.oms_outage_events (merged_into)
     WHERE merged_into IS NOT NULL;

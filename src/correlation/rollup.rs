@@ -64,7 +64,7 @@ macro_rules! weighed {
 const DP_STATE: &str = concat!(
     r#"
 WITH weighed AS (
-    SELECT o.id, o.feeder_id, o.substation_id FROM oms_outage_events o
+    SELECT o.id, o.feeder_id, o.substation_id, o.device_key FROM oms_outage_events o
     WHERE o.dp_id = $1 AND o.scope = 'service' AND "#,
     weighed!(),
     r#"
@@ -73,6 +73,7 @@ SELECT (SELECT count(*) FROM oms_meters m WHERE m.dp_id = $1 AND m.status = 'act
        ARRAY(SELECT min(om.off_at) FROM oms_outage_meters om WHERE om.outage_id IN (SELECT id FROM weighed)
              GROUP BY om.meter_id),
        ARRAY(SELECT id FROM weighed ORDER BY id),
+       (SELECT count(DISTINCT device_key) FROM weighed)::int4,
        coalesce(dp.feeder_id, (SELECT feeder_id FROM weighed WHERE feeder_id IS NOT NULL LIMIT 1)),
        (SELECT substation_id FROM weighed WHERE substation_id IS NOT NULL LIMIT 1),
        dp.dp_id::text
@@ -80,23 +81,51 @@ FROM network_distribution_points dp WHERE dp.id = $1
 "#
 );
 
-// A feeder ($1): when its weighed DP
-// outages began; when each meter of its weighed service and DP outages went off; those outages;
-// its substation and code.
+// A feeder ($1) around a signal ($2, window $3 seconds): when its weighed DP outages that began
+// within the window of the signal began, when each meter of its weighed service and DP outages
+// that went off within it went off, how many outages those meters are in (one service alone is no
+// feeder's outage), whether it has any open service or DP outage, and its substation and code.
+// Only the signal's neighbourhood in time is read (by index), so the check costs the same on a
+// feeder with a year of history.
 const FEEDER_STATE: &str = concat!(
     r#"
-WITH weighed AS (
-    SELECT o.id, o.scope, o.first_detected_at FROM oms_outage_events o
-    WHERE o.feeder_id = $1 AND o.scope IN ('service', 'distribution_point') AND "#,
+SELECT ARRAY(SELECT o.first_detected_at FROM oms_outage_events o
+             WHERE o.feeder_id = $1 AND o.scope = 'distribution_point'
+               AND o.first_detected_at BETWEEN $2 - pg_catalog.make_interval(secs => $3)
+                                           AND $2 + pg_catalog.make_interval(secs => $3)
+               AND "#,
+    weighed!(),
+    r#"),
+       ARRAY(SELECT min(om.off_at) FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
+             WHERE om.feeder_id = $1
+               AND om.off_at BETWEEN $2 - pg_catalog.make_interval(secs => $3) AND $2 + pg_catalog.make_interval(secs => $3)
+               AND o.scope IN ('service', 'distribution_point') AND "#,
     weighed!(),
     r#"
-)
-SELECT ARRAY(SELECT first_detected_at FROM weighed WHERE scope = 'distribution_point'),
-       ARRAY(SELECT min(om.off_at) FROM oms_outage_meters om WHERE om.outage_id IN (SELECT id FROM weighed)
              GROUP BY om.meter_id),
-       ARRAY(SELECT id FROM weighed ORDER BY id),
+       (SELECT count(DISTINCT o.device_key) FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
+        WHERE om.feeder_id = $1
+          AND om.off_at BETWEEN $2 - pg_catalog.make_interval(secs => $3) AND $2 + pg_catalog.make_interval(secs => $3)
+          AND o.scope IN ('service', 'distribution_point') AND "#,
+    weighed!(),
+    r#")::int4,
+       EXISTS (SELECT FROM oms_outage_events o
+               WHERE o.feeder_id = $1 AND o.scope IN ('service', 'distribution_point')
+                 AND o.status IN ('detected', 'confirmed', 'in_progress')),
        f.substation_id, f.feeder_id::text
 FROM network_feeders f WHERE f.id = $1
+"#
+);
+
+// What a feeder roll-up merges ($1 feeder, $2 signal, $3 window): every open service and DP outage
+// under it, and those restored within the window.
+const FEEDER_VICTIMS: &str = concat!(
+    r#"
+SELECT ARRAY(SELECT o.id FROM oms_outage_events o
+             WHERE o.feeder_id = $1 AND o.scope IN ('service', 'distribution_point') AND "#,
+    weighed!(),
+    r#"
+             ORDER BY o.id)
 "#
 );
 
@@ -165,10 +194,11 @@ fn roll_up_dp(
     let active = row.get::<i32>(1)?.unwrap_or(0).max(0) as usize;
     let off_times = micros(row.get::<Vec<Option<TimestampWithTimeZone>>>(2)?);
     let services: Vec<Uuid> = row.get::<Vec<Option<Uuid>>>(3)?.unwrap_or_default().into_iter().flatten().collect();
-    let feeder = row.get::<Uuid>(4)?;
-    let substation = row.get::<Uuid>(5)?;
-    let code = row.get::<String>(6)?.unwrap_or_default();
-    if services.is_empty() || !settings.rollup.dp_rolls_up(&off_times, active) {
+    let distinct_services = row.get::<i32>(4)?.unwrap_or(0).max(0) as usize;
+    let feeder = row.get::<Uuid>(5)?;
+    let substation = row.get::<Uuid>(6)?;
+    let code = row.get::<String>(7)?.unwrap_or_default();
+    if services.is_empty() || !settings.rollup.dp_rolls_up(&off_times, active, distinct_services) {
         return Ok(None);
     }
     let key = DeviceKey::DistributionPoint(dp.to_string());
@@ -216,14 +246,15 @@ fn roll_up_feeder(
     let row = table.first();
     let dp_starts = micros(row.get::<Vec<Option<TimestampWithTimeZone>>>(1)?);
     let off_times = micros(row.get::<Vec<Option<TimestampWithTimeZone>>>(2)?);
-    let outages: Vec<Uuid> = row.get::<Vec<Option<Uuid>>>(3)?.unwrap_or_default().into_iter().flatten().collect();
-    let substation = row.get::<Uuid>(4)?;
-    let code = row.get::<String>(5)?.unwrap_or_default();
-    if outages.is_empty() {
+    let outages_off = row.get::<i32>(3)?.unwrap_or(0).max(0) as usize;
+    let any_open = row.get::<bool>(4)?.unwrap_or(false);
+    let substation = row.get::<Uuid>(5)?;
+    let code = row.get::<String>(6)?.unwrap_or_default();
+    if !any_open && dp_starts.is_empty() && off_times.is_empty() {
         return Ok(());
     }
     let rolls_up = settings.rollup.feeder_children_roll_up(&dp_starts)
-        || match settings.rollup.most_active_meters_for_the_feeder_fraction(&off_times) {
+        || outages_off >= 2 && match settings.rollup.most_active_meters_for_the_feeder_fraction(&off_times) {
             Some(most) => {
                 let limit = i64::try_from(most).unwrap_or(i64::MAX).saturating_add(1);
                 execute(client, FEWER_ACTIVE_METERS_THAN, &[arg(feeder), arg(limit)])?
@@ -234,6 +265,16 @@ fn roll_up_feeder(
             None => false,
         };
     if !rolls_up {
+        return Ok(());
+    }
+    let outages: Vec<Uuid> = execute(client, FEEDER_VICTIMS, &[arg(feeder), arg(signal.at), arg(window_seconds(settings))])?
+        .first()
+        .get_one::<Vec<Option<Uuid>>>()?
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect();
+    if outages.is_empty() {
         return Ok(());
     }
     let key = DeviceKey::Feeder(feeder.to_string());

@@ -114,7 +114,13 @@ pub struct RollUp {
 impl RollUp {
     /// Whether the DP's meters that went off (their off times) roll up into a DP outage: enough
     /// distinct meters within one window, or enough of the DP's active meters.
-    pub fn dp_rolls_up(&self, off_times: &[i64], active_meters: usize) -> bool {
+    /// One service's meters, however many (a building behind one ONU), are that service's outage
+    /// (SPEC §5.3: one last gasp, one outage for the building): a roll-up needs meters of two
+    /// services at least.
+    pub fn dp_rolls_up(&self, off_times: &[i64], active_meters: usize, services: usize) -> bool {
+        if services < 2 {
+            return false;
+        }
         let within = most_within_window(off_times, self.window_micros);
         within >= self.min_meters.max(1)
             || fraction_reached(within, active_meters, self.dp_fraction)
@@ -127,9 +133,11 @@ impl RollUp {
         dp_outage_starts: &[i64],
         meters_off: &[i64],
         active_meters: usize,
+        outages: usize,
     ) -> bool {
         self.feeder_children_roll_up(dp_outage_starts)
-            || (active_meters > 0
+            || (outages >= 2
+                && active_meters > 0
                 && self
                     .most_active_meters_for_the_feeder_fraction(meters_off)
                     .is_some_and(|most| active_meters <= most))
@@ -210,21 +218,24 @@ mod tests {
     #[test]
     fn a_dp_rolls_up_on_three_meters_or_half_of_them() {
         let r = rollup();
-        assert!(r.dp_rolls_up(&[0, MINUTE, 2 * MINUTE], 40));
-        assert!(!r.dp_rolls_up(&[0, MINUTE], 40));
+        assert!(r.dp_rolls_up(&[0, MINUTE, 2 * MINUTE], 40, 3));
+        assert!(!r.dp_rolls_up(&[0, MINUTE], 40, 2));
         // Two of a DP's four meters are half of them.
-        assert!(r.dp_rolls_up(&[0, MINUTE], 4));
+        assert!(r.dp_rolls_up(&[0, MINUTE], 4, 2));
         // Three meters, but not within five minutes of each other.
-        assert!(!r.dp_rolls_up(&[0, 6 * MINUTE, 12 * MINUTE], 40));
+        assert!(!r.dp_rolls_up(&[0, 6 * MINUTE, 12 * MINUTE], 40, 3));
+        // Four meters of one building are its service outage, not the DP's.
+        assert!(!r.dp_rolls_up(&[0, 0, 0, 0], 40, 1));
     }
 
     #[test]
     fn a_feeder_rolls_up_on_two_dps_or_thirty_percent_of_its_meters() {
         let r = rollup();
-        assert!(r.feeder_rolls_up(&[0, 3 * MINUTE], &[], 100));
-        assert!(!r.feeder_rolls_up(&[0, 9 * MINUTE], &[], 100));
+        assert!(r.feeder_rolls_up(&[0, 3 * MINUTE], &[], 100, 2));
+        assert!(!r.feeder_rolls_up(&[0, 9 * MINUTE], &[], 100, 2));
         let thirty: Vec<i64> = (0..30).map(|i| i * 1_000_000).collect();
-        assert!(r.feeder_rolls_up(&[0], &thirty, 100));
-        assert!(!r.feeder_rolls_up(&[0], &thirty[..29], 100));
+        assert!(r.feeder_rolls_up(&[0], &thirty, 100, 2));
+        assert!(!r.feeder_rolls_up(&[0], &thirty[..29], 100, 2));
+        assert!(!r.feeder_rolls_up(&[0], &thirty, 100, 1));
     }
 }

@@ -101,6 +101,23 @@ const RECORD_ALARM_METERS_RESTORED: &str = concat!(
     join_outage!()
 );
 
+// The restored outages ($1) that were over within the momentary window ($2 seconds) of their start.
+const MOMENTARY_AMONG: &str = r#"
+SELECT coalesce(array_agg(id), '{}') FROM oms_outage_events
+WHERE id = ANY ($1) AND actual_restoration_time - first_detected_at <= pg_catalog.make_interval(secs => $2)
+"#;
+
+fn momentary_among(client: &mut SpiClient<'_>, restored: &[Uuid]) -> SpiResult<Vec<Uuid>> {
+    if restored.is_empty() {
+        return Ok(Vec::new());
+    }
+    let window = gucs::engine().momentary_window_seconds;
+    Ok(execute(client, MOMENTARY_AMONG, &[arg(restored.to_vec()), arg(window)])?
+        .first()
+        .get_one::<Vec<Uuid>>()?
+        .unwrap_or_default())
+}
+
 /// Step 3 of SPEC §4.1 with §5.3: check every meter in scope and mark the affected ones off; open
 /// or join the device's outage, absorb the predicted outages under it, and add the meters.
 pub fn check_outage(
@@ -256,6 +273,9 @@ pub fn restore(
     )?;
     for id in &restoration.outage_ids {
         announcements.push(*id, Change::Restored);
+    }
+    for id in momentary_among(client, &restoration.outage_ids)? {
+        announcements.push(id, Change::Momentary);
     }
     Ok(RestorationOutcome {
         counts,

@@ -74,6 +74,8 @@ pub(crate) struct Located {
     /// For a late signal: the outage whose membership of the meter its next power-on ended, which
     /// is the episode the signal belongs to.
     pub episode_of: Option<Uuid>,
+    /// Its power changed too often in the last hour: its signals open and join nothing.
+    pub flapping: bool,
 }
 
 impl Located {
@@ -193,14 +195,19 @@ pub(crate) use next_power_on;
 
 // The meters ($1) where they hang, the open outage each is out in, the highest open outage
 // covering each, each one's next power-on after $2, when it went off in the outage it is out in,
-// and the outage whose membership that power-on ended (the episode a late signal belongs to).
+// the outage whose membership that power-on ended (the episode a late signal belongs to), and
+// whether it is flapping: more than $3 power changes in the hour up to $2 (SPEC §5.7).
 const LOCATE: &str = concat!(
     "WITH target AS (SELECT DISTINCT unnest($1::uuid[]) AS id), located AS (",
     located_meters!(),
     r#")
 SELECT l.meter_id, l.customer_key, l.customer_id, l.dp_id, l.feeder_id, l.substation_id, l.onu_id,
        member.outage_id, cover.id, cover.first_detected_at, cover.scope::text, back.at, member.off_at,
-       episode.outage_id
+       episode.outage_id,
+       (SELECT count(*) FROM (SELECT FROM oms_meter_status_events e
+                              WHERE e.meter_id = l.meter_id AND e.event_type IN ('power_on', 'power_off')
+                                AND e.event_timestamp > $2 - interval '1 hour' AND e.event_timestamp <= $2
+                              LIMIT $3 + 1) AS changes) > $3
 FROM located l
 CROSS JOIN LATERAL (SELECT "#,
     next_power_on!(),
@@ -232,7 +239,8 @@ pub(crate) fn locate(
     at: TimestampWithTimeZone,
 ) -> SpiResult<Vec<Located>> {
     let mut located = Vec::with_capacity(meters.len());
-    for row in execute(client, LOCATE, &[arg(meters.to_vec()), arg(at)])? {
+    let flap_threshold = gucs::engine().flap_threshold;
+    for row in execute(client, LOCATE, &[arg(meters.to_vec()), arg(at), arg(flap_threshold)])? {
         let cover = match (
             row.get::<Uuid>(9)?,
             row.get::<TimestampWithTimeZone>(10)?,
@@ -254,6 +262,7 @@ pub(crate) fn locate(
             back_on_at: row.get::<TimestampWithTimeZone>(12)?,
             out_since: row.get::<TimestampWithTimeZone>(13)?,
             episode_of: row.get::<Uuid>(14)?,
+            flapping: row.get::<bool>(15)?.unwrap_or(false),
         });
     }
     Ok(located)
@@ -426,7 +435,7 @@ WITH done AS (
                                    last_updated_at = pg_catalog.now()
     FROM done d
     WHERE o.id = $1 AND o.status IN ('detected', 'confirmed', 'in_progress')
-    RETURNING o.id, d.at
+    RETURNING o.id, d.at, o.first_detected_at
 ), timeline AS (
     INSERT INTO oms_event_timeline
         (outage_event_id, event_type, status, description, source, "timestamp", metadata,
@@ -435,7 +444,8 @@ WITH done AS (
            'Every meter is back on', at, 'oms_correlation'
     FROM restored
 )
-SELECT count(*)::int4 FROM restored
+SELECT count(*)::int4, coalesce(bool_or(at - first_detected_at <= pg_catalog.make_interval(secs => $3)), false)
+FROM restored
 "#;
 
 pub(crate) fn restore_if_all_back(
@@ -444,13 +454,15 @@ pub(crate) fn restore_if_all_back(
     source: &str,
     announcements: &mut Announcements,
 ) -> SpiResult<bool> {
-    let restored = execute(client, RESTORE_IF_ALL_BACK, &[arg(outage), arg(source)])?
-        .first()
-        .get_one::<i32>()?
-        .unwrap_or(0)
-        > 0;
+    let window = gucs::engine().momentary_window_seconds;
+    let row = execute(client, RESTORE_IF_ALL_BACK, &[arg(outage), arg(source), arg(window)])?.first();
+    let (restored, momentary) = row.get_two::<i32, bool>()?;
+    let restored = restored.unwrap_or(0) > 0;
     if restored {
         announcements.push(outage, Change::Restored);
+    }
+    if momentary == Some(true) {
+        announcements.push(outage, Change::Momentary);
     }
     Ok(restored)
 }
@@ -482,6 +494,9 @@ fn power_off(
     let mut opens: Vec<(DeviceKey, Vec<&Located>)> = Vec::new();
     let mut episodes: Vec<(DeviceKey, Vec<&Located>)> = Vec::new();
     for meter in &located {
+        if meter.flapping {
+            continue;
+        }
         if let Some(outage) = meter.episode_of {
             // A late word about an episode already recorded: one more source of that outage.
             group(&mut joins, outage);

@@ -24,6 +24,8 @@ pub enum Change {
     /// Some of its meters are back.
     PartiallyRestored,
     Restored,
+    /// Restored within the momentary window of its start (IEEE 1366): a momentary interruption.
+    Momentary,
     /// Recorded already restored (an alarm that arrived after its restoration).
     RecordedRestored,
 }
@@ -62,6 +64,7 @@ impl Change {
             Change::Confirmed => "confirmed",
             Change::PartiallyRestored => "partially_restored",
             Change::Restored => "restored",
+            Change::Momentary => "momentary",
             Change::RecordedRestored => "recorded_restored",
         }
     }
