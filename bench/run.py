@@ -189,6 +189,36 @@ class Bench:
         return {"events": events, "tps": tps, "failed": failed, "elapsed": elapsed, "memory": memory,
                 "rejected": rejected, "outages": outages}
 
+    # -- reliability indices on a year of history ------------------------------------------------
+    def indices(self):
+        self.admin("DROP DATABASE IF EXISTS oms_history")
+        self.admin("CREATE DATABASE oms_history")
+        conn = psycopg2.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=oms_history",
+                                options="-c TimeZone=UTC")
+        conn.autocommit = True
+        timings = []
+        with conn.cursor() as cur:
+            cur.execute("CREATE EXTENSION oms_correlation")
+            cur.execute(open(os.path.join(HERE, "grid.sql")).read())
+            started = time.monotonic()
+            cur.execute(open(os.path.join(HERE, "indices_history.sql")).read())
+            log(f"indices: a year of history loaded in {time.monotonic() - started:.1f} s")
+            cur.execute("SELECT (SELECT count(*) FROM oms_outage_events), (SELECT count(*) FROM oms_outage_meters), "
+                        "(SELECT count(*) FROM oms_meter_status_events)")
+            sizes = cur.fetchone()
+            for level, exclude in (("system", False), ("feeder", False), ("substation", False), ("system", True)):
+                runs = []
+                for _ in range(3):
+                    started = time.monotonic()
+                    cur.execute("SELECT * FROM oms_reliability_indices('2025-01-01+00', '2026-01-01+00', %s, 3, 8, %s)",
+                                (level, exclude))
+                    rows = cur.fetchall()
+                    runs.append(time.monotonic() - started)
+                timings.append((level, exclude, len(rows), statistics.median(runs), rows[0]))
+                log(f"indices {level} exclude_med={exclude}: {statistics.median(runs) * 1000:.0f} ms, {len(rows)} rows")
+        conn.close()
+        return {"sizes": sizes, "timings": timings}
+
     # -- correlated storm -----------------------------------------------------------------------
     def correlated(self):
         log("correlated storm: grid and ground truth of bench/correlated_storm.py")
@@ -255,18 +285,34 @@ def report(bench, latency, tps, storm):
     return "\n".join(out)
 
 
+def indices_report(result):
+    outages, memberships, events = result["sizes"]
+    out = ["### Reliability indices on a year of history (bench/indices_history.sql)\n",
+           f"{outages:,} outages, {memberships:,} outage memberships, {events:,} status events over 2025. "
+           "`oms_reliability_indices` for the whole year, median of 3:\n",
+           "| level | major event days excluded | rows | time (ms) |", "|---|---|---:|---:|"]
+    for level, exclude, rows, seconds, _ in result["timings"]:
+        out.append(f"| {level} | {'yes' if exclude else 'no'} | {rows} | {seconds * 1000:.0f} |")
+    system = result["timings"][0][4]
+    out.append(f"\nSystem, 2025: SAIFI {system[5]}, SAIDI {system[6]} min, CAIDI {system[7]} min, MAIFI_E {system[8]}.")
+    return "\n".join(out)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=25433)
     parser.add_argument("--seconds", type=int, default=15, help="pgbench duration per measurement")
     parser.add_argument("--storm-events", type=int, default=100000)
     parser.add_argument("--quick", action="store_true", help="small feeders only, shorter runs (for a smoke test)")
-    parser.add_argument("--only", choices=["scada", "throughput", "storm", "correlated"],
+    parser.add_argument("--only", choices=["scada", "throughput", "storm", "correlated", "indices"],
                         help="run one part (for profiling)")
     args = parser.parse_args()
     bench = Bench(args.port, 3 if args.quick else args.seconds, args.quick)
     if args.only == "correlated":
         print(correlated_storm.report(bench.correlated()))
+        return
+    if args.only == "indices":
+        print(indices_report(bench.indices()))
         return
     bench.setup()
     if args.only:
@@ -280,6 +326,8 @@ def main():
     print(report(bench, latency, tps, storm))
     print()
     print(correlated_storm.report(bench.correlated()))
+    print()
+    print(indices_report(bench.indices()))
     plans = bench.plans()
     seq = sorted(set(re.findall(r"Seq Scan on (\w+)", plans)))
     indexes = sorted(set(re.findall(r"Index (?:Only )?Scan using (\w+)", plans)))

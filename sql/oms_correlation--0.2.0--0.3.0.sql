@@ -1638,7 +1638,32 @@ CREATE TRIGGER oms_outage_status_announced
     EXECUTE FUNCTION @extschema@.oms_announce_status_set();
 --@stream-end
 
--- 16. Reliability: interruption classes, flapping meters, IEEE 1366 indices (new).
+-- 16. Reliability: storm mode's rate and switches, interruption classes, flapping meters, IEEE 1366
+-- indices (new).
+ALTER TABLE @extschema@.oms_storm_mode_config
+    ADD COLUMN rate_window_seconds integer DEFAULT 60 CHECK (rate_window_seconds > 0),
+    ADD COLUMN cooldown_seconds integer DEFAULT 600 CHECK (cooldown_seconds >= 0);
+
+-- Storm mode's count of power-off signals (src/correlation/storm.rs): a row per second and per
+-- shard of backends, so that concurrent sessions do not queue on one row. Transient: not dumped,
+-- and rows older than a day are pruned as signals arrive.
+CREATE TABLE @extschema@.oms_signal_rate (
+    bucket      timestamptz NOT NULL,
+    shard       smallint NOT NULL,
+    signals     integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (bucket, shard)
+);
+
+-- Every storm-mode switch, with the rate that made it.
+CREATE TABLE @extschema@.oms_storm_mode_log (
+    id                      uuid PRIMARY KEY DEFAULT @extschema@.oms_uuid_v7(),
+    switched_at             timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    active                  boolean NOT NULL,
+    rate_per_minute         numeric,
+    threshold_per_minute    integer
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_storm_mode_log', '');
+
 --@reliability-begin
 -- Reliability (SPEC §5.5, §5.7, §5.10): what a utility reports to its regulator, computed from the
 -- outage records at read time.
@@ -1681,6 +1706,20 @@ SELECT o.id, o.event_id, o.scope, o.device_key, o.status,
        o.affected_customers_count, o.customers_out, o.substation_id, o.feeder_id, o.dp_id, o.parent_outage_id
 FROM @extschema@.oms_outage_events o
 WHERE o.status NOT IN ('merged', 'cancelled');
+
+-- Storm mode in one place (SPEC §5.6): whether it is on, since when, the rate now, the thresholds
+-- and the switches so far (each one is a row of oms_storm_mode_log).
+CREATE VIEW @extschema@.oms_storm_mode AS
+SELECT c.is_active AS active, c.activated_at, c.deactivated_at,
+       round((SELECT coalesce(sum(r.signals), 0) FROM @extschema@.oms_signal_rate r
+               WHERE r.bucket > clock_timestamp() - make_interval(secs => c.rate_window_seconds))
+             * 60.0 / c.rate_window_seconds, 2) AS rate_per_minute,
+       c.auto_activation_threshold AS enter_per_minute, c.deactivation_threshold_per_minute AS exit_per_minute,
+       c.cooldown_seconds, c.rate_window_seconds, c.window_multiplier,
+       (SELECT count(*) FROM @extschema@.oms_storm_mode_log) AS switches,
+       (SELECT max(l.switched_at) FROM @extschema@.oms_storm_mode_log l) AS last_switch_at
+FROM @extschema@.oms_storm_mode_config c
+WHERE c.config_name = 'default';
 
 -- Meters whose power changed more than oms_correlation.flap_threshold times in the last hour
 -- (SPEC §5.7): their signals are stored and audited, and open or join no outage. A quiet hour

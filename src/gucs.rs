@@ -157,6 +157,14 @@ pub fn engine() -> EngineSettings {
     }
 }
 
+impl EngineSettings {
+    /// Storm mode: the roll-up and join windows `by` times wider.
+    pub fn widen(&mut self, by: f64) {
+        self.rollup.window_micros = (self.rollup.window_micros as f64 * by) as i64;
+        self.join_window_seconds = (f64::from(self.join_window_seconds) * by).min(f64::from(i32::MAX)) as i32;
+    }
+}
+
 /// What the correlation engine reads from the settings.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineSettings {

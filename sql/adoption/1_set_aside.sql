@@ -25,11 +25,11 @@ DECLARE
         'callcenter_tickets', 'callcenter_customers', 'callcenter_ticket_status_history',
         'callcenter_raw_messages', 'oms_rejected_events', 'scada_raw_messages', 'oms_outage_customers',
         'oms_crew_assignments', 'oms_customer_notifications', 'oms_smart_meters', 'oms_onu_devices',
-        'oms_outage_meters'];
+        'oms_outage_meters', 'oms_signal_rate', 'oms_storm_mode_log'];
     our_views constant text[] := ARRAY[
         'oms_meters_with_topology', 'network_substations_with_meters', 'network_feeders_with_meters',
         'oms_active_outages', 'oms_correlation_summary', 'oms_unmatched_events', 'oms_source_summary',
-        'oms_outage_interruptions', 'oms_flapping_meters'];
+        'oms_outage_interruptions', 'oms_flapping_meters', 'oms_storm_mode'];
     our_functions constant text[] := ARRAY[
         'insert_scada_event_with_meter_check', 'insert_scada_event_from_json',
         'insert_onu_event_from_json_with_meter_sync', 'insert_onu_event_from_json',

@@ -166,8 +166,32 @@ CREATE TABLE @extschema@.oms_storm_mode_config (
     updated_at                      timestamptz DEFAULT pg_catalog.now(),
     config_key                      varchar(100) UNIQUE,
     config_value                    text,
-    description                     text
+    description                     text,
+    -- The rate is measured over this window; storm mode ends after the rate has stayed below the
+    -- exit threshold this long.
+    rate_window_seconds             integer DEFAULT 60 CHECK (rate_window_seconds > 0),
+    cooldown_seconds                integer DEFAULT 600 CHECK (cooldown_seconds >= 0)
 );
+
+-- Storm mode's count of power-off signals (src/correlation/storm.rs): a row per second and per
+-- shard of backends, so that concurrent sessions do not queue on one row. Transient: not dumped,
+-- and rows older than a day are pruned as signals arrive.
+CREATE TABLE @extschema@.oms_signal_rate (
+    bucket      timestamptz NOT NULL,
+    shard       smallint NOT NULL,
+    signals     integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (bucket, shard)
+);
+
+-- Every storm-mode switch, with the rate that made it.
+CREATE TABLE @extschema@.oms_storm_mode_log (
+    id                      uuid PRIMARY KEY DEFAULT @extschema@.oms_uuid_v7(),
+    switched_at             timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    active                  boolean NOT NULL,
+    rate_per_minute         numeric,
+    threshold_per_minute    integer
+);
+
 
 -- SCADA alarm vocabulary (SPEC §4.1): DBAs add rows to teach the classifier new alarm texts.
 -- Terms and alarm texts are compared after lower-casing and dropping everything but letters and

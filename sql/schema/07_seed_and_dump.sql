@@ -83,6 +83,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_outage_events', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_event_sources', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_event_timeline', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_outage_meters', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_storm_mode_log', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_rules', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_storm_mode_config', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.scada_alarm_vocabulary', '');

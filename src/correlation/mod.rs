@@ -7,6 +7,7 @@
 //! - `signals`: meter signals (ONU, Kaifa, call center) joining, opening and restoring outages;
 //! - `rollup`: service outages rolling up to the DP and the feeder; merges;
 //! - `scada`, `store`: SCADA alarms as authoritative outages of their device;
+//! - `storm`: storm mode, switched by the rate of power-off signals;
 //! - `stream`: the `oms_outage` notifications.
 
 pub mod locks;
@@ -15,6 +16,7 @@ pub mod rules;
 pub mod scada;
 pub mod signals;
 pub mod store;
+pub mod storm;
 pub mod stream;
 
 use pgrx::datum::TimestampWithTimeZone;

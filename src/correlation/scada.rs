@@ -170,7 +170,7 @@ pub fn check_outage(
             arg("scada_events"),
             arg(settings.confirm_confidence),
             arg(evidence.description.as_str()),
-            arg(if created { "outage_detected" } else { "source_joined" }),
+            arg(Some(if created { "outage_detected" } else { "source_joined" })),
             arg(alarm.scada_event_id),
         ],
     )?
@@ -233,7 +233,7 @@ fn record_superseded(
             arg("scada_events"),
             arg(gucs::engine().confirm_confidence),
             arg(evidence.description.as_str()),
-            arg("source_joined"),
+            arg(Some("source_joined")),
             arg(alarm.scada_event_id),
             arg(restored_at),
         ],

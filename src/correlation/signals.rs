@@ -21,6 +21,7 @@ use pgrx::Uuid;
 use super::locks::located_meters;
 use super::rollup::{self, Touched};
 use super::rules::{DeviceKey, Scope};
+use super::storm;
 use super::stream::{Announcements, Change};
 use crate::db::{arg, execute, new_uuid_v7};
 use crate::error::Source;
@@ -171,8 +172,8 @@ macro_rules! join_outage {
            $7, $2, 'oms_correlation'
     FROM counted c
     -- Once per source event: meters it brings to an outage it is already a source of (an alarm
-    -- recorded after its restoration) are the same story.
-    WHERE EXISTS (SELECT FROM source)
+    -- recorded after its restoration) are the same story. No event type: a quiet join.
+    WHERE EXISTS (SELECT FROM source) AND $8 IS NOT NULL
 )
 SELECT (SELECT count(*) FROM members)::int4, (SELECT count(*) FROM source)::int4,
        (SELECT count(*) FROM members WHERE on_at IS NULL)::int4,
@@ -296,6 +297,8 @@ pub(crate) struct Joining<'a> {
     pub description: String,
     /// This source opened the outage.
     pub opened: bool,
+    /// Record the source and its meters only: no timeline row, no announcement.
+    pub quiet: bool,
 }
 
 /// Joins the source and the meters to the open outage; restores it when every meter is back
@@ -315,7 +318,11 @@ pub(crate) fn join(
         arg(joining.source_table),
         arg(settings.confirm_confidence),
         arg(joining.description.as_str()),
-        arg(if joining.opened { "outage_detected" } else { "source_joined" }),
+        arg(match (joining.opened, joining.quiet) {
+            (true, _) => Some("outage_detected"),
+            (false, false) => Some("source_joined"),
+            (false, true) => None,
+        }),
         arg(meters.iter().map(|m| m.meter).collect::<Vec<_>>()),
         arg(meters.iter().map(|m| m.customer_key).collect::<Vec<_>>()),
         arg(meters.iter().map(|m| m.customer).collect::<Vec<_>>()),
@@ -330,7 +337,7 @@ pub(crate) fn join(
         source_added: row.get::<i32>(2)?.unwrap_or(0) > 0,
     };
     let meters_out = row.get::<i32>(3)?.unwrap_or(0);
-    if !joining.opened && (joined.meters_added > 0 || joined.source_added) {
+    if !joining.opened && !joining.quiet && (joined.meters_added > 0 || joined.source_added) {
         announcements.push(joining.outage, Change::Joined);
     }
     if row.get::<bool>(4)? == Some(true) {
@@ -472,10 +479,18 @@ pub fn correlate(client: &mut SpiClient<'_>, signal: &Signal<'_>) -> SpiResult<(
     if signal.meters.is_empty() {
         return Ok(());
     }
-    let settings = gucs::engine();
+    let power_offs = match signal.power {
+        Power::Off => i32::try_from(signal.meters.len()).unwrap_or(i32::MAX),
+        Power::On => 0,
+    };
+    let storm = storm::observe(client, power_offs)?;
+    let mut settings = gucs::engine();
+    if storm.active {
+        settings.widen(storm.window_multiplier);
+    }
     let mut announcements = Announcements::default();
     match signal.power {
-        Power::Off => power_off(client, signal, &settings, &mut announcements)?,
+        Power::Off => power_off(client, signal, &settings, storm.active, &mut announcements)?,
         Power::On => power_on(client, signal, &mut announcements)?,
     }
     announcements.send(client, signal.source.as_str(), signal.source_event_id)
@@ -485,6 +500,7 @@ fn power_off(
     client: &mut SpiClient<'_>,
     signal: &Signal<'_>,
     settings: &EngineSettings,
+    in_storm: bool,
     announcements: &mut Announcements,
 ) -> SpiResult<()> {
     let located = locate(client, &signal.meters, signal.at)?;
@@ -536,6 +552,8 @@ fn power_off(
             source_table: signal.source_table,
             description: description(meters.len()),
             opened: false,
+            // In a storm, word about meters already out is recorded as a source only.
+            quiet: in_storm && meters.is_empty(),
         };
         let joined = join(client, &joining, meters, settings, announcements)?;
         if joined.meters_added > 0 {
@@ -563,6 +581,7 @@ fn power_off(
             source_table: signal.source_table,
             description: if created { predicted.description.clone() } else { description(meters.len()) },
             opened: created,
+            quiet: false,
         };
         join(client, &joining, meters, settings, announcements)?;
         touched.note(meters, Some(Scope::Service));
@@ -650,6 +669,7 @@ fn record_past_episode(
         source_table: signal.source_table,
         description,
         opened: true,
+        quiet: false,
     };
     join(client, &joining, meters, settings, announcements)?;
     announcements.push(id, Change::RecordedRestored);
