@@ -143,16 +143,42 @@ fn int_setting(setting: &GucSetting<i32>, name: &CStr, default: i32) -> i32 {
 pub fn engine() -> EngineSettings {
     EngineSettings {
         rollup: crate::correlation::rules::RollUp {
-            window_micros: i64::from(int_setting(&ROLLUP_WINDOW, c"oms_correlation.rollup_window", 300)) * 1_000_000,
-            min_meters: int_setting(&ROLLUP_MIN_METERS, c"oms_correlation.rollup_min_meters", 3).max(1) as usize,
-            dp_fraction: confidence(&ROLLUP_DP_FRACTION, c"oms_correlation.rollup_dp_fraction", 0.5),
-            min_children: int_setting(&ROLLUP_MIN_CHILDREN, c"oms_correlation.rollup_min_children", 2).max(1) as usize,
-            feeder_fraction: confidence(&ROLLUP_FEEDER_FRACTION, c"oms_correlation.rollup_feeder_fraction", 0.3),
+            window_micros: i64::from(int_setting(
+                &ROLLUP_WINDOW,
+                c"oms_correlation.rollup_window",
+                300,
+            )) * 1_000_000,
+            min_meters: int_setting(&ROLLUP_MIN_METERS, c"oms_correlation.rollup_min_meters", 3)
+                .max(1) as usize,
+            dp_fraction: confidence(
+                &ROLLUP_DP_FRACTION,
+                c"oms_correlation.rollup_dp_fraction",
+                0.5,
+            ),
+            min_children: int_setting(
+                &ROLLUP_MIN_CHILDREN,
+                c"oms_correlation.rollup_min_children",
+                2,
+            )
+            .max(1) as usize,
+            feeder_fraction: confidence(
+                &ROLLUP_FEEDER_FRACTION,
+                c"oms_correlation.rollup_feeder_fraction",
+                0.3,
+            ),
         },
         join_window_seconds: int_setting(&JOIN_WINDOW, c"oms_correlation.join_window", 1800),
         nested_window_seconds: int_setting(&NESTED_WINDOW, c"oms_correlation.nested_window", 600),
-        confirm_confidence: confidence(&CONFIRM_CONFIDENCE, c"oms_correlation.confirm_confidence", 0.8),
-        momentary_window_seconds: int_setting(&MOMENTARY_WINDOW, c"oms_correlation.momentary_window", 300),
+        confirm_confidence: confidence(
+            &CONFIRM_CONFIDENCE,
+            c"oms_correlation.confirm_confidence",
+            0.8,
+        ),
+        momentary_window_seconds: int_setting(
+            &MOMENTARY_WINDOW,
+            c"oms_correlation.momentary_window",
+            300,
+        ),
         flap_threshold: int_setting(&FLAP_THRESHOLD, c"oms_correlation.flap_threshold", 20).max(1),
     }
 }
@@ -161,7 +187,8 @@ impl EngineSettings {
     /// Storm mode: the roll-up and join windows `by` times wider.
     pub fn widen(&mut self, by: f64) {
         self.rollup.window_micros = (self.rollup.window_micros as f64 * by) as i64;
-        self.join_window_seconds = (f64::from(self.join_window_seconds) * by).min(f64::from(i32::MAX)) as i32;
+        self.join_window_seconds =
+            (f64::from(self.join_window_seconds) * by).min(f64::from(i32::MAX)) as i32;
     }
 }
 

@@ -54,7 +54,13 @@ pub fn insert_kaifa_event_from_json_with_meter_sync(json_data: Option<RawJsonb>)
                         event.occurred_at,
                     )?;
                     let applied = registry::apply(client, signal, at)?;
-                    correlate_meter_signal(client, signal, "kaifa_events", at, applied.audited_meters)?;
+                    correlate_meter_signal(
+                        client,
+                        signal,
+                        "kaifa_events",
+                        at,
+                        applied.audited_meters,
+                    )?;
                 }
             }
             Ok(stored.id)

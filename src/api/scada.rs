@@ -9,8 +9,8 @@ use super::scada_result::ScadaResult;
 
 use super::{event_time, ingest, IngestError, Payload};
 use crate::canonical::scada_vocabulary::{self, AlarmClass};
-use crate::correlation::scada::{self as outages, AlarmContext, OutageCheck};
 use crate::correlation::locks;
+use crate::correlation::scada::{self as outages, AlarmContext, OutageCheck};
 use crate::correlation::store::Device;
 use crate::correlation::stream::Announcements;
 use crate::db::jsonb::RawJsonb;

@@ -89,10 +89,21 @@ const LOCK: &str = "SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hasht
 pub fn lock_devices_of(client: &mut SpiClient<'_>, selector: &MeterSelector) -> SpiResult<()> {
     let none: &[String] = &[];
     let (onu, meter_numbers, asset_mrids, usage_point_mrids) = match selector {
-        MeterSelector::BehindOnu { onu_id, meter_numbers } => (Some(*onu_id), &meter_numbers[..], none, none),
-        MeterSelector::ByMrid { asset_mrids, usage_point_mrids } => {
+        MeterSelector::BehindOnu {
+            onu_id,
+            meter_numbers,
+        } => (Some(*onu_id), &meter_numbers[..], none, none),
+        MeterSelector::ByMrid {
+            asset_mrids,
+            usage_point_mrids,
+        } => {
             // A meter number equal to an asset mRID names the meter too (SPEC §4.3).
-            (None, &asset_mrids[..], &asset_mrids[..], &usage_point_mrids[..])
+            (
+                None,
+                &asset_mrids[..],
+                &asset_mrids[..],
+                &usage_point_mrids[..],
+            )
         }
         MeterSelector::ReportedMeter(number) => (None, std::slice::from_ref(number), none, none),
     };

@@ -186,19 +186,32 @@ fn roll_up_dp(
     signal: &Signal<'_>,
     announcements: &mut Announcements,
 ) -> SpiResult<Option<Uuid>> {
-    let table = execute(client, DP_STATE, &[arg(dp), arg(signal.at), arg(window_seconds(settings))])?;
+    let table = execute(
+        client,
+        DP_STATE,
+        &[arg(dp), arg(signal.at), arg(window_seconds(settings))],
+    )?;
     if table.is_empty() {
         return Ok(None);
     }
     let row = table.first();
     let active = row.get::<i32>(1)?.unwrap_or(0).max(0) as usize;
     let off_times = micros(row.get::<Vec<Option<TimestampWithTimeZone>>>(2)?);
-    let services: Vec<Uuid> = row.get::<Vec<Option<Uuid>>>(3)?.unwrap_or_default().into_iter().flatten().collect();
+    let services: Vec<Uuid> = row
+        .get::<Vec<Option<Uuid>>>(3)?
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect();
     let distinct_services = row.get::<i32>(4)?.unwrap_or(0).max(0) as usize;
     let feeder = row.get::<Uuid>(5)?;
     let substation = row.get::<Uuid>(6)?;
     let code = row.get::<String>(7)?.unwrap_or_default();
-    if services.is_empty() || !settings.rollup.dp_rolls_up(&off_times, active, distinct_services) {
+    if services.is_empty()
+        || !settings
+            .rollup
+            .dp_rolls_up(&off_times, active, distinct_services)
+    {
         return Ok(None);
     }
     let key = DeviceKey::DistributionPoint(dp.to_string());
@@ -239,7 +252,11 @@ fn roll_up_feeder(
     signal: &Signal<'_>,
     announcements: &mut Announcements,
 ) -> SpiResult<()> {
-    let table = execute(client, FEEDER_STATE, &[arg(feeder), arg(signal.at), arg(window_seconds(settings))])?;
+    let table = execute(
+        client,
+        FEEDER_STATE,
+        &[arg(feeder), arg(signal.at), arg(window_seconds(settings))],
+    )?;
     if table.is_empty() {
         return Ok(());
     }
@@ -254,26 +271,34 @@ fn roll_up_feeder(
         return Ok(());
     }
     let rolls_up = settings.rollup.feeder_children_roll_up(&dp_starts)
-        || outages_off >= 2 && match settings.rollup.most_active_meters_for_the_feeder_fraction(&off_times) {
-            Some(most) => {
-                let limit = i64::try_from(most).unwrap_or(i64::MAX).saturating_add(1);
-                execute(client, FEWER_ACTIVE_METERS_THAN, &[arg(feeder), arg(limit)])?
-                    .first()
-                    .get_one::<bool>()?
-                    .unwrap_or(false)
-            }
-            None => false,
-        };
+        || outages_off >= 2
+            && match settings
+                .rollup
+                .most_active_meters_for_the_feeder_fraction(&off_times)
+            {
+                Some(most) => {
+                    let limit = i64::try_from(most).unwrap_or(i64::MAX).saturating_add(1);
+                    execute(client, FEWER_ACTIVE_METERS_THAN, &[arg(feeder), arg(limit)])?
+                        .first()
+                        .get_one::<bool>()?
+                        .unwrap_or(false)
+                }
+                None => false,
+            };
     if !rolls_up {
         return Ok(());
     }
-    let outages: Vec<Uuid> = execute(client, FEEDER_VICTIMS, &[arg(feeder), arg(signal.at), arg(window_seconds(settings))])?
-        .first()
-        .get_one::<Vec<Option<Uuid>>>()?
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .collect();
+    let outages: Vec<Uuid> = execute(
+        client,
+        FEEDER_VICTIMS,
+        &[arg(feeder), arg(signal.at), arg(window_seconds(settings))],
+    )?
+    .first()
+    .get_one::<Vec<Option<Uuid>>>()?
+    .unwrap_or_default()
+    .into_iter()
+    .flatten()
+    .collect();
     if outages.is_empty() {
         return Ok(());
     }
@@ -307,8 +332,7 @@ fn roll_up_feeder(
     )
 }
 
-const START_OF: &str =
-    "SELECT min(first_detected_at) FROM oms_outage_events WHERE id = ANY ($1)";
+const START_OF: &str = "SELECT min(first_detected_at) FROM oms_outage_events WHERE id = ANY ($1)";
 
 fn start_of(client: &mut SpiClient<'_>, outages: &[Uuid]) -> SpiResult<TimestampWithTimeZone> {
     Ok(execute(client, START_OF, &[arg(outages.to_vec())])?
@@ -339,13 +363,17 @@ pub(crate) fn absorb_predicted_under(
     at: TimestampWithTimeZone,
     announcements: &mut Announcements,
 ) -> SpiResult<()> {
-    let victims: Vec<Uuid> = execute(client, PREDICTED_UNDER, &[arg(survivor), arg(substation), arg(feeder)])?
-        .first()
-        .get_one::<Vec<Option<Uuid>>>()?
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .collect();
+    let victims: Vec<Uuid> = execute(
+        client,
+        PREDICTED_UNDER,
+        &[arg(survivor), arg(substation), arg(feeder)],
+    )?
+    .first()
+    .get_one::<Vec<Option<Uuid>>>()?
+    .unwrap_or_default()
+    .into_iter()
+    .flatten()
+    .collect();
     if victims.is_empty() {
         return Ok(());
     }
@@ -518,14 +546,28 @@ fn merge(
         ],
     )?
     .first();
-    let merged: Vec<Uuid> = row.get::<Vec<Option<Uuid>>>(1)?.unwrap_or_default().into_iter().flatten().collect();
+    let merged: Vec<Uuid> = row
+        .get::<Vec<Option<Uuid>>>(1)?
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect();
     if merged.is_empty() {
         return Ok(());
     }
-    let event_ids: Vec<String> = row.get::<Vec<Option<String>>>(2)?.unwrap_or_default().into_iter().flatten().collect();
+    let event_ids: Vec<String> = row
+        .get::<Vec<Option<String>>>(2)?
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect();
     let earliest = row.get::<TimestampWithTimeZone>(3)?;
     let any_confirmed = row.get::<bool>(4)?.unwrap_or(false);
-    execute(client, MOVE_TO_SURVIVOR, &[arg(merge.survivor), arg(merged.clone())])?;
+    execute(
+        client,
+        MOVE_TO_SURVIVOR,
+        &[arg(merge.survivor), arg(merged.clone())],
+    )?;
     let confirmed_now = execute(
         client,
         RECOUNT_SURVIVOR,

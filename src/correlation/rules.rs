@@ -25,9 +25,14 @@ impl Scope {
     }
 
     pub fn parse(text: &str) -> Option<Scope> {
-        [Scope::Service, Scope::DistributionPoint, Scope::Feeder, Scope::Substation]
-            .into_iter()
-            .find(|scope| scope.as_str() == text)
+        [
+            Scope::Service,
+            Scope::DistributionPoint,
+            Scope::Feeder,
+            Scope::Substation,
+        ]
+        .into_iter()
+        .find(|scope| scope.as_str() == text)
     }
 }
 

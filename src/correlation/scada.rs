@@ -112,10 +112,14 @@ fn momentary_among(client: &mut SpiClient<'_>, restored: &[Uuid]) -> SpiResult<V
         return Ok(Vec::new());
     }
     let window = gucs::engine().momentary_window_seconds;
-    Ok(execute(client, MOMENTARY_AMONG, &[arg(restored.to_vec()), arg(window)])?
-        .first()
-        .get_one::<Vec<Uuid>>()?
-        .unwrap_or_default())
+    Ok(execute(
+        client,
+        MOMENTARY_AMONG,
+        &[arg(restored.to_vec()), arg(window)],
+    )?
+    .first()
+    .get_one::<Vec<Uuid>>()?
+    .unwrap_or_default())
 }
 
 /// Step 3 of SPEC §4.1 with §5.3: check every meter in scope and mark the affected ones off; open
@@ -143,7 +147,10 @@ pub fn check_outage(
     let source_event_id = alarm.scada_event_id.to_string();
     let evidence = alarm.evidence(
         &source_event_id,
-        format!("{}: {} meter(s) affected", alarm.description, counts.affected),
+        format!(
+            "{}: {} meter(s) affected",
+            alarm.description, counts.affected
+        ),
     );
     let (outage_id, created) = store::open_or_join(client, alarm.device, &evidence)?;
     if created {
@@ -170,12 +177,19 @@ pub fn check_outage(
             arg("scada_events"),
             arg(settings.confirm_confidence),
             arg(evidence.description.as_str()),
-            arg(Some(if created { "outage_detected" } else { "source_joined" })),
+            arg(Some(if created {
+                "outage_detected"
+            } else {
+                "source_joined"
+            })),
             arg(alarm.scada_event_id),
         ],
     )?
     .first();
-    let (meters_added, source_added) = (row.get::<i32>(1)?.unwrap_or(0), row.get::<i32>(2)?.unwrap_or(0));
+    let (meters_added, source_added) = (
+        row.get::<i32>(1)?.unwrap_or(0),
+        row.get::<i32>(2)?.unwrap_or(0),
+    );
     let meters_out = row.get::<i32>(3)?.unwrap_or(0);
     if !created && (meters_added > 0 || source_added > 0) {
         announcements.push(outage_id, Change::Joined);

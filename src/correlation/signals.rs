@@ -241,7 +241,11 @@ pub(crate) fn locate(
 ) -> SpiResult<Vec<Located>> {
     let mut located = Vec::with_capacity(meters.len());
     let flap_threshold = gucs::engine().flap_threshold;
-    for row in execute(client, LOCATE, &[arg(meters.to_vec()), arg(at), arg(flap_threshold)])? {
+    for row in execute(
+        client,
+        LOCATE,
+        &[arg(meters.to_vec()), arg(at), arg(flap_threshold)],
+    )? {
         let cover = match (
             row.get::<Uuid>(9)?,
             row.get::<TimestampWithTimeZone>(10)?,
@@ -462,7 +466,12 @@ pub(crate) fn restore_if_all_back(
     announcements: &mut Announcements,
 ) -> SpiResult<bool> {
     let window = gucs::engine().momentary_window_seconds;
-    let row = execute(client, RESTORE_IF_ALL_BACK, &[arg(outage), arg(source), arg(window)])?.first();
+    let row = execute(
+        client,
+        RESTORE_IF_ALL_BACK,
+        &[arg(outage), arg(source), arg(window)],
+    )?
+    .first();
     let (restored, momentary) = row.get_two::<i32, bool>()?;
     let restored = restored.unwrap_or(0) > 0;
     if restored {
@@ -504,7 +513,8 @@ fn power_off(
     announcements: &mut Announcements,
 ) -> SpiResult<()> {
     let located = locate(client, &signal.meters, signal.at)?;
-    let at_plus_window = signal.at.into_inner() + i64::from(settings.join_window_seconds) * 1_000_000;
+    let at_plus_window =
+        signal.at.into_inner() + i64::from(settings.join_window_seconds) * 1_000_000;
     // Outages to join (with the meters they gain), and services to open.
     let mut joins: Vec<(Uuid, Vec<&Located>)> = Vec::new();
     let mut opens: Vec<(DeviceKey, Vec<&Located>)> = Vec::new();
@@ -579,7 +589,11 @@ fn power_off(
             source: signal.source.as_str(),
             source_event_id: signal.source_event_id,
             source_table: signal.source_table,
-            description: if created { predicted.description.clone() } else { description(meters.len()) },
+            description: if created {
+                predicted.description.clone()
+            } else {
+                description(meters.len())
+            },
             opened: created,
             quiet: false,
         };

@@ -109,7 +109,10 @@ pub fn observe(client: &mut SpiClient<'_>, power_offs: i32) -> SpiResult<Storm> 
     }
     let table = execute(client, COUNT_AND_READ, &[arg(shard), arg(power_offs)])?;
     if table.is_empty() {
-        return Ok(Storm { active: false, window_multiplier: 1.0 });
+        return Ok(Storm {
+            active: false,
+            window_multiplier: 1.0,
+        });
     }
     let row = table.first();
     let active = row.get::<bool>(1)?.unwrap_or(false);
@@ -126,13 +129,20 @@ pub fn observe(client: &mut SpiClient<'_>, power_offs: i32) -> SpiResult<Storm> 
     if !active {
         if let Some(enter) = enter.filter(|t| *t > 0) {
             if per_minute >= f64::from(enter) && switch(client, true, per_minute, enter)? {
-                return Ok(Storm { active: true, window_multiplier: multiplier });
+                return Ok(Storm {
+                    active: true,
+                    window_multiplier: multiplier,
+                });
             }
         }
-        return Ok(Storm { active: false, window_multiplier: 1.0 });
+        return Ok(Storm {
+            active: false,
+            window_multiplier: 1.0,
+        });
     }
     let exit = exit.unwrap_or(0).max(0);
-    let on_long_enough = activated_at.is_none_or(|at| now.saturating_sub(at.into_inner()) >= i64::from(cooldown) * 1_000_000);
+    let on_long_enough = activated_at
+        .is_none_or(|at| now.saturating_sub(at.into_inner()) >= i64::from(cooldown) * 1_000_000);
     // Looking back over the cool-down costs a scan of its seconds: at most once a second a backend.
     let due = LAST_COOLDOWN_CHECK.with(|last| {
         if now.saturating_sub(last.get()) >= 1_000_000 {
@@ -144,22 +154,41 @@ pub fn observe(client: &mut SpiClient<'_>, power_offs: i32) -> SpiResult<Storm> 
     });
     if per_minute < f64::from(exit) && on_long_enough && due {
         let exit_count = (f64::from(exit) * f64::from(window) / 60.0).ceil() as i64;
-        let last_high = execute(client, LAST_HIGH, &[arg(window), arg(exit_count.max(1)), arg(cooldown)])?
-            .first()
-            .get_one::<TimestampWithTimeZone>()?;
-        let quiet_since_long = last_high.is_none_or(|at| now.saturating_sub(at.into_inner()) >= i64::from(cooldown) * 1_000_000);
+        let last_high = execute(
+            client,
+            LAST_HIGH,
+            &[arg(window), arg(exit_count.max(1)), arg(cooldown)],
+        )?
+        .first()
+        .get_one::<TimestampWithTimeZone>()?;
+        let quiet_since_long = last_high.is_none_or(|at| {
+            now.saturating_sub(at.into_inner()) >= i64::from(cooldown) * 1_000_000
+        });
         if quiet_since_long && switch(client, false, per_minute, exit)? {
-            return Ok(Storm { active: false, window_multiplier: 1.0 });
+            return Ok(Storm {
+                active: false,
+                window_multiplier: 1.0,
+            });
         }
     }
-    Ok(Storm { active: true, window_multiplier: multiplier })
+    Ok(Storm {
+        active: true,
+        window_multiplier: multiplier,
+    })
 }
 
-fn switch(client: &mut SpiClient<'_>, on: bool, per_minute: f64, threshold: i32) -> SpiResult<bool> {
+fn switch(
+    client: &mut SpiClient<'_>,
+    on: bool,
+    per_minute: f64,
+    threshold: i32,
+) -> SpiResult<bool> {
     let rate = (per_minute * 100.0).round() / 100.0;
-    Ok(execute(client, SWITCH, &[arg(on), arg(rate), arg(threshold)])?
-        .first()
-        .get_one::<i32>()?
-        .unwrap_or(0)
-        > 0)
+    Ok(
+        execute(client, SWITCH, &[arg(on), arg(rate), arg(threshold)])?
+            .first()
+            .get_one::<i32>()?
+            .unwrap_or(0)
+            > 0,
+    )
 }

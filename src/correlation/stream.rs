@@ -92,13 +92,22 @@ impl Announcements {
     }
 
     /// Queues the messages (PostgreSQL delivers them when the transaction commits).
-    pub fn send(self, client: &mut SpiClient<'_>, source_type: &str, source_event_id: &str) -> SpiResult<()> {
+    pub fn send(
+        self,
+        client: &mut SpiClient<'_>,
+        source_type: &str,
+        source_event_id: &str,
+    ) -> SpiResult<()> {
         if self.changes.is_empty() {
             return Ok(());
         }
         let ids: Vec<Uuid> = self.changes.iter().map(|(id, _)| *id).collect();
         let kinds: Vec<&str> = self.changes.iter().map(|(_, c)| c.as_str()).collect();
-        execute(client, ANNOUNCE, &[arg(ids), arg(kinds), arg(source_type), arg(source_event_id)])?;
+        execute(
+            client,
+            ANNOUNCE,
+            &[arg(ids), arg(kinds), arg(source_type), arg(source_event_id)],
+        )?;
         Ok(())
     }
 }

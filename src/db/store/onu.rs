@@ -48,7 +48,11 @@ onu AS (
     };
 }
 
-const STORE: &str = concat!("WITH", store_ctes!(), "\nSELECT id, '{}'::uuid[] FROM event");
+const STORE: &str = concat!(
+    "WITH",
+    store_ctes!(),
+    "\nSELECT id, '{}'::uuid[] FROM event"
+);
 
 /// Stores the event and applies its signal to the meters behind the ONU in one statement; a
 /// redelivery (no row in `event`) reaches no meter.
