@@ -1645,8 +1645,8 @@ ALTER TABLE @extschema@.oms_storm_mode_config
     ADD COLUMN cooldown_seconds integer DEFAULT 600 CHECK (cooldown_seconds >= 0);
 
 -- Storm mode's count of power-off signals (src/correlation/storm.rs): a row per second and per
--- shard of backends, so that concurrent sessions do not queue on one row. Transient: not dumped,
--- and rows older than a day are pruned as signals arrive.
+-- shard of backends, so that concurrent sessions do not queue on one row. Rows older than a day are
+-- pruned as signals arrive.
 CREATE TABLE @extschema@.oms_signal_rate (
     bucket      timestamptz NOT NULL,
     shard       smallint NOT NULL,
@@ -1663,6 +1663,7 @@ CREATE TABLE @extschema@.oms_storm_mode_log (
     threshold_per_minute    integer
 );
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_storm_mode_log', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_signal_rate', '');
 
 --@reliability-begin
 -- Reliability (SPEC §5.5, §5.7, §5.10): what a utility reports to its regulator, computed from the

@@ -174,8 +174,8 @@ CREATE TABLE @extschema@.oms_storm_mode_config (
 );
 
 -- Storm mode's count of power-off signals (src/correlation/storm.rs): a row per second and per
--- shard of backends, so that concurrent sessions do not queue on one row. Transient: not dumped,
--- and rows older than a day are pruned as signals arrive.
+-- shard of backends, so that concurrent sessions do not queue on one row. Rows older than a day are
+-- pruned as signals arrive.
 CREATE TABLE @extschema@.oms_signal_rate (
     bucket      timestamptz NOT NULL,
     shard       smallint NOT NULL,

@@ -84,6 +84,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_event_sources', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_event_timeline', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_outage_meters', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_storm_mode_log', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_signal_rate', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_rules', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_storm_mode_config', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.scada_alarm_vocabulary', '');
