@@ -166,6 +166,10 @@ def test_the_indices_of_a_worked_example(grid):
 
 
 def test_major_event_days_are_excluded_by_the_2_5_beta_method(grid):
+    # The daily SAIDI history is the whole database's. On the adopted and upgraded bases it holds the
+    # earlier releases' outages (one left open since 2025-09-01, a month long); an operator cancels them
+    # first so that the history is exactly the one written out here.
+    query(grid, "UPDATE public.oms_outage_events SET status = 'cancelled' WHERE status <> 'merged'")
     # Ten ordinary days before: one meter out ten minutes a day.
     for day in range(1, 11):
         meter = f"E-B{1 + day % 4}-{day:02d}"
