@@ -96,7 +96,9 @@ def payload(kind, key, at, n):
     return {"ticketId": f"CS-TC-{n}", "timestamp": stamp, "customer": {"phone": "+962-7-0000-0000", "meterNumber": key}}
 
 
-def run(admin_dsn, dsn, clients=4, log=print):
+def run(admin_dsn, dsn, clients=4, storm_handling=True, log=print):
+    """One replay. With storm_handling off, storm mode's activation threshold is out of reach, so the
+    engine runs at its normal windows and every repeated signal takes the full path."""
     import json
 
     conn = psycopg2.connect(admin_dsn)
@@ -111,6 +113,9 @@ def run(admin_dsn, dsn, clients=4, log=print):
     with conn.cursor() as cur:
         cur.execute("CREATE EXTENSION oms_correlation")
         cur.execute(GRID)
+        if not storm_handling:
+            cur.execute("UPDATE oms_storm_mode_config SET auto_activation_threshold = 2147483647 "
+                        "WHERE config_name = 'default'")
         cur.execute("SELECT 'dp:' || id, dp_id FROM network_distribution_points UNION ALL "
                     "SELECT 'feeder:' || id, feeder_id FROM network_feeders")
         device_names = dict(cur.fetchall())
@@ -184,6 +189,8 @@ def run(admin_dsn, dsn, clients=4, log=print):
         cur.execute("""SELECT scope, affected_customers_count, count(*) FROM oms_outage_events WHERE status <> 'merged'
                        GROUP BY 1, 2 ORDER BY 1, 2""")
         shapes = cur.fetchall()
+        cur.execute("SELECT count(*) FILTER (WHERE active), min(switched_at) FILTER (WHERE active) FROM oms_storm_mode_log")
+        switched_on, first_on = cur.fetchone()
     conn.close()
 
     # When each roll-up became due: a DP when its third distinct meter's signal had committed, a
@@ -205,7 +212,12 @@ def run(admin_dsn, dsn, clients=4, log=print):
             lag_feeder.append(seen[feeder(f)] - dues[1])
     truth = [("feeder", len(WHOLE), 400), ("distribution_point", len(ONE_DP), 20), ("service", len(CALLS) * DPS, 1)]
     return {"events": len(events), "elapsed": elapsed, "rate": len(events) / elapsed, "errors": errors,
-            "by_scope": by_scope, "shapes": shapes, "truth": truth, "lag_dp": lag_dp, "lag_feeder": lag_feeder}
+            "by_scope": by_scope, "shapes": shapes, "truth": truth, "lag_dp": lag_dp, "lag_feeder": lag_feeder,
+            "storm_handling": storm_handling, "storm_switched_on": switched_on}
+
+
+def final_outages(result):
+    return sorted((scope, final) for scope, (final, _, _, _) in result["by_scope"].items()), result["shapes"]
 
 
 def ms(values):
@@ -216,10 +228,19 @@ def ms(values):
     return f"median {statistics.median(values) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {values[-1] * 1000:.0f} ms"
 
 
-def report(result):
+def report(result, without_storm_handling=None):
     out = ["### Correlated storm (bench/correlated_storm.py)\n",
-           f"{result['events']:,} ONU, Kaifa and call-center signals over 60 feeders from 4 clients: "
-           f"**{result['rate']:.0f} events/s**, {len(result['errors'])} errors, {result['elapsed']:.1f} s.\n",
+           f"{result['events']:,} ONU, Kaifa and call-center signals over 60 feeders from 4 clients, storm mode "
+           f"switching by itself (switched on {result['storm_switched_on']} time(s)): "
+           f"**{result['rate']:.0f} events/s**, {len(result['errors'])} errors, {result['elapsed']:.1f} s.\n"]
+    if without_storm_handling:
+        other = without_storm_handling
+        out.append(f"The same replay with storm mode kept off (activation threshold out of reach; switched on "
+                   f"{other['storm_switched_on']} time(s)): **{other['rate']:.0f} events/s**, {len(other['errors'])} "
+                   f"errors; with storm handling / without: {result['rate'] / other['rate']:.2f}x. "
+                   f"Final outages {'match' if final_outages(other) == final_outages(result) else '**DIFFER**'} "
+                   "between the two runs.\n")
+    out += [
            "| scope | final outages | ground truth | customers each (final) | merged | opened |",
            "|---|---:|---:|---|---:|---:|"]
     for scope, count, customers in result["truth"]:
