@@ -134,14 +134,17 @@ SELECT ARRAY(SELECT o.id FROM oms_outage_events o
 // reads only as many as the fraction needs.
 const FEWER_ACTIVE_METERS_THAN: &str = r#"
 SELECT count(*) < $2 FROM (
-    (SELECT 1 FROM oms_meters m WHERE m.feeder_id = $1 AND m.status = 'active' LIMIT $2)
+    SELECT 1 FROM oms_meters m WHERE m.feeder_id = $1 AND m.status = 'active'
     UNION ALL
-    (SELECT 1 FROM network_feeder_meters fm JOIN oms_meters m ON m.id = fm.meter_id
-     WHERE fm.feeder_id = $1 AND m.feeder_id IS NULL AND m.status = 'active' LIMIT $2)
+    SELECT 1 FROM network_feeder_meters fm JOIN oms_meters m ON m.id = fm.meter_id
+    WHERE fm.feeder_id = $1 AND m.feeder_id IS NULL AND m.status = 'active'
     UNION ALL
-    (SELECT 1 FROM network_distribution_points dp JOIN oms_meters m ON m.dp_id = dp.id
-     WHERE dp.feeder_id = $1 AND m.feeder_id IS NULL AND m.status = 'active'
-       AND NOT EXISTS (SELECT FROM network_feeder_meters fm WHERE fm.meter_id = m.id) LIMIT $2)
+    SELECT 1 FROM network_distribution_points dp JOIN oms_meters m ON m.dp_id = dp.id
+    WHERE dp.feeder_id = $1 AND m.feeder_id IS NULL AND m.status = 'active'
+      AND NOT EXISTS (SELECT FROM network_feeder_meters fm WHERE fm.meter_id = m.id)
+    -- One limit over the three: once the meters named with the feeder reach it, the other two
+    -- (a scan of every DP's meters on a large feeder) are never started.
+    LIMIT $2
 ) AS active
 "#;
 
@@ -214,10 +217,8 @@ fn roll_up_dp(
     {
         return Ok(None);
     }
-    let key = DeviceKey::DistributionPoint(dp.to_string());
-    let predicted = Predicted {
-        device: &key,
-        start: start_of(client, &services)?,
+    let target = RollUpTarget {
+        device: DeviceKey::DistributionPoint(dp.to_string()),
         tag: "dp",
         dp: Some(dp),
         feeder,
@@ -226,21 +227,9 @@ fn roll_up_dp(
             "Predicted at DP {code}: {} meter(s) of {active} off within the roll-up window",
             off_times.len()
         ),
-        meters: Vec::new(),
+        reason: format!("rolled up to DP {code}"),
     };
-    let (survivor, _) = open_predicted(client, &predicted, settings, announcements)?;
-    merge(
-        client,
-        &Merge {
-            survivor,
-            victims: &services,
-            reason: format!("rolled up to DP {code}"),
-            source: signal.source.as_str(),
-            at: signal.at,
-        },
-        settings,
-        announcements,
-    )?;
+    roll_up_into(client, target, &services, signal, settings, announcements)?;
     Ok(feeder)
 }
 
@@ -302,10 +291,8 @@ fn roll_up_feeder(
     if outages.is_empty() {
         return Ok(());
     }
-    let key = DeviceKey::Feeder(feeder.to_string());
-    let predicted = Predicted {
-        device: &key,
-        start: start_of(client, &outages)?,
+    let target = RollUpTarget {
+        device: DeviceKey::Feeder(feeder.to_string()),
         tag: "feeder",
         dp: None,
         feeder: Some(feeder),
@@ -315,6 +302,40 @@ fn roll_up_feeder(
             dp_starts.len(),
             off_times.len()
         ),
+        reason: format!("rolled up to feeder {code}"),
+    };
+    roll_up_into(client, target, &outages, signal, settings, announcements)
+}
+
+/// The device outage that a roll-up merges its victims into.
+struct RollUpTarget<'a> {
+    device: DeviceKey,
+    tag: &'a str,
+    dp: Option<Uuid>,
+    feeder: Option<Uuid>,
+    substation: Option<Uuid>,
+    description: String,
+    reason: String,
+}
+
+/// Opens the device's outage (or finds its open one), dated from its earliest victim, and merges
+/// the victims into it.
+fn roll_up_into(
+    client: &mut SpiClient<'_>,
+    target: RollUpTarget<'_>,
+    victims: &[Uuid],
+    signal: &Signal<'_>,
+    settings: &EngineSettings,
+    announcements: &mut Announcements,
+) -> SpiResult<()> {
+    let predicted = Predicted {
+        device: &target.device,
+        start: start_of(client, victims)?,
+        tag: target.tag,
+        dp: target.dp,
+        feeder: target.feeder,
+        substation: target.substation,
+        description: target.description,
         meters: Vec::new(),
     };
     let (survivor, _) = open_predicted(client, &predicted, settings, announcements)?;
@@ -322,8 +343,8 @@ fn roll_up_feeder(
         client,
         &Merge {
             survivor,
-            victims: &outages,
-            reason: format!("rolled up to feeder {code}"),
+            victims,
+            reason: target.reason,
             source: signal.source.as_str(),
             at: signal.at,
         },

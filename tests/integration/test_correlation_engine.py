@@ -199,11 +199,18 @@ def test_rollup_min_children(grid):
     assert [row[:2] for row in picture(grid)] == [("DP-B1", "distribution_point"), ("DP-B2", "distribution_point")]
 
 
-def test_rollup_feeder_fraction(grid):
-    # One meter in each of F-B's four DPs: 4 of 40 meters is 10 %.
+@pytest.mark.parametrize("meters_name_the_feeder", [True, False])
+@pytest.mark.parametrize("fraction, rolls_up", [("0.1", True), ("0.11", False)])
+def test_rollup_feeder_fraction(grid, meters_name_the_feeder, fraction, rolls_up):
+    # One meter in each of F-B's four DPs: 4 of 40 meters is 10 %. The 40 are counted whether the
+    # meters name their feeder or hang on it only through their DPs.
+    if not meters_name_the_feeder:
+        query(grid, "UPDATE oms_meters SET feeder_id = NULL, substation_id = NULL WHERE meter_number LIKE 'E-B%'")
     events = [kaifa(f"E-B{d}-01", "10:00") for d in range(1, 5)]
-    play(grid, events, settings={"oms_correlation.rollup_feeder_fraction": "0.1"})
-    assert [row[:4] for row in picture(grid)] == [("F-B", "feeder", "confirmed", 4)]
+    play(grid, events, settings={"oms_correlation.rollup_feeder_fraction": fraction})
+    expected = ([("F-B", "feeder", "confirmed", 4)] if rolls_up
+                else [(f"E-B{d}-01", "service", "confirmed", 1) for d in range(1, 5)])
+    assert [row[:4] for row in picture(grid)] == expected
 
 
 def test_join_window(grid):
