@@ -37,10 +37,11 @@ def log(message):
 
 
 class Bench:
-    def __init__(self, port, seconds, quick):
+    def __init__(self, port, seconds, quick, version=None):
         self.port = port
         self.seconds = seconds
         self.quick = quick
+        self.version = version
         self.dsn = f"host=127.0.0.1 port={port} user=postgres dbname={DB}"
 
     def admin(self, sql):
@@ -63,7 +64,7 @@ class Bench:
         self.admin(f"ALTER DATABASE {DB} SET synchronous_commit = off")
         conn = self.connect()
         with conn.cursor() as cur:
-            cur.execute("CREATE EXTENSION oms_correlation")
+            cur.execute("CREATE EXTENSION oms_correlation" + (f" VERSION '{self.version}'" if self.version else ""))
             started = time.monotonic()
             cur.execute(open(os.path.join(HERE, "grid.sql")).read())
             log(f"grid loaded in {time.monotonic() - started:.1f} s")
@@ -124,8 +125,10 @@ class Bench:
     def throughput(self):
         # Warm-up: the generic plans the functions keep (and the foreign-key checks' plans) are made
         # on first use; made on the just-created empty tables they would be measured, not production.
+        # The reference writes this release's tables: an earlier release is measured alone.
+        schemas = ("public",) if self.version else ("public", "reference")
         for source in ("onu", "callcenter", "kaifa", "scada"):
-            for schema in ("public", "reference"):
+            for schema in schemas:
                 self.pgbench(script(source, schema), 1, transactions=200)
         conn = self.connect()
         with conn.cursor() as cur:
@@ -136,7 +139,7 @@ class Bench:
             plain = []
             for source in ("onu", "callcenter", "kaifa", "scada"):
                 plain.append(self.pgbench(plain_insert(source), clients)[0])
-                for schema in ("public", "reference"):
+                for schema in schemas:
                     if self.quick and schema == "reference" and clients == 4:
                         continue
                     tps, failed, latency = self.pgbench(script(source, schema), clients)
@@ -311,8 +314,10 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small feeders only, shorter runs (for a smoke test)")
     parser.add_argument("--only", choices=["scada", "throughput", "storm", "correlated", "indices"],
                         help="run one part (for profiling)")
+    parser.add_argument("--extension-version", help="measure an installed earlier release (a baseline on the same "
+                                                     "machine, e.g. 0.2.0 with --only throughput)")
     args = parser.parse_args()
-    bench = Bench(args.port, 3 if args.quick else args.seconds, args.quick)
+    bench = Bench(args.port, 3 if args.quick else args.seconds, args.quick, args.extension_version)
     if args.only == "correlated":
         print(correlated_storm.report(*bench.correlated()))
         return

@@ -42,7 +42,7 @@ def label(text):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=25433)
-    parser.add_argument("--source", choices=["onu", "kaifa", "callcenter"], default="onu")
+    parser.add_argument("--source", choices=["onu", "kaifa", "callcenter", "scada"], default="onu")
     parser.add_argument("--events", type=int, default=400)
     args = parser.parse_args()
 

@@ -228,6 +228,8 @@ ALTER TABLE @extschema@.oms_meter_status_events
     ADD CONSTRAINT oms_meter_status_events_source_type_check
         CHECK (source_type IN ('scada', 'onu', 'kaifa', 'call_center', 'system')),
     ALTER COLUMN confidence_score SET DEFAULT 1.0, ALTER COLUMN created_at DROP NOT NULL;
+CREATE INDEX oms_meter_status_events_power_on_idx ON @extschema@.oms_meter_status_events (meter_id, event_timestamp)
+    WHERE event_type = 'power_on';
 
 -- 4. Outages: a device key per outage (one open outage per key), the legacy status width and
 -- defaults, and the operations API's names on sources and timeline entries.
@@ -252,6 +254,11 @@ CREATE INDEX oms_outage_events_merged_into_idx ON @extschema@.oms_outage_events 
     WHERE merged_into IS NOT NULL;
 CREATE INDEX oms_outage_events_parent_idx ON @extschema@.oms_outage_events (parent_outage_id)
     WHERE parent_outage_id IS NOT NULL;
+-- The open outages under a device, which a SCADA outage absorbs.
+CREATE INDEX oms_outage_events_open_feeder_idx ON @extschema@.oms_outage_events (feeder_id)
+    WHERE status IN ('detected', 'confirmed', 'in_progress');
+CREATE INDEX oms_outage_events_open_substation_idx ON @extschema@.oms_outage_events (substation_id)
+    WHERE status IN ('detected', 'confirmed', 'in_progress');
 -- 0.2.0 recorded SCADA outages only, on a feeder or else a substation.
 UPDATE @extschema@.oms_outage_events
 SET scope = CASE WHEN feeder_id IS NOT NULL THEN 'feeder' ELSE 'substation' END,

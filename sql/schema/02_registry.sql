@@ -87,3 +87,7 @@ CREATE TABLE @extschema@.oms_meter_status_events (
     created_at          timestamptz DEFAULT pg_catalog.now()
 );
 CREATE INDEX oms_meter_status_events_meter_idx ON @extschema@.oms_meter_status_events (meter_id, event_timestamp);
+-- A meter's next power-on after a late signal (the engine's episodes): found directly, not by
+-- walking every later status event of a meter that SCADA checks write to often.
+CREATE INDEX oms_meter_status_events_power_on_idx ON @extschema@.oms_meter_status_events (meter_id, event_timestamp)
+    WHERE event_type = 'power_on';

@@ -51,6 +51,11 @@ CREATE INDEX oms_outage_events_merged_into_idx ON @extschema@.oms_outage_events 
     WHERE merged_into IS NOT NULL;
 CREATE INDEX oms_outage_events_parent_idx ON @extschema@.oms_outage_events (parent_outage_id)
     WHERE parent_outage_id IS NOT NULL;
+-- The open outages under a device, which a SCADA outage absorbs.
+CREATE INDEX oms_outage_events_open_feeder_idx ON @extschema@.oms_outage_events (feeder_id)
+    WHERE status IN ('detected', 'confirmed', 'in_progress');
+CREATE INDEX oms_outage_events_open_substation_idx ON @extschema@.oms_outage_events (substation_id)
+    WHERE status IN ('detected', 'confirmed', 'in_progress');
 
 -- Each outage's affected meters (SPEC §5.1): when each went off and came back, where it hung then,
 -- and the source that first put it there. A meter is out in at most one outage at a time; one

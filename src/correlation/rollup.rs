@@ -362,14 +362,23 @@ fn start_of(client: &mut SpiClient<'_>, outages: &[Uuid]) -> SpiResult<Timestamp
         .expect("the outages being merged exist"))
 }
 
-// The open outages a SCADA outage ($1) absorbs: the predicted ones under its device ($2
-// substation, $3 feeder or NULL), lower in scope, that no SCADA alarm reported.
-const PREDICTED_UNDER: &str = r#"
+// The open outages a SCADA outage ($1) absorbs: the predicted ones under its device ($2: the
+// feeder, or the substation of an alarm that names none), lower in scope, that no SCADA alarm
+// reported.
+const PREDICTED_UNDER_FEEDER: &str = r#"
 SELECT ARRAY(
     SELECT o.id FROM oms_outage_events o
-    WHERE o.status IN ('detected', 'confirmed', 'in_progress') AND o.id <> $1
-      AND (($3::uuid IS NOT NULL AND o.feeder_id = $3 AND o.scope IN ('service', 'distribution_point'))
-           OR ($3::uuid IS NULL AND o.substation_id = $2 AND o.scope IN ('service', 'distribution_point', 'feeder')))
+    WHERE o.feeder_id = $2 AND o.status IN ('detected', 'confirmed', 'in_progress') AND o.id <> $1
+      AND o.scope IN ('service', 'distribution_point')
+      AND NOT EXISTS (SELECT FROM oms_event_sources es WHERE es.outage_event_id = o.id AND es.source_type = 'scada')
+    ORDER BY o.id)
+"#;
+
+const PREDICTED_UNDER_SUBSTATION: &str = r#"
+SELECT ARRAY(
+    SELECT o.id FROM oms_outage_events o
+    WHERE o.substation_id = $2 AND o.status IN ('detected', 'confirmed', 'in_progress') AND o.id <> $1
+      AND o.scope IN ('service', 'distribution_point', 'feeder')
       AND NOT EXISTS (SELECT FROM oms_event_sources es WHERE es.outage_event_id = o.id AND es.source_type = 'scada')
     ORDER BY o.id)
 "#;
@@ -384,17 +393,19 @@ pub(crate) fn absorb_predicted_under(
     at: TimestampWithTimeZone,
     announcements: &mut Announcements,
 ) -> SpiResult<()> {
-    let victims: Vec<Uuid> = execute(
-        client,
-        PREDICTED_UNDER,
-        &[arg(survivor), arg(substation), arg(feeder)],
-    )?
-    .first()
-    .get_one::<Vec<Option<Uuid>>>()?
-    .unwrap_or_default()
-    .into_iter()
-    .flatten()
-    .collect();
+    // Two statements rather than one with an OR: each keeps a plan on its own open-outage index.
+    let (under, device) = match (feeder, substation) {
+        (Some(feeder), _) => (PREDICTED_UNDER_FEEDER, feeder),
+        (None, Some(substation)) => (PREDICTED_UNDER_SUBSTATION, substation),
+        (None, None) => return Ok(()),
+    };
+    let victims: Vec<Uuid> = execute(client, under, &[arg(survivor), arg(device)])?
+        .first()
+        .get_one::<Vec<Option<Uuid>>>()?
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect();
     if victims.is_empty() {
         return Ok(());
     }
