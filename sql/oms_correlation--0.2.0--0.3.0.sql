@@ -1515,9 +1515,9 @@ BEGIN
         IF substr(v_id, 7) !~* '^[0-9a-f-]{36}$' THEN
             RETURN NULL;
         END IF;
-        SELECT split_part(k.delivery_key, ':', 2) INTO stored_key FROM kaifa_events k WHERE k.id = substr(v_id, 7)::uuid;
+        SELECT substr(k.delivery_key, strpos(k.delivery_key, ':') + 1) INTO stored_key FROM kaifa_events k WHERE k.id = substr(v_id, 7)::uuid;
     ELSIF v_source = 'kaifa' THEN
-        SELECT split_part(k.delivery_key, ':', 2) INTO stored_key
+        SELECT substr(k.delivery_key, strpos(k.delivery_key, ':') + 1) INTO stored_key
         FROM kaifa_event_payloads p JOIN kaifa_events k ON k.id = p.event_id
         WHERE p.event_id_value = v_id AND k.delivery_key IS NOT NULL LIMIT 1;
     ELSIF v_source = 'onu' THEN
@@ -1560,7 +1560,7 @@ BEGIN
                                        event_latitude, event_longitude, first_detected_at)
         VALUES ('OMS_EXT_' || upper(v_source) || '_' || to_char(coalesce(p_timestamp, now()) AT TIME ZONE 'UTC',
                                                               'YYYYMMDD"T"HH24MISS')
-                    || '_' || substr(md5(v_source || ':' || v_id), 1, 8),
+                    || '_' || substr(md5(v_source || ':' || v_id), 1, 16),
                 coalesce(nullif(p_event_type, ''), 'outage'), 'detected', 'medium', weight,
                 format('Reported by %s event %s', v_source, v_id), p_latitude, p_longitude, coalesce(p_timestamp, now()))
         RETURNING oms_outage_events.id INTO outage;
@@ -1643,6 +1643,39 @@ CREATE TRIGGER oms_outage_status_announced
     AFTER UPDATE OF status ON @extschema@.oms_outage_events
     FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
     EXECUTE FUNCTION @extschema@.oms_announce_status_set();
+
+-- An operator (or a DBA) closing an outage by its status (restored, cleared, or cancelled as a
+-- false alarm) ends it for its meters and customers too: otherwise they would stay "out" in a
+-- closed outage for good, new signals would join it, and the indices would keep counting their
+-- minutes. The engine closes its own outages itself. A role that sets statuses needs UPDATE on
+-- oms_outage_meters and oms_outage_customers as well (this trigger runs with its rights).
+CREATE FUNCTION @extschema@.oms_close_outage_set_by_status() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+DECLARE
+    ended timestamptz := coalesce(NEW.actual_restoration_time, now());
+BEGIN
+    IF oms_engine_is_writing() THEN
+        RETURN NULL;
+    END IF;
+    UPDATE oms_outage_meters SET on_at = greatest(off_at, ended) WHERE outage_id = NEW.id AND on_at IS NULL;
+    UPDATE oms_outage_customers SET restored_at = ended WHERE outage_id = NEW.id AND restored_at IS NULL;
+    UPDATE oms_outage_events
+    SET customers_out = 0,
+        actual_restoration_time = CASE WHEN NEW.status IN ('restored', 'cleared') THEN ended
+                                       ELSE actual_restoration_time END
+    WHERE id = NEW.id
+      AND (customers_out IS DISTINCT FROM 0 OR (NEW.status IN ('restored', 'cleared') AND actual_restoration_time IS NULL));
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER oms_outage_closed_by_status
+    AFTER UPDATE OF status ON @extschema@.oms_outage_events
+    FOR EACH ROW WHEN (OLD.status IN ('detected', 'confirmed', 'in_progress')
+                       AND NEW.status IN ('restored', 'cleared', 'cancelled'))
+    EXECUTE FUNCTION @extschema@.oms_close_outage_set_by_status();
 --@stream-end
 
 -- 16. Reliability: storm mode's rate and switches, interruption classes, flapping meters, IEEE 1366

@@ -48,9 +48,9 @@ BEGIN
         IF substr(v_id, 7) !~* '^[0-9a-f-]{36}$' THEN
             RETURN NULL;
         END IF;
-        SELECT split_part(k.delivery_key, ':', 2) INTO stored_key FROM kaifa_events k WHERE k.id = substr(v_id, 7)::uuid;
+        SELECT substr(k.delivery_key, strpos(k.delivery_key, ':') + 1) INTO stored_key FROM kaifa_events k WHERE k.id = substr(v_id, 7)::uuid;
     ELSIF v_source = 'kaifa' THEN
-        SELECT split_part(k.delivery_key, ':', 2) INTO stored_key
+        SELECT substr(k.delivery_key, strpos(k.delivery_key, ':') + 1) INTO stored_key
         FROM kaifa_event_payloads p JOIN kaifa_events k ON k.id = p.event_id
         WHERE p.event_id_value = v_id AND k.delivery_key IS NOT NULL LIMIT 1;
     ELSIF v_source = 'onu' THEN
@@ -93,7 +93,7 @@ BEGIN
                                        event_latitude, event_longitude, first_detected_at)
         VALUES ('OMS_EXT_' || upper(v_source) || '_' || to_char(coalesce(p_timestamp, now()) AT TIME ZONE 'UTC',
                                                               'YYYYMMDD"T"HH24MISS')
-                    || '_' || substr(md5(v_source || ':' || v_id), 1, 8),
+                    || '_' || substr(md5(v_source || ':' || v_id), 1, 16),
                 coalesce(nullif(p_event_type, ''), 'outage'), 'detected', 'medium', weight,
                 format('Reported by %s event %s', v_source, v_id), p_latitude, p_longitude, coalesce(p_timestamp, now()))
         RETURNING oms_outage_events.id INTO outage;

@@ -42,3 +42,36 @@ CREATE TRIGGER oms_outage_status_announced
     AFTER UPDATE OF status ON @extschema@.oms_outage_events
     FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
     EXECUTE FUNCTION @extschema@.oms_announce_status_set();
+
+-- An operator (or a DBA) closing an outage by its status (restored, cleared, or cancelled as a
+-- false alarm) ends it for its meters and customers too: otherwise they would stay "out" in a
+-- closed outage for good, new signals would join it, and the indices would keep counting their
+-- minutes. The engine closes its own outages itself. A role that sets statuses needs UPDATE on
+-- oms_outage_meters and oms_outage_customers as well (this trigger runs with its rights).
+CREATE FUNCTION @extschema@.oms_close_outage_set_by_status() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+DECLARE
+    ended timestamptz := coalesce(NEW.actual_restoration_time, now());
+BEGIN
+    IF oms_engine_is_writing() THEN
+        RETURN NULL;
+    END IF;
+    UPDATE oms_outage_meters SET on_at = greatest(off_at, ended) WHERE outage_id = NEW.id AND on_at IS NULL;
+    UPDATE oms_outage_customers SET restored_at = ended WHERE outage_id = NEW.id AND restored_at IS NULL;
+    UPDATE oms_outage_events
+    SET customers_out = 0,
+        actual_restoration_time = CASE WHEN NEW.status IN ('restored', 'cleared') THEN ended
+                                       ELSE actual_restoration_time END
+    WHERE id = NEW.id
+      AND (customers_out IS DISTINCT FROM 0 OR (NEW.status IN ('restored', 'cleared') AND actual_restoration_time IS NULL));
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER oms_outage_closed_by_status
+    AFTER UPDATE OF status ON @extschema@.oms_outage_events
+    FOR EACH ROW WHEN (OLD.status IN ('detected', 'confirmed', 'in_progress')
+                       AND NEW.status IN ('restored', 'cleared', 'cancelled'))
+    EXECUTE FUNCTION @extschema@.oms_close_outage_set_by_status();

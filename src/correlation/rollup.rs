@@ -89,13 +89,15 @@ FROM network_distribution_points dp WHERE dp.id = $1
 // feeder with a year of history.
 const FEEDER_STATE: &str = concat!(
     r#"
-SELECT ARRAY(SELECT o.first_detected_at FROM oms_outage_events o
+SELECT ARRAY(SELECT min(o.first_detected_at) FROM oms_outage_events o
              WHERE o.feeder_id = $1 AND o.scope = 'distribution_point'
                AND o.first_detected_at BETWEEN $2 - pg_catalog.make_interval(secs => $3)
                                            AND $2 + pg_catalog.make_interval(secs => $3)
                AND "#,
     weighed!(),
-    r#"),
+    r#"
+             -- One start per DP: a DP out twice in the window is still one child.
+             GROUP BY o.dp_id),
        ARRAY(SELECT min(om.off_at) FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
              WHERE om.feeder_id = $1
                AND om.off_at BETWEEN $2 - pg_catalog.make_interval(secs => $3) AND $2 + pg_catalog.make_interval(secs => $3)
@@ -129,11 +131,12 @@ SELECT ARRAY(SELECT o.id FROM oms_outage_events o
 "#
 );
 
-// Whether a feeder ($1) has fewer than $2 active meters: its own, those mapped to it, and its DPs'
-// that have no feeder of their own. Counting stops at $2, so a storm on a feeder of 100,000 meters
-// reads only as many as the fraction needs.
+// Whether a feeder ($1) has fewer than $2 active meters, but some: its own, those mapped to it, and
+// its DPs' that have no feeder of their own (a feeder with none counted is not known well enough to
+// roll up by fraction). Counting stops at $2, so a storm on a feeder of 100,000 meters reads only
+// as many as the fraction needs.
 const FEWER_ACTIVE_METERS_THAN: &str = r#"
-SELECT count(*) < $2 FROM (
+SELECT count(*) > 0 AND count(*) < $2 FROM (
     SELECT 1 FROM oms_meters m WHERE m.feeder_id = $1 AND m.status = 'active'
     UNION ALL
     SELECT 1 FROM network_feeder_meters fm JOIN oms_meters m ON m.id = fm.meter_id
@@ -458,7 +461,7 @@ WITH victims AS (
                   AS text) AS d
 )
 SELECT ARRAY(SELECT id FROM marked ORDER BY id), ARRAY(SELECT event_id::text FROM marked ORDER BY id),
-       (SELECT min(first_detected_at) FROM victims), coalesce((SELECT bool_or(status <> 'detected') FROM victims), false)
+       (SELECT min(first_detected_at) FROM victims), coalesce((SELECT bool_or(status IN ('confirmed', 'in_progress')) FROM victims), false)
 "#;
 
 // What the merged outages ($2) had moves to the survivor ($1): meters, sources, customers, crews

@@ -354,8 +354,10 @@ const RESTORE_OUTAGES: &str = concat!(
     INSERT INTO oms_event_sources
         (outage_event_id, source_type, source_event_id, source_table, correlation_weight, detected_at,
          event_timestamp, confidence_weight)
-    SELECT id, 'scada', $12, 'scada_events', w, $1, $1, w
-    FROM restored, (SELECT oms_source_weight('scada') AS w) AS weight
+    -- A power-on is no evidence of an outage: no weight (a roll-up weighing this outage later must
+    -- not read it as SCADA-reported).
+    SELECT id, 'scada', $12, 'scada_events', NULL::numeric, $1, $1, NULL::numeric
+    FROM restored
     ON CONFLICT (outage_event_id, source_type, source_event_id) DO NOTHING
 ), timeline AS (
     INSERT INTO oms_event_timeline

@@ -233,6 +233,17 @@ LEFT JOIN LATERAL (
 "#
 );
 
+// A power-off at $3 for meters ($2) of outage $1 whose membership there starts later: the
+// membership starts at $3 instead. Only the meter's first membership after $3, and only when no
+// membership of the meter holds $3 already (it would overlap) or starts exactly then.
+const EARLIER_OFF: &str = r#"
+UPDATE oms_outage_meters om SET off_at = $3
+WHERE om.outage_id = $1 AND om.meter_id = ANY ($2) AND om.off_at > $3
+  AND om.off_at = (SELECT min(y.off_at) FROM oms_outage_meters y WHERE y.meter_id = om.meter_id AND y.off_at > $3)
+  AND NOT EXISTS (SELECT FROM oms_outage_meters x
+                  WHERE x.meter_id = om.meter_id AND x.off_at <= $3 AND coalesce(x.on_at, 'infinity') > $3)
+"#;
+
 /// Where the meters hang and what covers them, as of a signal at `at`.
 pub(crate) fn locate(
     client: &mut SpiClient<'_>,
@@ -365,7 +376,7 @@ WITH opened AS (
          description, dp_id, feeder_id, substation_id, first_detected_at, scope, device_key, parent_outage_id)
     VALUES ($1,
             'OMS_' || upper($3) || '_' || to_char($2 AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS')
-                || '_' || substr(replace($1::text, '-', ''), 25, 8),
+                || '_' || substr(replace($1::text, '-', ''), 17, 16),
             'outage', 'detected', 'medium', 0, 0, 0, $8, $5, $6, $7, $2, $11, $4,
             (SELECT o.id FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
               WHERE om.meter_id = ANY ($10) AND o.status = 'restored'
@@ -519,6 +530,9 @@ fn power_off(
     let mut joins: Vec<(Uuid, Vec<&Located>)> = Vec::new();
     let mut opens: Vec<(DeviceKey, Vec<&Located>)> = Vec::new();
     let mut episodes: Vec<(DeviceKey, Vec<&Located>)> = Vec::new();
+    // Meters this signal says went off earlier than their membership records: whatever the
+    // arrival order, a meter's interruption starts at its earliest word.
+    let mut earlier: Vec<(Uuid, Vec<Uuid>)> = Vec::new();
     for meter in &located {
         if meter.flapping {
             continue;
@@ -526,6 +540,7 @@ fn power_off(
         if let Some(outage) = meter.episode_of {
             // A late word about an episode already recorded: one more source of that outage.
             group(&mut joins, outage);
+            group(&mut earlier, outage).push(meter.meter);
             continue;
         }
         if meter.is_past_episode() {
@@ -535,6 +550,12 @@ fn power_off(
         if let Some(outage) = meter.out_in {
             // Already out: the event is one more source of the outage it is out in.
             group(&mut joins, outage);
+            if meter
+                .out_since
+                .is_some_and(|since| since.into_inner() > signal.at.into_inner())
+            {
+                group(&mut earlier, outage).push(meter.meter);
+            }
             continue;
         }
         match meter.cover {
@@ -544,6 +565,13 @@ fn power_off(
             }
             _ => group(&mut opens, meter.service()).push(meter),
         }
+    }
+    for (outage, meters) in &earlier {
+        execute(
+            client,
+            EARLIER_OFF,
+            &[arg(*outage), arg(meters.clone()), arg(signal.at)],
+        )?;
     }
     let mut touched = Touched::default();
     let description = |count: usize| {
@@ -619,7 +647,7 @@ WITH episode AS (
          actual_restoration_time)
     VALUES ($1,
             'OMS_' || upper($3) || '_' || to_char($2 AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS')
-                || '_' || substr(replace($1::text, '-', ''), 25, 8),
+                || '_' || substr(replace($1::text, '-', ''), 17, 16),
             'outage', 'restored', 'medium', 0, 0, 0, $8, $5, $6, $7, $2, 'service', $4, $9)
     RETURNING id
 ), nested AS (

@@ -64,7 +64,7 @@ WITH opened AS (
          first_detected_at, scope, device_key)
     VALUES ($1,
             'OMS_' || upper($2) || '_' || to_char($3 AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS')
-                || '_' || substr(replace($1::text, '-', ''), 25, 8),
+                || '_' || substr(replace($1::text, '-', ''), 17, 16),
             'outage', 'confirmed', coalesce(lower($4), 'medium'), 1.0, 0, 0, $5, $6, $7, $8, $9, $10, NULL, $3,
             $11, $12)
     ON CONFLICT (device_key) WHERE status IN ('detected', 'confirmed', 'in_progress')
@@ -84,7 +84,7 @@ WITH outage AS (
          scope, device_key, actual_restoration_time)
     VALUES ($1,
             'OMS_' || upper($2) || '_' || to_char($3 AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS')
-                || '_' || substr(replace($1::text, '-', ''), 25, 8),
+                || '_' || substr(replace($1::text, '-', ''), 17, 16),
             'outage', 'restored', coalesce(lower($4), 'medium'), 1.0, 0, 0,
             $5, $6, $7, $8, $9, $10, $3, $11, $12, $13)
     RETURNING id

@@ -271,7 +271,7 @@ def test_every_change_is_announced_to_a_listening_client(grid, db):
 
 
 def test_correlate_events_returns_the_outage_the_ingest_correlated_into(grid):
-    events = [kaifa("E-A2-01", "10:00", event_id="KF-LEGACY-1"), kaifa("E-A2-02", "10:01"),
+    events = [kaifa("E-A2-01", "10:00", event_id="urn:uuid:KF-LEGACY-1"), kaifa("E-A2-02", "10:01"),
               ticket("E-A2-03", "10:02", ticket_id="TC-LEGACY-3")]
     play(grid, events)
     dp_outage = scalar(grid, "SELECT id FROM oms_outage_events WHERE scope = 'distribution_point'")
@@ -280,7 +280,7 @@ def test_correlate_events_returns_the_outage_the_ingest_correlated_into(grid):
     correlate = "SELECT oms_correlate_events('outage', %s, %s, '2025-10-01T10:00:00Z', 31.9, 35.9, 30, 1000)"
     # The consumers' ids (LEGACY_SCHEMA.md): the Kaifa payload's event_id, the ticket's 'cc_<id>'; both
     # name events merged into the DP outage since, and the answer is where they are now.
-    assert scalar(grid, correlate, ("kaifa", "KF-LEGACY-1")) == dp_outage
+    assert scalar(grid, correlate, ("kaifa", "urn:uuid:KF-LEGACY-1")) == dp_outage
     assert scalar(grid, correlate, ("call_center", f"cc_{ticket_row}")) == dp_outage
     assert scalar(grid, "SELECT count(*) FROM oms_outage_events") == before
 
@@ -297,3 +297,46 @@ def test_a_source_shared_by_outages_that_merge_is_kept_once(grid):
     assert query(grid, """SELECT source_type, count(*) FROM oms_event_sources es JOIN oms_outage_events o
                           ON o.id = es.outage_event_id WHERE o.scope = 'distribution_point' GROUP BY 1 ORDER BY 1""") == [
         ("kaifa", 3), ("onu", 1)]
+
+
+def test_an_outage_an_operator_closes_lets_its_meters_go(grid):
+    # A call about E-B1-01 opens a service outage; the operator cancels it as a false alarm through
+    # the operations API. E-B2-01's outage the operator restores by hand.
+    play(grid, [ticket("E-B1-01", "10:00"), kaifa("E-B2-01", "10:00")])
+    query(grid, """UPDATE oms_outage_events SET status = 'cancelled'
+                   WHERE device_key = (SELECT 'service:meter:' || id FROM oms_meters WHERE meter_number = 'E-B1-01')""")
+    query(grid, """UPDATE oms_outage_events SET status = 'restored'
+                   WHERE device_key = (SELECT 'service:meter:' || id FROM oms_meters WHERE meter_number = 'E-B2-01')""")
+    assert query(grid, """SELECT m.meter_number, om.on_at IS NOT NULL, c.restored_at IS NOT NULL
+                          FROM oms_outage_meters om JOIN oms_meters m ON m.id = om.meter_id
+                          JOIN oms_outage_customers c ON c.outage_id = om.outage_id AND c.customer_id = om.customer_id
+                          ORDER BY 1""") == [("E-B1-01", True, True), ("E-B2-01", True, True)]
+    assert scalar(grid, """SELECT count(*) FROM oms_outage_events
+                           WHERE status = 'restored' AND actual_restoration_time IS NOT NULL""") == 1
+    # A real last gasp later is a new outage, not a source of the closed one.
+    play(grid, [kaifa("E-B1-01", "10:30")])
+    assert [row[:5] + row[6:7] for row in picture(grid) if row[0] == "E-B1-01"] == [
+        ("E-B1-01", "service", "cancelled", 1, 0, "10:00"), ("E-B1-01", "service", "confirmed", 1, 1, "10:30")]
+
+
+def test_one_dp_out_twice_in_the_window_is_one_child_of_its_feeder(grid):
+    # DP-B1 rolls up at 10:00 and is back at 10:01; three of its meters go off again at 10:03. Two
+    # DP outages within five minutes, but one DP: no feeder roll-up (rollup_min_children is 2).
+    first = meters("E-B1", [1, 2, 3])
+    play(grid, [kaifa(m, "10:00") for m in first] + [kaifa(m, "10:01", restored=True) for m in first]
+         + [kaifa(m, "10:03") for m in meters("E-B1", [4, 5, 6])])
+    assert [row[:4] + row[6:8] for row in picture(grid)] == [
+        ("DP-B1", "distribution_point", "restored", 3, "10:00", "10:01"),
+        ("DP-B1", "distribution_point", "confirmed", 3, "10:03", None)]
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0), (1, 2, 0), (1, 0, 2)])
+def test_a_meter_is_out_from_its_earliest_word_in_any_arrival_order(grid, order):
+    # Word of E-B1-01 off at 10:00 and at 10:02, back at 10:30: one interruption from 10:00 to 10:30,
+    # whichever arrives first (the customer minutes of the indices are read from these times).
+    events = [kaifa("E-B1-01", "10:00"), kaifa("E-B1-01", "10:02"), kaifa("E-B1-01", "10:30", restored=True)]
+    play(grid, [events[i] for i in order])
+    assert query(grid, """SELECT to_char(om.off_at AT TIME ZONE 'UTC', 'HH24:MI'), to_char(om.on_at AT TIME ZONE 'UTC', 'HH24:MI')
+                          FROM oms_outage_meters om JOIN oms_meters m ON m.id = om.meter_id
+                          WHERE m.meter_number = 'E-B1-01'""") == [("10:00", "10:30")]
+    assert [row[:3] + row[6:8] for row in picture(grid)] == [("E-B1-01", "service", "restored", "10:00", "10:30")]
