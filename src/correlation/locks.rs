@@ -3,10 +3,12 @@
 //! Every ingest that can change outages takes, before it touches a meter, the transaction-level
 //! advisory lock of each device its meters hang from: the feeder, else the substation, else the
 //! DP, else the meter's own service. A SCADA alarm takes its device's locks the same way (a
-//! substation alarm: the substation and every feeder of it). So the order is always
-//! device locks (sorted: substations, feeders, DPs, services), then meter rows, then outage rows,
-//! and nothing waits in a circle: opening, joining, rolling up, merging and restoring around one
-//! feeder happen one transaction at a time, and outcomes depend on event times only.
+//! substation alarm: the substation and every feeder of it), all in one statement, in the order of
+//! the locks' identity. So the order is always device locks, then meter rows, then outage rows,
+//! and nothing waits in a circle (before them a SCADA alarm takes its substation's lock of
+//! another class, which only SCADA alarms take): opening, joining, rolling up, merging and
+//! restoring around one feeder happen one transaction at a time, and outcomes depend on event
+//! times only.
 
 use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::Uuid;
@@ -83,7 +85,14 @@ SELECT key FROM (
 ORDER BY rank, key
 "#;
 
-const LOCK: &str = "SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))";
+// The locks of keys ($2) in the order of their identity, the key's hash: two sessions can then never
+// hold each other's next lock, even when two keys hash alike (they are one lock). The lock calls
+// run after the sort (PostgreSQL evaluates a volatile target list after ORDER BY).
+const LOCK_ALL: &str = r#"
+SELECT pg_catalog.pg_advisory_xact_lock($1, h)
+FROM (SELECT DISTINCT pg_catalog.hashtext(k) AS h FROM unnest($2::text[]) AS k) AS keys
+ORDER BY h
+"#;
 
 /// Takes the device locks of the meters a signal names, before it touches them.
 pub fn lock_devices_of(client: &mut SpiClient<'_>, selector: &MeterSelector) -> SpiResult<()> {
@@ -141,8 +150,12 @@ pub fn lock_scada_device(
 }
 
 fn lock_all(client: &mut SpiClient<'_>, keys: &[String]) -> SpiResult<()> {
-    for key in keys {
-        execute(client, LOCK, &[arg(DEVICE_LOCK_CLASS), arg(key.as_str())])?;
+    if !keys.is_empty() {
+        execute(
+            client,
+            LOCK_ALL,
+            &[arg(DEVICE_LOCK_CLASS), arg(keys.to_vec())],
+        )?;
     }
     Ok(())
 }

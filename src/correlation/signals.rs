@@ -381,7 +381,7 @@ WITH opened AS (
             (SELECT o.id FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
               WHERE om.meter_id = ANY ($10) AND o.status = 'restored'
                 AND o.actual_restoration_time <= $2
-                AND o.actual_restoration_time >= $2 - pg_catalog.make_interval(secs => $9)
+                AND o.actual_restoration_time > $2 - pg_catalog.make_interval(secs => $9)
               ORDER BY o.actual_restoration_time DESC LIMIT 1))
     ON CONFLICT (device_key) WHERE status IN ('detected', 'confirmed', 'in_progress')
     DO UPDATE SET last_updated_at = pg_catalog.now()
