@@ -14,6 +14,8 @@ HEADER = r"""
 """
 
 TIME = "to_char(timestamptz '2025-01-01 00:00:00+00' + :sec * interval '1 second', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+TIME_MICROS = ("to_char(timestamptz '2025-01-01 00:00:00+00' + :sec * interval '1 second' + (:e % 1000000) * "
+               "interval '1 microsecond', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
 
 PAYLOADS = {
     "onu": (
@@ -44,9 +46,11 @@ PAYLOADS = {
         "'address', :meter || ' Bench St'), 'intake', jsonb_build_object('intakeId', 'IN' || (:e % 1000)), "
         "'source', 'bench')"
     ),
+    # Microseconds from the event id: two alarms drawn at the same second are still two alarms (the
+    # reference's unique alarm key would otherwise abort the run now and then).
     "scada": (
         "jsonb_build_object('eventType', 'breaker_trip', 'substationId', 'BSS1', 'feederId', 'F150', "
-        "'alarmType', 'fault', 'timestamp', " + TIME + ", 'severity', 'critical', 'reason', 'bench ' || :e)"
+        "'alarmType', 'fault', 'timestamp', " + TIME_MICROS + ", 'severity', 'critical', 'reason', 'bench ' || :e)"
     ),
 }
 
