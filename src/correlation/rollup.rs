@@ -60,7 +60,9 @@ macro_rules! weighed {
 }
 
 // A DP ($1): its active meters; when each meter of its weighed service outages went off; those
-// outages; the DP's feeder and substation, and its code.
+// outages; the DP's feeder and substation, and its code. Only outages with a meter off within the
+// window of the signal ($2, $3 seconds) are weighed: a service outage open since last week is not
+// evidence about this one, and neither counts as a second service nor is merged into it.
 const DP_STATE: &str = concat!(
     r#"
 WITH weighed AS (
@@ -68,6 +70,10 @@ WITH weighed AS (
     WHERE o.dp_id = $1 AND o.scope = 'service' AND "#,
     weighed!(),
     r#"
+      AND EXISTS (SELECT FROM oms_outage_meters om
+                  WHERE om.outage_id = o.id
+                    AND om.off_at BETWEEN $2 - pg_catalog.make_interval(secs => $3)
+                                      AND $2 + pg_catalog.make_interval(secs => $3))
 )
 SELECT (SELECT count(*) FROM oms_meters m WHERE m.dp_id = $1 AND m.status = 'active')::int4,
        ARRAY(SELECT min(om.off_at) FROM oms_outage_meters om WHERE om.outage_id IN (SELECT id FROM weighed)

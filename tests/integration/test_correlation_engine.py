@@ -340,3 +340,14 @@ def test_a_meter_is_out_from_its_earliest_word_in_any_arrival_order(grid, order)
                           FROM oms_outage_meters om JOIN oms_meters m ON m.id = om.meter_id
                           WHERE m.meter_number = 'E-B1-01'""") == [("10:00", "10:30")]
     assert [row[:3] + row[6:8] for row in picture(grid)] == [("E-B1-01", "service", "restored", "10:00", "10:30")]
+
+
+def test_an_old_open_outage_is_no_second_service_of_a_new_one(grid):
+    # E-B1-01 has been out since 09:30. At 10:00 a building of three meters of DP-B1 goes: three
+    # meters, but of one service within the window. The 09:30 outage is not evidence about it, so
+    # nothing rolls up to the DP.
+    query(grid, "INSERT INTO onus (id, name) VALUES (9100, 'Building 9100')")
+    query(grid, "UPDATE oms_meters SET onu_id = 9100 WHERE meter_number IN ('E-B1-02', 'E-B1-03', 'E-B1-04')")
+    play(grid, [kaifa("E-B1-01", "09:30"), onu(9100, "10:00")])
+    assert [row[:2] + row[3:4] + row[6:7] for row in picture(grid)] == [
+        ("E-B1-01", "service", 1, "09:30"), ("onu:9100", "service", 3, "10:00")]
