@@ -52,7 +52,7 @@ CROSS JOIN LATERAL (
 pub(crate) use located_meters;
 
 // The lock keys of the meters a source event names ($1 ONU, $2 meter numbers, $3 asset mRIDs,
-// $4 usage-point mRIDs), in lock order.
+// $4 usage-point mRIDs). `lock_all` puts them in lock order.
 const METER_LOCK_KEYS: &str = concat!(
     r#"
 WITH target AS (
@@ -63,26 +63,19 @@ WITH target AS (
 ), located AS ("#,
     located_meters!(),
     r#")
-SELECT DISTINCT
-       CASE WHEN feeder_id IS NOT NULL THEN 2 WHEN substation_id IS NOT NULL THEN 1
-            WHEN dp_id IS NOT NULL THEN 3 ELSE 4 END AS rank,
-       coalesce('feeder:' || feeder_id, 'substation:' || substation_id, 'dp:' || dp_id,
+SELECT coalesce('feeder:' || feeder_id, 'substation:' || substation_id, 'dp:' || dp_id,
                 'service:meter:' || meter_id) AS key
 FROM located
-ORDER BY 1, 2
 "#
 );
 
 // A SCADA device's lock keys: the substation and each of its feeders, or the one feeder.
 const SCADA_LOCK_KEYS: &str = r#"
-SELECT key FROM (
-    SELECT 1 AS rank, 'substation:' || $1::uuid AS key WHERE $2::uuid IS NULL AND $1::uuid IS NOT NULL
-    UNION ALL
-    SELECT 2, 'feeder:' || f.id FROM network_feeders f WHERE $2::uuid IS NULL AND f.substation_id = $1
-    UNION ALL
-    SELECT 2, 'feeder:' || $2::uuid WHERE $2::uuid IS NOT NULL
-) AS keys
-ORDER BY rank, key
+SELECT 'substation:' || $1::uuid WHERE $2::uuid IS NULL AND $1::uuid IS NOT NULL
+UNION ALL
+SELECT 'feeder:' || f.id FROM network_feeders f WHERE $2::uuid IS NULL AND f.substation_id = $1
+UNION ALL
+SELECT 'feeder:' || $2::uuid WHERE $2::uuid IS NOT NULL
 "#;
 
 // The locks of keys ($2) in the order of their identity, the key's hash: two sessions can then never
@@ -127,7 +120,7 @@ pub fn lock_devices_of(client: &mut SpiClient<'_>, selector: &MeterSelector) -> 
             arg(usage_point_mrids.to_vec()),
         ],
     )? {
-        if let Some(key) = row.get::<String>(2)? {
+        if let Some(key) = row.get::<String>(1)? {
             keys.push(key);
         }
     }

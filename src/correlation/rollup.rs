@@ -157,13 +157,13 @@ SELECT count(*) > 0 AND count(*) < $2 FROM (
 ) AS active
 "#;
 
+/// The values of a SQL array, its NULLs (and a NULL array) dropped.
+fn present<T>(array: Option<Vec<Option<T>>>) -> Vec<T> {
+    array.unwrap_or_default().into_iter().flatten().collect()
+}
+
 fn micros(times: Option<Vec<Option<TimestampWithTimeZone>>>) -> Vec<i64> {
-    times
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .map(|t| t.into_inner())
-        .collect()
+    present(times).into_iter().map(|t| t.into_inner()).collect()
 }
 
 /// Rolls up what the power-off signal touched: its DPs first, then their feeders.
@@ -209,12 +209,7 @@ fn roll_up_dp(
     let row = table.first();
     let active = row.get::<i32>(1)?.unwrap_or(0).max(0) as usize;
     let off_times = micros(row.get::<Vec<Option<TimestampWithTimeZone>>>(2)?);
-    let services: Vec<Uuid> = row
-        .get::<Vec<Option<Uuid>>>(3)?
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .collect();
+    let services = present(row.get::<Vec<Option<Uuid>>>(3)?);
     let distinct_services = row.get::<i32>(4)?.unwrap_or(0).max(0) as usize;
     let feeder = row.get::<Uuid>(5)?;
     let substation = row.get::<Uuid>(6)?;
@@ -286,17 +281,15 @@ fn roll_up_feeder(
     if !rolls_up {
         return Ok(());
     }
-    let outages: Vec<Uuid> = execute(
-        client,
-        FEEDER_VICTIMS,
-        &[arg(feeder), arg(signal.at), arg(window_seconds(settings))],
-    )?
-    .first()
-    .get_one::<Vec<Option<Uuid>>>()?
-    .unwrap_or_default()
-    .into_iter()
-    .flatten()
-    .collect();
+    let outages = present(
+        execute(
+            client,
+            FEEDER_VICTIMS,
+            &[arg(feeder), arg(signal.at), arg(window_seconds(settings))],
+        )?
+        .first()
+        .get_one::<Vec<Option<Uuid>>>()?,
+    );
     if outages.is_empty() {
         return Ok(());
     }
@@ -408,13 +401,11 @@ pub(crate) fn absorb_predicted_under(
         (None, Some(substation)) => (PREDICTED_UNDER_SUBSTATION, substation),
         (None, None) => return Ok(()),
     };
-    let victims: Vec<Uuid> = execute(client, under, &[arg(survivor), arg(device)])?
-        .first()
-        .get_one::<Vec<Option<Uuid>>>()?
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .collect();
+    let victims = present(
+        execute(client, under, &[arg(survivor), arg(device)])?
+            .first()
+            .get_one::<Vec<Option<Uuid>>>()?,
+    );
     if victims.is_empty() {
         return Ok(());
     }
@@ -587,21 +578,11 @@ fn merge(
         ],
     )?
     .first();
-    let merged: Vec<Uuid> = row
-        .get::<Vec<Option<Uuid>>>(1)?
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .collect();
+    let merged = present(row.get::<Vec<Option<Uuid>>>(1)?);
     if merged.is_empty() {
         return Ok(());
     }
-    let event_ids: Vec<String> = row
-        .get::<Vec<Option<String>>>(2)?
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .collect();
+    let event_ids = present(row.get::<Vec<Option<String>>>(2)?);
     let earliest = row.get::<TimestampWithTimeZone>(3)?;
     let any_confirmed = row.get::<bool>(4)?.unwrap_or(false);
     execute(
