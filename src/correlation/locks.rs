@@ -1,20 +1,31 @@
 //! The device locks that serialize outage work (SPEC §5.3, concurrency).
 //!
-//! Every ingest that can change outages takes, before it touches a meter, the transaction-level
-//! advisory lock of each device its meters hang from: the feeder, else the substation, else the
-//! DP, else the meter's own service. A SCADA alarm takes its device's locks the same way (a
-//! substation alarm: the substation and every feeder of it), all in one statement, in the order of
-//! the locks' identity. So the order is always device locks, then meter rows, then outage rows,
-//! and nothing waits in a circle (before them a SCADA alarm takes its substation's lock of
-//! another class, which only SCADA alarms take): opening, joining, rolling up, merging and
-//! restoring around one feeder happen one transaction at a time, and outcomes depend on event
-//! times only.
+//! Every ingest that can change outages takes, before it touches a meter, transaction-level
+//! advisory locks on the devices its meters hang from, all in one statement, in the order of the
+//! locks' identity, so nothing waits in a circle:
+//! - each meter's DP and its service (its ONU's building, or itself), exclusively: opening,
+//!   joining, rolling up and restoring a service or DP outage happen one transaction at a time;
+//! - each meter's feeder (else its substation), shared: signals on different DPs of one feeder run
+//!   side by side, and everything that changes a feeder as a whole (a SCADA alarm, a feeder
+//!   roll-up) takes the feeder exclusively and waits for them.
+//!
+//! Two things a shared feeder lock leaves open are closed here too. Outages wider than a DP, which
+//! signals from many DPs join and restore at once, are locked row by row before they are changed
+//! (`lock_outages`). And the feeder roll-up check takes the feeder's check lock, so of two signals
+//! that each add a child to a feeder, the second sees the first's; when it finds a roll-up due, the
+//! ingest is run again from the start with the feeder locked exclusively (`Escalation`), because a
+//! shared lock cannot be upgraded without two holders waiting for each other.
+//!
+//! Under REPEATABLE READ or SERIALIZABLE a transaction cannot see what it waited for, so there every
+//! lock is exclusive, as if escalated from the start.
+
+use std::cell::{Cell, RefCell};
 
 use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::Uuid;
 
 use crate::canonical::MeterSelector;
-use crate::db::{arg, execute};
+use crate::db::{arg, execute, transaction_snapshot_is_fixed};
 
 /// The advisory lock class of outage devices (`pg_locks.classid`).
 const DEVICE_LOCK_CLASS: i32 = 1869440367;
@@ -52,7 +63,8 @@ CROSS JOIN LATERAL (
 pub(crate) use located_meters;
 
 // The lock keys of the meters a source event names ($1 ONU, $2 meter numbers, $3 asset mRIDs,
-// $4 usage-point mRIDs). `lock_all` puts them in lock order.
+// $4 usage-point mRIDs), and whether each is taken exclusively: the DP and the service are, the
+// feeder (else the substation) is shared. `lock_all` puts them in lock order.
 const METER_LOCK_KEYS: &str = concat!(
     r#"
 WITH target AS (
@@ -63,9 +75,14 @@ WITH target AS (
 ), located AS ("#,
     located_meters!(),
     r#")
-SELECT coalesce('feeder:' || feeder_id, 'substation:' || substation_id, 'dp:' || dp_id,
-                'service:meter:' || meter_id) AS key
-FROM located
+SELECT k.key, k.exclusive
+FROM located l
+CROSS JOIN LATERAL (VALUES
+    (coalesce('feeder:' || l.feeder_id, 'substation:' || l.substation_id), false),
+    ('dp:' || l.dp_id, true),
+    (CASE WHEN l.onu_id IS NOT NULL THEN 'service:onu:' || l.onu_id ELSE 'service:meter:' || l.meter_id END, true)
+) AS k(key, exclusive)
+WHERE k.key IS NOT NULL
 "#
 );
 
@@ -78,14 +95,62 @@ UNION ALL
 SELECT 'feeder:' || $2::uuid WHERE $2::uuid IS NOT NULL
 "#;
 
-// The locks of keys ($2) in the order of their identity, the key's hash: two sessions can then never
-// hold each other's next lock, even when two keys hash alike (they are one lock). The lock calls
-// run after the sort (PostgreSQL evaluates a volatile target list after ORDER BY).
+// The locks of keys ($2; $3 whether each is exclusive) in the order of their identity, the key's
+// hash: two sessions can then never hold each other's next lock, even when two keys hash alike
+// (they are one lock, exclusive if either is). The lock calls run after the sort (PostgreSQL
+// evaluates a volatile target list after ORDER BY).
 const LOCK_ALL: &str = r#"
-SELECT pg_catalog.pg_advisory_xact_lock($1, h)
-FROM (SELECT DISTINCT pg_catalog.hashtext(k) AS h FROM unnest($2::text[]) AS k) AS keys
+SELECT CASE WHEN exclusive THEN pg_catalog.pg_advisory_xact_lock($1, h)
+            ELSE pg_catalog.pg_advisory_xact_lock_shared($1, h) END
+FROM (SELECT pg_catalog.hashtext(k) AS h, bool_or(x) AS exclusive
+      FROM unnest($2::text[], $3::bool[]) AS t(k, x) GROUP BY 1) AS keys
 ORDER BY h
 "#;
+
+// Outages ($1) locked for a change, in id order: their ids and whether each is still open.
+const LOCK_OUTAGES: &str = r#"
+SELECT o.id, o.status IN ('detected', 'confirmed', 'in_progress')
+FROM oms_outage_events o WHERE o.id = ANY ($1)
+ORDER BY o.id
+FOR NO KEY UPDATE
+"#;
+
+thread_local! {
+    /// Feeders this ingest has found a roll-up due on, to lock exclusively when it runs again.
+    static EXCLUSIVE_FEEDERS: RefCell<Vec<Uuid>> = const { RefCell::new(Vec::new()) };
+    /// An escalation was asked for by the error now unwinding.
+    static ESCALATING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this ingest holds the feeder's lock exclusively.
+pub fn holds_feeder_exclusively(feeder: Uuid) -> bool {
+    transaction_snapshot_is_fixed() || EXCLUSIVE_FEEDERS.with(|f| f.borrow().contains(&feeder))
+}
+
+/// A feeder roll-up is due under a shared lock: ends the attempt with an error, to be run again
+/// from the start holding the feeder exclusively (the caller's subtransaction takes back what the
+/// attempt wrote, and its locks).
+pub fn escalate(feeder: Uuid) -> ! {
+    EXCLUSIVE_FEEDERS.with(|f| f.borrow_mut().push(feeder));
+    ESCALATING.with(|e| e.set(true));
+    pgrx::ereport!(
+        pgrx::PgLogLevel::ERROR,
+        pgrx::PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
+        "a feeder roll-up is due: the ingest runs again with the feeder locked exclusively"
+    );
+    unreachable!("ereport(ERROR) does not return")
+}
+
+/// Whether the error that just ended an attempt was an escalation (and forgets that it was).
+pub fn escalation_requested() -> bool {
+    ESCALATING.with(|e| e.replace(false))
+}
+
+/// Forgets the escalations of an ingest that is over.
+pub fn end_of_ingest() {
+    EXCLUSIVE_FEEDERS.with(|f| f.borrow_mut().clear());
+    ESCALATING.with(|e| e.set(false));
+}
 
 /// Takes the device locks of the meters a signal names, before it touches them.
 pub fn lock_devices_of(client: &mut SpiClient<'_>, selector: &MeterSelector) -> SpiResult<()> {
@@ -109,7 +174,11 @@ pub fn lock_devices_of(client: &mut SpiClient<'_>, selector: &MeterSelector) -> 
         }
         MeterSelector::ReportedMeter(number) => (None, std::slice::from_ref(number), none, none),
     };
+    let all_exclusive = transaction_snapshot_is_fixed();
+    let escalated: Vec<String> =
+        EXCLUSIVE_FEEDERS.with(|f| f.borrow().iter().map(|id| format!("feeder:{id}")).collect());
     let mut keys = Vec::new();
+    let mut exclusive = Vec::new();
     for row in execute(
         client,
         METER_LOCK_KEYS,
@@ -121,13 +190,22 @@ pub fn lock_devices_of(client: &mut SpiClient<'_>, selector: &MeterSelector) -> 
         ],
     )? {
         if let Some(key) = row.get::<String>(1)? {
+            let wanted = row.get::<bool>(2)?.unwrap_or(true);
+            exclusive.push(wanted || all_exclusive || escalated.contains(&key));
             keys.push(key);
         }
     }
-    lock_all(client, &keys)
+    // A feeder found due may be a DP's rather than its meters' own: it is locked all the same.
+    for key in escalated {
+        if !keys.contains(&key) {
+            keys.push(key);
+            exclusive.push(true);
+        }
+    }
+    lock_all(client, &keys, &exclusive)
 }
 
-/// Takes the device locks of a SCADA alarm's device.
+/// Takes the device locks of a SCADA alarm's device, exclusively.
 pub fn lock_scada_device(
     client: &mut SpiClient<'_>,
     substation: Option<Uuid>,
@@ -139,15 +217,47 @@ pub fn lock_scada_device(
             keys.push(key);
         }
     }
-    lock_all(client, &keys)
+    let exclusive = vec![true; keys.len()];
+    lock_all(client, &keys, &exclusive)
 }
 
-fn lock_all(client: &mut SpiClient<'_>, keys: &[String]) -> SpiResult<()> {
+/// Takes the roll-up check locks of feeders held shared: the check that follows sees every child
+/// that a transaction checking before it added.
+pub fn lock_feeder_checks(client: &mut SpiClient<'_>, feeders: &[Uuid]) -> SpiResult<()> {
+    let keys: Vec<String> = feeders
+        .iter()
+        .filter(|f| !holds_feeder_exclusively(**f))
+        .map(|f| format!("feeder-check:{f}"))
+        .collect();
+    let exclusive = vec![true; keys.len()];
+    lock_all(client, &keys, &exclusive)
+}
+
+/// Locks outages that signals from other DPs may be changing at the same time (the caller holds
+/// their feeder shared), in id order; returns those still open.
+pub fn lock_outages(client: &mut SpiClient<'_>, outages: &[Uuid]) -> SpiResult<Vec<Uuid>> {
+    let mut open = Vec::new();
+    if outages.is_empty() {
+        return Ok(open);
+    }
+    for row in execute(client, LOCK_OUTAGES, &[arg(outages.to_vec())])? {
+        if let (Some(id), Some(true)) = (row.get::<Uuid>(1)?, row.get::<bool>(2)?) {
+            open.push(id);
+        }
+    }
+    Ok(open)
+}
+
+fn lock_all(client: &mut SpiClient<'_>, keys: &[String], exclusive: &[bool]) -> SpiResult<()> {
     if !keys.is_empty() {
         execute(
             client,
             LOCK_ALL,
-            &[arg(DEVICE_LOCK_CLASS), arg(keys.to_vec())],
+            &[
+                arg(DEVICE_LOCK_CLASS),
+                arg(keys.to_vec()),
+                arg(exclusive.to_vec()),
+            ],
         )?;
     }
     Ok(())

@@ -4,12 +4,14 @@
 //! outage absorbs the predicted outages under its device the same way.
 //!
 //! The thresholds are decided in `rules::RollUp` from event times, so the outcome does not depend
-//! on the order the signals arrived in. The caller holds the feeder's device lock (`locks`).
+//! on the order the signals arrived in. The caller holds the DP's lock and the feeder's, shared; a
+//! feeder roll-up needs the feeder's exclusively (`locks::escalate`).
 
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::Uuid;
 
+use super::locks;
 use super::rules::{DeviceKey, Scope};
 use super::signals::{open_predicted, restore_if_all_back, Located, Predicted, Signal};
 use super::stream::{Announcements, Change};
@@ -42,7 +44,7 @@ impl Touched {
     }
 }
 
-fn push_new(list: &mut Vec<Uuid>, id: Uuid) {
+pub(crate) fn push_new(list: &mut Vec<Uuid>, id: Uuid) {
     if !list.contains(&id) {
         list.push(id);
     }
@@ -180,6 +182,7 @@ pub(crate) fn after_power_off(
             push_new(&mut feeders, feeder);
         }
     }
+    locks::lock_feeder_checks(client, &feeders)?;
     for feeder in feeders {
         roll_up_feeder(client, settings, feeder, signal, announcements)?;
     }
@@ -292,6 +295,9 @@ fn roll_up_feeder(
     );
     if outages.is_empty() {
         return Ok(());
+    }
+    if !locks::holds_feeder_exclusively(feeder) {
+        locks::escalate(feeder);
     }
     let target = RollUpTarget {
         device: DeviceKey::Feeder(feeder.to_string()),

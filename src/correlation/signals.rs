@@ -18,8 +18,8 @@ use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::Uuid;
 
-use super::locks::located_meters;
-use super::rollup::{self, Touched};
+use super::locks::{self, located_meters};
+use super::rollup::{self, push_new, Touched};
 use super::rules::{DeviceKey, Scope};
 use super::storm;
 use super::stream::{Announcements, Change};
@@ -75,6 +75,9 @@ pub(crate) struct Located {
     /// For a late signal: the outage whose membership of the meter its next power-on ended, which
     /// is the episode the signal belongs to.
     pub episode_of: Option<Uuid>,
+    /// `out_in` and `episode_of` may be changed by signals from other DPs at the same time.
+    pub out_in_is_shared: bool,
+    pub episode_is_shared: bool,
     /// Its power changed too often in the last hour: its signals open and join nothing.
     pub flapping: bool,
 }
@@ -194,17 +197,31 @@ macro_rules! next_power_on {
 }
 pub(crate) use next_power_on;
 
+/// Whether outage `o` may be changed by signals that do not hold the exclusive locks of its meter
+/// (the row alias given, with a `dp_id`) (`locks`): anything wider than the meter's own service
+/// and DP.
+macro_rules! shared_outage {
+    ($meter:literal) => {
+        concat!(
+            "NOT coalesce(o.scope = 'service' OR (o.scope = 'distribution_point' AND o.dp_id = ",
+            $meter,
+            ".dp_id), false)"
+        )
+    };
+}
+
 // The meters ($1) where they hang, the open outage each is out in, the highest open outage
 // covering each, each one's next power-on after $2, when it went off in the outage it is out in,
-// the outage whose membership that power-on ended (the episode a late signal belongs to), and
-// whether it is flapping: more than $3 power changes in the hour up to $2 (SPEC §5.7).
+// the outage whose membership that power-on ended (the episode a late signal belongs to), whether
+// those two outages are shared (`shared_outage!`), and whether it is flapping: more than $3 power
+// changes in the hour up to $2 (SPEC §5.7).
 const LOCATE: &str = concat!(
     "WITH target AS (SELECT DISTINCT unnest($1::uuid[]) AS id), located AS (",
     located_meters!(),
     r#")
 SELECT l.meter_id, l.customer_key, l.customer_id, l.dp_id, l.feeder_id, l.substation_id, l.onu_id,
        member.outage_id, cover.id, cover.first_detected_at, cover.scope::text, back.at, member.off_at,
-       episode.outage_id,
+       episode.outage_id, member.shared, episode.shared,
        (SELECT count(*) FROM (SELECT FROM oms_meter_status_events e
                               WHERE e.meter_id = l.meter_id AND e.event_type IN ('power_on', 'power_off')
                                 AND e.event_timestamp > $2 - interval '1 hour' AND e.event_timestamp <= $2
@@ -214,12 +231,19 @@ CROSS JOIN LATERAL (SELECT "#,
     next_power_on!(),
     r#" AS at) AS back
 LEFT JOIN LATERAL (
-    SELECT om.outage_id FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
+    SELECT om.outage_id, "#,
+    shared_outage!("l"),
+    r#" AS shared
+    FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
     WHERE om.meter_id = l.meter_id AND om.on_at = back.at AND o.status <> 'merged'
     LIMIT 1
 ) AS episode ON back.at IS NOT NULL
 LEFT JOIN LATERAL (
-    SELECT om.outage_id, om.off_at FROM oms_outage_meters om WHERE om.meter_id = l.meter_id AND om.on_at IS NULL
+    SELECT om.outage_id, om.off_at, "#,
+    shared_outage!("l"),
+    r#" AS shared
+    FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
+    WHERE om.meter_id = l.meter_id AND om.on_at IS NULL
 ) AS member ON true
 LEFT JOIN LATERAL (
     SELECT o.id, o.first_detected_at, o.scope FROM oms_outage_events o
@@ -278,7 +302,9 @@ pub(crate) fn locate(
             back_on_at: row.get::<TimestampWithTimeZone>(12)?,
             out_since: row.get::<TimestampWithTimeZone>(13)?,
             episode_of: row.get::<Uuid>(14)?,
-            flapping: row.get::<bool>(15)?.unwrap_or(false),
+            out_in_is_shared: row.get::<bool>(15)?.unwrap_or(true),
+            episode_is_shared: row.get::<bool>(16)?.unwrap_or(true),
+            flapping: row.get::<bool>(17)?.unwrap_or(false),
         });
     }
     Ok(located)
@@ -516,6 +542,81 @@ pub fn correlate(client: &mut SpiClient<'_>, signal: &Signal<'_>) -> SpiResult<(
     announcements.send(client, signal.source.as_str(), signal.source_event_id)
 }
 
+/// What a power-off signal will do with its located meters.
+#[derive(Default)]
+struct Plan<'l> {
+    /// Outages to join, with the meters they gain.
+    joins: Vec<(Uuid, Vec<&'l Located>)>,
+    /// Services to open.
+    opens: Vec<(DeviceKey, Vec<&'l Located>)>,
+    /// Late signals' episodes, over before they arrived.
+    episodes: Vec<(DeviceKey, Vec<&'l Located>)>,
+    /// Meters this signal says went off earlier than their membership records: whatever the
+    /// arrival order, a meter's interruption starts at its earliest word.
+    earlier: Vec<(Uuid, Vec<Uuid>)>,
+    /// Outages joined that other DPs' signals may change at the same time: locked first.
+    shared: Vec<Uuid>,
+    /// Of those, the ones the plan needs still open.
+    must_be_open: Vec<Uuid>,
+}
+
+impl<'l> Plan<'l> {
+    fn of(located: &'l [Located], signal: &Signal<'_>, settings: &EngineSettings) -> Self {
+        let at_plus_window =
+            signal.at.into_inner() + i64::from(settings.join_window_seconds) * 1_000_000;
+        let mut plan = Plan::default();
+        for meter in located {
+            if meter.flapping {
+                continue;
+            }
+            if let Some(outage) = meter.episode_of {
+                // A late word about an episode already recorded: one more source of that outage.
+                group(&mut plan.joins, outage);
+                group(&mut plan.earlier, outage).push(meter.meter);
+                if meter.episode_is_shared {
+                    push_new(&mut plan.shared, outage);
+                }
+                continue;
+            }
+            if meter.is_past_episode() {
+                group(&mut plan.episodes, meter.service()).push(meter);
+                continue;
+            }
+            if let Some(outage) = meter.out_in {
+                // Already out: the event is one more source of the outage it is out in.
+                group(&mut plan.joins, outage);
+                if meter
+                    .out_since
+                    .is_some_and(|since| since.into_inner() > signal.at.into_inner())
+                {
+                    group(&mut plan.earlier, outage).push(meter.meter);
+                }
+                if meter.out_in_is_shared {
+                    push_new(&mut plan.shared, outage);
+                    push_new(&mut plan.must_be_open, outage);
+                }
+                continue;
+            }
+            match meter.cover {
+                // Not earlier than the outage's start minus the join window.
+                Some(cover) if at_plus_window >= cover.start.into_inner() => {
+                    group(&mut plan.joins, cover.id).push(meter);
+                    if matches!(cover.scope, Scope::Feeder | Scope::Substation) {
+                        push_new(&mut plan.shared, cover.id);
+                        push_new(&mut plan.must_be_open, cover.id);
+                    }
+                }
+                _ => group(&mut plan.opens, meter.service()).push(meter),
+            }
+        }
+        plan
+    }
+}
+
+/// How often a power-off is located again because an outage it was to join closed while it
+/// waited for the outage's lock.
+const LOCATE_ATTEMPTS: usize = 3;
+
 fn power_off(
     client: &mut SpiClient<'_>,
     signal: &Signal<'_>,
@@ -523,49 +624,36 @@ fn power_off(
     in_storm: bool,
     announcements: &mut Announcements,
 ) -> SpiResult<()> {
-    let located = locate(client, &signal.meters, signal.at)?;
-    let at_plus_window =
-        signal.at.into_inner() + i64::from(settings.join_window_seconds) * 1_000_000;
-    // Outages to join (with the meters they gain), and services to open.
-    let mut joins: Vec<(Uuid, Vec<&Located>)> = Vec::new();
-    let mut opens: Vec<(DeviceKey, Vec<&Located>)> = Vec::new();
-    let mut episodes: Vec<(DeviceKey, Vec<&Located>)> = Vec::new();
-    // Meters this signal says went off earlier than their membership records: whatever the
-    // arrival order, a meter's interruption starts at its earliest word.
-    let mut earlier: Vec<(Uuid, Vec<Uuid>)> = Vec::new();
-    for meter in &located {
-        if meter.flapping {
-            continue;
+    let mut located = locate(client, &signal.meters, signal.at)?;
+    let mut attempt = 1;
+    loop {
+        let plan = Plan::of(&located, signal, settings);
+        let open = locks::lock_outages(client, &plan.shared)?;
+        if attempt == LOCATE_ATTEMPTS || plan.must_be_open.iter().all(|id| open.contains(id)) {
+            return carry_out(client, signal, settings, in_storm, &located, plan, announcements);
         }
-        if let Some(outage) = meter.episode_of {
-            // A late word about an episode already recorded: one more source of that outage.
-            group(&mut joins, outage);
-            group(&mut earlier, outage).push(meter.meter);
-            continue;
-        }
-        if meter.is_past_episode() {
-            group(&mut episodes, meter.service()).push(meter);
-            continue;
-        }
-        if let Some(outage) = meter.out_in {
-            // Already out: the event is one more source of the outage it is out in.
-            group(&mut joins, outage);
-            if meter
-                .out_since
-                .is_some_and(|since| since.into_inner() > signal.at.into_inner())
-            {
-                group(&mut earlier, outage).push(meter.meter);
-            }
-            continue;
-        }
-        match meter.cover {
-            // Not earlier than the outage's start minus the join window.
-            Some(cover) if at_plus_window >= cover.start.into_inner() => {
-                group(&mut joins, cover.id).push(meter);
-            }
-            _ => group(&mut opens, meter.service()).push(meter),
-        }
+        drop(plan);
+        attempt += 1;
+        located = locate(client, &signal.meters, signal.at)?;
     }
+}
+
+fn carry_out(
+    client: &mut SpiClient<'_>,
+    signal: &Signal<'_>,
+    settings: &EngineSettings,
+    in_storm: bool,
+    located: &[Located],
+    plan: Plan<'_>,
+    announcements: &mut Announcements,
+) -> SpiResult<()> {
+    let Plan {
+        joins,
+        opens,
+        episodes,
+        earlier,
+        ..
+    } = plan;
     for (outage, meters) in &earlier {
         execute(
             client,
@@ -595,7 +683,7 @@ fn power_off(
         };
         let joined = join(client, &joining, meters, settings, announcements)?;
         if joined.meters_added > 0 {
-            touched.note(meters, located_scope(&located, *outage));
+            touched.note(meters, located_scope(located, *outage));
         }
     }
     for (service, meters) in &opens {
@@ -740,11 +828,16 @@ fn group<K: PartialEq, V>(groups: &mut Vec<(K, Vec<V>)>, key: K) -> &mut Vec<V> 
 
 // A power-on signal ends its meters' memberships ($1 meters, $2 time). A power-on older than the
 // meter's off time is older news and ends nothing.
-const CLOSE_MEMBERSHIPS: &str = r#"
+// Returns the outages, the meters, and whether each outage is shared (`shared_outage!`).
+const CLOSE_MEMBERSHIPS: &str = concat!(
+    r#"
 UPDATE oms_outage_meters om SET on_at = $2
-WHERE om.meter_id = ANY ($1) AND om.on_at IS NULL AND om.off_at <= $2
-RETURNING om.outage_id, om.meter_id
-"#;
+FROM oms_outage_events o
+WHERE om.meter_id = ANY ($1) AND om.on_at IS NULL AND om.off_at <= $2 AND o.id = om.outage_id
+RETURNING om.outage_id, om.meter_id, "#,
+    shared_outage!("om"),
+    "\n"
+);
 
 // What a power-on did to one outage ($1; $2 time, $3 source, $4 source event id, $5 its meters
 // back, $6 source table): its customers fully back are out no more, the source is noted (without
@@ -790,6 +883,7 @@ fn power_on(
     announcements: &mut Announcements,
 ) -> SpiResult<()> {
     let mut by_outage: Vec<(Uuid, Vec<Uuid>)> = Vec::new();
+    let mut shared = Vec::new();
     for row in execute(
         client,
         CLOSE_MEMBERSHIPS,
@@ -797,7 +891,13 @@ fn power_on(
     )? {
         let outage = row.get::<Uuid>(1)?.expect("outage_id");
         group(&mut by_outage, outage).push(row.get::<Uuid>(2)?.expect("meter_id"));
+        if row.get::<bool>(3)?.unwrap_or(true) {
+            push_new(&mut shared, outage);
+        }
     }
+    // Signals from other DPs may be restoring the same outage: whichever takes its lock second
+    // sees the other's meters back, and restores it when it was the last.
+    locks::lock_outages(client, &shared)?;
     let source = signal.source.as_str();
     for (outage, meters) in by_outage {
         execute(
