@@ -316,15 +316,17 @@ ALTER TABLE @extschema@.oms_correlation_rules
     ALTER COLUMN id TYPE uuid USING @extschema@.oms_uuid_v7(),
     ALTER COLUMN id SET DEFAULT @extschema@.oms_uuid_v7();
 
--- The one weight lookup.
+-- The one weight lookup (PL/pgSQL: its plan is kept for the session).
 CREATE FUNCTION @extschema@.oms_source_weight(p_source_type text) RETURNS numeric
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = @extschema@, pg_catalog, pg_temp
 AS $$
-    SELECT max(CASE p_source_type WHEN 'scada' THEN weight_scada WHEN 'kaifa' THEN weight_kaifa
-                                  WHEN 'onu' THEN weight_onu WHEN 'call_center' THEN weight_call_center END)
-    FROM oms_correlation_rules
-    WHERE is_active IS NOT FALSE AND p_source_type = ANY (source_types)
+BEGIN
+    RETURN (SELECT max(CASE p_source_type WHEN 'scada' THEN weight_scada WHEN 'kaifa' THEN weight_kaifa
+                                          WHEN 'onu' THEN weight_onu WHEN 'call_center' THEN weight_call_center END)
+            FROM oms_correlation_rules
+            WHERE is_active IS NOT FALSE AND p_source_type = ANY (source_types));
+END
 $$;
 
 -- 6. Storm mode: the legacy settings columns and the operations API's key/value rows.
@@ -1607,10 +1609,13 @@ $$;
 CREATE FUNCTION @extschema@.oms_announce_outages(
     p_outage_ids uuid[], p_changes text[], p_source_type text, p_source_event_id text)
 RETURNS void
-LANGUAGE sql VOLATILE
+-- PL/pgSQL keeps its plan for the session (a SQL function with a pinned search_path is planned
+-- again at every call).
+LANGUAGE plpgsql VOLATILE
 SET search_path = @extschema@, pg_catalog, pg_temp
 AS $$
-    SELECT pg_notify('oms_outage', json_build_object(
+BEGIN
+    PERFORM pg_notify('oms_outage', json_build_object(
         'outage_event_id', o.id, 'event_id', o.event_id, 'change', c.change, 'status', o.status,
         'scope', o.scope, 'device_key', o.device_key, 'substation_id', o.substation_id,
         'feeder_id', o.feeder_id, 'dp_id', o.dp_id,
@@ -1620,9 +1625,10 @@ AS $$
         'parent_outage_id', o.parent_outage_id, 'source_type', left(p_source_type, 32),
         'source_event_id', left(p_source_event_id, 255))::text)
     FROM unnest(p_outage_ids, p_changes) WITH ORDINALITY AS c(id, change, n)
-    -- By key, one outage at a time: the function's plan is generic, and a join could scan them all.
+    -- By key, one outage at a time: the plan is generic, and a join could scan them all.
     CROSS JOIN LATERAL (SELECT * FROM oms_outage_events WHERE id = c.id) AS o
-    ORDER BY c.n
+    ORDER BY c.n;
+END
 $$;
 
 -- An operator (through the operations API's UPDATE) or a DBA setting an outage's status is an

@@ -6,10 +6,13 @@
 CREATE FUNCTION @extschema@.oms_announce_outages(
     p_outage_ids uuid[], p_changes text[], p_source_type text, p_source_event_id text)
 RETURNS void
-LANGUAGE sql VOLATILE
+-- PL/pgSQL keeps its plan for the session (a SQL function with a pinned search_path is planned
+-- again at every call).
+LANGUAGE plpgsql VOLATILE
 SET search_path = @extschema@, pg_catalog, pg_temp
 AS $$
-    SELECT pg_notify('oms_outage', json_build_object(
+BEGIN
+    PERFORM pg_notify('oms_outage', json_build_object(
         'outage_event_id', o.id, 'event_id', o.event_id, 'change', c.change, 'status', o.status,
         'scope', o.scope, 'device_key', o.device_key, 'substation_id', o.substation_id,
         'feeder_id', o.feeder_id, 'dp_id', o.dp_id,
@@ -19,9 +22,10 @@ AS $$
         'parent_outage_id', o.parent_outage_id, 'source_type', left(p_source_type, 32),
         'source_event_id', left(p_source_event_id, 255))::text)
     FROM unnest(p_outage_ids, p_changes) WITH ORDINALITY AS c(id, change, n)
-    -- By key, one outage at a time: the function's plan is generic, and a join could scan them all.
+    -- By key, one outage at a time: the plan is generic, and a join could scan them all.
     CROSS JOIN LATERAL (SELECT * FROM oms_outage_events WHERE id = c.id) AS o
-    ORDER BY c.n
+    ORDER BY c.n;
+END
 $$;
 
 -- An operator (through the operations API's UPDATE) or a DBA setting an outage's status is an
