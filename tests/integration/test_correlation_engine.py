@@ -79,6 +79,23 @@ def test_two_dps_of_a_feeder_roll_up_to_the_feeder(grid, order):
     assert merged_count(grid) == 8
 
 
+def test_the_signal_that_rolls_its_feeder_up_is_stored_once(grid):
+    # The sixth signal finds F-B's roll-up due while it holds the feeder's lock shared; its ingest
+    # runs again from the start with the feeder exclusive. What the first attempt wrote is taken
+    # back with its subtransaction: every row of the event exists once.
+    events = [kaifa(m, t) for m, t in zip(meters("E-B1", [1, 2, 3]) + meters("E-B2", [1, 2, 3]),
+                                          ["10:00", "10:01", "10:02", "10:03", "10:04", "10:05"])]
+    play(grid, events)
+    assert scalar(grid, "SELECT count(*) FROM oms_outage_events WHERE scope = 'feeder'") == 1
+    assert scalar(grid, "SELECT count(*) FROM kaifa_events") == 6
+    assert query(grid, "SELECT count(*), count(DISTINCT meter_id) FROM oms_meter_status_events "
+                       "WHERE event_type = 'power_off'") == [(6, 6)]
+    assert scalar(grid, "SELECT sum(signals) FROM oms_signal_rate") == 6
+    assert scalar(grid, "SELECT count(*) FROM oms_event_sources") == 6
+    assert scalar(grid, "SELECT count(*) FROM oms_event_timeline WHERE event_type = 'outages_merged' "
+                        "AND outage_event_id = (SELECT id FROM oms_outage_events WHERE scope = 'feeder')") == 1
+
+
 @pytest.mark.parametrize("order", ORDERS)
 def test_a_call_center_report_alone_is_a_service_outage_at_0_4_that_later_evidence_joins(grid, order):
     events = [ticket("E-A3-01", "10:00"), kaifa("E-A3-01", "10:03")]
