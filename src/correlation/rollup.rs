@@ -127,14 +127,19 @@ FROM network_feeders f WHERE f.id = $1
 "#
 );
 
-// What a feeder roll-up merges ($1 feeder, $2 signal, $3 window): every open service and DP outage
-// under it, and those restored within the window.
+// What a feeder roll-up merges ($1 feeder, $2 signal, $3 window): the service and DP outages under
+// it that it weighed, with a meter off within the window of the signal. An outage open since
+// earlier is another outage: merged, it would date the feeder's outage from its own start.
 const FEEDER_VICTIMS: &str = concat!(
     r#"
 SELECT ARRAY(SELECT o.id FROM oms_outage_events o
              WHERE o.feeder_id = $1 AND o.scope IN ('service', 'distribution_point') AND "#,
     weighed!(),
     r#"
+               AND EXISTS (SELECT FROM oms_outage_meters om
+                           WHERE om.outage_id = o.id
+                             AND om.off_at BETWEEN $2 - pg_catalog.make_interval(secs => $3)
+                                               AND $2 + pg_catalog.make_interval(secs => $3))
              ORDER BY o.id)
 "#
 );

@@ -630,7 +630,15 @@ fn power_off(
         let plan = Plan::of(&located, signal, settings);
         let open = locks::lock_outages(client, &plan.shared)?;
         if attempt == LOCATE_ATTEMPTS || plan.must_be_open.iter().all(|id| open.contains(id)) {
-            return carry_out(client, signal, settings, in_storm, &located, plan, announcements);
+            return carry_out(
+                client,
+                signal,
+                settings,
+                in_storm,
+                &located,
+                plan,
+                announcements,
+            );
         }
         drop(plan);
         attempt += 1;

@@ -368,3 +368,15 @@ def test_an_old_open_outage_is_no_second_service_of_a_new_one(grid):
     play(grid, [kaifa("E-B1-01", "09:30"), onu(9100, "10:00")])
     assert [row[:2] + row[3:4] + row[6:7] for row in picture(grid)] == [
         ("E-B1-01", "service", 1, "09:30"), ("onu:9100", "service", 3, "10:00")]
+
+
+def test_an_old_open_outage_is_not_merged_into_a_new_feeder_outage(grid):
+    # E-B3-01 has been out since 08:00. At 10:00-10:05 DP-B1 and DP-B2 go, and F-B rolls up. The
+    # 08:00 outage is no part of it: it stays on its own, and the feeder outage starts at 10:00 (not
+    # at 08:00, which would add two hours to every customer's interruption).
+    events = [kaifa(m, t) for m, t in zip(meters("E-B1", [1, 2, 3]) + meters("E-B2", [1, 2, 3]),
+                                          ["10:00", "10:01", "10:02", "10:03", "10:04", "10:05"])]
+    play(grid, [kaifa("E-B3-01", "08:00")] + events)
+    assert [row[:2] + row[3:4] + row[6:7] for row in picture(grid)] == [
+        ("E-B3-01", "service", 1, "08:00"), ("F-B", "feeder", 6, "10:00")]
+    assert merged_count(grid) == 8
