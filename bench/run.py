@@ -189,9 +189,12 @@ class Bench:
             # A payload the extension could not store is quarantined, not failed: count those too.
             cur.execute("SELECT count(*) FROM oms_rejected_events")
             rejected = cur.fetchone()[0]
-            cur.execute("SELECT scope, count(*) FILTER (WHERE status <> 'merged'), count(*) FILTER (WHERE status = 'merged') "
-                        "FROM oms_outage_events GROUP BY 1 ORDER BY 1")
-            outages = cur.fetchall()
+            # Releases before the engine (0.2.0) have no outage scope: their outages are not summed.
+            outages = []
+            if not self.version:
+                cur.execute("SELECT scope, count(*) FILTER (WHERE status <> 'merged'), "
+                            "count(*) FILTER (WHERE status = 'merged') FROM oms_outage_events GROUP BY 1 ORDER BY 1")
+                outages = cur.fetchall()
         conn.close()
         return {"events": events, "tps": tps, "failed": failed, "elapsed": elapsed, "memory": memory,
                 "rejected": rejected, "outages": outages}
