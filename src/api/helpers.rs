@@ -6,9 +6,9 @@ use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
 use serde_json::json;
 
-use crate::api::scada::{check_outage, resolve_device, scada_scope_name};
-use crate::api::scada_result::ScadaResult;
 use crate::correlation::scada::AlarmContext;
+use crate::correlation::scada_alarm::{check_outage, resolve_device, scada_scope_name};
+use crate::correlation::scada_result::ScadaResult;
 use crate::correlation::stream::{engine_is_writing, Announcements, EngineWrites};
 use crate::db::registry::{self, ExplicitChange};
 use crate::db::{arg, execute};

@@ -10,7 +10,6 @@ pub mod helpers;
 pub mod kaifa;
 pub mod onu;
 pub mod scada;
-pub mod scada_result;
 mod subtransaction;
 
 use pgrx::pg_sys::panic::{CaughtError, ErrorReport};

@@ -6,6 +6,8 @@
 //! - `locks`: the device locks every outage change is serialized by;
 //! - `signals`: meter signals (ONU, Kaifa, call center) joining, opening and restoring outages;
 //! - `rollup`: service outages rolling up to the DP and the feeder; merges;
+//! - `scada_alarm`: one SCADA alarm, classified, its device resolved and locked, checked, recorded,
+//!   into its `scada_result`;
 //! - `scada`, `store`: SCADA alarms as authoritative outages of their device;
 //! - `storm`: storm mode, switched by the rate of power-off signals;
 //! - `stream`: the `oms_outage` notifications.
@@ -14,6 +16,8 @@ pub mod locks;
 pub mod rollup;
 pub mod rules;
 pub mod scada;
+pub mod scada_alarm;
+pub mod scada_result;
 pub mod signals;
 pub mod store;
 pub mod storm;
