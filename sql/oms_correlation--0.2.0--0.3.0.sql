@@ -83,6 +83,11 @@ VOLATILE PARALLEL UNSAFE
 SET search_path TO @extschema@, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'oms_correlation-0.3.0', 'oms_process_scada_event_meters_wrapper';
+CREATE OR REPLACE FUNCTION @extschema@."oms_storm_mode_refresh"() RETURNS bool /* bool */
+STRICT VOLATILE PARALLEL UNSAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'oms_correlation-0.3.0', 'oms_storm_mode_refresh_wrapper';
 CREATE OR REPLACE FUNCTION @extschema@."oms_update_meter_status"(
 	"meter_number" TEXT, /* Option < & str > */
 	"new_status" TEXT, /* Option < & str > */

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::correlation::scada::AlarmContext;
 use crate::correlation::scada_alarm::{check_outage, resolve_device, scada_scope_name};
 use crate::correlation::scada_result::ScadaResult;
+use crate::correlation::storm;
 use crate::correlation::stream::{engine_is_writing, Announcements, EngineWrites};
 use crate::db::registry::{self, ExplicitChange};
 use crate::db::{arg, execute};
@@ -182,6 +183,17 @@ pub fn oms_process_scada_event_meters(
     })
     .unwrap_or_else(|e| panic!("{FUNCTION}: {e}"));
     TableIterator::once(row)
+}
+
+/// Ends (or starts) storm mode when its rules say so, without a signal: storm mode otherwise
+/// switches only when a signal arrives, so after a storm it would stay on until the next one.
+/// Schedule it once a minute (pg_cron, or the dashboard's poller). Returns whether storm mode is on.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
+pub fn oms_storm_mode_refresh() -> bool {
+    Spi::connect_mut(|client| storm::refresh(client))
+        .map(|storm| storm.active)
+        .unwrap_or_else(|e| panic!("oms_storm_mode_refresh: {e}"))
 }
 
 /// Whether the outage changes being made in this session are the correlation engine's: the

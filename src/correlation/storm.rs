@@ -99,6 +99,18 @@ pub struct Storm {
 /// Counts a signal's power-offs (none for a power-on), switches the mode when the rate says so,
 /// and returns the mode the signal is correlated under.
 pub fn observe(client: &mut SpiClient<'_>, power_offs: i32) -> SpiResult<Storm> {
+    observe_rate(client, power_offs, true)
+}
+
+/// Switches the mode when the rate says so, without a signal (`oms_storm_mode_refresh()`): with no
+/// signal coming after a storm, nothing else would end it.
+pub fn refresh(client: &mut SpiClient<'_>) -> SpiResult<Storm> {
+    observe_rate(client, 0, false)
+}
+
+/// `throttled`: look back over the cool-down at most once a second in this backend (signals come
+/// by the thousand; a refresh comes by itself).
+fn observe_rate(client: &mut SpiClient<'_>, power_offs: i32, throttled: bool) -> SpiResult<Storm> {
     let shard = (unsafe { pgrx::pg_sys::MyBackendId } % SHARDS).abs();
     let calls = CALLS.with(|c| {
         c.set(c.get() + 1);
@@ -144,14 +156,15 @@ pub fn observe(client: &mut SpiClient<'_>, power_offs: i32) -> SpiResult<Storm> 
     let on_long_enough = activated_at
         .is_none_or(|at| now.saturating_sub(at.into_inner()) >= i64::from(cooldown) * 1_000_000);
     // Looking back over the cool-down costs a scan of its seconds: at most once a second a backend.
-    let due = LAST_COOLDOWN_CHECK.with(|last| {
-        if now.saturating_sub(last.get()) >= 1_000_000 {
-            last.set(now);
-            true
-        } else {
-            false
-        }
-    });
+    let due = !throttled
+        || LAST_COOLDOWN_CHECK.with(|last| {
+            if now.saturating_sub(last.get()) >= 1_000_000 {
+                last.set(now);
+                true
+            } else {
+                false
+            }
+        });
     if per_minute < f64::from(exit) && on_long_enough && due {
         let exit_count = (f64::from(exit) * f64::from(window) / 60.0).ceil() as i64;
         let last_high = execute(

@@ -84,6 +84,30 @@ def test_storm_mode_switches_on_under_a_storm_and_off_after_the_cool_down(grid, 
     assert switches == [("storm_mode_on", True), ("storm_mode_off", False)]
 
 
+def test_a_refresh_ends_a_storm_that_no_signal_follows(grid, db):
+    # Storm mode switches when a signal arrives; after the last signal of a storm none does.
+    # oms_storm_mode_refresh(), scheduled, applies the same rule without one.
+    storm = [kaifa(f"E-{f}{d}-{n:02d}", "10:00") for f in "AB" for d in range(1, 5) for n in range(1, 11)]
+    assert deliver(db, storm) == []
+    assert state(grid) == (True, 1)
+    # Within the cool-down, and with the storm's rate still in the window: it stays on.
+    assert scalar(grid, "SELECT oms_storm_mode_refresh()") is True
+    assert state(grid) == (True, 1)
+    time.sleep(8)
+    # The view still says what the last signal left: on.
+    assert state(grid) == (True, 1)
+    assert scalar(grid, "SELECT oms_storm_mode_refresh()") is False
+    assert state(grid) == (False, 2)
+    assert query(grid, "SELECT config_value FROM oms_storm_mode_config WHERE config_key = 'storm_mode_active'") == [
+        ("false",)]
+    assert query(grid, "SELECT active FROM oms_storm_mode_log ORDER BY switched_at") == [(True,), (False,)]
+    # Again: nothing left to switch, nothing recorded twice.
+    assert scalar(grid, "SELECT oms_storm_mode_refresh()") is False
+    assert state(grid) == (False, 2)
+    # It counts no signal: the rate is the storm's alone.
+    assert scalar(grid, "SELECT sum(signals) FROM oms_signal_rate") == len(storm)
+
+
 def test_the_rate_has_no_hot_row(grid, db):
     # Four sessions in open transactions, each counting a signal on its own feeder: none waits for
     # another (a single counter row would hold the second until the first commits).
