@@ -191,7 +191,7 @@ pub fn oms_process_scada_event_meters(
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn oms_storm_mode_refresh() -> bool {
-    Spi::connect_mut(|client| storm::refresh(client))
+    Spi::connect_mut(storm::refresh)
         .map(|storm| storm.active)
         .unwrap_or_else(|e| panic!("oms_storm_mode_refresh: {e}"))
 }
