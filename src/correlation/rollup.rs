@@ -434,6 +434,49 @@ pub(crate) fn absorb_predicted_under(
     )
 }
 
+// The outages a restoration alarm ($1) restored, as its check recorded them.
+const RESTORED_BY_ALARM: &str = r#"
+SELECT ARRAY(SELECT o.id FROM scada_events e
+             CROSS JOIN LATERAL jsonb_array_elements_text(e.check_result -> 'restored_outages') AS r(id)
+             JOIN oms_outage_events o ON o.id::text = r.id
+             WHERE e.id = $1 AND o.status = 'restored'
+             ORDER BY o.id)
+"#;
+
+/// A SCADA outage alarm that arrived after its device's restoration takes in the outages that
+/// restoration restored: they were the same interruption, told first by other sources, and each
+/// customer counts once in it.
+pub(crate) fn absorb_restored_by(
+    client: &mut SpiClient<'_>,
+    settings: &EngineSettings,
+    survivor: Uuid,
+    restoration_alarm: Uuid,
+    at: TimestampWithTimeZone,
+    announcements: &mut Announcements,
+) -> SpiResult<()> {
+    let victims = present(
+        execute(client, RESTORED_BY_ALARM, &[arg(restoration_alarm)])?
+            .first()
+            .get_one::<Vec<Option<Uuid>>>()?,
+    );
+    if victims.is_empty() {
+        return Ok(());
+    }
+    merge(
+        client,
+        &Merge {
+            survivor,
+            victims: &victims,
+            reason: "restored by the restoration of this alarm's device, which arrived first"
+                .into(),
+            source: "scada",
+            at,
+        },
+        settings,
+        announcements,
+    )
+}
+
 /// Outages going into one.
 struct Merge<'a> {
     survivor: Uuid,
@@ -474,8 +517,8 @@ SELECT ARRAY(SELECT id FROM marked ORDER BY id), ARRAY(SELECT event_id::text FRO
 
 // What the merged outages ($2) had moves to the survivor ($1): meters, sources, customers, crews
 // and notifications. A row the survivor already has, or another victim's that moves (the same
-// meter and off time, the same source event, the same customer), is dropped instead; a customer
-// still out in a victim is still out in the survivor.
+// meter and off time, or a meter's time off that the survivor's covers; the same source event; the
+// same customer), is dropped instead; a customer still out in a victim is still out in the survivor.
 const MOVE_TO_SURVIVOR: &str = r#"
 WITH meters_kept AS (
     -- One row per meter and off time: two victims may hold the same one (a signal that joined both).
@@ -483,7 +526,10 @@ WITH meters_kept AS (
     FROM oms_outage_meters om
     WHERE om.outage_id = ANY ($2)
       AND NOT EXISTS (SELECT FROM oms_outage_meters s
-                      WHERE s.outage_id = $1 AND s.meter_id = om.meter_id AND s.off_at = om.off_at)
+                      WHERE s.outage_id = $1 AND s.meter_id = om.meter_id
+                        AND (s.off_at = om.off_at
+                             OR s.off_at <= om.off_at
+                                AND coalesce(s.on_at, 'infinity') >= coalesce(om.on_at, 'infinity')))
     ORDER BY om.meter_id, om.off_at, om.on_at DESC NULLS FIRST
 ), moved_meters AS (
     UPDATE oms_outage_meters om SET outage_id = $1

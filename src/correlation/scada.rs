@@ -213,7 +213,7 @@ pub fn check_outage(
 /// and the restoration turns them back on as of its time, each through the ordering gate, so a
 /// meter ends as its newest event says whatever the arrival order. The outage is recorded as
 /// over, with its meters out from the alarm to the restoration, so the reliability record still
-/// counts it.
+/// counts it; the outages that restoration restored merge into it, so it counts once.
 fn record_superseded(
     client: &mut SpiClient<'_>,
     alarm: &AlarmContext<'_>,
@@ -253,6 +253,14 @@ fn record_superseded(
         ],
     )?;
     announcements.push(outage_id, Change::RecordedRestored);
+    rollup::absorb_restored_by(
+        client,
+        &gucs::engine(),
+        outage_id,
+        restoration,
+        alarm.at,
+        announcements,
+    )?;
     Ok(OutageCheck {
         counts,
         outage_id: Some(outage_id),

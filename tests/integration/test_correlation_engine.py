@@ -380,3 +380,23 @@ def test_an_old_open_outage_is_not_merged_into_a_new_feeder_outage(grid):
     assert [row[:2] + row[3:4] + row[6:7] for row in picture(grid)] == [
         ("E-B3-01", "service", 1, "08:00"), ("F-B", "feeder", 6, "10:00")]
     assert merged_count(grid) == 8
+
+
+def test_a_scada_trip_that_arrives_after_its_restoration_takes_in_what_the_restoration_restored(grid):
+    # Three meters of DP-A1 go at 10:00-10:01 and roll up to the DP; the feeder's restoration at
+    # 10:30 restores that outage; then the feeder's trip of 10:00 arrives. One interruption, told
+    # twice: the late SCADA outage takes the DP outage in, and each customer counts once.
+    play(grid, [kaifa("E-A1-01", "10:00"), kaifa("E-A1-02", "10:00"), kaifa("E-A1-03", "10:01"),
+                scada("A", "10:30", restoration=True), scada("A", "10:00")])
+    assert [row[:5] + row[6:9] for row in picture(grid)] == [
+        ("F-A", "feeder", "restored", 3, 0, "10:00", "10:30", meters("E-A1", [1, 2, 3]))]
+    dp_outage = query(grid, "SELECT status, merged_into IS NOT NULL FROM oms_outage_events "
+                            "WHERE scope = 'distribution_point'")
+    assert dp_outage == [("merged", True)]
+    # E-A1-03 was off from 10:01 in the DP outage and from 10:00 in the trip: one span, 10:00-10:30.
+    assert query(grid, "SELECT to_char(off_at AT TIME ZONE 'UTC', 'HH24:MI'), to_char(on_at AT TIME ZONE 'UTC', 'HH24:MI') "
+                       "FROM oms_outage_meters om JOIN oms_meters m ON m.id = om.meter_id "
+                       "WHERE m.meter_number = 'E-A1-03'") == [("10:00", "10:30")]
+    # The reliability record counts three customers, 30 minutes each, once.
+    assert query(grid, """SELECT customers_interrupted, round(customer_minutes::numeric)
+                          FROM oms_reliability_indices('2025-10-01', '2025-10-02')""") == [(3, 90)]
