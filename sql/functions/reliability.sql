@@ -135,13 +135,31 @@ BEGIN
     END IF;
 
     RETURN QUERY
-    WITH meters AS (
+    WITH feeder_mapped AS (
+        SELECT DISTINCT ON (fm.meter_id) fm.meter_id, fm.feeder_id FROM network_feeder_meters fm
+        ORDER BY fm.meter_id, fm.priority NULLS LAST, fm.feeder_id
+    ), substation_mapped AS (
+        SELECT DISTINCT ON (sm.meter_id) sm.meter_id, sm.substation_id FROM network_substation_meters sm
+        ORDER BY sm.meter_id, sm.priority NULLS LAST, sm.substation_id
+    ), substation_mapped_feeder AS (
+        SELECT DISTINCT ON (sm.meter_id) sm.meter_id, sm.feeder_id FROM network_substation_meters sm
+        WHERE sm.feeder_id IS NOT NULL
+        ORDER BY sm.meter_id, sm.priority NULLS LAST, sm.feeder_id
+    ), meters AS (
+        -- Each meter where the engine places its interruptions (SPEC §3, src/correlation/locks.rs
+        -- `located_meters!`): its own feeder, else the mapping tables', else its DP's; its own
+        -- substation, else its feeder's, else the mapping table's.
         SELECT coalesce(m.customer_id, m.id) AS customer_key,
-               CASE p_level WHEN 'feeder' THEN coalesce(m.feeder_id, dp.feeder_id)
-                            WHEN 'substation' THEN coalesce(m.substation_id, f.substation_id) END AS device_id
+               CASE p_level WHEN 'feeder' THEN pf.feeder_id
+                            WHEN 'substation' THEN coalesce(m.substation_id, f.substation_id, smap.substation_id)
+               END AS device_id
         FROM oms_meters m
         LEFT JOIN network_distribution_points dp ON dp.id = m.dp_id
-        LEFT JOIN network_feeders f ON f.id = coalesce(m.feeder_id, dp.feeder_id)
+        LEFT JOIN feeder_mapped fmap ON fmap.meter_id = m.id
+        LEFT JOIN substation_mapped_feeder sfmap ON sfmap.meter_id = m.id
+        LEFT JOIN substation_mapped smap ON smap.meter_id = m.id
+        CROSS JOIN LATERAL (SELECT coalesce(m.feeder_id, fmap.feeder_id, sfmap.feeder_id, dp.feeder_id) AS feeder_id) AS pf
+        LEFT JOIN network_feeders f ON f.id = pf.feeder_id
         WHERE m.status = 'active'
     ), served AS (
         SELECT device_id, count(DISTINCT customer_key) AS n FROM meters GROUP BY 1

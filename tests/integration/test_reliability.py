@@ -165,6 +165,29 @@ def test_the_indices_of_a_worked_example(grid):
         query(grid, INDICES, ("district", False))
 
 
+def test_a_meter_placed_by_the_mapping_tables_is_served_where_it_is_interrupted(grid):
+    # Two meters with no feeder or DP of their own: one mapped to F-A by network_feeder_meters, one
+    # by network_substation_meters (with a feeder). The engine places their interruptions on F-A
+    # (SPEC §3); the customers served must place them there too, or SAIFI counts customers the
+    # feeder does not serve.
+    query(grid, """INSERT INTO oms_meters (meter_number, asset_mrid, power_status, communication_status, status)
+                   VALUES ('MAP-F', 'MAP-F', 'on', 'online', 'active'), ('MAP-S', 'MAP-S', 'on', 'online', 'active')""")
+    query(grid, """INSERT INTO network_feeder_meters (feeder_id, meter_id)
+                   SELECT f.id, m.id FROM network_feeders f, oms_meters m
+                   WHERE f.feeder_id = 'F-A' AND m.meter_number = 'MAP-F'""")
+    query(grid, """INSERT INTO network_substation_meters (substation_id, feeder_id, meter_id)
+                   SELECT f.substation_id, f.id, m.id FROM network_feeders f, oms_meters m
+                   WHERE f.feeder_id = 'F-A' AND m.meter_number = 'MAP-S'""")
+    for payload in [signal("MAP-F", "10:00:00"), signal("MAP-F", "10:30:00", True),
+                    signal("MAP-S", "10:00:00"), signal("MAP-S", "10:45:00", True)]:
+        call(grid, KAIFA, payload)
+    d = Decimal
+    by_feeder = {row[0]: row[:5] for row in query(grid, INDICES, ("feeder", False))}
+    assert by_feeder["F-A"] == ("F-A", 42, 2, d("75.00"), d("0.047619"))  # SAIFI 2/42
+    by_substation = {row[0]: row[:3] for row in query(grid, INDICES, ("substation", False))}
+    assert by_substation["SS-ENG"] == ("SS-ENG", 82, 2)
+
+
 def test_major_event_days_are_excluded_by_the_2_5_beta_method(grid):
     # The daily SAIDI history is the whole database's. On the adopted and upgraded bases it holds the
     # earlier releases' outages (one left open since 2025-09-01, a month long); an operator cancels them
