@@ -62,10 +62,12 @@ CROSS JOIN LATERAL (
 }
 pub(crate) use located_meters;
 
-// The lock keys of the meters a source event names ($1 ONU, $2 meter numbers, $3 asset mRIDs,
-// $4 usage-point mRIDs), and whether each is taken exclusively: the DP and the service are, the
-// feeder (else the substation) is shared. `lock_all` puts them in lock order.
-const METER_LOCK_KEYS: &str = concat!(
+// Locks the devices of the meters a source event names ($1 ONU, $2 meter numbers, $3 asset mRIDs,
+// $4 usage-point mRIDs), in lock class $5, in one statement: the DP and the service exclusively,
+// the feeder (else the substation) shared, unless every lock is to be exclusive ($6) or the feeder
+// is among the escalated ones ($7, which are locked whether or not the meters name them). Same
+// order and identity as `LOCK_ALL`.
+const LOCK_METER_DEVICES: &str = concat!(
     r#"
 WITH target AS (
     SELECT id FROM oms_meters WHERE onu_id = $1
@@ -74,15 +76,22 @@ WITH target AS (
     UNION SELECT id FROM oms_meters WHERE usage_point_mrid = ANY ($4)
 ), located AS ("#,
     located_meters!(),
-    r#")
-SELECT k.key, k.exclusive
-FROM located l
-CROSS JOIN LATERAL (VALUES
-    (coalesce('feeder:' || l.feeder_id, 'substation:' || l.substation_id), false),
-    ('dp:' || l.dp_id, true),
-    (CASE WHEN l.onu_id IS NOT NULL THEN 'service:onu:' || l.onu_id ELSE 'service:meter:' || l.meter_id END, true)
-) AS k(key, exclusive)
-WHERE k.key IS NOT NULL
+    r#"), wanted AS (
+    SELECT k.key, k.exclusive OR $6 OR k.key = ANY ($7) AS exclusive
+    FROM located l
+    CROSS JOIN LATERAL (VALUES
+        (coalesce('feeder:' || l.feeder_id, 'substation:' || l.substation_id), false),
+        ('dp:' || l.dp_id, true),
+        (CASE WHEN l.onu_id IS NOT NULL THEN 'service:onu:' || l.onu_id ELSE 'service:meter:' || l.meter_id END, true)
+    ) AS k(key, exclusive)
+    WHERE k.key IS NOT NULL
+    UNION ALL
+    SELECT unnest($7), true
+)
+SELECT CASE WHEN exclusive THEN pg_catalog.pg_advisory_xact_lock($5, h)
+            ELSE pg_catalog.pg_advisory_xact_lock_shared($5, h) END
+FROM (SELECT pg_catalog.hashtext(key) AS h, bool_or(exclusive) AS exclusive FROM wanted GROUP BY 1) AS keys
+ORDER BY h
 "#
 );
 
@@ -174,35 +183,22 @@ pub fn lock_devices_of(client: &mut SpiClient<'_>, selector: &MeterSelector) -> 
         }
         MeterSelector::ReportedMeter(number) => (None, std::slice::from_ref(number), none, none),
     };
-    let all_exclusive = transaction_snapshot_is_fixed();
     let escalated: Vec<String> =
         EXCLUSIVE_FEEDERS.with(|f| f.borrow().iter().map(|id| format!("feeder:{id}")).collect());
-    let mut keys = Vec::new();
-    let mut exclusive = Vec::new();
-    for row in execute(
+    execute(
         client,
-        METER_LOCK_KEYS,
+        LOCK_METER_DEVICES,
         &[
             arg(onu),
             arg(meter_numbers.to_vec()),
             arg(asset_mrids.to_vec()),
             arg(usage_point_mrids.to_vec()),
+            arg(DEVICE_LOCK_CLASS),
+            arg(transaction_snapshot_is_fixed()),
+            arg(escalated),
         ],
-    )? {
-        if let Some(key) = row.get::<String>(1)? {
-            let wanted = row.get::<bool>(2)?.unwrap_or(true);
-            exclusive.push(wanted || all_exclusive || escalated.contains(&key));
-            keys.push(key);
-        }
-    }
-    // A feeder found due may be a DP's rather than its meters' own: it is locked all the same.
-    for key in escalated {
-        if !keys.contains(&key) {
-            keys.push(key);
-            exclusive.push(true);
-        }
-    }
-    lock_all(client, &keys, &exclusive)
+    )?;
+    Ok(())
 }
 
 /// Takes the device locks of a SCADA alarm's device, exclusively.
