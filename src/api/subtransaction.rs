@@ -27,6 +27,9 @@ const ESCALATIONS: usize = 8;
 pub fn run<T>(work: impl FnMut() -> T) -> Result<T, CaughtError> {
     let outcome = run_attempts(work);
     locks::end_of_ingest();
+    if outcome.is_ok() {
+        locks::ingest_kept_its_writes();
+    }
     outcome
 }
 
@@ -34,6 +37,7 @@ fn run_attempts<T>(mut work: impl FnMut() -> T) -> Result<T, CaughtError> {
     let mut attempt = 1;
     let mut escalations = 0;
     loop {
+        locks::attempt_begins();
         let outcome = once(&mut work);
         if outcome.is_err() && locks::escalation_requested() && escalations < ESCALATIONS {
             escalations += 1;

@@ -29,6 +29,9 @@ use crate::db::{arg, execute, transaction_snapshot_is_fixed};
 
 /// The advisory lock class of outage devices (`pg_locks.classid`).
 const DEVICE_LOCK_CLASS: i32 = 1869440367;
+/// The class of the feeder roll-up check locks: taken after row locks, so never to be confused with
+/// a device lock whose key hashes alike.
+const FEEDER_CHECK_LOCK_CLASS: i32 = 1869440368;
 
 /// A meter's place in the topology, for statements that name their meters in a CTE `target(id)`:
 /// its feeder as SPEC §3 scopes it (its own column, else the mapping tables), else its DP's
@@ -129,11 +132,59 @@ thread_local! {
     static EXCLUSIVE_FEEDERS: RefCell<Vec<Uuid>> = const { RefCell::new(Vec::new()) };
     /// An escalation was asked for by the error now unwinding.
     static ESCALATING: Cell<bool> = const { Cell::new(false) };
+    /// The transaction (its local id) in which an ingest of this backend last kept its locks.
+    static LOCKS_KEPT_IN: Cell<Option<u32>> = const { Cell::new(None) };
+    /// The current attempt of an ingest took device locks.
+    static LOCKED_IN_ATTEMPT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// An attempt of an ingest begins (its subtransaction holds no lock yet).
+pub fn attempt_begins() {
+    LOCKED_IN_ATTEMPT.with(|l| l.set(false));
+}
+
+fn local_transaction_id() -> u32 {
+    unsafe { (*pgrx::pg_sys::MyProc).lxid }
+}
+
+/// An ingest ended with its writes: the device locks it took stay until the transaction ends.
+pub fn ingest_kept_its_writes() {
+    if LOCKED_IN_ATTEMPT.with(|l| l.replace(false)) {
+        LOCKS_KEPT_IN.with(|t| t.set(Some(local_transaction_id())));
+    }
+}
+
+/// Whether an earlier ingest of this transaction holds device locks. Such an ingest cannot take a
+/// feeder exclusively: another transaction doing the same would hold the feeder shared from its
+/// own earlier ingest, and each would wait for the other.
+pub fn earlier_ingest_holds_locks() -> bool {
+    LOCKS_KEPT_IN.with(|t| t.get() == Some(local_transaction_id()))
 }
 
 /// Whether this ingest holds the feeder's lock exclusively.
 pub fn holds_feeder_exclusively(feeder: Uuid) -> bool {
     transaction_snapshot_is_fixed() || EXCLUSIVE_FEEDERS.with(|f| f.borrow().contains(&feeder))
+}
+
+// The feeder's device lock ($2, class $1), exclusively, if no other transaction holds it.
+const TRY_FEEDER_EXCLUSIVELY: &str =
+    "SELECT pg_catalog.pg_try_advisory_xact_lock($1, pg_catalog.hashtext('feeder:' || $2::text))";
+
+/// Takes the feeder's lock exclusively when no other transaction holds it (this one may hold it
+/// shared): a feeder roll-up due under the shared lock then goes ahead at once.
+pub fn try_take_feeder_exclusively(client: &mut SpiClient<'_>, feeder: Uuid) -> SpiResult<bool> {
+    let taken = execute(
+        client,
+        TRY_FEEDER_EXCLUSIVELY,
+        &[arg(DEVICE_LOCK_CLASS), arg(feeder)],
+    )?
+    .first()
+    .get_one::<bool>()?
+    .unwrap_or(false);
+    if taken {
+        EXCLUSIVE_FEEDERS.with(|f| f.borrow_mut().push(feeder));
+    }
+    Ok(taken)
 }
 
 /// A feeder roll-up is due under a shared lock: ends the attempt with an error, to be run again
@@ -185,6 +236,7 @@ pub fn lock_devices_of(client: &mut SpiClient<'_>, selector: &MeterSelector) -> 
     };
     let escalated: Vec<String> =
         EXCLUSIVE_FEEDERS.with(|f| f.borrow().iter().map(|id| format!("feeder:{id}")).collect());
+    LOCKED_IN_ATTEMPT.with(|l| l.set(true));
     execute(
         client,
         LOCK_METER_DEVICES,
@@ -217,16 +269,15 @@ pub fn lock_scada_device(
     lock_all(client, &keys, &exclusive)
 }
 
-/// Takes the roll-up check locks of feeders held shared: the check that follows sees every child
-/// that a transaction checking before it added.
+/// Takes the roll-up check locks of feeders: the check that follows sees every child that a
+/// transaction checking before it added (a feeder may be reached through a DP without being held).
 pub fn lock_feeder_checks(client: &mut SpiClient<'_>, feeders: &[Uuid]) -> SpiResult<()> {
     let keys: Vec<String> = feeders
         .iter()
-        .filter(|f| !holds_feeder_exclusively(**f))
         .map(|f| format!("feeder-check:{f}"))
         .collect();
     let exclusive = vec![true; keys.len()];
-    lock_all(client, &keys, &exclusive)
+    lock_all_in(client, FEEDER_CHECK_LOCK_CLASS, &keys, &exclusive)
 }
 
 /// Locks outages that signals from other DPs may be changing at the same time (the caller holds
@@ -245,15 +296,23 @@ pub fn lock_outages(client: &mut SpiClient<'_>, outages: &[Uuid]) -> SpiResult<V
 }
 
 fn lock_all(client: &mut SpiClient<'_>, keys: &[String], exclusive: &[bool]) -> SpiResult<()> {
+    lock_all_in(client, DEVICE_LOCK_CLASS, keys, exclusive)
+}
+
+fn lock_all_in(
+    client: &mut SpiClient<'_>,
+    class: i32,
+    keys: &[String],
+    exclusive: &[bool],
+) -> SpiResult<()> {
     if !keys.is_empty() {
+        if class == DEVICE_LOCK_CLASS {
+            LOCKED_IN_ATTEMPT.with(|l| l.set(true));
+        }
         execute(
             client,
             LOCK_ALL,
-            &[
-                arg(DEVICE_LOCK_CLASS),
-                arg(keys.to_vec()),
-                arg(exclusive.to_vec()),
-            ],
+            &[arg(class), arg(keys.to_vec()), arg(exclusive.to_vec())],
         )?;
     }
     Ok(())

@@ -301,7 +301,16 @@ fn roll_up_feeder(
     if outages.is_empty() {
         return Ok(());
     }
-    if !locks::holds_feeder_exclusively(feeder) {
+    if !locks::holds_feeder_exclusively(feeder)
+        && !locks::try_take_feeder_exclusively(client, feeder)?
+    {
+        if locks::earlier_ingest_holds_locks() {
+            // Another transaction holds the feeder, and this one holds it shared from an earlier
+            // ingest: waiting for it exclusively could wait for a transaction waiting for us. The
+            // next signal of the feeder finds the roll-up due and makes it.
+            pgrx::log!("oms_correlation: feeder {code} roll-up left to the next signal (a multi-event transaction)");
+            return Ok(());
+        }
         locks::escalate(feeder);
     }
     let target = RollUpTarget {

@@ -561,7 +561,14 @@ struct Plan<'l> {
 }
 
 impl<'l> Plan<'l> {
-    fn of(located: &'l [Located], signal: &Signal<'_>, settings: &EngineSettings) -> Self {
+    /// `closed`: outages found closed when locked, which the plan must not join: their meters open
+    /// outages of their own instead.
+    fn of(
+        located: &'l [Located],
+        signal: &Signal<'_>,
+        settings: &EngineSettings,
+        closed: &[Uuid],
+    ) -> Self {
         let at_plus_window =
             signal.at.into_inner() + i64::from(settings.join_window_seconds) * 1_000_000;
         let mut plan = Plan::default();
@@ -580,9 +587,13 @@ impl<'l> Plan<'l> {
             }
             if meter.is_past_episode() {
                 group(&mut plan.episodes, meter.service()).push(meter);
+                // The episode nests the outage the meter is out in now, which is changed too.
+                if let (Some(outage), true) = (meter.out_in, meter.out_in_is_shared) {
+                    push_new(&mut plan.shared, outage);
+                }
                 continue;
             }
-            if let Some(outage) = meter.out_in {
+            if let Some(outage) = meter.out_in.filter(|o| !closed.contains(o)) {
                 // Already out: the event is one more source of the outage it is out in.
                 group(&mut plan.joins, outage);
                 if meter
@@ -599,7 +610,10 @@ impl<'l> Plan<'l> {
             }
             match meter.cover {
                 // Not earlier than the outage's start minus the join window.
-                Some(cover) if at_plus_window >= cover.start.into_inner() => {
+                Some(cover)
+                    if at_plus_window >= cover.start.into_inner()
+                        && !closed.contains(&cover.id) =>
+                {
                     group(&mut plan.joins, cover.id).push(meter);
                     if matches!(cover.scope, Scope::Feeder | Scope::Substation) {
                         push_new(&mut plan.shared, cover.id);
@@ -627,9 +641,28 @@ fn power_off(
     let mut located = locate(client, &signal.meters, signal.at)?;
     let mut attempt = 1;
     loop {
-        let plan = Plan::of(&located, signal, settings);
+        let plan = Plan::of(&located, signal, settings, &[]);
         let open = locks::lock_outages(client, &plan.shared)?;
-        if attempt == LOCATE_ATTEMPTS || plan.must_be_open.iter().all(|id| open.contains(id)) {
+        let closed: Vec<Uuid> = plan
+            .must_be_open
+            .iter()
+            .filter(|id| !open.contains(id))
+            .copied()
+            .collect();
+        if closed.is_empty() {
+            return carry_out(
+                client,
+                signal,
+                settings,
+                in_storm,
+                &located,
+                plan,
+                announcements,
+            );
+        }
+        if attempt == LOCATE_ATTEMPTS {
+            // Outages keep closing under it: what is still closed is not joined.
+            let plan = Plan::of(&located, signal, settings, &closed);
             return carry_out(
                 client,
                 signal,
