@@ -421,11 +421,33 @@ pub(crate) fn absorb_predicted_under(
         (None, Some(substation)) => (PREDICTED_UNDER_SUBSTATION, substation),
         (None, None) => return Ok(()),
     };
-    let victims = present(
-        execute(client, under, &[arg(survivor), arg(device)])?
-            .first()
-            .get_one::<Vec<Option<Uuid>>>()?,
-    );
+    let victims = outage_list(execute(client, under, &[arg(survivor), arg(device)])?)?;
+    absorb(
+        client,
+        settings,
+        survivor,
+        &victims,
+        "absorbed by the SCADA outage of its device",
+        at,
+        announcements,
+    )
+}
+
+/// The outages of a statement's one array column.
+fn outage_list(table: pgrx::spi::SpiTupleTable<'_>) -> SpiResult<Vec<Uuid>> {
+    Ok(present(table.first().get_one::<Vec<Option<Uuid>>>()?))
+}
+
+/// A SCADA outage takes the victims in.
+fn absorb(
+    client: &mut SpiClient<'_>,
+    settings: &EngineSettings,
+    survivor: Uuid,
+    victims: &[Uuid],
+    reason: &str,
+    at: TimestampWithTimeZone,
+    announcements: &mut Announcements,
+) -> SpiResult<()> {
     if victims.is_empty() {
         return Ok(());
     }
@@ -433,8 +455,8 @@ pub(crate) fn absorb_predicted_under(
         client,
         &Merge {
             survivor,
-            victims: &victims,
-            reason: "absorbed by the SCADA outage of its device".into(),
+            victims,
+            reason: reason.into(),
             source: "scada",
             at,
         },
@@ -463,25 +485,18 @@ pub(crate) fn absorb_restored_by(
     at: TimestampWithTimeZone,
     announcements: &mut Announcements,
 ) -> SpiResult<()> {
-    let victims = present(
-        execute(client, RESTORED_BY_ALARM, &[arg(restoration_alarm)])?
-            .first()
-            .get_one::<Vec<Option<Uuid>>>()?,
-    );
-    if victims.is_empty() {
-        return Ok(());
-    }
-    merge(
+    let victims = outage_list(execute(
         client,
-        &Merge {
-            survivor,
-            victims: &victims,
-            reason: "restored by the restoration of this alarm's device, which arrived first"
-                .into(),
-            source: "scada",
-            at,
-        },
+        RESTORED_BY_ALARM,
+        &[arg(restoration_alarm)],
+    )?)?;
+    absorb(
+        client,
         settings,
+        survivor,
+        &victims,
+        "restored by the restoration of this alarm's device, which arrived first",
+        at,
         announcements,
     )
 }

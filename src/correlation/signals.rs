@@ -649,20 +649,15 @@ fn power_off(
             .filter(|id| !open.contains(id))
             .copied()
             .collect();
-        if closed.is_empty() {
-            return carry_out(
-                client,
-                signal,
-                settings,
-                in_storm,
-                &located,
-                plan,
-                announcements,
-            );
-        }
-        if attempt == LOCATE_ATTEMPTS {
+        let plan = if closed.is_empty() {
+            Some(plan)
+        } else if attempt == LOCATE_ATTEMPTS {
             // Outages keep closing under it: what is still closed is not joined.
-            let plan = Plan::of(&located, signal, settings, &closed);
+            Some(Plan::of(&located, signal, settings, &closed))
+        } else {
+            None
+        };
+        if let Some(plan) = plan {
             return carry_out(
                 client,
                 signal,
@@ -673,7 +668,6 @@ fn power_off(
                 announcements,
             );
         }
-        drop(plan);
         attempt += 1;
         located = locate(client, &signal.meters, signal.at)?;
     }
