@@ -12,9 +12,10 @@
 //! Two things a shared feeder lock leaves open are closed here too. Outages wider than a DP, which
 //! signals from many DPs join and restore at once, are locked row by row before they are changed
 //! (`lock_outages`). And the feeder roll-up check takes the feeder's check lock, so of two signals
-//! that each add a child to a feeder, the second sees the first's; when it finds a roll-up due, the
-//! ingest is run again from the start with the feeder locked exclusively (`Escalation`), because a
-//! shared lock cannot be upgraded without two holders waiting for each other.
+//! that each add a child to a feeder, the second sees the first's. A roll-up found due takes the
+//! feeder exclusively when no other transaction holds it (`try_take_feeder_exclusively`); else the
+//! ingest runs again from the start waiting for it (`escalate`), because a held shared lock cannot
+//! be upgraded while others hold it without two holders waiting for each other.
 //!
 //! Under REPEATABLE READ or SERIALIZABLE a transaction cannot see what it waited for, so there every
 //! lock is exclusive, as if escalated from the start.
@@ -24,6 +25,7 @@ use std::cell::{Cell, RefCell};
 use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::Uuid;
 
+use super::rules::DeviceKey;
 use crate::canonical::MeterSelector;
 use crate::db::{arg, execute, transaction_snapshot_is_fixed};
 
@@ -65,11 +67,28 @@ CROSS JOIN LATERAL (
 }
 pub(crate) use located_meters;
 
+// Takes the advisory locks of `$source` (rows of `key text, exclusive bool`) in lock class
+// `$class`, in the order of their identity, the key's hash: two sessions can then never hold each
+// other's next lock, even when two keys hash alike (they are one lock, exclusive if either is).
+// The lock calls run after the sort (PostgreSQL evaluates a volatile target list after ORDER BY).
+macro_rules! lock_in_identity_order {
+    ($class:literal, $source:literal) => {
+        concat!(
+            "SELECT CASE WHEN exclusive THEN pg_catalog.pg_advisory_xact_lock(",
+            $class,
+            ", h) ELSE pg_catalog.pg_advisory_xact_lock_shared(",
+            $class,
+            ", h) END\nFROM (SELECT pg_catalog.hashtext(key) AS h, bool_or(exclusive) AS exclusive FROM ",
+            $source,
+            " GROUP BY 1) AS keys\nORDER BY h\n"
+        )
+    };
+}
+
 // Locks the devices of the meters a source event names ($1 ONU, $2 meter numbers, $3 asset mRIDs,
 // $4 usage-point mRIDs), in lock class $5, in one statement: the DP and the service exclusively,
 // the feeder (else the substation) shared, unless every lock is to be exclusive ($6) or the feeder
-// is among the escalated ones ($7, which are locked whether or not the meters name them). Same
-// order and identity as `LOCK_ALL`.
+// is among the escalated ones ($7, which are locked whether or not the meters name them).
 const LOCK_METER_DEVICES: &str = concat!(
     r#"
 WITH target AS (
@@ -91,11 +110,8 @@ WITH target AS (
     UNION ALL
     SELECT unnest($7), true
 )
-SELECT CASE WHEN exclusive THEN pg_catalog.pg_advisory_xact_lock($5, h)
-            ELSE pg_catalog.pg_advisory_xact_lock_shared($5, h) END
-FROM (SELECT pg_catalog.hashtext(key) AS h, bool_or(exclusive) AS exclusive FROM wanted GROUP BY 1) AS keys
-ORDER BY h
-"#
+"#,
+    lock_in_identity_order!("$5", "wanted")
 );
 
 // A SCADA device's lock keys: the substation and each of its feeders, or the one feeder.
@@ -107,17 +123,11 @@ UNION ALL
 SELECT 'feeder:' || $2::uuid WHERE $2::uuid IS NOT NULL
 "#;
 
-// The locks of keys ($2; $3 whether each is exclusive) in the order of their identity, the key's
-// hash: two sessions can then never hold each other's next lock, even when two keys hash alike
-// (they are one lock, exclusive if either is). The lock calls run after the sort (PostgreSQL
-// evaluates a volatile target list after ORDER BY).
-const LOCK_ALL: &str = r#"
-SELECT CASE WHEN exclusive THEN pg_catalog.pg_advisory_xact_lock($1, h)
-            ELSE pg_catalog.pg_advisory_xact_lock_shared($1, h) END
-FROM (SELECT pg_catalog.hashtext(k) AS h, bool_or(x) AS exclusive
-      FROM unnest($2::text[], $3::bool[]) AS t(k, x) GROUP BY 1) AS keys
-ORDER BY h
-"#;
+// The locks of keys ($2; $3 whether each is exclusive) in class $1.
+const LOCK_ALL: &str = lock_in_identity_order!(
+    "$1",
+    "unnest($2::text[], $3::bool[]) AS wanted(key, exclusive)"
+);
 
 // Outages ($1) locked for a change, in id order: their ids and whether each is still open.
 const LOCK_OUTAGES: &str = r#"
@@ -166,17 +176,18 @@ pub fn holds_feeder_exclusively(feeder: Uuid) -> bool {
     transaction_snapshot_is_fixed() || EXCLUSIVE_FEEDERS.with(|f| f.borrow().contains(&feeder))
 }
 
-// The feeder's device lock ($2, class $1), exclusively, if no other transaction holds it.
-const TRY_FEEDER_EXCLUSIVELY: &str =
-    "SELECT pg_catalog.pg_try_advisory_xact_lock($1, pg_catalog.hashtext('feeder:' || $2::text))";
+// A device lock (key $2, class $1), exclusively, if no other transaction holds it.
+const TRY_EXCLUSIVELY: &str =
+    "SELECT pg_catalog.pg_try_advisory_xact_lock($1, pg_catalog.hashtext($2))";
 
 /// Takes the feeder's lock exclusively when no other transaction holds it (this one may hold it
 /// shared): a feeder roll-up due under the shared lock then goes ahead at once.
 pub fn try_take_feeder_exclusively(client: &mut SpiClient<'_>, feeder: Uuid) -> SpiResult<bool> {
+    let key = DeviceKey::Feeder(feeder.to_string()).to_string();
     let taken = execute(
         client,
-        TRY_FEEDER_EXCLUSIVELY,
-        &[arg(DEVICE_LOCK_CLASS), arg(feeder)],
+        TRY_EXCLUSIVELY,
+        &[arg(DEVICE_LOCK_CLASS), arg(key.as_str())],
     )?
     .first()
     .get_one::<bool>()?
@@ -234,8 +245,12 @@ pub fn lock_devices_of(client: &mut SpiClient<'_>, selector: &MeterSelector) -> 
         }
         MeterSelector::ReportedMeter(number) => (None, std::slice::from_ref(number), none, none),
     };
-    let escalated: Vec<String> =
-        EXCLUSIVE_FEEDERS.with(|f| f.borrow().iter().map(|id| format!("feeder:{id}")).collect());
+    let escalated: Vec<String> = EXCLUSIVE_FEEDERS.with(|f| {
+        f.borrow()
+            .iter()
+            .map(|id| DeviceKey::Feeder(id.to_string()).to_string())
+            .collect()
+    });
     LOCKED_IN_ATTEMPT.with(|l| l.set(true));
     execute(
         client,
