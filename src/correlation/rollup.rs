@@ -5,7 +5,7 @@
 //!
 //! The thresholds are decided in `rules::RollUp` from event times, so the outcome does not depend
 //! on the order the signals arrived in. The caller holds the DP's lock and the feeder's, shared; a
-//! feeder roll-up needs the feeder's exclusively (`locks::escalate`).
+//! feeder roll-up needs the feeder's exclusively (`locks`).
 
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::spi::{SpiClient, SpiResult};
@@ -61,10 +61,19 @@ macro_rules! weighed {
     };
 }
 
+// Outage `o` has a meter that went off within the window ($3 seconds) of the signal ($2): an outage
+// open since earlier is another outage, not evidence about this one, and not merged into it.
+macro_rules! meter_off_in_window {
+    () => {
+        "EXISTS (SELECT FROM oms_outage_meters om WHERE om.outage_id = o.id \
+           AND om.off_at BETWEEN $2 - pg_catalog.make_interval(secs => $3) \
+                             AND $2 + pg_catalog.make_interval(secs => $3))"
+    };
+}
+
 // A DP ($1): its active meters; when each meter of its weighed service outages went off; those
 // outages; the DP's feeder and substation, and its code. Only outages with a meter off within the
-// window of the signal ($2, $3 seconds) are weighed: a service outage open since last week is not
-// evidence about this one, and neither counts as a second service nor is merged into it.
+// window of the signal ($2, $3 seconds) are weighed (`meter_off_in_window!`).
 const DP_STATE: &str = concat!(
     r#"
 WITH weighed AS (
@@ -72,10 +81,9 @@ WITH weighed AS (
     WHERE o.dp_id = $1 AND o.scope = 'service' AND "#,
     weighed!(),
     r#"
-      AND EXISTS (SELECT FROM oms_outage_meters om
-                  WHERE om.outage_id = o.id
-                    AND om.off_at BETWEEN $2 - pg_catalog.make_interval(secs => $3)
-                                      AND $2 + pg_catalog.make_interval(secs => $3))
+      AND "#,
+    meter_off_in_window!(),
+    r#"
 )
 SELECT (SELECT count(*) FROM oms_meters m WHERE m.dp_id = $1 AND m.status = 'active')::int4,
        ARRAY(SELECT min(om.off_at) FROM oms_outage_meters om WHERE om.outage_id IN (SELECT id FROM weighed)
@@ -128,18 +136,17 @@ FROM network_feeders f WHERE f.id = $1
 );
 
 // What a feeder roll-up merges ($1 feeder, $2 signal, $3 window): the service and DP outages under
-// it that it weighed, with a meter off within the window of the signal. An outage open since
-// earlier is another outage: merged, it would date the feeder's outage from its own start.
+// it that it weighed, with a meter off within the window of the signal (`meter_off_in_window!`):
+// merged, an older outage would date the feeder's outage from its own start.
 const FEEDER_VICTIMS: &str = concat!(
     r#"
 SELECT ARRAY(SELECT o.id FROM oms_outage_events o
              WHERE o.feeder_id = $1 AND o.scope IN ('service', 'distribution_point') AND "#,
     weighed!(),
     r#"
-               AND EXISTS (SELECT FROM oms_outage_meters om
-                           WHERE om.outage_id = o.id
-                             AND om.off_at BETWEEN $2 - pg_catalog.make_interval(secs => $3)
-                                               AND $2 + pg_catalog.make_interval(secs => $3))
+               AND "#,
+    meter_off_in_window!(),
+    r#"
              ORDER BY o.id)
 "#
 );
@@ -289,15 +296,11 @@ fn roll_up_feeder(
     if !rolls_up {
         return Ok(());
     }
-    let outages = present(
-        execute(
-            client,
-            FEEDER_VICTIMS,
-            &[arg(feeder), arg(signal.at), arg(window_seconds(settings))],
-        )?
-        .first()
-        .get_one::<Vec<Option<Uuid>>>()?,
-    );
+    let outages = outage_list(execute(
+        client,
+        FEEDER_VICTIMS,
+        &[arg(feeder), arg(signal.at), arg(window_seconds(settings))],
+    )?)?;
     if outages.is_empty() {
         return Ok(());
     }
