@@ -52,6 +52,8 @@ pub(crate) struct Cover {
     pub id: Uuid,
     pub start: TimestampWithTimeZone,
     pub scope: Scope,
+    /// Signals from other DPs may change it at the same time (`shared_outage!`).
+    pub shared: bool,
 }
 
 /// Where a meter hangs, and what covers it now.
@@ -213,8 +215,8 @@ macro_rules! shared_outage {
 // The meters ($1) where they hang, the open outage each is out in, the highest open outage
 // covering each, each one's next power-on after $2, when it went off in the outage it is out in,
 // the outage whose membership that power-on ended (the episode a late signal belongs to), whether
-// those two outages are shared (`shared_outage!`), and whether it is flapping: more than $3 power
-// changes in the hour up to $2 (SPEC §5.7).
+// those two outages are shared (`shared_outage!`), whether it is flapping: more than $3 power
+// changes in the hour up to $2 (SPEC §5.7), and whether the covering outage is shared.
 const LOCATE: &str = concat!(
     "WITH target AS (SELECT DISTINCT unnest($1::uuid[]) AS id), located AS (",
     located_meters!(),
@@ -225,7 +227,8 @@ SELECT l.meter_id, l.customer_key, l.customer_id, l.dp_id, l.feeder_id, l.substa
        (SELECT count(*) FROM (SELECT FROM oms_meter_status_events e
                               WHERE e.meter_id = l.meter_id AND e.event_type IN ('power_on', 'power_off')
                                 AND e.event_timestamp > $2 - interval '1 hour' AND e.event_timestamp <= $2
-                              LIMIT $3 + 1) AS changes) > $3
+                              LIMIT $3 + 1) AS changes) > $3,
+       cover.shared
 FROM located l
 CROSS JOIN LATERAL (SELECT "#,
     next_power_on!(),
@@ -246,7 +249,10 @@ LEFT JOIN LATERAL (
     WHERE om.meter_id = l.meter_id AND om.on_at IS NULL
 ) AS member ON true
 LEFT JOIN LATERAL (
-    SELECT o.id, o.first_detected_at, o.scope FROM oms_outage_events o
+    SELECT o.id, o.first_detected_at, o.scope, "#,
+    shared_outage!("l"),
+    r#" AS shared
+    FROM oms_outage_events o
     WHERE o.status IN ('detected', 'confirmed', 'in_progress')
       AND o.device_key IN ('substation:' || l.substation_id, 'feeder:' || l.feeder_id, 'dp:' || l.dp_id,
                            CASE WHEN l.onu_id IS NOT NULL THEN 'service:onu:' || l.onu_id
@@ -286,7 +292,12 @@ pub(crate) fn locate(
             row.get::<TimestampWithTimeZone>(10)?,
             row.get::<String>(11)?.as_deref().and_then(Scope::parse),
         ) {
-            (Some(id), Some(start), Some(scope)) => Some(Cover { id, start, scope }),
+            (Some(id), Some(start), Some(scope)) => Some(Cover {
+                id,
+                start,
+                scope,
+                shared: row.get::<bool>(18)?.unwrap_or(true),
+            }),
             _ => None,
         };
         located.push(Located {
@@ -615,7 +626,7 @@ impl<'l> Plan<'l> {
                         && !closed.contains(&cover.id) =>
                 {
                     group(&mut plan.joins, cover.id).push(meter);
-                    if matches!(cover.scope, Scope::Feeder | Scope::Substation) {
+                    if cover.shared {
                         push_new(&mut plan.shared, cover.id);
                         push_new(&mut plan.must_be_open, cover.id);
                     }
