@@ -552,11 +552,13 @@ WITH meters_kept AS (
     SELECT DISTINCT ON (om.meter_id, om.off_at) om.outage_id, om.meter_id, om.off_at
     FROM oms_outage_meters om
     WHERE om.outage_id = ANY ($2)
+      -- Looked up in the survivor by key (OFFSET 0, see `join_outage!`): it may be a feeder outage.
       AND NOT EXISTS (SELECT FROM oms_outage_meters s
                       WHERE s.outage_id = $1 AND s.meter_id = om.meter_id
                         AND (s.off_at = om.off_at
                              OR s.off_at <= om.off_at
-                                AND coalesce(s.on_at, 'infinity') >= coalesce(om.on_at, 'infinity')))
+                                AND coalesce(s.on_at, 'infinity') >= coalesce(om.on_at, 'infinity'))
+                      OFFSET 0)
     ORDER BY om.meter_id, om.off_at, om.on_at DESC NULLS FIRST
 ), moved_meters AS (
     UPDATE oms_outage_meters om SET outage_id = $1
@@ -573,7 +575,7 @@ WITH meters_kept AS (
     WHERE es.outage_event_id = ANY ($2)
       AND NOT EXISTS (SELECT FROM oms_event_sources s
                       WHERE s.outage_event_id = $1 AND s.source_type = es.source_type
-                        AND s.source_event_id = es.source_event_id)
+                        AND s.source_event_id = es.source_event_id OFFSET 0)
     ORDER BY es.source_type, es.source_event_id, es.detected_at
 ), moved_sources AS (
     UPDATE oms_event_sources SET outage_event_id = $1 WHERE id IN (SELECT id FROM sources_kept)
@@ -582,7 +584,8 @@ WITH meters_kept AS (
 ), customers_kept AS (
     SELECT DISTINCT ON (c.customer_id) c.id FROM oms_outage_customers c
     WHERE c.outage_id = ANY ($2)
-      AND NOT EXISTS (SELECT FROM oms_outage_customers s WHERE s.outage_id = $1 AND s.customer_id = c.customer_id)
+      AND NOT EXISTS (SELECT FROM oms_outage_customers s WHERE s.outage_id = $1 AND s.customer_id = c.customer_id
+                      OFFSET 0)
     ORDER BY c.customer_id, c.restored_at DESC NULLS FIRST
 ), moved_customers AS (
     UPDATE oms_outage_customers SET outage_id = $1 WHERE id IN (SELECT id FROM customers_kept)

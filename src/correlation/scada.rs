@@ -80,26 +80,53 @@ pub struct OutageCheck {
     pub restored_meters: i32,
 }
 
-// The alarm's affected meters ($9, the alarm) join its outage (`join_outage!`, $1-$8).
-const JOIN_ALARM_METERS: &str = concat!(
-    "WITH target AS (SELECT meter_id AS id FROM scada_event_affected_meters WHERE scada_event_id = $9),",
-    " located AS (",
-    located_meters!(),
-    "), incoming AS (SELECT l.meter_id, l.customer_key, l.customer_id, l.dp_id, l.feeder_id, l.substation_id, ",
-    next_power_on!(),
-    " AS on_at FROM located l), ",
-    join_outage!()
-);
+// The alarm's affected meters ($9, the alarm), each with its on time (`$on_at`, over the located
+// meters `l`), as the CTE `incoming` of `join_outage!` ($1 the outage, $2 the alarm's time). A
+// meter the outage already holds for the same span of power loss is no new member: one whose
+// membership there holds the alarm's time, or one whose membership there began later and ends
+// at the same power-on (that membership starts at the alarm's time instead, as for any earlier
+// word, unless another outage holds the meter then). Without this every late alarm of a device
+// added its meters again, one overlapping membership each.
+macro_rules! alarm_meters {
+    ($on_at:expr) => {
+        concat!(
+            "WITH target AS (SELECT meter_id AS id FROM scada_event_affected_meters WHERE scada_event_id = $9),",
+            " located AS (",
+            located_meters!(),
+            "), told AS (SELECT l.meter_id, l.customer_key, l.customer_id, l.dp_id, l.feeder_id, l.substation_id, ",
+            $on_at,
+            r#" AS on_at FROM located l
+), held AS (
+    SELECT t.meter_id FROM told t
+    WHERE EXISTS (SELECT FROM oms_outage_meters om
+                  WHERE om.outage_id = $1 AND om.meter_id = t.meter_id
+                    AND om.off_at <= $2 AND coalesce(om.on_at, 'infinity') > $2)
+), later AS (
+    SELECT t.meter_id, min(om.off_at) AS off_at FROM told t
+    JOIN oms_outage_meters om ON om.outage_id = $1 AND om.meter_id = t.meter_id
+    WHERE om.off_at > $2 AND om.on_at IS NOT DISTINCT FROM t.on_at
+    GROUP BY t.meter_id
+), earlier AS (
+    UPDATE oms_outage_meters om SET off_at = $2
+    FROM later s
+    WHERE om.outage_id = $1 AND om.meter_id = s.meter_id AND om.off_at = s.off_at
+      AND NOT EXISTS (SELECT FROM oms_outage_meters x
+                      WHERE x.meter_id = s.meter_id AND x.off_at <= $2 AND coalesce(x.on_at, 'infinity') > $2)
+), incoming AS (
+    SELECT t.* FROM told t
+    WHERE NOT EXISTS (SELECT FROM held h WHERE h.meter_id = t.meter_id)
+      AND NOT EXISTS (SELECT FROM later s WHERE s.meter_id = t.meter_id)
+), "#,
+            join_outage!()
+        )
+    };
+}
+
+// The alarm's affected meters join its outage (`join_outage!`, $1-$8; $9 the alarm).
+const JOIN_ALARM_METERS: &str = alarm_meters!(next_power_on!());
 
 // The same for an alarm recorded after its restoration ($10): its meters were out until then.
-const RECORD_ALARM_METERS_RESTORED: &str = concat!(
-    "WITH target AS (SELECT meter_id AS id FROM scada_event_affected_meters WHERE scada_event_id = $9),",
-    " located AS (",
-    located_meters!(),
-    "), incoming AS (SELECT l.meter_id, l.customer_key, l.customer_id, l.dp_id, l.feeder_id, l.substation_id, ",
-    "$10::timestamptz AS on_at FROM located l), ",
-    join_outage!()
-);
+const RECORD_ALARM_METERS_RESTORED: &str = alarm_meters!("$10::timestamptz");
 
 // The restored outages ($1) that were over within the momentary window ($2 seconds) of their start.
 const MOMENTARY_AMONG: &str = r#"

@@ -135,3 +135,8 @@ def assert_counts_are_recounts(pool):
         WHERE c.next IS NULL OR (o.status = 'merged' AND c.depth >= 10)""") == []
     # A meter is out in one outage at most (the unique index says so; this says it of the data).
     assert query(pool, "SELECT meter_id FROM oms_outage_meters WHERE on_at IS NULL GROUP BY 1 HAVING count(*) > 1") == []
+    # One outage holds one span of a meter's power loss once: its memberships there never overlap.
+    assert query(pool, """
+        SELECT a.outage_id, a.meter_id, a.off_at, b.off_at FROM oms_outage_meters a
+        JOIN oms_outage_meters b ON b.outage_id = a.outage_id AND b.meter_id = a.meter_id
+                                AND b.off_at > a.off_at AND b.off_at < coalesce(a.on_at, 'infinity')""") == []

@@ -400,3 +400,19 @@ def test_a_scada_trip_that_arrives_after_its_restoration_takes_in_what_the_resto
     # The reliability record counts three customers, 30 minutes each, once.
     assert query(grid, """SELECT customers_interrupted, round(customer_minutes::numeric)
                           FROM oms_reliability_indices('2025-10-01', '2025-10-02')""") == [(3, 90)]
+
+
+def test_late_scada_trips_extend_a_meter_span_instead_of_adding_overlapping_ones(grid):
+    # F-A trips at 10:00; the building of ONU 9001 is back at 10:20 and off again at 10:30; trips of
+    # 09:50 and 10:10 arrive late, when the registry has the building's meters off (10:30), so each
+    # trip counts them among its affected meters. E-A1-01 and E-A1-02 were out from 09:50 to 10:20
+    # and from 10:30: two spans each, not one per trip that told of the first. (Not replayed in
+    # reverse: which meters a trip affects is read from the registry as it stands when it arrives.)
+    play(grid, [scada("A", "10:00"), onu(9001, "10:30"), onu(9001, "10:20", restored=True),
+                scada("A", "09:50"), scada("A", "10:10")])
+    spans = query(grid, """SELECT m.meter_number, to_char(om.off_at AT TIME ZONE 'UTC', 'HH24:MI'),
+                                  to_char(om.on_at AT TIME ZONE 'UTC', 'HH24:MI')
+                           FROM oms_outage_meters om JOIN oms_meters m ON m.id = om.meter_id
+                           WHERE m.meter_number IN ('E-A1-01', 'E-A1-02') ORDER BY 1, 2""")
+    assert spans == [("E-A1-01", "09:50", "10:20"), ("E-A1-01", "10:30", None),
+                     ("E-A1-02", "09:50", "10:20"), ("E-A1-02", "10:30", None)]
