@@ -1773,9 +1773,32 @@ SELECT c.is_active AS active, c.activated_at, c.deactivated_at,
 FROM @extschema@.oms_storm_mode_config c
 WHERE c.config_name = 'default';
 
--- Meters whose power changed more than oms_correlation.flap_threshold times in the last hour
--- (SPEC §5.7): their signals are stored and audited, and open or join no outage. A quiet hour
--- takes a meter off the list.
+-- Whether a meter is flapping at p_at (SPEC §5.7): more than p_threshold power changes within an
+-- hour, and no quiet hour (an hour without a change) since. A change at p_at counts. It looks back
+-- a day: a meter whose last burst is older than that counts again. The engine asks it for every
+-- meter of a power-off signal, and the view below for every meter that changed in the last hour.
+CREATE FUNCTION @extschema@.oms_meter_is_flapping(p_meter uuid, p_at timestamptz, p_threshold integer)
+RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN coalesce((
+        SELECT bool_or(c.burst AND c.at >= coalesce(c.run_start, '-infinity')) AND max(c.at) > p_at - interval '1 hour'
+        FROM (SELECT b.at, b.burst, max(b.at) FILTER (WHERE b.after_quiet_hour) OVER () AS run_start
+              FROM (SELECT e.event_timestamp AS at,
+                           -- this change and the p_threshold before it, all within an hour
+                           e.event_timestamp - lag(e.event_timestamp, p_threshold) OVER w < interval '1 hour' AS burst,
+                           e.event_timestamp - lag(e.event_timestamp) OVER w >= interval '1 hour' AS after_quiet_hour
+                    FROM oms_meter_status_events e
+                    WHERE e.meter_id = p_meter AND e.event_type IN ('power_on', 'power_off')
+                      AND e.event_timestamp > p_at - interval '1 day' AND e.event_timestamp <= p_at
+                    WINDOW w AS (ORDER BY e.event_timestamp)) AS b) AS c), false);
+END
+$$;
+
+-- Meters flapping now (oms_meter_is_flapping() under oms_correlation.flap_threshold): their
+-- signals are stored and audited, and open or join no outage. With their changes of the last hour.
 CREATE VIEW @extschema@.oms_flapping_meters AS
 SELECT m.id AS meter_id, m.meter_number, changes.power_changes, changes.first_change, changes.last_change
 FROM @extschema@.oms_meters m
@@ -1786,7 +1809,8 @@ CROSS JOIN LATERAL (
       AND e.event_timestamp > now() - interval '1 hour' AND e.event_timestamp <= now()
 ) AS changes
 WHERE m.last_event_at > now() - interval '1 hour'
-  AND changes.power_changes > coalesce(nullif(current_setting('oms_correlation.flap_threshold', true), '')::int, 20);
+  AND @extschema@.oms_meter_is_flapping(m.id, now(),
+        coalesce(nullif(current_setting('oms_correlation.flap_threshold', true), '')::int, 20));
 
 -- IEEE 1366 indices over [p_from, p_to) (SPEC §5.10), for the system or per feeder or substation:
 -- SAIFI, SAIDI (minutes), CAIDI (minutes), MAIFI_E, CEMI-n and CELID (customers whose sustained

@@ -220,8 +220,8 @@ macro_rules! shared_outage {
 // The meters ($1) where they hang, the open outage each is out in, the highest open outage
 // covering each, each one's next power-on after $2, when it went off in the outage it is out in,
 // the outage whose membership that power-on ended (the episode a late signal belongs to), whether
-// those two outages are shared (`shared_outage!`), whether it is flapping: more than $3 power
-// changes in the hour up to $2 (SPEC §5.7), and whether the covering outage is shared.
+// those two outages are shared (`shared_outage!`), whether it is flapping at $2 under a threshold
+// of $3 (`oms_meter_is_flapping()`, SPEC §5.7), and whether the covering outage is shared.
 const LOCATE: &str = concat!(
     "WITH target AS (SELECT DISTINCT unnest($1::uuid[]) AS id), located AS (",
     located_meters!(),
@@ -229,10 +229,7 @@ const LOCATE: &str = concat!(
 SELECT l.meter_id, l.customer_key, l.customer_id, l.dp_id, l.feeder_id, l.substation_id, l.onu_id,
        member.outage_id, cover.id, cover.first_detected_at, cover.scope::text, back.at, member.off_at,
        episode.outage_id, member.shared, episode.shared,
-       (SELECT count(*) FROM (SELECT FROM oms_meter_status_events e
-                              WHERE e.meter_id = l.meter_id AND e.event_type IN ('power_on', 'power_off')
-                                AND e.event_timestamp > $2 - interval '1 hour' AND e.event_timestamp <= $2
-                              LIMIT $3 + 1) AS changes) > $3,
+       oms_meter_is_flapping(l.meter_id, $2, $3),
        cover.shared
 FROM located l
 CROSS JOIN LATERAL (SELECT "#,

@@ -99,6 +99,22 @@ def test_a_flapping_meter_opens_nothing_until_a_quiet_hour(grid):
     assert [row[:3] for row in picture(grid) if row[7] is None] == [("E-B4-05", "service", "confirmed")]
 
 
+def test_a_flapping_meter_counts_again_only_after_a_whole_hour_without_a_change(grid):
+    # 21 changes 10:00-10:40: flapping. Then a change every 25 minutes: by 11:30 the hour up to it
+    # holds only 7 changes, but the meter has had no quiet hour, so it is still flapping (SPEC §5.7).
+    for payload in flap("E-B4-05", 0, 21):
+        call(grid, KAIFA, payload)
+    services = "SELECT count(*) FROM oms_outage_events WHERE device_key LIKE 'service:meter:%'"
+    opened = scalar(grid, services)
+    for when, restored in [("11:05:00", True), ("11:30:00", False), ("11:55:00", True), ("12:20:00", False)]:
+        call(grid, KAIFA, signal("E-B4-05", when, restored=restored))
+    assert scalar(grid, services) == opened
+    # 61 minutes without a change: it counts again.
+    call(grid, KAIFA, signal("E-B4-05", "13:21:00", restored=True))
+    call(grid, KAIFA, signal("E-B4-05", "13:22:00"))
+    assert scalar(grid, services) == opened + 1
+
+
 def test_the_flapping_view_lists_meters_flapping_now_and_the_threshold_is_a_setting(grid):
     # Seven changes in the last half hour under a threshold of 5: the offs at -30, -28 and -26 minutes
     # each open an outage (at most five changes in the hour up to them); the seventh change, an off
