@@ -251,6 +251,8 @@ fn record_superseded(
     let counts = mark_affected(client, alarm)?;
     let restored_meters = scada_check::restore_alarm_meters(
         client,
+        alarm.device.substation,
+        alarm.device.feeder,
         alarm.scada_event_id,
         restoration,
         restored_at,
@@ -444,7 +446,13 @@ pub fn restore_outages(
         arg(scada_event_id.to_string()),
         arg(scada_event_id),
     ]);
-    let row = bulk_statement(client, RESTORE_OUTAGES, &args, Writes::Rows)?.first();
+    let row = bulk_statement(
+        client,
+        RESTORE_OUTAGES,
+        &args,
+        Writes::MetersOf { substation, feeder },
+    )?
+    .first();
     let (ids, event_ids, restored) = row.get_three::<Vec<Uuid>, Vec<String>, i32>()?;
     Ok(Restoration {
         outage_ids: ids.unwrap_or_default(),

@@ -178,7 +178,7 @@ pub fn check_and_mark_affected(
         client,
         CHECK_AND_MARK_AFFECTED,
         &args,
-        Writes::Rows,
+        Writes::MetersOf { substation, feeder },
     )?)
 }
 
@@ -205,6 +205,8 @@ pub fn count_verdicts(
 /// was handled before the alarm arrived; returns how many took the new status.
 pub fn restore_alarm_meters(
     client: &mut SpiClient<'_>,
+    substation: Option<Uuid>,
+    feeder: Option<Uuid>,
     alarm_id: Uuid,
     restoration_id: Uuid,
     restored_at: TimestampWithTimeZone,
@@ -220,7 +222,13 @@ pub fn restore_alarm_meters(
     ];
     args.extend(change_args(StatusChange::FeederEnergized));
     args.extend([arg(alarm_id), arg(restoration_id)]);
-    let row = bulk_statement(client, RESTORE_ALARM_METERS, &args, Writes::Rows)?.first();
+    let row = bulk_statement(
+        client,
+        RESTORE_ALARM_METERS,
+        &args,
+        Writes::MetersOf { substation, feeder },
+    )?
+    .first();
     Ok(row.get_one::<i32>()?.unwrap_or(0))
 }
 
@@ -253,20 +261,35 @@ FROM (SELECT ARRAY['oms_meters', 'oms_meter_status_events', 'scada_event_affecte
 ///   needs it) and no written table has a trigger or rule of a DBA's, which replica mode would
 ///   skip too.
 ///
-/// A statement that writes nothing has no foreign-key triggers to skip: it neither asks the guard
-/// nor switches replica mode (whose change resets the backend's plan cache).
+/// Switching replica mode resets the backend's plan cache, so every statement of the engine is
+/// planned again, in this call and in the backend's next one: it is taken only for a device of at
+/// least `REPLICA_MODE_MIN_METERS` meters, whose writes it speeds up by more than that costs. A
+/// statement that writes nothing has no foreign-key triggers to skip, and never takes it.
 pub(crate) fn bulk_statement<'conn>(
     client: &mut SpiClient<'conn>,
     sql: &'static str,
     args: &[pgrx::datum::DatumWithOid<'_>],
     writes: Writes,
 ) -> SpiResult<SpiTupleTable<'conn>> {
-    let skip_fk_triggers = writes == Writes::Rows
-        && unsafe { pg_sys::superuser() }
-        && execute(client, NO_USER_TRIGGERS_ON_WRITTEN_TABLES, &[])?
-            .first()
-            .get_one::<bool>()?
-            .unwrap_or(false);
+    let skip_fk_triggers = match writes {
+        Writes::Nothing => false,
+        Writes::MetersOf { substation, feeder } => {
+            let superuser = unsafe { pg_sys::superuser() };
+            superuser
+                && execute(
+                    client,
+                    DEVICE_HAS_AT_LEAST,
+                    &[arg(substation), arg(feeder), arg(REPLICA_MODE_MIN_METERS)],
+                )?
+                .first()
+                .get_one::<bool>()?
+                .unwrap_or(false)
+                && execute(client, NO_USER_TRIGGERS_ON_WRITTEN_TABLES, &[])?
+                    .first()
+                    .get_one::<bool>()?
+                    .unwrap_or(false)
+        }
+    };
     // Like a function's SET clause: an error unwinds them with the event's subtransaction.
     let nest_level = unsafe { pg_sys::NewGUCNestLevel() };
     set_for_statement(c"jit", c"off", pg_sys::GucContext::PGC_USERSET);
@@ -287,12 +310,31 @@ pub(crate) fn bulk_statement<'conn>(
     result
 }
 
-/// Whether a bulk statement writes rows (see `bulk_statement`).
+/// Whether a bulk statement writes rows, and about which device's meters (see `bulk_statement`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Writes {
-    Rows,
+    MetersOf {
+        substation: Option<Uuid>,
+        feeder: Option<Uuid>,
+    },
     Nothing,
 }
+
+/// Below this many meters on the device, the foreign-key triggers a check's writes fire cost less
+/// than planning the engine's statements again. Without the switch the SCADA pgbench on a feeder
+/// of 150 meters went from 247 to 590 alarms a second; 40 % of a check that writes 100,000 meters
+/// is those triggers.
+const REPLICA_MODE_MIN_METERS: i64 = 500;
+
+// Whether the device (feeder $2, else substation $1) has at least $3 meters in the registry (the
+// mapping tables are left out: this only weighs a cost).
+const DEVICE_HAS_AT_LEAST: &str = r#"
+SELECT count(*) >= $3 FROM (
+    SELECT FROM oms_meters WHERE feeder_id = $2
+    UNION ALL
+    SELECT FROM oms_meters WHERE $2::uuid IS NULL AND substation_id = $1
+    LIMIT $3) AS device
+"#;
 
 fn set_for_statement(name: &CStr, value: &CStr, context: pg_sys::GucContext::Type) {
     unsafe {

@@ -78,3 +78,27 @@ def test_foreign_keys_hold_after_checks_and_restorations(pool):
     query(pool, "DELETE FROM oms_meters WHERE id = %s", (meter,))
     assert query(pool, "SELECT (SELECT count(*) FROM oms_meter_status_events WHERE meter_id = %s), "
                        "(SELECT count(*) FROM scada_event_affected_meters WHERE meter_id = %s)", (meter, meter)) == [(0, 2)]
+
+
+def test_a_check_of_a_device_big_enough_for_replica_mode_keeps_settings_and_foreign_keys(pool):
+    # Replica mode is taken only for a device of 500 meters or more (REPLICA_MODE_MIN_METERS): a
+    # feeder of 600 meters unheard from for a day, tripped and restored on one connection.
+    query(pool, """
+        INSERT INTO network_substations (substation_id, name) VALUES ('SS-BIG', 'Big');
+        INSERT INTO network_feeders (feeder_id, substation_id, name)
+        SELECT 'F-BIG', id, 'Big feeder' FROM network_substations WHERE substation_id = 'SS-BIG';
+        INSERT INTO oms_meters (meter_number, substation_id, feeder_id, power_status, communication_status,
+                                last_communication)
+        SELECT 'BIG-' || n, f.substation_id, f.id, 'on', 'online', timestamptz '2025-10-01 09:00+00'
+        FROM network_feeders f, generate_series(1, 600) AS n WHERE f.feeder_id = 'F-BIG';
+    """)
+    trip = {"eventType": "breaker_trip", "substationId": "SS-BIG", "feederId": "F-BIG", "timestamp": "2025-10-02T10:00:00Z"}
+    restore = dict(trip, eventType="MV_AlarmRestoration", timestamp="2025-10-02T11:00:00Z")
+    tripped, restored = calls_leave_settings_alone(pool, [trip, restore])
+    assert (tripped["total_meters"], tripped["offline_meters"]) == (600, 600)
+    assert restored["classification"] == "restoration"
+    assert query(pool, """
+        SELECT (SELECT count(*) FROM oms_meter_status_events e WHERE NOT EXISTS (SELECT FROM oms_meters m WHERE m.id = e.meter_id)),
+               (SELECT count(*) FROM scada_event_affected_meters a WHERE NOT EXISTS (SELECT FROM scada_events s WHERE s.id = a.scada_event_id)),
+               (SELECT count(*) FROM oms_meter_status_events e JOIN oms_meters m ON m.id = e.meter_id
+                WHERE m.meter_number LIKE 'BIG-%')""") == [(0, 0, 1200)]
