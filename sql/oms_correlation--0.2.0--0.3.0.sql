@@ -806,8 +806,10 @@ CREATE TABLE @extschema@.oms_outage_meters (
 CREATE UNIQUE INDEX oms_outage_meters_out ON @extschema@.oms_outage_meters (meter_id) WHERE on_at IS NULL;
 -- A late signal finds the episode its meter's next power-on ended.
 CREATE INDEX oms_outage_meters_meter_idx ON @extschema@.oms_outage_meters (meter_id, on_at);
--- Whether an outage still has a meter out, after every power-on.
-CREATE INDEX oms_outage_meters_open_idx ON @extschema@.oms_outage_meters (outage_id) WHERE on_at IS NULL;
+-- Whether an outage still has a meter out, after every power-on, and whether a customer is still
+-- out in it. The customer is in the key so that a lookup of one customer never reads every meter
+-- still out in a feeder outage (a join of 10,000 meters took 3.6 s reading them for each meter).
+CREATE INDEX oms_outage_meters_open_idx ON @extschema@.oms_outage_meters (outage_id, customer_key) WHERE on_at IS NULL;
 CREATE INDEX oms_outage_meters_customer_idx ON @extschema@.oms_outage_meters (outage_id, customer_key);
 CREATE INDEX oms_outage_meters_dp_idx ON @extschema@.oms_outage_meters (dp_id, off_at);
 CREATE INDEX oms_outage_meters_feeder_idx ON @extschema@.oms_outage_meters (feeder_id, off_at);
