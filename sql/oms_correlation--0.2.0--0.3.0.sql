@@ -1779,6 +1779,8 @@ WHERE c.config_name = 'default';
 -- hour, and no quiet hour (an hour without a change) since. A change at p_at counts. It looks back
 -- a day: a meter whose last burst is older than that counts again. The engine asks it for every
 -- meter of a power-off signal, and the view below for every meter that changed in the last hour.
+-- It reads at most the day's last 24 x (p_threshold + 1) + 1 changes: that many changes in a day
+-- hold an hour of more than p_threshold, so a meter with more is flapping whatever came before.
 CREATE FUNCTION @extschema@.oms_meter_is_flapping(p_meter uuid, p_at timestamptz, p_threshold integer)
 RETURNS boolean
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -1788,14 +1790,16 @@ BEGIN
     RETURN coalesce((
         SELECT bool_or(c.burst AND c.at >= coalesce(c.run_start, '-infinity')) AND max(c.at) > p_at - interval '1 hour'
         FROM (SELECT b.at, b.burst, max(b.at) FILTER (WHERE b.after_quiet_hour) OVER () AS run_start
-              FROM (SELECT e.event_timestamp AS at,
+              FROM (SELECT r.at,
                            -- this change and the p_threshold before it, all within an hour
-                           e.event_timestamp - lag(e.event_timestamp, p_threshold) OVER w < interval '1 hour' AS burst,
-                           e.event_timestamp - lag(e.event_timestamp) OVER w >= interval '1 hour' AS after_quiet_hour
-                    FROM oms_meter_status_events e
-                    WHERE e.meter_id = p_meter AND e.event_type IN ('power_on', 'power_off')
-                      AND e.event_timestamp > p_at - interval '1 day' AND e.event_timestamp <= p_at
-                    WINDOW w AS (ORDER BY e.event_timestamp)) AS b) AS c), false);
+                           r.at - lag(r.at, p_threshold) OVER w < interval '1 hour' AS burst,
+                           r.at - lag(r.at) OVER w >= interval '1 hour' AS after_quiet_hour
+                    FROM (SELECT e.event_timestamp AS at FROM oms_meter_status_events e
+                          WHERE e.meter_id = p_meter AND e.event_type IN ('power_on', 'power_off')
+                            AND e.event_timestamp > p_at - interval '1 day' AND e.event_timestamp <= p_at
+                          ORDER BY e.event_timestamp DESC
+                          LIMIT 24 * (p_threshold + 1) + 1) AS r
+                    WINDOW w AS (ORDER BY r.at)) AS b) AS c), false);
 END
 $$;
 

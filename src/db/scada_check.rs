@@ -326,13 +326,20 @@ pub(crate) enum Writes {
 /// is those triggers.
 const REPLICA_MODE_MIN_METERS: i64 = 500;
 
-// Whether the device (feeder $2, else substation $1) has at least $3 meters in the registry (the
-// mapping tables are left out: this only weighs a cost).
+// Whether the device (feeder $2, else substation $1) has at least $3 meters: its own, its
+// feeders' (for a substation), and the mapping tables'. A meter counted twice only weighs a cost.
 const DEVICE_HAS_AT_LEAST: &str = r#"
 SELECT count(*) >= $3 FROM (
     SELECT FROM oms_meters WHERE feeder_id = $2
     UNION ALL
+    SELECT FROM network_feeder_meters WHERE feeder_id = $2
+    UNION ALL
     SELECT FROM oms_meters WHERE $2::uuid IS NULL AND substation_id = $1
+    UNION ALL
+    SELECT FROM oms_meters m JOIN network_feeders f ON f.id = m.feeder_id
+    WHERE $2::uuid IS NULL AND f.substation_id = $1 AND m.substation_id IS DISTINCT FROM $1
+    UNION ALL
+    SELECT FROM network_substation_meters WHERE $2::uuid IS NULL AND substation_id = $1
     LIMIT $3) AS device
 "#;
 

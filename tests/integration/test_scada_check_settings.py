@@ -80,19 +80,38 @@ def test_foreign_keys_hold_after_checks_and_restorations(pool):
                        "(SELECT count(*) FROM scada_event_affected_meters WHERE meter_id = %s)", (meter, meter)) == [(0, 2)]
 
 
-def test_a_check_of_a_device_big_enough_for_replica_mode_keeps_settings_and_foreign_keys(pool):
-    # Replica mode is taken only for a device of 500 meters or more (REPLICA_MODE_MIN_METERS): a
-    # feeder of 600 meters unheard from for a day, tripped and restored on one connection.
+def stale_feeder(pool, name, meters):
+    """Substation SS-`name` with feeder `name` of `meters` meters, unheard from since 09:00 of 2025-10-01."""
     query(pool, """
-        INSERT INTO network_substations (substation_id, name) VALUES ('SS-BIG', 'Big');
+        INSERT INTO network_substations (substation_id, name) VALUES ('SS-' || %(name)s, 'Test');
         INSERT INTO network_feeders (feeder_id, substation_id, name)
-        SELECT 'F-BIG', id, 'Big feeder' FROM network_substations WHERE substation_id = 'SS-BIG';
+        SELECT %(name)s, id, 'Test feeder' FROM network_substations WHERE substation_id = 'SS-' || %(name)s;
         INSERT INTO oms_meters (meter_number, substation_id, feeder_id, power_status, communication_status,
                                 last_communication)
-        SELECT 'BIG-' || n, f.substation_id, f.id, 'on', 'online', timestamptz '2025-10-01 09:00+00'
-        FROM network_feeders f, generate_series(1, 600) AS n WHERE f.feeder_id = 'F-BIG';
+        SELECT %(name)s || '-' || n, f.substation_id, f.id, 'on', 'online', timestamptz '2025-10-01 09:00+00'
+        FROM network_feeders f, generate_series(1, %(meters)s) AS n WHERE f.feeder_id = %(name)s;
+    """, {"name": name, "meters": meters})
+    return {"eventType": "breaker_trip", "substationId": f"SS-{name}", "feederId": name,
+            "timestamp": "2025-10-02T10:00:00Z"}
+
+
+def test_a_dba_trigger_still_fires_on_a_device_big_enough_for_replica_mode(pool):
+    trip = stale_feeder(pool, "F-BIG", 600)
+    query(pool, """
+        CREATE TABLE public.dba_audit_copy (meter_id uuid, source_type text);
+        CREATE FUNCTION public.dba_copy_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO public.dba_audit_copy VALUES (NEW.meter_id, NEW.source_type); RETURN NEW; END $$;
+        CREATE TRIGGER dba_copy AFTER INSERT ON public.oms_meter_status_events
+            FOR EACH ROW EXECUTE FUNCTION public.dba_copy_audit();
     """)
-    trip = {"eventType": "breaker_trip", "substationId": "SS-BIG", "feederId": "F-BIG", "timestamp": "2025-10-02T10:00:00Z"}
+    assert call(pool, "insert_scada_event_with_meter_check", trip)["offline_meters"] == 600
+    assert scalar(pool, "SELECT count(*) FROM public.dba_audit_copy WHERE source_type = 'scada'") == 600
+
+
+def test_a_check_of_a_device_big_enough_for_replica_mode_keeps_settings_and_foreign_keys(pool):
+    # Replica mode is taken only for a device of 500 meters or more (REPLICA_MODE_MIN_METERS): a
+    # feeder of 600 meters tripped and restored on one connection.
+    trip = stale_feeder(pool, "F-BIG", 600)
     restore = dict(trip, eventType="MV_AlarmRestoration", timestamp="2025-10-02T11:00:00Z")
     tripped, restored = calls_leave_settings_alone(pool, [trip, restore])
     assert (tripped["total_meters"], tripped["offline_meters"]) == (600, 600)
@@ -101,4 +120,4 @@ def test_a_check_of_a_device_big_enough_for_replica_mode_keeps_settings_and_fore
         SELECT (SELECT count(*) FROM oms_meter_status_events e WHERE NOT EXISTS (SELECT FROM oms_meters m WHERE m.id = e.meter_id)),
                (SELECT count(*) FROM scada_event_affected_meters a WHERE NOT EXISTS (SELECT FROM scada_events s WHERE s.id = a.scada_event_id)),
                (SELECT count(*) FROM oms_meter_status_events e JOIN oms_meters m ON m.id = e.meter_id
-                WHERE m.meter_number LIKE 'BIG-%')""") == [(0, 0, 1200)]
+                WHERE m.meter_number LIKE 'F-BIG-%')""") == [(0, 0, 1200)]
