@@ -17,7 +17,7 @@ use super::store::{self, Device, Evidence};
 use super::stream::{Announcements, Change};
 use crate::canonical::StatusChange;
 use crate::db::registry::{change_args, registry_ctes};
-use crate::db::scada_check::{self, bulk_statement, CheckSettings, ScopeCounts, Writes};
+use crate::db::scada_check::{self, bulk_statement, CheckSettings, DeviceIds, ScopeCounts, Writes};
 use crate::db::{arg, execute};
 use crate::gucs::{self, ScadaScope};
 
@@ -251,8 +251,10 @@ fn record_superseded(
     let counts = mark_affected(client, alarm)?;
     let restored_meters = scada_check::restore_alarm_meters(
         client,
-        alarm.device.substation,
-        alarm.device.feeder,
+        DeviceIds {
+            substation: alarm.device.substation,
+            feeder: alarm.device.feeder,
+        },
         alarm.scada_event_id,
         restoration,
         restored_at,
@@ -450,7 +452,7 @@ pub fn restore_outages(
         client,
         RESTORE_OUTAGES,
         &args,
-        Writes::MetersOf { substation, feeder },
+        Writes::MetersOf(DeviceIds { substation, feeder }),
     )?
     .first();
     let (ids, event_ids, restored) = row.get_three::<Vec<Uuid>, Vec<String>, i32>()?;

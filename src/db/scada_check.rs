@@ -178,7 +178,7 @@ pub fn check_and_mark_affected(
         client,
         CHECK_AND_MARK_AFFECTED,
         &args,
-        Writes::MetersOf { substation, feeder },
+        Writes::MetersOf(DeviceIds { substation, feeder }),
     )?)
 }
 
@@ -205,8 +205,7 @@ pub fn count_verdicts(
 /// was handled before the alarm arrived; returns how many took the new status.
 pub fn restore_alarm_meters(
     client: &mut SpiClient<'_>,
-    substation: Option<Uuid>,
-    feeder: Option<Uuid>,
+    device: DeviceIds,
     alarm_id: Uuid,
     restoration_id: Uuid,
     restored_at: TimestampWithTimeZone,
@@ -226,7 +225,7 @@ pub fn restore_alarm_meters(
         client,
         RESTORE_ALARM_METERS,
         &args,
-        Writes::MetersOf { substation, feeder },
+        Writes::MetersOf(device),
     )?
     .first();
     Ok(row.get_one::<i32>()?.unwrap_or(0))
@@ -273,7 +272,7 @@ pub(crate) fn bulk_statement<'conn>(
 ) -> SpiResult<SpiTupleTable<'conn>> {
     let skip_fk_triggers = match writes {
         Writes::Nothing => false,
-        Writes::MetersOf { substation, feeder } => {
+        Writes::MetersOf(DeviceIds { substation, feeder }) => {
             let superuser = unsafe { pg_sys::superuser() };
             superuser
                 && execute(
@@ -310,13 +309,17 @@ pub(crate) fn bulk_statement<'conn>(
     result
 }
 
+/// A SCADA device by its ids: its feeder, else its substation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceIds {
+    pub substation: Option<Uuid>,
+    pub feeder: Option<Uuid>,
+}
+
 /// Whether a bulk statement writes rows, and about which device's meters (see `bulk_statement`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Writes {
-    MetersOf {
-        substation: Option<Uuid>,
-        feeder: Option<Uuid>,
-    },
+    MetersOf(DeviceIds),
     Nothing,
 }
 
