@@ -66,26 +66,21 @@ def tenth(latencies, last):
     return statistics.median(ordered), ordered[int(len(ordered) * 0.99) - 1]
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=25433)
-    parser.add_argument("--feeder", default="F10K")
-    parser.add_argument("--clients", type=int, default=4)
-    args = parser.parse_args()
-    dsn = f"host=127.0.0.1 port={args.port} user=postgres dbname=oms_bench"
-
+def run(dsn, feeder="F10K", clients=4):
+    """The storm on `feeder` of the bench grid; returns what `report` prints."""
     conn = psycopg2.connect(dsn)
     conn.autocommit = True
     at = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
     with conn.cursor() as cur:
-        cur.execute("SELECT bench_set_feeder_state(%s, 'fresh', %s)", (args.feeder, at - timedelta(minutes=1)))
+        cur.execute("ANALYZE")
+        cur.execute("SELECT bench_set_feeder_state(%s, 'fresh', %s)", (feeder, at - timedelta(minutes=1)))
         cur.execute("""SELECT DISTINCT m.onu_id FROM oms_meters m JOIN network_feeders f ON f.id = m.feeder_id
-                       WHERE f.feeder_id = %s AND m.onu_id IS NOT NULL ORDER BY 1""", (args.feeder,))
+                       WHERE f.feeder_id = %s AND m.onu_id IS NOT NULL ORDER BY 1""", (feeder,))
         onus = [row[0] for row in cur.fetchall()]
         # The trip finds every meter fresh and on: the outage opens with no meter, and the buildings'
         # last gasps bring them in one by one.
         cur.execute(f"SELECT {SCADA}(%s::jsonb)", (json.dumps({
-            "eventType": "breaker_trip", "substationId": "BSS1", "feederId": args.feeder, "alarmType": "fault",
+            "eventType": "breaker_trip", "substationId": "BSS1", "feederId": feeder, "alarmType": "fault",
             "timestamp": at.isoformat(), "severity": "critical", "reason": "feeder storm bench"}),))
     tag = int(time.time())
     phases = []
@@ -95,28 +90,42 @@ def main():
                      "timestamp": (at + offset + timedelta(milliseconds=10 * n)).isoformat(),
                      "alarmData": {"category": "power", "alarmType": "last_gasp"}, "nmsType": "FiberTech"}
                     for n, onu in enumerate(onus)]
-        seconds, latencies, failures = replay(dsn, payloads, args.clients)
+        seconds, latencies, failures = replay(dsn, payloads, clients)
         phases.append((name, len(payloads), seconds, latencies, failures))
     with conn.cursor() as cur:
         cur.execute("""SELECT o.status, o.affected_customers_count, o.customers_out,
                               (SELECT count(*) FROM oms_outage_meters om WHERE om.outage_id = o.id)
                        FROM oms_outage_events o JOIN network_feeders f ON f.id = o.feeder_id
                        WHERE f.feeder_id = %s AND o.scope = 'feeder' AND o.first_detected_at = %s""",
-                    (args.feeder, at))
+                    (feeder, at))
         outage = cur.fetchall()
-        cur.execute("SELECT bench_set_feeder_state(%s, 'fresh', %s)", (args.feeder, at + timedelta(hours=2)))
+        cur.execute("SELECT bench_set_feeder_state(%s, 'fresh', %s)", (feeder, at + timedelta(hours=2)))
     conn.close()
+    return {"feeder": feeder, "buildings": len(onus), "clients": clients, "phases": phases, "outage": outage}
 
-    print(f"feeder {args.feeder}: {len(onus)} buildings, {args.clients} clients")
-    print("| phase | events | events/s | first tenth: median / p99 ms | last tenth: median / p99 ms | failed |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, events, seconds, latencies, failures in phases:
+
+def report(result):
+    out = [f"### One big feeder's storm (bench/feeder_storm.py)\n",
+           f"Feeder {result['feeder']}: its trip with every meter on, then each of its {result['buildings']} "
+           f"buildings' last gasp and restoration, from {result['clients']} clients.\n",
+           "| phase | events | events/s | first tenth: median / p99 ms | last tenth: median / p99 ms | failed |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for name, events, seconds, latencies, failures in result["phases"]:
         first, last = tenth(latencies, False), tenth(latencies, True)
-        print(f"| {name} | {events} | {events / seconds:.0f} | {first[0]:.2f} / {first[1]:.2f} "
-              f"| {last[0]:.2f} / {last[1]:.2f} | {len(failures)} |")
-        for failure in sorted(set(failures))[:3]:
-            print(f"  failure: {failure}")
-    print(f"the feeder outage (status, customers affected, still out, memberships): {outage}")
+        out.append(f"| {name} | {events} | {events / seconds:.0f} | {first[0]:.2f} / {first[1]:.2f} "
+                   f"| {last[0]:.2f} / {last[1]:.2f} | {len(failures)} |")
+        out.extend(f"  failure: {failure}" for failure in sorted(set(failures))[:3])
+    out.append(f"\nThe feeder outage (status, customers affected, still out, memberships): {result['outage']}")
+    return "\n".join(out)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=25433)
+    parser.add_argument("--feeder", default="F10K")
+    parser.add_argument("--clients", type=int, default=4)
+    args = parser.parse_args()
+    print(report(run(f"host=127.0.0.1 port={args.port} user=postgres dbname=oms_bench", args.feeder, args.clients)))
 
 
 if __name__ == "__main__":
