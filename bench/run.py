@@ -340,8 +340,9 @@ def main():
     bench.setup()
     if args.only:
         if args.only == "feeder":
-            # As in the full suite, the storm meets outage tables that already hold rows: plans a
-            # backend makes while they are empty read them whole until autovacuum analyzes them.
+            # As in the full suite, the storm meets outage tables that already hold rows. grid.sql
+            # analyzes the whole database, outage tables empty: plans made while the statistics say
+            # "empty" read those tables whole until autovacuum analyzes them again.
             bench.storm(400)
             print(feeder_storm.report(bench.feeder_storm()))
             return
