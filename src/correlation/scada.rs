@@ -17,7 +17,7 @@ use super::store::{self, Device, Evidence};
 use super::stream::{Announcements, Change};
 use crate::canonical::StatusChange;
 use crate::db::registry::{change_args, registry_ctes};
-use crate::db::scada_check::{self, bulk_statement, CheckSettings, DeviceIds, ScopeCounts, Writes};
+use crate::db::scada_check::{self, bulk_statement, CheckSettings, ScopeCounts, Writes};
 use crate::db::{arg, execute};
 use crate::gucs::{self, ScadaScope};
 
@@ -251,10 +251,7 @@ fn record_superseded(
     let counts = mark_affected(client, alarm)?;
     let restored_meters = scada_check::restore_alarm_meters(
         client,
-        DeviceIds {
-            substation: alarm.device.substation,
-            feeder: alarm.device.feeder,
-        },
+        alarm.device,
         alarm.scada_event_id,
         restoration,
         restored_at,
@@ -452,7 +449,7 @@ pub fn restore_outages(
         client,
         RESTORE_OUTAGES,
         &args,
-        Writes::MetersOf(DeviceIds { substation, feeder }),
+        Writes::MetersOf(Device { substation, feeder }),
     )?
     .first();
     let (ids, event_ids, restored) = row.get_three::<Vec<Uuid>, Vec<String>, i32>()?;

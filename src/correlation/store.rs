@@ -13,11 +13,7 @@ use crate::db::{arg, execute, new_uuid_v7};
 use pgrx::datum::DatumWithOid;
 
 /// The device an outage is recorded against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Device {
-    pub substation: Option<Uuid>,
-    pub feeder: Option<Uuid>,
-}
+pub use crate::db::scada_check::Device;
 
 impl Device {
     /// `oms_outage_events.scope`.
