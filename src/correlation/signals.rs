@@ -279,8 +279,8 @@ FROM (SELECT first.ctid FROM unnest($2::uuid[]) AS m(meter_id)
       WHERE first.outage_id = $1
         AND NOT EXISTS (SELECT FROM oms_outage_meters x
                         WHERE x.meter_id = m.meter_id AND x.off_at <= $3 AND coalesce(x.on_at, 'infinity') > $3)
-     ) AS first
-WHERE om.ctid = first.ctid
+     ) AS moved
+WHERE om.ctid = moved.ctid
 "#;
 
 /// Where the meters hang and what covers them, as of a signal at `at`.

@@ -50,7 +50,8 @@ def test_settings_come_back_when_the_check_fails_midway(pool):
     assert scalar(pool, "SELECT count(*) FROM oms_rejected_events WHERE sqlstate = '23514'") == 1
 
 
-def test_a_dba_trigger_on_the_audit_trail_still_fires(pool):
+def add_dba_trigger_copying_the_audit_trail(pool):
+    """A DBA's own row trigger on oms_meter_status_events, copying each row to dba_audit_copy."""
     query(pool, """
         CREATE TABLE public.dba_audit_copy (meter_id uuid, source_type text);
         CREATE FUNCTION public.dba_copy_audit() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -58,6 +59,10 @@ def test_a_dba_trigger_on_the_audit_trail_still_fires(pool):
         CREATE TRIGGER dba_copy AFTER INSERT ON public.oms_meter_status_events
             FOR EACH ROW EXECUTE FUNCTION public.dba_copy_audit();
     """)
+
+
+def test_a_dba_trigger_on_the_audit_trail_still_fires(pool):
+    add_dba_trigger_copying_the_audit_trail(pool)
     assert call(pool, "insert_scada_event_with_meter_check", TRIP)["offline_meters"] == 45
     assert scalar(pool, "SELECT count(*) FROM public.dba_audit_copy WHERE source_type = 'scada'") == 45
 
@@ -97,13 +102,7 @@ def stale_feeder(pool, name, meters):
 
 def test_a_dba_trigger_still_fires_on_a_device_big_enough_for_replica_mode(pool):
     trip = stale_feeder(pool, "F-BIG", 600)
-    query(pool, """
-        CREATE TABLE public.dba_audit_copy (meter_id uuid, source_type text);
-        CREATE FUNCTION public.dba_copy_audit() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN INSERT INTO public.dba_audit_copy VALUES (NEW.meter_id, NEW.source_type); RETURN NEW; END $$;
-        CREATE TRIGGER dba_copy AFTER INSERT ON public.oms_meter_status_events
-            FOR EACH ROW EXECUTE FUNCTION public.dba_copy_audit();
-    """)
+    add_dba_trigger_copying_the_audit_trail(pool)
     assert call(pool, "insert_scada_event_with_meter_check", trip)["offline_meters"] == 600
     assert scalar(pool, "SELECT count(*) FROM public.dba_audit_copy WHERE source_type = 'scada'") == 600
 
