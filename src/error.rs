@@ -26,6 +26,18 @@ impl Source {
         }
     }
 
+    /// The source a `source_type` column names.
+    pub fn parse(text: &str) -> Option<Source> {
+        [
+            Source::Scada,
+            Source::Onu,
+            Source::Kaifa,
+            Source::CallCenter,
+        ]
+        .into_iter()
+        .find(|source| source.as_str() == text)
+    }
+
     /// The spelling used in messages for people.
     pub fn label(self) -> &'static str {
         match self {

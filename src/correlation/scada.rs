@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::locks::located_meters;
 use super::rollup;
-use super::signals::{join_outage, next_power_on, restore_if_all_back};
+use super::signals::{self, join_outage, next_power_on, restore_if_all_back};
 use super::store::{self, Device, Evidence};
 use super::stream::{Announcements, Change};
 use crate::canonical::StatusChange;
@@ -87,6 +87,10 @@ pub struct OutageCheck {
 // at the same power-on (that membership starts at the alarm's time instead, as for any earlier
 // word, unless another outage holds the meter then). Without this every late alarm of a device
 // added its meters again, one overlapping membership each.
+//
+// Each test goes meter by meter, by key (see `join_outage!`). A generic plan that took the alarm
+// for one meter re-ran "held" as a join of all the told meters for each of them: 32 ms an alarm
+// of 150 meters, against one outage of a few thousand memberships.
 macro_rules! alarm_meters {
     ($on_at:expr) => {
         concat!(
@@ -96,16 +100,12 @@ macro_rules! alarm_meters {
             "), told AS (SELECT l.meter_id, l.customer_key, l.customer_id, l.dp_id, l.feeder_id, l.substation_id, ",
             $on_at,
             r#" AS on_at FROM located l
-), held AS (
-    SELECT t.meter_id FROM told t
-    WHERE EXISTS (SELECT FROM oms_outage_meters om
-                  WHERE om.outage_id = $1 AND om.meter_id = t.meter_id
-                    AND om.off_at <= $2 AND coalesce(om.on_at, 'infinity') > $2)
 ), later AS (
-    SELECT t.meter_id, min(om.off_at) AS off_at FROM told t
-    JOIN oms_outage_meters om ON om.outage_id = $1 AND om.meter_id = t.meter_id
-    WHERE om.off_at > $2 AND om.on_at IS NOT DISTINCT FROM t.on_at
-    GROUP BY t.meter_id
+    SELECT t.meter_id, s.off_at FROM told t
+    CROSS JOIN LATERAL (SELECT min(om.off_at) AS off_at FROM oms_outage_meters om
+                        WHERE om.outage_id = $1 AND om.meter_id = t.meter_id AND om.off_at > $2
+                          AND om.on_at IS NOT DISTINCT FROM t.on_at) AS s
+    WHERE s.off_at IS NOT NULL
 ), earlier AS (
     UPDATE oms_outage_meters om SET off_at = $2
     FROM later s
@@ -114,7 +114,9 @@ macro_rules! alarm_meters {
                       WHERE x.meter_id = s.meter_id AND x.off_at <= $2 AND coalesce(x.on_at, 'infinity') > $2)
 ), incoming AS (
     SELECT t.* FROM told t
-    WHERE NOT EXISTS (SELECT FROM held h WHERE h.meter_id = t.meter_id)
+    WHERE NOT EXISTS (SELECT FROM oms_outage_meters om
+                      WHERE om.outage_id = $1 AND om.meter_id = t.meter_id
+                        AND om.off_at <= $2 AND coalesce(om.on_at, 'infinity') > $2 OFFSET 0)
       AND NOT EXISTS (SELECT FROM later s WHERE s.meter_id = t.meter_id)
 ), "#,
             join_outage!()
@@ -321,6 +323,7 @@ pub fn restore(
         gucs::confidence_scada(),
         alarm.metadata.clone(),
     )?;
+    signals::correlate_spans_after_restoration(client, &restoration.outage_ids, alarm.at)?;
     for id in &restoration.outage_ids {
         announcements.push(*id, Change::Restored);
     }
@@ -376,14 +379,15 @@ const RESTORE_OUTAGES: &str = concat!(
     RETURNING id, event_id
 ), target AS (
     SELECT om.meter_id AS id FROM oms_outage_meters om
-    WHERE om.outage_id IN (SELECT id FROM restored) AND om.on_at IS NULL
+    WHERE om.outage_id IN (SELECT id FROM restored) AND om.on_at IS NULL AND om.off_at <= $1
     UNION
     SELECT a.meter_id
     FROM scada_events e JOIN scada_event_affected_meters a ON a.scada_event_id = e.id
     WHERE e.outage_event_id IN (SELECT id FROM restored)
 ), memberships_end AS (
+    -- Spans that began after $1 are not its to end (`correlate_spans_after_restoration`).
     UPDATE oms_outage_meters SET on_at = $1
-    WHERE outage_id IN (SELECT id FROM restored) AND on_at IS NULL
+    WHERE outage_id IN (SELECT id FROM restored) AND on_at IS NULL AND off_at <= $1
 ),"#,
     registry_ctes!(),
     r#", sources AS (

@@ -542,13 +542,22 @@ pub(crate) fn restore_if_all_back(
 
 /// Correlates one source event's signal into the outage records, and announces what changed.
 pub fn correlate(client: &mut SpiClient<'_>, signal: &Signal<'_>) -> SpiResult<()> {
-    if signal.meters.is_empty() {
-        return Ok(());
-    }
     let power_offs = match signal.power {
         Power::Off => i32::try_from(signal.meters.len()).unwrap_or(i32::MAX),
         Power::On => 0,
     };
+    correlate_counting(client, signal, power_offs)
+}
+
+/// `power_offs`: what the signal adds to the storm rate (none when it is correlated again).
+fn correlate_counting(
+    client: &mut SpiClient<'_>,
+    signal: &Signal<'_>,
+    power_offs: i32,
+) -> SpiResult<()> {
+    if signal.meters.is_empty() {
+        return Ok(());
+    }
     let storm = storm::observe(client, power_offs)?;
     let mut settings = gucs::engine();
     if storm.active {
@@ -974,6 +983,87 @@ fn power_on(
         if !restore_if_all_back(client, outage, source, announcements)? {
             announcements.push(outage, Change::PartiallyRestored);
         }
+    }
+    Ok(())
+}
+
+// A restoration at $2 of outages $1 ended the spans that began before it. A span that began after
+// it (a power-off that arrived before a late restoration) is no part of those outages: it leaves
+// them, with its customer when that was the customer's only span there. Returns the spans by the
+// source event that brought each, to be correlated again as the power-offs they were.
+const DETACH_LATER_SPANS: &str = r#"
+WITH later AS (
+    DELETE FROM oms_outage_meters om
+    WHERE om.outage_id = ANY ($1) AND om.on_at IS NULL AND om.off_at > $2
+    RETURNING om.outage_id, om.meter_id, om.customer_key, om.customer_id, om.off_at, om.first_source,
+              om.first_source_event_id
+), gone AS (
+    -- This statement still sees the rows it deleted: a customer stays when another span remains.
+    SELECT DISTINCT l.outage_id, l.customer_key, l.customer_id FROM later l
+    WHERE NOT EXISTS (SELECT FROM oms_outage_meters om
+                      WHERE om.outage_id = l.outage_id AND om.customer_key = l.customer_key
+                        AND NOT (om.on_at IS NULL AND om.off_at > $2))
+), customers AS (
+    DELETE FROM oms_outage_customers c USING gone g
+    WHERE c.outage_id = g.outage_id AND c.customer_id = g.customer_id
+), counted AS (
+    UPDATE oms_outage_events o
+    SET affected_customers_count = greatest(coalesce(o.affected_customers_count, 0) - g.n, 0),
+        last_updated_at = pg_catalog.now()
+    FROM (SELECT outage_id, count(*) AS n FROM gone GROUP BY outage_id) AS g
+    WHERE o.id = g.outage_id
+)
+SELECT l.first_source, l.first_source_event_id, es.source_table, l.off_at, array_agg(l.meter_id ORDER BY l.meter_id)
+FROM later l
+LEFT JOIN oms_event_sources es ON es.outage_event_id = l.outage_id AND es.source_type = l.first_source
+                              AND es.source_event_id = l.first_source_event_id
+GROUP BY 1, 2, 3, 4
+ORDER BY 4, 1, 2
+"#;
+
+/// After a restoration at `at` of `restored`: the spans that began after it leave those outages
+/// and are correlated again, each as the power-off its source sent, so that a restoration that
+/// arrives late ends what an in-time one would have (SPEC §5.4) and never a span before it began.
+/// The caller holds the locks of the restored outages' device, which cover these meters.
+pub(crate) fn correlate_spans_after_restoration(
+    client: &mut SpiClient<'_>,
+    restored: &[Uuid],
+    at: TimestampWithTimeZone,
+) -> SpiResult<()> {
+    if restored.is_empty() {
+        return Ok(());
+    }
+    let mut spans = Vec::new();
+    for row in execute(
+        client,
+        DETACH_LATER_SPANS,
+        &[arg(restored.to_vec()), arg(at)],
+    )? {
+        spans.push((
+            row.get::<String>(1)?.unwrap_or_default(),
+            row.get::<String>(2)?.unwrap_or_default(),
+            row.get::<String>(3)?.unwrap_or_default(),
+            row.get::<TimestampWithTimeZone>(4)?
+                .expect("off_at is NOT NULL"),
+            row.get::<Vec<Uuid>>(5)?.unwrap_or_default(),
+        ));
+    }
+    for (source, source_event_id, source_table, off_at, meters) in spans {
+        let Some(source) = Source::parse(&source) else {
+            pgrx::warning!(
+                "oms_correlation: a span first told by source {source:?} is left in no outage"
+            );
+            continue;
+        };
+        let signal = Signal {
+            power: Power::Off,
+            source,
+            source_event_id: &source_event_id,
+            source_table: &source_table,
+            at: off_at,
+            meters,
+        };
+        correlate_counting(client, &signal, 0)?;
     }
     Ok(())
 }

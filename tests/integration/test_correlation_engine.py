@@ -402,6 +402,35 @@ def test_a_scada_trip_that_arrives_after_its_restoration_takes_in_what_the_resto
                           FROM oms_reliability_indices('2025-10-01', '2025-10-02')""") == [(3, 90)]
 
 
+@pytest.mark.parametrize("restoration_arrives", ["in time", "last"])
+def test_a_late_scada_restoration_ends_no_span_that_began_after_it(grid, restoration_arrives):
+    # F-A trips at 10:00 (no meter of it reads as off yet); E-A1-05 is off from 10:01 to 10:10 and
+    # E-A3-07 from 10:02; the feeder is restored at 10:20; E-A1-05 and E-A2-03 go off at 10:25.
+    # Delivered in time, or with the restoration last (the 10:25 losses then join the still open
+    # feeder outage first), the outcome is the same: the feeder outage is over at 10:20 and each
+    # 10:25 loss is an outage of its own, E-A1-05's nested in the feeder's (it was one of its
+    # meters). A late restoration never ends a span before it began.
+    events = [scada("A", "10:00"), kaifa("E-A1-05", "10:01"), kaifa("E-A3-07", "10:02"),
+              kaifa("E-A1-05", "10:10", restored=True), scada("A", "10:20", restoration=True),
+              kaifa("E-A1-05", "10:25"), kaifa("E-A2-03", "10:25")]
+    play(grid, events if restoration_arrives == "in time" else events[:4] + events[5:] + events[4:5])
+    assert picture(grid) == [
+        ("E-A1-05", "service", "confirmed", 1, 1, "0.80", "10:25", None, ["E-A1-05"], "10:00"),
+        ("E-A2-03", "service", "confirmed", 1, 1, "0.80", "10:25", None, ["E-A2-03"], None),
+        ("F-A", "feeder", "restored", 2, 0, "1.00", "10:00", "10:20", ["E-A1-05", "E-A3-07"], None)]
+    assert query(grid, """SELECT m.meter_number, to_char(om.off_at AT TIME ZONE 'UTC', 'HH24:MI'),
+                                 to_char(om.on_at AT TIME ZONE 'UTC', 'HH24:MI'), o.scope
+                          FROM oms_outage_meters om JOIN oms_meters m ON m.id = om.meter_id
+                          JOIN oms_outage_events o ON o.id = om.outage_id ORDER BY 1, 2""") == [
+        ("E-A1-05", "10:01", "10:10", "feeder"), ("E-A1-05", "10:25", None, "service"),
+        ("E-A2-03", "10:25", None, "service"), ("E-A3-07", "10:02", "10:20", "feeder")]
+    assert query(grid, """SELECT c.customer_id FROM oms_outage_customers oc JOIN oms_customers c ON c.id = oc.customer_id
+                          JOIN oms_outage_events o ON o.id = oc.outage_id WHERE o.scope = 'feeder' ORDER BY 1""") == [
+        ("CE-A1-05",), ("CE-A3-07",)]
+    assert query(grid, "SELECT meter_number, power_status FROM oms_meters WHERE meter_number IN ('E-A1-05', 'E-A2-03', 'E-A3-07') "
+                       "ORDER BY 1") == [("E-A1-05", "off"), ("E-A2-03", "off"), ("E-A3-07", "on")]
+
+
 def test_late_scada_trips_extend_a_meter_span_instead_of_adding_overlapping_ones(grid):
     # F-A trips at 10:00; the building of ONU 9001 is back at 10:20 and off again at 10:30; trips of
     # 09:50 and 10:10 arrive late, when the registry has the building's meters off (10:30), so each
