@@ -181,7 +181,32 @@ pub fn check_outage(
             alarm.description, counts.affected
         ),
     );
-    let (outage_id, created) = store::open_or_join(client, alarm.device, &evidence)?;
+    let (outage_id, created) = open_device_outage(
+        client,
+        alarm.device,
+        alarm.scada_event_id,
+        &evidence,
+        announcements,
+    )?;
+    Ok(OutageCheck {
+        counts,
+        outage_id: Some(outage_id),
+        created,
+        ..OutageCheck::default()
+    })
+}
+
+/// The device's outage opened or joined by an outage alarm (`evidence`, alarm `scada_event_id`):
+/// the predicted outages under the device absorbed, the alarm's affected meters joined.
+/// Returns `(outage, created)`.
+fn open_device_outage(
+    client: &mut SpiClient<'_>,
+    device: Device,
+    scada_event_id: Uuid,
+    evidence: &Evidence<'_>,
+    announcements: &mut Announcements,
+) -> SpiResult<(Uuid, bool)> {
+    let (outage_id, created) = store::open_or_join(client, device, evidence)?;
     if created {
         announcements.push(outage_id, Change::Opened);
     }
@@ -190,9 +215,9 @@ pub fn check_outage(
         client,
         &settings,
         outage_id,
-        alarm.device.substation,
-        alarm.device.feeder,
-        alarm.at,
+        device.substation,
+        device.feeder,
+        evidence.at,
         announcements,
     )?;
     let row = execute(
@@ -200,9 +225,9 @@ pub fn check_outage(
         JOIN_ALARM_METERS,
         &[
             arg(outage_id),
-            arg(alarm.at),
+            arg(evidence.at),
             arg("scada"),
-            arg(source_event_id.as_str()),
+            arg(evidence.source_event_id),
             arg("scada_events"),
             arg(settings.confirm_confidence),
             arg(evidence.description.as_str()),
@@ -211,7 +236,7 @@ pub fn check_outage(
             } else {
                 "source_joined"
             })),
-            arg(alarm.scada_event_id),
+            arg(scada_event_id),
         ],
     )?
     .first();
@@ -229,12 +254,84 @@ pub fn check_outage(
     if meters_added > 0 && meters_out == 0 {
         restore_if_all_back(client, outage_id, "scada", announcements)?;
     }
-    Ok(OutageCheck {
-        counts,
-        outage_id: Some(outage_id),
-        created,
-        ..OutageCheck::default()
-    })
+    Ok((outage_id, created))
+}
+
+// Outage alarms newer than a restoration ($2) that are sources of the outages it restored ($1):
+// handled before the restoration arrived, they joined an outage that, in time order, was over
+// before they happened. Each with its time, event type, severity and device.
+const NEWER_ALARMS_OF: &str = r#"
+SELECT e.id, e.event_timestamp, e.event_type, e.severity, o.substation_id,
+       CASE WHEN o.scope = 'feeder' THEN o.feeder_id END
+FROM scada_events e JOIN oms_outage_events o ON o.id = e.outage_event_id
+WHERE e.outage_event_id = ANY ($1) AND e.event_timestamp > $2
+  AND (e.check_result ->> 'classification') = 'outage' AND o.scope IN ('feeder', 'substation')
+ORDER BY e.event_timestamp, e.id
+"#;
+
+// Alarm $1 (its id as text $2) is a source of outage $3 now, no longer of the restored ones ($4).
+const MOVE_ALARM: &str = r#"
+WITH moved AS (
+    DELETE FROM oms_event_sources
+    WHERE outage_event_id = ANY ($4) AND source_type = 'scada' AND source_event_id = $2
+)
+UPDATE scada_events SET outage_event_id = $3 WHERE id = $1
+"#;
+
+/// After a restoration at `at` of `restored`: the device's outage alarms newer than it open (or
+/// join) the device's next outage again, in time order, as they would have on time. Returns their
+/// ids.
+fn reopen_for_newer_alarms(
+    client: &mut SpiClient<'_>,
+    restored: &[Uuid],
+    at: TimestampWithTimeZone,
+    announcements: &mut Announcements,
+) -> SpiResult<Vec<String>> {
+    if restored.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut alarms = Vec::new();
+    for row in execute(client, NEWER_ALARMS_OF, &[arg(restored.to_vec()), arg(at)])? {
+        alarms.push((
+            row.get::<Uuid>(1)?.expect("scada_events.id"),
+            row.get::<TimestampWithTimeZone>(2)?
+                .expect("event_timestamp is NOT NULL"),
+            row.get::<String>(3)?.unwrap_or_default(),
+            row.get::<String>(4)?,
+            Device {
+                substation: row.get::<Uuid>(5)?,
+                feeder: row.get::<Uuid>(6)?,
+            },
+        ));
+    }
+    let mut replayed = Vec::with_capacity(alarms.len());
+    for (id, alarm_at, event_type, severity, device) in alarms {
+        let source_event_id = id.to_string();
+        let evidence = Evidence {
+            source_type: "scada",
+            source_event_id: &source_event_id,
+            source_table: "scada_events",
+            at: alarm_at,
+            severity: severity.as_deref(),
+            cause: None,
+            description: format!("SCADA {event_type}, after a late restoration of its device"),
+            latitude: None,
+            longitude: None,
+        };
+        let (outage, _) = open_device_outage(client, device, id, &evidence, announcements)?;
+        execute(
+            client,
+            MOVE_ALARM,
+            &[
+                arg(id),
+                arg(source_event_id.as_str()),
+                arg(outage),
+                arg(restored.to_vec()),
+            ],
+        )?;
+        replayed.push(source_event_id);
+    }
+    Ok(replayed)
 }
 
 /// An outage alarm older than a restoration already handled for its device. What happened is
@@ -323,7 +420,19 @@ pub fn restore(
         gucs::confidence_scada(),
         alarm.metadata.clone(),
     )?;
-    signals::correlate_spans_after_restoration(client, &restoration.outage_ids, alarm.at)?;
+    // A restoration that arrives late ends only what began before it: spans that began after it
+    // leave the outages it restored, the device's newer alarms open its next outage, and those
+    // spans are correlated again (the newer alarms' own spans came back with them).
+    let later = signals::detach_spans_after_restoration(client, &restoration.outage_ids, alarm.at)?;
+    let replayed =
+        reopen_for_newer_alarms(client, &restoration.outage_ids, alarm.at, announcements)?;
+    signals::correlate_later_spans(
+        client,
+        later
+            .into_iter()
+            .filter(|spans| !(spans.source == "scada" && replayed.contains(&spans.source_event_id)))
+            .collect(),
+    )?;
     for id in &restoration.outage_ids {
         announcements.push(*id, Change::Restored);
     }

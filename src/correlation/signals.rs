@@ -1021,47 +1021,68 @@ GROUP BY 1, 2, 3, 4
 ORDER BY 4, 1, 2
 "#;
 
+/// Spans one source event brought into an outage that a late restoration ended before they began.
+pub(crate) struct LaterSpans {
+    pub source: String,
+    pub source_event_id: String,
+    pub source_table: String,
+    pub off_at: TimestampWithTimeZone,
+    pub meters: Vec<Uuid>,
+}
+
 /// After a restoration at `at` of `restored`: the spans that began after it leave those outages
-/// and are correlated again, each as the power-off its source sent, so that a restoration that
-/// arrives late ends what an in-time one would have (SPEC §5.4) and never a span before it began.
-/// The caller holds the locks of the restored outages' device, which cover these meters.
-pub(crate) fn correlate_spans_after_restoration(
+/// (`DETACH_LATER_SPANS`), to be correlated again with `correlate_later_spans`, so that a
+/// restoration that arrives late ends what an in-time one would have (SPEC §5.4) and never a span
+/// before it began.
+pub(crate) fn detach_spans_after_restoration(
     client: &mut SpiClient<'_>,
     restored: &[Uuid],
     at: TimestampWithTimeZone,
-) -> SpiResult<()> {
-    if restored.is_empty() {
-        return Ok(());
-    }
+) -> SpiResult<Vec<LaterSpans>> {
     let mut spans = Vec::new();
+    if restored.is_empty() {
+        return Ok(spans);
+    }
     for row in execute(
         client,
         DETACH_LATER_SPANS,
         &[arg(restored.to_vec()), arg(at)],
     )? {
-        spans.push((
-            row.get::<String>(1)?.unwrap_or_default(),
-            row.get::<String>(2)?.unwrap_or_default(),
-            row.get::<String>(3)?.unwrap_or_default(),
-            row.get::<TimestampWithTimeZone>(4)?
+        spans.push(LaterSpans {
+            source: row.get::<String>(1)?.unwrap_or_default(),
+            source_event_id: row.get::<String>(2)?.unwrap_or_default(),
+            source_table: row.get::<String>(3)?.unwrap_or_default(),
+            off_at: row
+                .get::<TimestampWithTimeZone>(4)?
                 .expect("off_at is NOT NULL"),
-            row.get::<Vec<Uuid>>(5)?.unwrap_or_default(),
-        ));
+            meters: row.get::<Vec<Uuid>>(5)?.unwrap_or_default(),
+        });
     }
-    for (source, source_event_id, source_table, off_at, meters) in spans {
-        let Some(source) = Source::parse(&source) else {
+    Ok(spans)
+}
+
+/// Correlates detached spans again, each as the power-off its source sent (not counted again for
+/// storm mode). The caller holds the locks of the restored outages' device, which cover these
+/// meters.
+pub(crate) fn correlate_later_spans(
+    client: &mut SpiClient<'_>,
+    spans: Vec<LaterSpans>,
+) -> SpiResult<()> {
+    for spans in spans {
+        let Some(source) = Source::parse(&spans.source) else {
             pgrx::warning!(
-                "oms_correlation: a span first told by source {source:?} is left in no outage"
+                "oms_correlation: spans first told by source {:?} are left in no outage",
+                spans.source
             );
             continue;
         };
         let signal = Signal {
             power: Power::Off,
             source,
-            source_event_id: &source_event_id,
-            source_table: &source_table,
-            at: off_at,
-            meters,
+            source_event_id: &spans.source_event_id,
+            source_table: &spans.source_table,
+            at: spans.off_at,
+            meters: spans.meters,
         };
         correlate_counting(client, &signal, 0)?;
     }

@@ -431,6 +431,33 @@ def test_a_late_scada_restoration_ends_no_span_that_began_after_it(grid, restora
                        "ORDER BY 1") == [("E-A1-05", "off"), ("E-A2-03", "off"), ("E-A3-07", "on")]
 
 
+def test_a_late_scada_restoration_leaves_a_newer_trip_its_own_outage(grid):
+    # F-A trips at 10:00 (E-A3-07 goes off at 10:02), is restored at 10:20 and trips again at
+    # 10:25; the restoration arrives last, when the 10:25 trip has joined the 10:00 outage. The
+    # feeder is out now: the 10:00 outage is over at 10:20, and the 10:25 trip has an outage of its
+    # own, open, with the meters it found affected (all forty: by 10:25 none had been heard from
+    # within the fresh window) and itself as its source.
+    play(grid, [scada("A", "10:00"), kaifa("E-A3-07", "10:02"), scada("A", "10:25"),
+                scada("A", "10:20", restoration=True)])
+    assert picture(grid) == [
+        ("F-A", "feeder", "restored", 1, 0, "1.00", "10:00", "10:20", ["E-A3-07"], None),
+        ("F-A", "feeder", "confirmed", 40, 40, "1.00", "10:25", None,
+         sorted(f"E-A{d}-{n:02d}" for d in range(1, 5) for n in range(1, 11)), None)]
+    assert query(grid, """SELECT to_char(om.off_at AT TIME ZONE 'UTC', 'HH24:MI'), to_char(om.on_at AT TIME ZONE 'UTC', 'HH24:MI')
+                          FROM oms_outage_meters om JOIN oms_meters m ON m.id = om.meter_id
+                          WHERE m.meter_number = 'E-A3-07' ORDER BY 1""") == [("10:02", "10:20"), ("10:25", None)]
+    # Each trip is a source of the outage it belongs to, and its alarm row says so.
+    assert query(grid, """SELECT to_char(e.event_timestamp AT TIME ZONE 'UTC', 'HH24:MI'),
+                                 to_char(o.first_detected_at AT TIME ZONE 'UTC', 'HH24:MI'),
+                                 (SELECT to_char(so.first_detected_at AT TIME ZONE 'UTC', 'HH24:MI')
+                                  FROM oms_event_sources es JOIN oms_outage_events so ON so.id = es.outage_event_id
+                                  WHERE es.source_type = 'scada' AND es.source_event_id = e.id::text)
+                          FROM scada_events e JOIN oms_outage_events o ON o.id = e.outage_event_id
+                          WHERE e.check_result ->> 'classification' = 'outage' ORDER BY 1""") == [
+        ("10:00", "10:00", "10:00"), ("10:25", "10:25", "10:25")]
+    assert query(grid, "SELECT power_status FROM oms_meters WHERE meter_number = 'E-A3-07'") == [("off",)]
+
+
 def test_late_scada_trips_extend_a_meter_span_instead_of_adding_overlapping_ones(grid):
     # F-A trips at 10:00; the building of ONU 9001 is back at 10:20 and off again at 10:30; trips of
     # 09:50 and 10:10 arrive late, when the registry has the building's meters off (10:30), so each
