@@ -494,7 +494,7 @@ const RESTORE_OUTAGES: &str = concat!(
     FROM scada_events e JOIN scada_event_affected_meters a ON a.scada_event_id = e.id
     WHERE e.outage_event_id IN (SELECT id FROM restored)
 ), memberships_end AS (
-    -- Spans that began after $1 are not its to end (`correlate_spans_after_restoration`).
+    -- Spans that began after $1 are not its to end (`signals::detach_spans_after_restoration`).
     UPDATE oms_outage_meters SET on_at = $1
     WHERE outage_id IN (SELECT id FROM restored) AND on_at IS NULL AND off_at <= $1
 ),"#,
