@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::correlation::stream::EngineWrites;
 use crate::db::jsonb::{self, RawJsonb, MAX_DEPTH};
-use crate::db::{arg, execute, timestamptz};
+use crate::db::{arg, count_ingest_call, execute, timestamptz};
 use crate::error::{ErrorKind, PayloadError, Source};
 use crate::gucs::{self, OnInvalidPayload};
 use crate::payload::EventTime;
@@ -105,6 +105,7 @@ pub fn ingest<T>(
         }
     };
     let payload = Payload { raw, value };
+    count_ingest_call();
     let _engine = EngineWrites::begin();
     match subtransaction::run(|| Spi::connect_mut(|client| body(client, &payload))) {
         Ok(Ok(value)) => Some(value),

@@ -9,7 +9,7 @@ pub mod registry;
 pub mod scada_check;
 pub mod store;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use pgrx::datum::{DatumWithOid, Timestamp, TimestampWithTimeZone};
@@ -44,6 +44,33 @@ pub fn execute<'conn>(
         let plan = plans.get(&key).expect("plan was just prepared");
         client.update(plan, None, args)
     })
+}
+
+thread_local! {
+    /// Ingest calls made by this backend, and the one at which its plans are made again.
+    static INGEST_CALLS: Cell<u64> = const { Cell::new(0) };
+    static NEXT_REPLAN: Cell<u64> = const { Cell::new(FIRST_REPLAN) };
+}
+
+/// A generic plan fits the tables as they were when it was made. Made on a fresh install's empty
+/// outage tables, it reads them whole once a storm has filled them (the flapping check and the
+/// locate went from 0.1 ms to 20-90 ms, and up to 5 s, within 20,000 events), until autovacuum's
+/// ANALYZE invalidates it. So at its 64th, 128th, 256th... ingest call a backend drops its cached
+/// plans, ours and those of the PL/pgSQL functions the statements call, and they are made again
+/// for the tables as they have grown with the events it wrote.
+const FIRST_REPLAN: u64 = 64;
+
+/// Counts an ingest call of this backend, dropping its cached plans when it is time (`FIRST_REPLAN`).
+pub fn count_ingest_call() {
+    let calls = INGEST_CALLS.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    });
+    if calls >= NEXT_REPLAN.with(Cell::get) {
+        NEXT_REPLAN.with(|n| n.set(n.get().saturating_mul(2)));
+        // Marks every cached plan of the backend invalid: each is made again at its next use.
+        unsafe { pgrx::pg_sys::ResetPlanCache() };
+    }
 }
 
 /// Runs a statement planned for these argument values, every time. For the few statements whose
