@@ -259,10 +259,10 @@ fn open_device_outage(
 
 // Outage alarms newer than a restoration ($2) that are sources of the outages it restored ($1):
 // handled before the restoration arrived, they joined an outage that, in time order, was over
-// before they happened. Each with its time, event type, severity and device.
+// before they happened. Each with its time, event type, severity, device, reason and place.
 const NEWER_ALARMS_OF: &str = r#"
 SELECT e.id, e.event_timestamp, e.event_type, e.severity, o.substation_id,
-       CASE WHEN o.scope = 'feeder' THEN o.feeder_id END
+       CASE WHEN o.scope = 'feeder' THEN o.feeder_id END, e.reason, e.latitude::float8, e.longitude::float8
 FROM scada_events e JOIN oms_outage_events o ON o.id = e.outage_event_id
 WHERE e.outage_event_id = ANY ($1) AND e.event_timestamp > $2
   AND (e.check_result ->> 'classification') = 'outage' AND o.scope IN ('feeder', 'substation')
@@ -278,15 +278,22 @@ WITH moved AS (
 UPDATE scada_events SET outage_event_id = $3 WHERE id = $1
 "#;
 
+/// A device outage opened (or joined) again by a newer alarm after a late restoration.
+struct Reopened {
+    alarm: String,
+    outage: Uuid,
+    device: Device,
+    at: TimestampWithTimeZone,
+}
+
 /// After a restoration at `at` of `restored`: the device's outage alarms newer than it open (or
-/// join) the device's next outage again, in time order, as they would have on time. Returns their
-/// ids.
+/// join) the device's next outage again, in time order, as they would have on time.
 fn reopen_for_newer_alarms(
     client: &mut SpiClient<'_>,
     restored: &[Uuid],
     at: TimestampWithTimeZone,
     announcements: &mut Announcements,
-) -> SpiResult<Vec<String>> {
+) -> SpiResult<Vec<Reopened>> {
     if restored.is_empty() {
         return Ok(Vec::new());
     }
@@ -302,10 +309,12 @@ fn reopen_for_newer_alarms(
                 substation: row.get::<Uuid>(5)?,
                 feeder: row.get::<Uuid>(6)?,
             },
+            row.get::<String>(7)?,
+            (row.get::<f64>(8)?, row.get::<f64>(9)?),
         ));
     }
     let mut replayed = Vec::with_capacity(alarms.len());
-    for (id, alarm_at, event_type, severity, device) in alarms {
+    for (id, alarm_at, event_type, severity, device, reason, (latitude, longitude)) in alarms {
         let source_event_id = id.to_string();
         let evidence = Evidence {
             source_type: "scada",
@@ -313,10 +322,10 @@ fn reopen_for_newer_alarms(
             source_table: "scada_events",
             at: alarm_at,
             severity: severity.as_deref(),
-            cause: None,
+            cause: reason.as_deref(),
             description: format!("SCADA {event_type}, after a late restoration of its device"),
-            latitude: None,
-            longitude: None,
+            latitude,
+            longitude,
         };
         let (outage, _) = open_device_outage(client, device, id, &evidence, announcements)?;
         execute(
@@ -329,7 +338,12 @@ fn reopen_for_newer_alarms(
                 arg(restored.to_vec()),
             ],
         )?;
-        replayed.push(source_event_id);
+        replayed.push(Reopened {
+            alarm: source_event_id,
+            outage,
+            device,
+            at: alarm_at,
+        });
     }
     Ok(replayed)
 }
@@ -422,17 +436,33 @@ pub fn restore(
     )?;
     // A restoration that arrives late ends only what began before it: spans that began after it
     // leave the outages it restored, the device's newer alarms open its next outage, and those
-    // spans are correlated again (the newer alarms' own spans came back with them).
+    // spans are correlated again (the newer alarms' own spans came back with them); the predicted
+    // outages they open under the device are then absorbed, as the alarm would have on time.
     let later = signals::detach_spans_after_restoration(client, &restoration.outage_ids, alarm.at)?;
-    let replayed =
+    let reopened =
         reopen_for_newer_alarms(client, &restoration.outage_ids, alarm.at, announcements)?;
     signals::correlate_later_spans(
         client,
         later
             .into_iter()
-            .filter(|spans| !(spans.source == "scada" && replayed.contains(&spans.source_event_id)))
+            .filter(|spans| {
+                !(spans.source == "scada"
+                    && reopened.iter().any(|r| r.alarm == spans.source_event_id))
+            })
             .collect(),
     )?;
+    let settings = gucs::engine();
+    for again in &reopened {
+        rollup::absorb_predicted_under(
+            client,
+            &settings,
+            again.outage,
+            again.device.substation,
+            again.device.feeder,
+            again.at,
+            announcements,
+        )?;
+    }
     for id in &restoration.outage_ids {
         announcements.push(*id, Change::Restored);
     }
@@ -494,9 +524,10 @@ const RESTORE_OUTAGES: &str = concat!(
     FROM scada_events e JOIN scada_event_affected_meters a ON a.scada_event_id = e.id
     WHERE e.outage_event_id IN (SELECT id FROM restored)
 ), memberships_end AS (
-    -- Spans that began after $1 are not its to end (`signals::detach_spans_after_restoration`).
+    -- Every span that began before $1 ends at $1, also one a later power-on that arrived first had
+    -- ended after it; spans that began after $1 leave (`signals::detach_spans_after_restoration`).
     UPDATE oms_outage_meters SET on_at = $1
-    WHERE outage_id IN (SELECT id FROM restored) AND on_at IS NULL AND off_at <= $1
+    WHERE outage_id IN (SELECT id FROM restored) AND off_at <= $1 AND (on_at IS NULL OR on_at > $1)
 ),"#,
     registry_ctes!(),
     r#", sources AS (
@@ -517,7 +548,7 @@ const RESTORE_OUTAGES: &str = concat!(
          (SELECT 'Restored by SCADA: ' || (SELECT count(*) FROM changed) || ' meter(s) back on' AS description) AS d
 ), customers_back AS (
     UPDATE oms_outage_customers SET restored_at = $1
-    WHERE outage_id IN (SELECT id FROM restored) AND restored_at IS NULL
+    WHERE outage_id IN (SELECT id FROM restored) AND (restored_at IS NULL OR restored_at > $1)
 ), affected AS (
     INSERT INTO scada_event_affected_meters (scada_event_id, meter_id, meter_status_before, meter_status_after)
     -- `changed` took exactly the locked meters with `applied`.

@@ -988,24 +988,35 @@ fn power_on(
 }
 
 // A restoration at $2 of outages $1 ended the spans that began before it. A span that began after
-// it (a power-off that arrived before a late restoration) is no part of those outages: it leaves
-// them, with its customer when that was the customer's only span there. Returns the spans by the
-// source event that brought each, to be correlated again as the power-offs they were.
+// it (a power-off that arrived before a late restoration), still open or already over, is no part
+// of those outages: it leaves them, with its customer when that was the customer's only span
+// there (else the customer is back when its last earlier span ended). Returns the spans by the
+// source event that brought each, to be correlated again as the power-offs they were. Lookups by
+// key, row by row (see `join_outage!`).
 const DETACH_LATER_SPANS: &str = r#"
 WITH later AS (
     DELETE FROM oms_outage_meters om
-    WHERE om.outage_id = ANY ($1) AND om.on_at IS NULL AND om.off_at > $2
+    WHERE om.outage_id = ANY ($1) AND om.off_at > $2
     RETURNING om.outage_id, om.meter_id, om.customer_key, om.customer_id, om.off_at, om.first_source,
               om.first_source_event_id
 ), gone AS (
-    -- This statement still sees the rows it deleted: a customer stays when another span remains.
+    -- This statement still sees the rows it deleted: a customer stays when an earlier span remains.
     SELECT DISTINCT l.outage_id, l.customer_key, l.customer_id FROM later l
     WHERE NOT EXISTS (SELECT FROM oms_outage_meters om
-                      WHERE om.outage_id = l.outage_id AND om.customer_key = l.customer_key
-                        AND NOT (om.on_at IS NULL AND om.off_at > $2))
+                      WHERE om.outage_id = l.outage_id AND om.customer_key = l.customer_key AND om.off_at <= $2
+                      OFFSET 0)
 ), customers AS (
     DELETE FROM oms_outage_customers c USING gone g
     WHERE c.outage_id = g.outage_id AND c.customer_id = g.customer_id
+), customers_back AS (
+    -- A customer who stays was back when its last earlier span ended (a later span had reopened it).
+    UPDATE oms_outage_customers c
+    SET restored_at = (SELECT max(om.on_at) FROM oms_outage_meters om
+                       WHERE om.outage_id = c.outage_id AND om.customer_key = c.customer_id AND om.off_at <= $2
+                       OFFSET 0)
+    FROM (SELECT DISTINCT l.outage_id, l.customer_id FROM later l WHERE l.customer_id IS NOT NULL) AS k
+    WHERE c.outage_id = k.outage_id AND c.customer_id = k.customer_id
+      AND NOT EXISTS (SELECT FROM gone g WHERE g.outage_id = k.outage_id AND g.customer_id = k.customer_id)
 ), counted AS (
     UPDATE oms_outage_events o
     SET affected_customers_count = greatest(coalesce(o.affected_customers_count, 0) - g.n, 0),
@@ -1015,8 +1026,10 @@ WITH later AS (
 )
 SELECT l.first_source, l.first_source_event_id, es.source_table, l.off_at, array_agg(l.meter_id ORDER BY l.meter_id)
 FROM later l
-LEFT JOIN oms_event_sources es ON es.outage_event_id = l.outage_id AND es.source_type = l.first_source
-                              AND es.source_event_id = l.first_source_event_id
+LEFT JOIN LATERAL (SELECT es.source_table FROM oms_event_sources es
+                   WHERE es.outage_event_id = l.outage_id AND es.source_type = l.first_source
+                     AND es.source_event_id = l.first_source_event_id
+                   LIMIT 1) AS es ON true
 GROUP BY 1, 2, 3, 4
 ORDER BY 4, 1, 2
 "#;

@@ -405,30 +405,36 @@ def test_a_scada_trip_that_arrives_after_its_restoration_takes_in_what_the_resto
 @pytest.mark.parametrize("restoration_arrives", ["in time", "last"])
 def test_a_late_scada_restoration_ends_no_span_that_began_after_it(grid, restoration_arrives):
     # F-A trips at 10:00 (no meter of it reads as off yet); E-A1-05 is off from 10:01 to 10:10 and
-    # E-A3-07 from 10:02; the feeder is restored at 10:20; E-A1-05 and E-A2-03 go off at 10:25.
-    # Delivered in time, or with the restoration last (the 10:25 losses then join the still open
-    # feeder outage first), the outcome is the same: the feeder outage is over at 10:20 and each
-    # 10:25 loss is an outage of its own, E-A1-05's nested in the feeder's (it was one of its
-    # meters). A late restoration never ends a span before it began.
+    # E-A3-07 from 10:02 until the feeder is restored at 10:20 (its meter says 10:30); E-A4-02 is
+    # off from 10:22 to 10:24; E-A1-05 and E-A2-03 go off at 10:25. Delivered in time, or with the
+    # restoration last (the later signals then join the still open feeder outage first), the outcome
+    # is the same: the feeder outage is over at 10:20 with the spans of before, and each later loss
+    # is an outage of its own, E-A1-05's nested in the feeder's (it was one of its meters). A late
+    # restoration never ends a span before it began, nor keeps one that began after it.
     events = [scada("A", "10:00"), kaifa("E-A1-05", "10:01"), kaifa("E-A3-07", "10:02"),
               kaifa("E-A1-05", "10:10", restored=True), scada("A", "10:20", restoration=True),
-              kaifa("E-A1-05", "10:25"), kaifa("E-A2-03", "10:25")]
+              kaifa("E-A4-02", "10:22"), kaifa("E-A4-02", "10:24", restored=True),
+              kaifa("E-A1-05", "10:25"), kaifa("E-A2-03", "10:25"), kaifa("E-A3-07", "10:30", restored=True)]
     play(grid, events if restoration_arrives == "in time" else events[:4] + events[5:] + events[4:5])
     assert picture(grid) == [
         ("E-A1-05", "service", "confirmed", 1, 1, "0.80", "10:25", None, ["E-A1-05"], "10:00"),
         ("E-A2-03", "service", "confirmed", 1, 1, "0.80", "10:25", None, ["E-A2-03"], None),
+        ("E-A4-02", "service", "restored", 1, 0, "0.80", "10:22", "10:24", ["E-A4-02"], None),
         ("F-A", "feeder", "restored", 2, 0, "1.00", "10:00", "10:20", ["E-A1-05", "E-A3-07"], None)]
     assert query(grid, """SELECT m.meter_number, to_char(om.off_at AT TIME ZONE 'UTC', 'HH24:MI'),
                                  to_char(om.on_at AT TIME ZONE 'UTC', 'HH24:MI'), o.scope
                           FROM oms_outage_meters om JOIN oms_meters m ON m.id = om.meter_id
                           JOIN oms_outage_events o ON o.id = om.outage_id ORDER BY 1, 2""") == [
         ("E-A1-05", "10:01", "10:10", "feeder"), ("E-A1-05", "10:25", None, "service"),
-        ("E-A2-03", "10:25", None, "service"), ("E-A3-07", "10:02", "10:20", "feeder")]
-    assert query(grid, """SELECT c.customer_id FROM oms_outage_customers oc JOIN oms_customers c ON c.id = oc.customer_id
+        ("E-A2-03", "10:25", None, "service"), ("E-A3-07", "10:02", "10:20", "feeder"),
+        ("E-A4-02", "10:22", "10:24", "service")]
+    assert query(grid, """SELECT c.customer_id, to_char(oc.restored_at AT TIME ZONE 'UTC', 'HH24:MI')
+                          FROM oms_outage_customers oc JOIN oms_customers c ON c.id = oc.customer_id
                           JOIN oms_outage_events o ON o.id = oc.outage_id WHERE o.scope = 'feeder' ORDER BY 1""") == [
-        ("CE-A1-05",), ("CE-A3-07",)]
-    assert query(grid, "SELECT meter_number, power_status FROM oms_meters WHERE meter_number IN ('E-A1-05', 'E-A2-03', 'E-A3-07') "
-                       "ORDER BY 1") == [("E-A1-05", "off"), ("E-A2-03", "off"), ("E-A3-07", "on")]
+        ("CE-A1-05", "10:10"), ("CE-A3-07", "10:20")]
+    assert query(grid, "SELECT meter_number, power_status FROM oms_meters "
+                       "WHERE meter_number IN ('E-A1-05', 'E-A2-03', 'E-A3-07', 'E-A4-02') ORDER BY 1") == [
+        ("E-A1-05", "off"), ("E-A2-03", "off"), ("E-A3-07", "on"), ("E-A4-02", "on")]
 
 
 def test_a_late_scada_restoration_leaves_a_newer_trip_its_own_outage(grid):
