@@ -19,6 +19,7 @@ use crate::canonical::StatusChange;
 use crate::db::registry::{change_args, registry_ctes};
 use crate::db::scada_check::{self, bulk_statement, CheckSettings, ScopeCounts, Writes};
 use crate::db::{arg, execute};
+use crate::error::Source;
 use crate::gucs::{self, ScadaScope};
 
 // The newest restoration already stored for the device, if newer than this alarm (answered by the
@@ -278,6 +279,18 @@ WITH moved AS (
 UPDATE scada_events SET outage_event_id = $3 WHERE id = $1
 "#;
 
+/// An outage alarm of `NEWER_ALARMS_OF`.
+struct NewerAlarm {
+    id: Uuid,
+    at: TimestampWithTimeZone,
+    event_type: String,
+    severity: Option<String>,
+    device: Device,
+    reason: Option<String>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+}
+
 /// A device outage opened (or joined) again by a newer alarm after a late restoration.
 struct Reopened {
     alarm: String,
@@ -299,40 +312,46 @@ fn reopen_for_newer_alarms(
     }
     let mut alarms = Vec::new();
     for row in execute(client, NEWER_ALARMS_OF, &[arg(restored.to_vec()), arg(at)])? {
-        alarms.push((
-            row.get::<Uuid>(1)?.expect("scada_events.id"),
-            row.get::<TimestampWithTimeZone>(2)?
+        alarms.push(NewerAlarm {
+            id: row.get::<Uuid>(1)?.expect("scada_events.id"),
+            at: row
+                .get::<TimestampWithTimeZone>(2)?
                 .expect("event_timestamp is NOT NULL"),
-            row.get::<String>(3)?.unwrap_or_default(),
-            row.get::<String>(4)?,
-            Device {
+            event_type: row.get::<String>(3)?.unwrap_or_default(),
+            severity: row.get::<String>(4)?,
+            device: Device {
                 substation: row.get::<Uuid>(5)?,
                 feeder: row.get::<Uuid>(6)?,
             },
-            row.get::<String>(7)?,
-            (row.get::<f64>(8)?, row.get::<f64>(9)?),
-        ));
+            reason: row.get::<String>(7)?,
+            latitude: row.get::<f64>(8)?,
+            longitude: row.get::<f64>(9)?,
+        });
     }
     let mut replayed = Vec::with_capacity(alarms.len());
-    for (id, alarm_at, event_type, severity, device, reason, (latitude, longitude)) in alarms {
-        let source_event_id = id.to_string();
+    for alarm in alarms {
+        let source_event_id = alarm.id.to_string();
         let evidence = Evidence {
-            source_type: "scada",
+            source_type: Source::Scada.as_str(),
             source_event_id: &source_event_id,
             source_table: "scada_events",
-            at: alarm_at,
-            severity: severity.as_deref(),
-            cause: reason.as_deref(),
-            description: format!("SCADA {event_type}, after a late restoration of its device"),
-            latitude,
-            longitude,
+            at: alarm.at,
+            severity: alarm.severity.as_deref(),
+            cause: alarm.reason.as_deref(),
+            description: format!(
+                "SCADA {}, after a late restoration of its device",
+                alarm.event_type
+            ),
+            latitude: alarm.latitude,
+            longitude: alarm.longitude,
         };
-        let (outage, _) = open_device_outage(client, device, id, &evidence, announcements)?;
+        let (outage, _) =
+            open_device_outage(client, alarm.device, alarm.id, &evidence, announcements)?;
         execute(
             client,
             MOVE_ALARM,
             &[
-                arg(id),
+                arg(alarm.id),
                 arg(source_event_id.as_str()),
                 arg(outage),
                 arg(restored.to_vec()),
@@ -341,8 +360,8 @@ fn reopen_for_newer_alarms(
         replayed.push(Reopened {
             alarm: source_event_id,
             outage,
-            device,
-            at: alarm_at,
+            device: alarm.device,
+            at: alarm.at,
         });
     }
     Ok(replayed)
@@ -446,7 +465,7 @@ pub fn restore(
         later
             .into_iter()
             .filter(|spans| {
-                !(spans.source == "scada"
+                !(spans.source == Source::Scada
                     && reopened.iter().any(|r| r.alarm == spans.source_event_id))
             })
             .collect(),

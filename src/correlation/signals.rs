@@ -1034,9 +1034,9 @@ GROUP BY 1, 2, 3, 4
 ORDER BY 4, 1, 2
 "#;
 
-/// Spans one source event brought into an outage that a late restoration ended before they began.
+/// Spans one source event brought into an outage they began after the restoration of.
 pub(crate) struct LaterSpans {
-    pub source: String,
+    pub source: Source,
     pub source_event_id: String,
     pub source_table: String,
     pub off_at: TimestampWithTimeZone,
@@ -1061,8 +1061,15 @@ pub(crate) fn detach_spans_after_restoration(
         DETACH_LATER_SPANS,
         &[arg(restored.to_vec()), arg(at)],
     )? {
+        let first_source = row.get::<String>(1)?.unwrap_or_default();
+        let Some(source) = Source::parse(&first_source) else {
+            pgrx::warning!(
+                "oms_correlation: spans first told by source {first_source:?} are left in no outage"
+            );
+            continue;
+        };
         spans.push(LaterSpans {
-            source: row.get::<String>(1)?.unwrap_or_default(),
+            source,
             source_event_id: row.get::<String>(2)?.unwrap_or_default(),
             source_table: row.get::<String>(3)?.unwrap_or_default(),
             off_at: row
@@ -1082,16 +1089,9 @@ pub(crate) fn correlate_later_spans(
     spans: Vec<LaterSpans>,
 ) -> SpiResult<()> {
     for spans in spans {
-        let Some(source) = Source::parse(&spans.source) else {
-            pgrx::warning!(
-                "oms_correlation: spans first told by source {:?} are left in no outage",
-                spans.source
-            );
-            continue;
-        };
         let signal = Signal {
             power: Power::Off,
-            source,
+            source: spans.source,
             source_event_id: &spans.source_event_id,
             source_table: &spans.source_table,
             at: spans.off_at,
