@@ -454,22 +454,23 @@ pub fn restore(
         alarm.metadata.clone(),
     )?;
     // A restoration that arrives late ends only what began before it: spans that began after it
-    // leave the outages it restored, the device's newer alarms open its next outage, and those
-    // spans are correlated again (the newer alarms' own spans came back with them); the predicted
-    // outages they open under the device are then absorbed, as the alarm would have on time.
+    // leave the outages it restored, the device's newer alarms open its next outage, and the
+    // power-offs told after it are correlated again, those that came while their meters were still
+    // out here too (the newer alarms' own spans came back with them); the predicted outages they
+    // open under the device are then absorbed, as the alarm would have on time.
     let later = signals::detach_spans_after_restoration(client, &restoration.outage_ids, alarm.at)?;
     let reopened =
         reopen_for_newer_alarms(client, &restoration.outage_ids, alarm.at, announcements)?;
-    signals::correlate_later_spans(
-        client,
-        later
-            .into_iter()
-            .filter(|spans| {
-                !(spans.source == Source::Scada
-                    && reopened.iter().any(|r| r.alarm == spans.source_event_id))
-            })
-            .collect(),
-    )?;
+    let later = later
+        .into_iter()
+        .filter(|spans| {
+            !(spans.source == Source::Scada
+                && reopened.iter().any(|r| r.alarm == spans.source_event_id))
+        })
+        .collect();
+    let replay =
+        signals::power_offs_after_restoration(client, &restoration.outage_ids, alarm.at, later)?;
+    signals::correlate_later_spans(client, replay)?;
     let settings = gucs::engine();
     for again in &reopened {
         rollup::absorb_predicted_under(

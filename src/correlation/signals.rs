@@ -1052,29 +1052,112 @@ pub(crate) fn detach_spans_after_restoration(
     restored: &[Uuid],
     at: TimestampWithTimeZone,
 ) -> SpiResult<Vec<LaterSpans>> {
-    let mut spans = Vec::new();
     if restored.is_empty() {
-        return Ok(spans);
+        return Ok(Vec::new());
     }
-    for row in execute(
+    read_later_spans(execute(
         client,
         DETACH_LATER_SPANS,
         &[arg(restored.to_vec()), arg(at)],
-    )? {
-        let first_source = row.get::<String>(1)?.unwrap_or_default();
-        let Some(source) = Source::parse(&first_source) else {
+    )?)
+}
+
+// After a restoration at $2 of outages $1: the power-offs told after it (by ONU, Kaifa, call
+// center) that joined those outages as sources, about meters of theirs ($3: also the meters whose
+// later spans left them). Most came while their meters were still out there, so they added no
+// span of their own; they belong to what came after. Their source rows leave the restored
+// outages, which are weighed again without them (noisy-OR over what remains, SCADA certain), and
+// they are returned with their meters, to be correlated again. Meter by meter (see
+// `join_outage!`), and only when there is such a source: a restoration in time pays one lookup.
+const LATER_POWER_OFFS: &str = r#"
+WITH later_sources AS (
+    DELETE FROM oms_event_sources es
+    WHERE es.outage_event_id = ANY ($1) AND es.event_timestamp > $2 AND es.correlation_weight IS NOT NULL
+      AND es.source_type <> 'scada'
+    RETURNING es.outage_event_id, es.source_type, es.source_event_id, es.source_table
+), reweighed AS (
+    UPDATE oms_outage_events o SET confidence_score = w.confidence, last_updated_at = pg_catalog.now()
+    FROM (SELECT s.outage_event_id AS id,
+                 CASE WHEN bool_or(s.source_type = 'scada') THEN 1.0
+                      ELSE round(1 - exp(sum(ln(greatest(1 - least(s.correlation_weight, 1), 1e-9)))), 2) END
+                     AS confidence
+          FROM oms_event_sources s
+          WHERE s.outage_event_id IN (SELECT outage_event_id FROM later_sources)
+            AND s.correlation_weight IS NOT NULL
+            -- This statement still sees the rows it deleted.
+            AND NOT (s.event_timestamp > $2 AND s.source_type <> 'scada')
+          GROUP BY 1) AS w
+    WHERE o.id = w.id
+), candidates AS (
+    SELECT om.meter_id FROM oms_outage_meters om
+    WHERE om.outage_id = ANY ($1) AND om.on_at = $2 AND EXISTS (SELECT FROM later_sources)
+    UNION
+    SELECT unnest($3::uuid[])
+)
+SELECT s.source_type, s.source_event_id, s.source_table, e.event_timestamp, array_agg(DISTINCT c.meter_id)
+FROM candidates c
+CROSS JOIN LATERAL (SELECT e.source_type, e.source_event_id, e.event_timestamp FROM oms_meter_status_events e
+                    WHERE e.meter_id = c.meter_id AND e.event_timestamp > $2 AND e.event_type = 'power_off'
+                    OFFSET 0) AS e
+JOIN (SELECT DISTINCT source_type, source_event_id, source_table FROM later_sources) AS s
+  ON s.source_type = e.source_type AND s.source_event_id = e.source_event_id
+GROUP BY 1, 2, 3, 4
+ORDER BY 4, 1, 2
+"#;
+
+/// What a restoration at `at` of `restored` leaves to correlate again: the `detached` spans, and
+/// every power-off told after it that joined a restored outage as a source (`LATER_POWER_OFFS`),
+/// with all the meters it told of, in time order. A SCADA source is the caller's to replay.
+pub(crate) fn power_offs_after_restoration(
+    client: &mut SpiClient<'_>,
+    restored: &[Uuid],
+    at: TimestampWithTimeZone,
+    detached: Vec<LaterSpans>,
+) -> SpiResult<Vec<LaterSpans>> {
+    if restored.is_empty() {
+        return Ok(detached);
+    }
+    let detached_meters: Vec<Uuid> = detached.iter().flat_map(|s| s.meters.clone()).collect();
+    let mut told = read_later_spans(execute(
+        client,
+        LATER_POWER_OFFS,
+        &[arg(restored.to_vec()), arg(at), arg(detached_meters)],
+    )?)?;
+    for spans in detached {
+        match told
+            .iter_mut()
+            .find(|t| t.source == spans.source && t.source_event_id == spans.source_event_id)
+        {
+            Some(same) => {
+                for meter in spans.meters {
+                    push_new(&mut same.meters, meter);
+                }
+            }
+            None => told.push(spans),
+        }
+    }
+    told.sort_by_key(|s| s.off_at.into_inner());
+    Ok(told)
+}
+
+/// Rows of (source type, source event id, source table, time, meters).
+fn read_later_spans(table: pgrx::spi::SpiTupleTable<'_>) -> SpiResult<Vec<LaterSpans>> {
+    let mut spans = Vec::new();
+    for row in table {
+        let source = row.get::<String>(1)?.unwrap_or_default();
+        let Some(parsed) = Source::parse(&source) else {
             pgrx::warning!(
-                "oms_correlation: spans first told by source {first_source:?} are left in no outage"
+                "oms_correlation: spans first told by source {source:?} are left in no outage"
             );
             continue;
         };
         spans.push(LaterSpans {
-            source,
+            source: parsed,
             source_event_id: row.get::<String>(2)?.unwrap_or_default(),
             source_table: row.get::<String>(3)?.unwrap_or_default(),
             off_at: row
                 .get::<TimestampWithTimeZone>(4)?
-                .expect("off_at is NOT NULL"),
+                .expect("off_at and event_timestamp are NOT NULL"),
             meters: row.get::<Vec<Uuid>>(5)?.unwrap_or_default(),
         });
     }

@@ -437,6 +437,45 @@ def test_a_late_scada_restoration_ends_no_span_that_began_after_it(grid, restora
         ("E-A1-05", "off"), ("E-A2-03", "off"), ("E-A3-07", "on"), ("E-A4-02", "on")]
 
 
+@pytest.mark.parametrize("restoration_arrives", ["in time", "last"])
+def test_a_late_scada_restoration_replays_later_word_about_meters_already_out(grid, restoration_arrives):
+    # F-A trips at 10:00 (no meter of it reads as off yet); E-A3-07 goes off at 10:02 and E-A4-02 at
+    # 10:03, both into the feeder outage, which is restored at 10:20. E-A4-02 is off again from 10:22
+    # to 10:24, and E-A3-07 from 10:25. With the restoration last, the later power-offs arrive while
+    # both meters are still out in the feeder outage, so they join it as sources only (no span of
+    # their own); the restoration must still leave each its own outage after 10:20, as in time.
+    events = [scada("A", "10:00"), kaifa("E-A3-07", "10:02"), kaifa("E-A4-02", "10:03"),
+              scada("A", "10:20", restoration=True),
+              kaifa("E-A4-02", "10:22"), kaifa("E-A4-02", "10:24", restored=True), kaifa("E-A3-07", "10:25")]
+    play(grid, events if restoration_arrives == "in time" else events[:3] + events[4:] + events[3:4])
+    assert picture(grid) == [
+        ("E-A3-07", "service", "confirmed", 1, 1, "0.80", "10:25", None, ["E-A3-07"], "10:00"),
+        ("E-A4-02", "service", "restored", 1, 0, "0.80", "10:22", "10:24", ["E-A4-02"], "10:00"),
+        ("F-A", "feeder", "restored", 2, 0, "1.00", "10:00", "10:20", ["E-A3-07", "E-A4-02"], None)]
+    # Each later power-off is a source of the outage it belongs to, and of no other.
+    assert query(grid, """SELECT to_char(es.event_timestamp AT TIME ZONE 'UTC', 'HH24:MI'), o.scope,
+                                 to_char(o.first_detected_at AT TIME ZONE 'UTC', 'HH24:MI')
+                          FROM oms_event_sources es JOIN oms_outage_events o ON o.id = es.outage_event_id
+                          WHERE es.source_type = 'kaifa' AND es.correlation_weight IS NOT NULL
+                          ORDER BY 1, 2""") == [
+        ("10:02", "feeder", "10:00"), ("10:03", "feeder", "10:00"),
+        ("10:22", "service", "10:22"), ("10:25", "service", "10:25")]
+    assert query(grid, "SELECT meter_number, power_status FROM oms_meters "
+                       "WHERE meter_number IN ('E-A3-07', 'E-A4-02') ORDER BY 1") == [("E-A3-07", "off"), ("E-A4-02", "on")]
+
+
+@pytest.mark.parametrize("restoration_arrives", ["in time", "last"])
+def test_a_late_scada_restoration_weighs_its_outage_without_the_word_that_came_after(grid, restoration_arrives):
+    # A customer of E-A2-03 calls at 10:05 (a service outage at 0.4); F-A's restoration at 10:20
+    # restores it; the customer calls again at 10:25. With the restoration last, the second call first
+    # joined the 10:05 outage (0.64); it is then no evidence of that outage, but of the next one.
+    events = [ticket("E-A2-03", "10:05"), scada("A", "10:20", restoration=True), ticket("E-A2-03", "10:25")]
+    play(grid, events if restoration_arrives == "in time" else [events[0], events[2], events[1]])
+    assert picture(grid) == [
+        ("E-A2-03", "service", "restored", 1, 0, "0.40", "10:05", "10:20", ["E-A2-03"], None),
+        ("E-A2-03", "service", "detected", 1, 1, "0.40", "10:25", None, ["E-A2-03"], "10:05")]
+
+
 def test_a_late_scada_restoration_leaves_a_newer_trip_its_own_outage(grid):
     # F-A trips at 10:00 (E-A3-07 goes off at 10:02), is restored at 10:20 and trips again at
     # 10:25; the restoration arrives last, when the 10:25 trip has joined the 10:00 outage. The
