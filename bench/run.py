@@ -70,6 +70,8 @@ class Bench:
             cur.execute(open(os.path.join(HERE, "grid.sql")).read())
             log(f"grid loaded in {time.monotonic() - started:.1f} s")
             cur.execute(open(os.path.join(HERE, "reference", "plpgsql.sql")).read())
+            if not self.version:
+                cur.execute(open(os.path.join(HERE, "reference", "engine_floor.sql")).read())
             cur.execute("SELECT count(*), count(DISTINCT onu_id), count(DISTINCT feeder_id) FROM oms_meters")
             self.grid = cur.fetchone()
         conn.close()
@@ -132,8 +134,13 @@ class Bench:
         # on first use; made on the just-created empty tables they would be measured, not production.
         # The reference writes this release's tables: an earlier release is measured alone.
         schemas = ("public",) if self.version else ("public", "reference")
+
+        def schemas_of(source):
+            # The floor under an engine's cost (reference/engine_floor.sql) exists for ONU signals.
+            return schemas + ("floor",) if source == "onu" and not self.version else schemas
+
         for source in ("onu", "callcenter", "kaifa", "scada"):
-            for schema in schemas:
+            for schema in schemas_of(source):
                 self.pgbench(script(source, schema), 1, transactions=200)
         conn = self.connect()
         with conn.cursor() as cur:
@@ -144,8 +151,8 @@ class Bench:
             plain = []
             for source in ("onu", "callcenter", "kaifa", "scada"):
                 plain.append(self.pgbench(plain_insert(source), clients)[0])
-                for schema in schemas:
-                    if self.quick and schema == "reference" and clients == 4:
+                for schema in schemas_of(source):
+                    if self.quick and schema != "public" and clients == 4:
                         continue
                     tps, failed, latency = self.pgbench(script(source, schema), clients)
                     results[(source, schema, clients)] = (tps, failed, latency, plain[-1])
@@ -294,6 +301,16 @@ def report(bench, latency, tps, storm):
             ref = tps.get((source, "reference", clients))
             ref_text = f"{ref[0]:.0f} | {ref[0] / ref[3]:.2f}" if ref else "- | -"
             out.append(f"| {FUNCTIONS[source]} | {clients} | {tps_e:.0f} | {plain:.0f} | {tps_e / plain:.2f} | {ref_text} |")
+    floors = [(clients, tps[("onu", "floor", clients)][0], tps[("onu", "public", clients)][0],
+               tps.get(("onu", "reference", clients))) for clients in (1, 4) if ("onu", "floor", clients) in tps]
+    if floors:
+        out.append("\nThe floor under any engine's cost (`reference/engine_floor.sql`: the reference plus the least "
+                   "writes of an outage record per ONU signal, with no engine logic):\n")
+        out.append("| clients | floor TPS | floor / reference | extension / floor |")
+        out.append("|---:|---:|---:|---:|")
+        for clients, floor, ext, ref in floors:
+            ref_text = f"{floor / ref[0]:.2f}" if ref else "-"
+            out.append(f"| {clients} | {floor:.0f} | {ref_text} | {ext / floor:.2f} |")
     out.append("\n### Storm replay\n")
     out.append(f"{storm['events']:,} ONU last gasps and restorations from 4 clients: **{storm['tps']:.0f} events/s**, "
                f"{storm['failed']} failed, {storm['rejected']} quarantined, {storm['elapsed']:.1f} s.\n")
