@@ -136,8 +136,8 @@ class Bench:
         schemas = ("public",) if self.version else ("public", "reference")
 
         def schemas_of(source):
-            # The floor under an engine's cost (reference/engine_floor.sql) exists for ONU signals.
-            return schemas + ("floor",) if source == "onu" and not self.version else schemas
+            # The floor under an engine's cost (reference/engine_floor.sql) is for meter signals.
+            return schemas + ("floor",) if source != "scada" and not self.version else schemas
 
         for source in ("onu", "callcenter", "kaifa", "scada"):
             for schema in schemas_of(source):
@@ -301,16 +301,17 @@ def report(bench, latency, tps, storm):
             ref = tps.get((source, "reference", clients))
             ref_text = f"{ref[0]:.0f} | {ref[0] / ref[3]:.2f}" if ref else "- | -"
             out.append(f"| {FUNCTIONS[source]} | {clients} | {tps_e:.0f} | {plain:.0f} | {tps_e / plain:.2f} | {ref_text} |")
-    floors = [(clients, tps[("onu", "floor", clients)][0], tps[("onu", "public", clients)][0],
-               tps.get(("onu", "reference", clients))) for clients in (1, 4) if ("onu", "floor", clients) in tps]
+    floors = [(source, clients, tps[(source, "floor", clients)][0], tps[(source, "public", clients)][0],
+               tps.get((source, "reference", clients)))
+              for source in ("onu", "callcenter", "kaifa") for clients in (1, 4) if (source, "floor", clients) in tps]
     if floors:
         out.append("\nThe floor under any engine's cost (`reference/engine_floor.sql`: the reference plus the least "
-                   "writes of an outage record per ONU signal, with no engine logic):\n")
-        out.append("| clients | floor TPS | floor / reference | extension / floor |")
-        out.append("|---:|---:|---:|---:|")
-        for clients, floor, ext, ref in floors:
+                   "writes of an outage record per signal, with no engine logic):\n")
+        out.append("| function | clients | floor TPS | floor / reference | extension / floor |")
+        out.append("|---|---:|---:|---:|---:|")
+        for source, clients, floor, ext, ref in floors:
             ref_text = f"{floor / ref[0]:.2f}" if ref else "-"
-            out.append(f"| {clients} | {floor:.0f} | {ref_text} | {ext / floor:.2f} |")
+            out.append(f"| {FUNCTIONS[source]} | {clients} | {floor:.0f} | {ref_text} | {ext / floor:.2f} |")
     out.append("\n### Storm replay\n")
     out.append(f"{storm['events']:,} ONU last gasps and restorations from 4 clients: **{storm['tps']:.0f} events/s**, "
                f"{storm['failed']} failed, {storm['rejected']} quarantined, {storm['elapsed']:.1f} s.\n")

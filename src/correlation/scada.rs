@@ -22,18 +22,29 @@ use crate::db::{arg, execute};
 use crate::error::Source;
 use crate::gucs::{self, ScadaScope};
 
-// The newest restoration already stored for the device, if newer than this alarm (answered by the
-// partial index scada_events_restorations).
-const NEWER_RESTORATION: &str = r#"
-SELECT newest.event_timestamp, newest.id
+// One of the device's restorations already stored that are newer than $3, the newest or the first
+// by `$order` (answered by the partial index scada_events_restorations).
+macro_rules! newer_restoration {
+    ($order:literal) => {
+        concat!(
+            r#"
+SELECT newer.event_timestamp, newer.id
 FROM (SELECT 1) AS one
 LEFT JOIN LATERAL (
     SELECT event_timestamp, id FROM scada_events
     WHERE substation_id = $1 AND (feeder_id = $2 OR (feeder_id IS NULL AND $2 IS NULL)) AND event_timestamp > $3
       AND (check_result ->> 'classification') = 'restoration'
-    ORDER BY event_timestamp DESC LIMIT 1
-) AS newest ON true
-"#;
+    ORDER BY event_timestamp "#,
+            $order,
+            r#" LIMIT 1
+) AS newer ON true
+"#
+        )
+    };
+}
+
+const NEWER_RESTORATION: &str = newer_restoration!("DESC");
+const FIRST_NEWER_RESTORATION: &str = newer_restoration!("ASC");
 
 /// What the outage and restoration paths need to know about the alarm.
 pub struct AlarmContext<'a> {
@@ -443,24 +454,72 @@ pub fn restore(
     announcements: &mut Announcements,
 ) -> SpiResult<RestorationOutcome> {
     let counts = count_scope(client, alarm)?;
-    let device = alarm.device;
+    let restoring = Restoring {
+        scada_event_id: alarm.scada_event_id,
+        at: alarm.at,
+        device: alarm.device,
+        substation_code: alarm.substation_code,
+        feeder_code: alarm.feeder_code,
+        metadata: alarm.metadata.clone(),
+        again: false,
+    };
+    let restored = restore_device(client, &restoring, announcements)?;
+    Ok(RestorationOutcome { counts, restored })
+}
+
+/// A restoration of a device, as it arrived or applied again.
+struct Restoring<'a> {
+    scada_event_id: Uuid,
+    at: TimestampWithTimeZone,
+    device: Device,
+    substation_code: &'a str,
+    feeder_code: Option<&'a str>,
+    metadata: Value,
+    /// Applied again, after an older restoration that arrived late took its outages: its meters
+    /// are already back on in the registry.
+    again: bool,
+}
+
+fn restore_device(
+    client: &mut SpiClient<'_>,
+    restoring: &Restoring<'_>,
+    announcements: &mut Announcements,
+) -> SpiResult<Restoration> {
+    // A newer restoration already handled has restored the outages this one should have: it
+    // takes them back, and the newer one is applied again to what follows this one.
+    let newer = execute(
+        client,
+        FIRST_NEWER_RESTORATION,
+        &[
+            arg(restoring.substation_code),
+            arg(restoring.feeder_code),
+            arg(restoring.at),
+        ],
+    )?
+    .first()
+    .get_two::<TimestampWithTimeZone, Uuid>()?;
+    let device = restoring.device;
     let restoration = restore_outages(
         client,
-        alarm.scada_event_id,
-        device.substation,
-        device.feeder,
-        alarm.at,
-        gucs::confidence_scada(),
-        alarm.metadata.clone(),
+        &OutagesRestored {
+            scada_event_id: restoring.scada_event_id,
+            device,
+            at: restoring.at,
+            confidence: gucs::confidence_scada(),
+            metadata: restoring.metadata.clone(),
+            taken_from: newer.0,
+            meters_already_on: restoring.again,
+        },
     )?;
     // A restoration that arrives late ends only what began before it: spans that began after it
     // leave the outages it restored, the device's newer alarms open its next outage, and the
     // power-offs told after it are correlated again, those that came while their meters were still
     // out here too (the newer alarms' own spans came back with them); the predicted outages they
     // open under the device are then absorbed, as the alarm would have on time.
-    let later = signals::detach_spans_after_restoration(client, &restoration.outage_ids, alarm.at)?;
+    let later =
+        signals::detach_spans_after_restoration(client, &restoration.outage_ids, restoring.at)?;
     let reopened =
-        reopen_for_newer_alarms(client, &restoration.outage_ids, alarm.at, announcements)?;
+        reopen_for_newer_alarms(client, &restoration.outage_ids, restoring.at, announcements)?;
     let later = later
         .into_iter()
         .filter(|spans| {
@@ -468,8 +527,12 @@ pub fn restore(
                 && reopened.iter().any(|r| r.alarm == spans.source_event_id))
         })
         .collect();
-    let replay =
-        signals::power_offs_after_restoration(client, &restoration.outage_ids, alarm.at, later)?;
+    let replay = signals::power_offs_after_restoration(
+        client,
+        &restoration.outage_ids,
+        restoring.at,
+        later,
+    )?;
     signals::correlate_later_spans(client, replay)?;
     let settings = gucs::engine();
     for again in &reopened {
@@ -489,10 +552,19 @@ pub fn restore(
     for id in momentary_among(client, &restoration.outage_ids)? {
         announcements.push(id, Change::Momentary);
     }
-    Ok(RestorationOutcome {
-        counts,
-        restored: restoration,
-    })
+    if let (Some(newer_at), Some(newer_id), false) =
+        (newer.0, newer.1, restoration.taken_back.is_empty())
+    {
+        let again = Restoring {
+            scada_event_id: newer_id,
+            at: newer_at,
+            metadata: json!({"applied_again_after": restoring.scada_event_id.to_string()}),
+            again: true,
+            ..*restoring
+        };
+        restore_device(client, &again, announcements)?;
+    }
+    Ok(restoration)
 }
 
 /// The check of SPEC §4.1 step 3: every meter in scope judged, the affected ones marked off.
@@ -525,24 +597,37 @@ fn count_scope(client: &mut SpiClient<'_>, alarm: &AlarmContext<'_>) -> SpiResul
 }
 
 /// Restores the device's open outages detected before the restoration (an older restoration that
-/// arrives late never ends a newer outage), ends their meters' memberships and turns the meters
-/// back on, in one statement.
+/// arrives late never ends a newer outage), and those its first newer restoration already handled
+/// restored though they began before this one ($14 its time: this one takes them back); ends their
+/// meters' memberships and turns the meters back on (unless they are already: it is applied
+/// again, $15), in one statement.
 /// $10/$11 as in the scope; $12 is the restoring SCADA event's id as text, $13 the same as uuid.
 /// The restored meters are the restoring event's affected meters, before off and after on.
 const RESTORE_OUTAGES: &str = concat!(
     r#"WITH restored AS (
     UPDATE oms_outage_events SET status = 'restored', actual_restoration_time = $1, customers_out = 0,
                                  last_updated_at = pg_catalog.now()
-    WHERE status IN ('detected', 'confirmed', 'in_progress') AND first_detected_at <= $1
+    WHERE (status IN ('detected', 'confirmed', 'in_progress')
+           OR (status = 'restored' AND (actual_restoration_time = $14
+                                        -- Applied again: its meters' power-ons, replayed, may have
+                                        -- restored an outage at its time already.
+                                        OR ($15 AND actual_restoration_time = $1))))
+      AND first_detected_at <= $1
       AND (($11::uuid IS NOT NULL AND feeder_id = $11) OR ($11::uuid IS NULL AND substation_id = $10))
     RETURNING id, event_id
+), taken_back AS (
+    -- The newer restoration is no source of the outages this one took back from it.
+    DELETE FROM oms_event_sources es USING restored r
+    WHERE es.outage_event_id = r.id AND es.source_type = 'scada' AND es.correlation_weight IS NULL
+      AND es.event_timestamp = $14
+    RETURNING es.outage_event_id
 ), target AS (
     SELECT om.meter_id AS id FROM oms_outage_meters om
-    WHERE om.outage_id IN (SELECT id FROM restored) AND om.on_at IS NULL AND om.off_at <= $1
+    WHERE om.outage_id IN (SELECT id FROM restored) AND om.on_at IS NULL AND om.off_at <= $1 AND NOT $15
     UNION
     SELECT a.meter_id
     FROM scada_events e JOIN scada_event_affected_meters a ON a.scada_event_id = e.id
-    WHERE e.outage_event_id IN (SELECT id FROM restored)
+    WHERE e.outage_event_id IN (SELECT id FROM restored) AND NOT $15
 ), memberships_end AS (
     -- Every span that began before $1 ends at $1, also one a later power-on that arrived first had
     -- ended after it; spans that began after $1 leave (`signals::detach_spans_after_restoration`).
@@ -576,7 +661,7 @@ const RESTORE_OUTAGES: &str = concat!(
     FROM locked l
 )
 SELECT ARRAY(SELECT id FROM restored), ARRAY(SELECT event_id::text FROM restored),
-       (SELECT count(*) FROM changed)::int4"#
+       (SELECT count(*) FROM changed)::int4, ARRAY(SELECT DISTINCT outage_event_id FROM taken_back)"#
 );
 
 /// Outages restored and meters turned back on by a restoration alarm.
@@ -584,36 +669,51 @@ pub struct Restoration {
     pub outage_ids: Vec<Uuid>,
     pub outage_event_ids: Vec<String>,
     pub meters_restored: i32,
+    /// Of those, the ones the device's first newer restoration had restored.
+    pub taken_back: Vec<Uuid>,
 }
 
-pub fn restore_outages(
-    client: &mut SpiClient<'_>,
+/// What `restore_outages` restores, when, and by which alarm.
+struct OutagesRestored {
     scada_event_id: Uuid,
-    substation: Option<Uuid>,
-    feeder: Option<Uuid>,
+    device: Device,
     at: TimestampWithTimeZone,
     confidence: f64,
     metadata: serde_json::Value,
+    /// The device's first restoration newer than this one, already handled: the outages it
+    /// restored that began before this one are this one's to restore.
+    taken_from: Option<TimestampWithTimeZone>,
+    /// The meters are already back on in the registry (a restoration applied again).
+    meters_already_on: bool,
+}
+
+fn restore_outages(
+    client: &mut SpiClient<'_>,
+    restoring: &OutagesRestored,
 ) -> SpiResult<Restoration> {
+    let Device { substation, feeder } = restoring.device;
+    let id = restoring.scada_event_id;
     let mut args = vec![
-        arg(at),
+        arg(restoring.at),
         arg("scada"),
-        arg(scada_event_id.to_string()),
-        arg(confidence),
-        arg(JsonB(metadata)),
+        arg(id.to_string()),
+        arg(restoring.confidence),
+        arg(JsonB(restoring.metadata.clone())),
     ];
     args.extend(change_args(StatusChange::FeederEnergized));
     args.extend([
         arg(substation),
         arg(feeder),
-        arg(scada_event_id.to_string()),
-        arg(scada_event_id),
+        arg(id.to_string()),
+        arg(id),
+        arg(restoring.taken_from),
+        arg(restoring.meters_already_on),
     ]);
     let row = bulk_statement(
         client,
         RESTORE_OUTAGES,
         &args,
-        Writes::MetersOf(Device { substation, feeder }),
+        Writes::MetersOf(restoring.device),
     )?
     .first();
     let (ids, event_ids, restored) = row.get_three::<Vec<Uuid>, Vec<String>, i32>()?;
@@ -621,5 +721,6 @@ pub fn restore_outages(
         outage_ids: ids.unwrap_or_default(),
         outage_event_ids: event_ids.unwrap_or_default(),
         meters_restored: restored.unwrap_or(0),
+        taken_back: row.get::<Vec<Uuid>>(4)?.unwrap_or_default(),
     })
 }

@@ -503,6 +503,31 @@ def test_a_late_scada_restoration_leaves_a_newer_trip_its_own_outage(grid):
     assert query(grid, "SELECT power_status FROM oms_meters WHERE meter_number = 'E-A3-07'") == [("off",)]
 
 
+def test_a_restoration_older_than_one_already_handled_still_ends_the_outage_at_its_time(grid):
+    # F-A trips at 10:00 (E-A3-07 goes off at 10:02), is restored at 10:20, trips again at 10:25 and
+    # is restored at 10:40. The 10:20 restoration arrives last, when the 10:40 one has restored the
+    # one outage both trips made. The feeder was out twice: 10:00-10:20, and 10:25-10:40 with the
+    # meters the second trip found (all forty, as in the newer-trip test above).
+    play(grid, [scada("A", "10:00"), kaifa("E-A3-07", "10:02"), scada("A", "10:25"),
+                scada("A", "10:40", restoration=True), scada("A", "10:20", restoration=True)])
+    every_meter = sorted(f"E-A{d}-{n:02d}" for d in range(1, 5) for n in range(1, 11))
+    assert picture(grid) == [
+        ("F-A", "feeder", "restored", 1, 0, "1.00", "10:00", "10:20", ["E-A3-07"], None),
+        ("F-A", "feeder", "restored", 40, 0, "1.00", "10:25", "10:40", every_meter, None)]
+    assert query(grid, """SELECT to_char(om.off_at AT TIME ZONE 'UTC', 'HH24:MI'), to_char(om.on_at AT TIME ZONE 'UTC', 'HH24:MI')
+                          FROM oms_outage_meters om JOIN oms_meters m ON m.id = om.meter_id
+                          WHERE m.meter_number = 'E-A3-07' ORDER BY 1""") == [("10:02", "10:20"), ("10:25", "10:40")]
+    # Each restoration is a source of the outage it ended, and each trip of the one it began.
+    assert query(grid, """SELECT to_char(e.event_timestamp AT TIME ZONE 'UTC', 'HH24:MI'),
+                                 to_char(o.first_detected_at AT TIME ZONE 'UTC', 'HH24:MI')
+                          FROM scada_events e
+                          JOIN oms_event_sources es ON es.source_type = 'scada' AND es.source_event_id = e.id::text
+                          JOIN oms_outage_events o ON o.id = es.outage_event_id
+                          ORDER BY 1, 2""") == [("10:00", "10:00"), ("10:20", "10:00"), ("10:25", "10:25"), ("10:40", "10:25")]
+    assert query(grid, "SELECT DISTINCT power_status FROM oms_meters m JOIN network_feeders f ON f.id = m.feeder_id "
+                       "WHERE f.feeder_id = 'F-A'") == [("on",)]
+
+
 def test_late_scada_trips_extend_a_meter_span_instead_of_adding_overlapping_ones(grid):
     # F-A trips at 10:00; the building of ONU 9001 is back at 10:20 and off again at 10:30; trips of
     # 09:50 and 10:10 arrive late, when the registry has the building's meters off (10:30), so each
