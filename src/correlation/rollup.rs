@@ -72,17 +72,19 @@ macro_rules! meter_off_in_window {
 }
 
 // A DP ($1): its active meters; when each meter of its weighed service outages went off; those
-// outages; the DP's feeder and substation, and its code. Only outages with a meter off within the
-// window of the signal ($2, $3 seconds) are weighed (`meter_off_in_window!`).
+// outages; the DP's feeder and substation, and its code. Only outages where a meter of the DP went
+// off within the window of the signal ($2, $3 seconds) are weighed, as `meter_off_in_window!` has
+// it, found from those memberships (oms_outage_meters_dp_idx): the check reads the signal's
+// neighbourhood in time, not every outage the DP has had (0.10 -> 0.05 ms on a DP with a year's 55).
 const DP_STATE: &str = concat!(
     r#"
 WITH weighed AS (
     SELECT o.id, o.feeder_id, o.substation_id, o.device_key FROM oms_outage_events o
-    WHERE o.dp_id = $1 AND o.scope = 'service' AND "#,
+    WHERE o.id IN (SELECT om.outage_id FROM oms_outage_meters om
+                   WHERE om.dp_id = $1 AND om.off_at BETWEEN $2 - pg_catalog.make_interval(secs => $3)
+                                                         AND $2 + pg_catalog.make_interval(secs => $3))
+      AND o.dp_id = $1 AND o.scope = 'service' AND "#,
     weighed!(),
-    r#"
-      AND "#,
-    meter_off_in_window!(),
     r#"
 )
 SELECT (SELECT count(*) FROM oms_meters m WHERE m.dp_id = $1 AND m.status = 'active')::int4,
