@@ -470,12 +470,13 @@ fn absorb(
     )
 }
 
-// The outages a restoration alarm ($1) restored, as its check recorded them.
+// The outages a restoration alarm ($1) restored, as its check recorded them, that it still ends (an
+// older restoration that arrived later may have taken one back: `scada::restore_device`).
 const RESTORED_BY_ALARM: &str = r#"
 SELECT ARRAY(SELECT o.id FROM scada_events e
              CROSS JOIN LATERAL jsonb_array_elements_text(e.check_result -> 'restored_outages') AS r(id)
              JOIN oms_outage_events o ON o.id::text = r.id
-             WHERE e.id = $1 AND o.status = 'restored'
+             WHERE e.id = $1 AND o.status = 'restored' AND o.actual_restoration_time = e.event_timestamp
              ORDER BY o.id)
 "#;
 

@@ -22,29 +22,19 @@ use crate::db::{arg, execute};
 use crate::error::Source;
 use crate::gucs::{self, ScadaScope};
 
-// One of the device's restorations already stored that are newer than $3, the newest or the first
-// by `$order` (answered by the partial index scada_events_restorations).
-macro_rules! newer_restoration {
-    ($order:literal) => {
-        concat!(
-            r#"
+// The device's first restoration already stored that is newer than $3 (answered by the partial
+// index scada_events_restorations): an outage alarm older than it was over then, and a restoration
+// older than it takes back the outages it restored that began before the older one.
+const FIRST_NEWER_RESTORATION: &str = r#"
 SELECT newer.event_timestamp, newer.id
 FROM (SELECT 1) AS one
 LEFT JOIN LATERAL (
     SELECT event_timestamp, id FROM scada_events
     WHERE substation_id = $1 AND (feeder_id = $2 OR (feeder_id IS NULL AND $2 IS NULL)) AND event_timestamp > $3
       AND (check_result ->> 'classification') = 'restoration'
-    ORDER BY event_timestamp "#,
-            $order,
-            r#" LIMIT 1
+    ORDER BY event_timestamp LIMIT 1
 ) AS newer ON true
-"#
-        )
-    };
-}
-
-const NEWER_RESTORATION: &str = newer_restoration!("DESC");
-const FIRST_NEWER_RESTORATION: &str = newer_restoration!("ASC");
+"#;
 
 /// What the outage and restoration paths need to know about the alarm.
 pub struct AlarmContext<'a> {
@@ -172,7 +162,7 @@ pub fn check_outage(
 ) -> SpiResult<OutageCheck> {
     let newer = execute(
         client,
-        NEWER_RESTORATION,
+        FIRST_NEWER_RESTORATION,
         &[
             arg(alarm.substation_code),
             arg(alarm.feeder_code),
@@ -378,12 +368,26 @@ fn reopen_for_newer_alarms(
     Ok(replayed)
 }
 
+// The device's ($3, its key) outage that a restoration alarm ($1) restored and still ends, begun
+// by $2.
+const DEVICE_OUTAGE_RESTORED_BY: &str = r#"
+SELECT o.id FROM scada_events e
+CROSS JOIN LATERAL jsonb_array_elements_text(e.check_result -> 'restored_outages') AS r(id)
+JOIN oms_outage_events o ON o.id::text = r.id
+WHERE e.id = $1 AND o.status = 'restored' AND o.actual_restoration_time = e.event_timestamp
+  AND o.device_key = $3 AND o.first_detected_at <= $2
+ORDER BY o.first_detected_at
+LIMIT 1
+"#;
+
 /// An outage alarm older than a restoration already handled for its device. What happened is
 /// what an in-order delivery would have done: the alarm marks its meters off as of its own time
 /// and the restoration turns them back on as of its time, each through the ordering gate, so a
 /// meter ends as its newest event says whatever the arrival order. The outage is recorded as
 /// over, with its meters out from the alarm to the restoration, so the reliability record still
-/// counts it; the outages that restoration restored merge into it, so it counts once.
+/// counts it; the outages that restoration restored merge into it, so it counts once. When the
+/// device's own outage that restoration ended had begun by the alarm's time, the alarm joins it
+/// instead, as it would have on time.
 fn record_superseded(
     client: &mut SpiClient<'_>,
     alarm: &AlarmContext<'_>,
@@ -406,7 +410,24 @@ fn record_superseded(
         &source_event_id,
         format!("{} (arrived after its restoration)", alarm.description),
     );
-    let outage_id = store::record_already_restored(client, alarm.device, &evidence, restored_at)?;
+    // The device's outage that restoration ended, if it had begun by the alarm's time: in time the
+    // alarm would have joined it, adding only what it does not hold already.
+    let found = execute(
+        client,
+        DEVICE_OUTAGE_RESTORED_BY,
+        &[arg(restoration), arg(alarm.at), arg(alarm.device.key())],
+    )?;
+    let ongoing = match found.is_empty() {
+        true => None,
+        false => found.first().get_one::<Uuid>()?,
+    };
+    let (outage_id, created) = match ongoing {
+        Some(outage) => (outage, false),
+        None => (
+            store::record_already_restored(client, alarm.device, &evidence, restored_at)?,
+            true,
+        ),
+    };
     execute(
         client,
         RECORD_ALARM_METERS_RESTORED,
@@ -423,7 +444,14 @@ fn record_superseded(
             arg(restored_at),
         ],
     )?;
-    announcements.push(outage_id, Change::RecordedRestored);
+    announcements.push(
+        outage_id,
+        if created {
+            Change::RecordedRestored
+        } else {
+            Change::Joined
+        },
+    );
     rollup::absorb_restored_by(
         client,
         &gucs::engine(),
@@ -435,7 +463,7 @@ fn record_superseded(
     Ok(OutageCheck {
         counts,
         outage_id: Some(outage_id),
-        created: true,
+        created,
         superseded: true,
         restored_meters,
     })
@@ -461,11 +489,22 @@ pub fn restore(
         substation_code: alarm.substation_code,
         feeder_code: alarm.feeder_code,
         metadata: alarm.metadata.clone(),
-        again: false,
+        applied_again: false,
     };
     let restored = restore_device(client, &restoring, announcements)?;
     Ok(RestorationOutcome { counts, restored })
 }
+
+// A restoration ($1) applied again restored these outages ($2) too: its check result says so, so
+// that an outage alarm arriving after it finds them (`rollup::absorb_restored_by`).
+const RESTORED_AGAIN: &str = r#"
+UPDATE scada_events e
+SET check_result = pg_catalog.jsonb_set(e.check_result, '{restored_outages}',
+        (SELECT coalesce(pg_catalog.jsonb_agg(DISTINCT r.id), '[]'::jsonb)
+         FROM (SELECT pg_catalog.jsonb_array_elements_text(e.check_result -> 'restored_outages')
+               UNION SELECT unnest($2::text[])) AS r(id)))
+WHERE e.id = $1 AND pg_catalog.jsonb_typeof(e.check_result -> 'restored_outages') = 'array'
+"#;
 
 /// A restoration of a device, as it arrived or applied again.
 struct Restoring<'a> {
@@ -475,9 +514,16 @@ struct Restoring<'a> {
     substation_code: &'a str,
     feeder_code: Option<&'a str>,
     metadata: Value,
-    /// Applied again, after an older restoration that arrived late took its outages: its meters
-    /// are already back on in the registry.
-    again: bool,
+    /// Applied again, after an older restoration that arrived late took outages back from it:
+    /// the meters it turned back on are on in the registry already.
+    applied_again: bool,
+}
+
+/// The device's first restoration newer than one being applied, already handled.
+#[derive(Clone, Copy)]
+struct NewerRestoration {
+    scada_event_id: Uuid,
+    at: TimestampWithTimeZone,
 }
 
 fn restore_device(
@@ -487,7 +533,7 @@ fn restore_device(
 ) -> SpiResult<Restoration> {
     // A newer restoration already handled has restored the outages this one should have: it
     // takes them back, and the newer one is applied again to what follows this one.
-    let newer = execute(
+    let newer = match execute(
         client,
         FIRST_NEWER_RESTORATION,
         &[
@@ -497,7 +543,11 @@ fn restore_device(
         ],
     )?
     .first()
-    .get_two::<TimestampWithTimeZone, Uuid>()?;
+    .get_two::<TimestampWithTimeZone, Uuid>()?
+    {
+        (Some(at), Some(scada_event_id)) => Some(NewerRestoration { scada_event_id, at }),
+        _ => None,
+    };
     let device = restoring.device;
     let restoration = restore_outages(
         client,
@@ -507,8 +557,8 @@ fn restore_device(
             at: restoring.at,
             confidence: gucs::confidence_scada(),
             metadata: restoring.metadata.clone(),
-            taken_from: newer.0,
-            meters_already_on: restoring.again,
+            taking_back_from: newer,
+            applied_again: restoring.applied_again,
         },
     )?;
     // A restoration that arrives late ends only what began before it: spans that began after it
@@ -518,6 +568,7 @@ fn restore_device(
     // open under the device are then absorbed, as the alarm would have on time.
     let later =
         signals::detach_spans_after_restoration(client, &restoration.outage_ids, restoring.at)?;
+    let detached_meters: Vec<Uuid> = later.iter().flat_map(|s| s.meters.clone()).collect();
     let reopened =
         reopen_for_newer_alarms(client, &restoration.outage_ids, restoring.at, announcements)?;
     let later = later
@@ -527,22 +578,23 @@ fn restore_device(
                 && reopened.iter().any(|r| r.alarm == spans.source_event_id))
         })
         .collect();
-    let replay = signals::power_offs_after_restoration(
+    let replay = signals::take_back_later_power_offs(
         client,
         &restoration.outage_ids,
         restoring.at,
+        &detached_meters,
         later,
     )?;
     signals::correlate_later_spans(client, replay)?;
     let settings = gucs::engine();
-    for again in &reopened {
+    for outage in &reopened {
         rollup::absorb_predicted_under(
             client,
             &settings,
-            again.outage,
-            again.device.substation,
-            again.device.feeder,
-            again.at,
+            outage.outage,
+            outage.device.substation,
+            outage.device.feeder,
+            outage.at,
             announcements,
         )?;
     }
@@ -552,17 +604,27 @@ fn restore_device(
     for id in momentary_among(client, &restoration.outage_ids)? {
         announcements.push(id, Change::Momentary);
     }
-    if let (Some(newer_at), Some(newer_id), false) =
-        (newer.0, newer.1, restoration.taken_back.is_empty())
-    {
+    if let (Some(newer), false) = (newer, restoration.taken_back.is_empty()) {
         let again = Restoring {
-            scada_event_id: newer_id,
-            at: newer_at,
+            scada_event_id: newer.scada_event_id,
+            at: newer.at,
             metadata: json!({"applied_again_after": restoring.scada_event_id.to_string()}),
-            again: true,
+            applied_again: true,
             ..*restoring
         };
-        restore_device(client, &again, announcements)?;
+        let restored_again = restore_device(client, &again, announcements)?;
+        execute(
+            client,
+            RESTORED_AGAIN,
+            &[
+                arg(newer.scada_event_id),
+                arg(restored_again
+                    .outage_ids
+                    .iter()
+                    .map(Uuid::to_string)
+                    .collect::<Vec<_>>()),
+            ],
+        )?;
     }
     Ok(restoration)
 }
@@ -597,37 +659,44 @@ fn count_scope(client: &mut SpiClient<'_>, alarm: &AlarmContext<'_>) -> SpiResul
 }
 
 /// Restores the device's open outages detected before the restoration (an older restoration that
-/// arrives late never ends a newer outage), and those its first newer restoration already handled
-/// restored though they began before this one ($14 its time: this one takes them back); ends their
-/// meters' memberships and turns the meters back on (unless they are already: it is applied
-/// again, $15), in one statement.
+/// arrives late never ends a newer outage), and takes back those its first newer restoration, already
+/// handled ($14 its id as text, $15 its time), restored though they began before this one; ends
+/// their meters' memberships and turns the meters back on, in one statement. Applied again ($16),
+/// it also restores what replayed power-ons restored at its time already, and leaves the meters it
+/// turned on before alone.
 /// $10/$11 as in the scope; $12 is the restoring SCADA event's id as text, $13 the same as uuid.
 /// The restored meters are the restoring event's affected meters, before off and after on.
 const RESTORE_OUTAGES: &str = concat!(
-    r#"WITH restored AS (
-    UPDATE oms_outage_events SET status = 'restored', actual_restoration_time = $1, customers_out = 0,
-                                 last_updated_at = pg_catalog.now()
-    WHERE (status IN ('detected', 'confirmed', 'in_progress')
-           OR (status = 'restored' AND (actual_restoration_time = $14
-                                        -- Applied again: its meters' power-ons, replayed, may have
-                                        -- restored an outage at its time already.
-                                        OR ($15 AND actual_restoration_time = $1))))
-      AND first_detected_at <= $1
-      AND (($11::uuid IS NOT NULL AND feeder_id = $11) OR ($11::uuid IS NULL AND substation_id = $10))
-    RETURNING id, event_id
-), taken_back AS (
+    r#"WITH previous AS (
+    SELECT o.id, o.actual_restoration_time AS was_restored_at FROM oms_outage_events o
+    WHERE (o.status IN ('detected', 'confirmed', 'in_progress')
+           OR (o.status = 'restored' AND o.actual_restoration_time = $15)
+           -- A reopened outage whose replayed meters were all back at this restoration's time
+           -- (`restore_if_all_back`) is over already, but this restoration is its source.
+           OR ($16 AND o.status = 'restored' AND o.actual_restoration_time = $1
+               AND NOT EXISTS (SELECT FROM oms_event_sources es
+                               WHERE es.outage_event_id = o.id AND es.source_type = 'scada'
+                                 AND es.source_event_id = $12)))
+      AND o.first_detected_at <= $1
+      AND (($11::uuid IS NOT NULL AND o.feeder_id = $11) OR ($11::uuid IS NULL AND o.substation_id = $10))
+), restored AS (
+    UPDATE oms_outage_events o SET status = 'restored', actual_restoration_time = $1, customers_out = 0,
+                                   last_updated_at = pg_catalog.now()
+    FROM previous p
+    WHERE o.id = p.id
+    RETURNING o.id, o.event_id, p.was_restored_at IS NOT DISTINCT FROM $15 AS taken_back
+), newer_source AS (
     -- The newer restoration is no source of the outages this one took back from it.
     DELETE FROM oms_event_sources es USING restored r
-    WHERE es.outage_event_id = r.id AND es.source_type = 'scada' AND es.correlation_weight IS NULL
-      AND es.event_timestamp = $14
-    RETURNING es.outage_event_id
+    WHERE r.taken_back AND es.outage_event_id = r.id AND es.source_type = 'scada' AND es.source_event_id = $14
 ), target AS (
     SELECT om.meter_id AS id FROM oms_outage_meters om
-    WHERE om.outage_id IN (SELECT id FROM restored) AND om.on_at IS NULL AND om.off_at <= $1 AND NOT $15
+    WHERE om.outage_id IN (SELECT id FROM restored) AND om.on_at IS NULL AND om.off_at <= $1
     UNION
+    -- Applied again, the alarms' meters were its own to turn on before.
     SELECT a.meter_id
     FROM scada_events e JOIN scada_event_affected_meters a ON a.scada_event_id = e.id
-    WHERE e.outage_event_id IN (SELECT id FROM restored) AND NOT $15
+    WHERE e.outage_event_id IN (SELECT id FROM restored) AND NOT $16
 ), memberships_end AS (
     -- Every span that began before $1 ends at $1, also one a later power-on that arrived first had
     -- ended after it; spans that began after $1 leave (`signals::detach_spans_after_restoration`).
@@ -661,7 +730,7 @@ const RESTORE_OUTAGES: &str = concat!(
     FROM locked l
 )
 SELECT ARRAY(SELECT id FROM restored), ARRAY(SELECT event_id::text FROM restored),
-       (SELECT count(*) FROM changed)::int4, ARRAY(SELECT DISTINCT outage_event_id FROM taken_back)"#
+       (SELECT count(*) FROM changed)::int4, ARRAY(SELECT id FROM restored WHERE taken_back)"#
 );
 
 /// Outages restored and meters turned back on by a restoration alarm.
@@ -682,9 +751,9 @@ struct OutagesRestored {
     metadata: serde_json::Value,
     /// The device's first restoration newer than this one, already handled: the outages it
     /// restored that began before this one are this one's to restore.
-    taken_from: Option<TimestampWithTimeZone>,
-    /// The meters are already back on in the registry (a restoration applied again).
-    meters_already_on: bool,
+    taking_back_from: Option<NewerRestoration>,
+    /// See `Restoring::applied_again`.
+    applied_again: bool,
 }
 
 fn restore_outages(
@@ -693,6 +762,7 @@ fn restore_outages(
 ) -> SpiResult<Restoration> {
     let Device { substation, feeder } = restoring.device;
     let id = restoring.scada_event_id;
+    let newer = restoring.taking_back_from;
     let mut args = vec![
         arg(restoring.at),
         arg("scada"),
@@ -706,8 +776,9 @@ fn restore_outages(
         arg(feeder),
         arg(id.to_string()),
         arg(id),
-        arg(restoring.taken_from),
-        arg(restoring.meters_already_on),
+        arg(newer.map(|n| n.scada_event_id.to_string())),
+        arg(newer.map(|n| n.at)),
+        arg(restoring.applied_again),
     ]);
     let row = bulk_statement(
         client,

@@ -1067,8 +1067,9 @@ pub(crate) fn detach_spans_after_restoration(
 // later spans left them). Most came while their meters were still out there, so they added no
 // span of their own; they belong to what came after. Their source rows leave the restored
 // outages, which are weighed again without them (noisy-OR over what remains, SCADA certain), and
-// they are returned with their meters, to be correlated again. Meter by meter (see
-// `join_outage!`), and only when there is such a source: a restoration in time pays one lookup.
+// they are returned with their meters, to be correlated again. Their meters are found among the
+// outages' meters whose spans the restoration ended, meter by meter (see `join_outage!`), and only
+// when there is such a source: a restoration in time reads the restored outages' sources once.
 const LATER_POWER_OFFS: &str = r#"
 WITH later_sources AS (
     DELETE FROM oms_event_sources es
@@ -1106,22 +1107,28 @@ ORDER BY 4, 1, 2
 "#;
 
 /// What a restoration at `at` of `restored` leaves to correlate again: the `detached` spans, and
-/// every power-off told after it that joined a restored outage as a source (`LATER_POWER_OFFS`),
-/// with all the meters it told of, in time order. A SCADA source is the caller's to replay.
-pub(crate) fn power_offs_after_restoration(
+/// every power-off told after it that joined a restored outage as a source, which leaves it
+/// (`LATER_POWER_OFFS`; `detached_meters`: the meters of every span that left, also those the
+/// caller replays otherwise), with all the meters it told of, in time order. A SCADA source is the
+/// caller's to replay.
+pub(crate) fn take_back_later_power_offs(
     client: &mut SpiClient<'_>,
     restored: &[Uuid],
     at: TimestampWithTimeZone,
+    detached_meters: &[Uuid],
     detached: Vec<LaterSpans>,
 ) -> SpiResult<Vec<LaterSpans>> {
     if restored.is_empty() {
         return Ok(detached);
     }
-    let detached_meters: Vec<Uuid> = detached.iter().flat_map(|s| s.meters.clone()).collect();
     let mut told = read_later_spans(execute(
         client,
         LATER_POWER_OFFS,
-        &[arg(restored.to_vec()), arg(at), arg(detached_meters)],
+        &[
+            arg(restored.to_vec()),
+            arg(at),
+            arg(detached_meters.to_vec()),
+        ],
     )?)?;
     for spans in detached {
         match told

@@ -528,6 +528,67 @@ def test_a_restoration_older_than_one_already_handled_still_ends_the_outage_at_i
                        "WHERE f.feeder_id = 'F-A'") == [("on",)]
 
 
+def test_later_word_about_a_meter_a_newer_trip_took_out_goes_with_that_trip(grid):
+    # As in the newer-trip test above, with E-A1-01's last gasp at 10:30 arriving before the 10:20
+    # restoration: E-A1-01 was out only through the 10:25 trip, so its 10:30 word joined the 10:00
+    # outage as a source. It is word about the 10:25 outage, and a source of that one.
+    play(grid, [scada("A", "10:00"), kaifa("E-A3-07", "10:02"), scada("A", "10:25"),
+                kaifa("E-A1-01", "10:30", event_id="KF-LATER-WORD"), scada("A", "10:20", restoration=True)])
+    assert query(grid, """SELECT to_char(o.first_detected_at AT TIME ZONE 'UTC', 'HH24:MI'), o.status
+                          FROM oms_event_sources es JOIN oms_outage_events o ON o.id = es.outage_event_id
+                          WHERE es.source_event_id = 'KF-LATER-WORD'""") == [("10:25", "confirmed")]
+    assert [row[:8] for row in picture(grid)] == [
+        ("F-A", "feeder", "restored", 1, 0, "1.00", "10:00", "10:20"),
+        ("F-A", "feeder", "confirmed", 40, 40, "1.00", "10:25", None)]
+
+
+def test_an_outage_alarm_after_its_restoration_joins_the_outage_open_at_its_time(grid):
+    # F-A trips at 10:25 and is restored at 10:40; its trip of 10:30 arrives last. In time it joined
+    # the 10:25 outage as one more source, its meters held already: one outage, one span a meter.
+    play(grid, [scada("A", "10:25"), scada("A", "10:40", restoration=True), scada("A", "10:30")])
+    assert [row[:8] for row in picture(grid)] == [("F-A", "feeder", "restored", 40, 0, "1.00", "10:25", "10:40")]
+    assert query(grid, """SELECT to_char(e.event_timestamp AT TIME ZONE 'UTC', 'HH24:MI'),
+                                 to_char(o.first_detected_at AT TIME ZONE 'UTC', 'HH24:MI')
+                          FROM scada_events e JOIN oms_outage_events o ON o.id = e.outage_event_id
+                          ORDER BY 1""") == [("10:25", "10:25"), ("10:30", "10:25"), ("10:40", "10:25")]
+
+
+def test_an_outage_alarm_after_two_handled_restorations_is_over_at_the_first(grid):
+    # F-A's restorations of 10:40 and 10:50 are handled before its 10:00 trip arrives: the trip's
+    # outage was over at 10:40, the first restoration after it.
+    play(grid, [scada("A", "10:40", restoration=True), scada("A", "10:50", restoration=True), scada("A", "10:00")])
+    assert [row[:8] for row in picture(grid)] == [("F-A", "feeder", "restored", 0, 0, "1.00", "10:00", "10:40")]
+
+
+def test_an_outage_alarm_after_a_take_back_joins_only_what_its_restoration_still_ends(grid):
+    # The take-back test's alarms, then a trip at 10:30 that arrives after them all: in time it
+    # would have joined the 10:25 outage, which the 10:40 restoration ended. It must not pull the
+    # 10:00-10:20 outage, which the 10:40 restoration no longer ends, into it.
+    play(grid, [scada("A", "10:00"), kaifa("E-A3-07", "10:02"), scada("A", "10:25"),
+                scada("A", "10:40", restoration=True), scada("A", "10:20", restoration=True), scada("A", "10:30")])
+    assert [row[:8] for row in picture(grid)] == [
+        ("F-A", "feeder", "restored", 1, 0, "1.00", "10:00", "10:20"),
+        ("F-A", "feeder", "restored", 40, 0, "1.00", "10:25", "10:40")]
+
+
+def test_a_restoration_applied_again_turns_on_the_meters_of_outages_it_now_ends(grid):
+    # F-A trips at 10:00 and 10:25 (E-A4-02, back at 10:15, is fresh and on then: not affected) and
+    # is restored at 10:40; then E-A4-02's last gasp of 10:35 arrives (an outage of its own, open,
+    # its meter off), then the 10:20 restoration. Applied again, the 10:40 restoration ends what is
+    # open on F-A and began before it, and turns E-A4-02 back on, as in time it would have.
+    play(grid, [scada("A", "10:00"), kaifa("E-A3-07", "10:02"), kaifa("E-A4-02", "10:15", restored=True),
+                scada("A", "10:25"), scada("A", "10:40", restoration=True), kaifa("E-A4-02", "10:35"),
+                scada("A", "10:20", restoration=True)])
+    assert query(grid, """SELECT o.status, to_char(om.off_at AT TIME ZONE 'UTC', 'HH24:MI'),
+                                 to_char(om.on_at AT TIME ZONE 'UTC', 'HH24:MI')
+                          FROM oms_outage_events o JOIN oms_outage_meters om ON om.outage_id = o.id
+                          JOIN oms_meters m ON m.id = om.meter_id
+                          WHERE m.meter_number = 'E-A4-02' ORDER BY om.off_at""") == [("restored", "10:35", "10:40")]
+    assert query(grid, "SELECT power_status FROM oms_meters WHERE meter_number = 'E-A4-02'") == [("on",)]
+    assert query(grid, """SELECT count(*) FROM oms_outage_events o JOIN network_feeders f ON f.id = o.feeder_id
+                          WHERE f.feeder_id = 'F-A' AND o.status NOT IN ('restored', 'merged')""") == [(0,)]
+
+
 def test_late_scada_trips_extend_a_meter_span_instead_of_adding_overlapping_ones(grid):
     # F-A trips at 10:00; the building of ONU 9001 is back at 10:20 and off again at 10:30; trips of
     # 09:50 and 10:10 arrive late, when the registry has the building's meters off (10:30), so each
