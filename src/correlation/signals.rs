@@ -23,7 +23,7 @@ use super::rollup::{self, push_new, Touched};
 use super::rules::{DeviceKey, Scope};
 use super::storm;
 use super::stream::{Announcements, Change};
-use crate::db::{arg, execute, new_uuid_v7};
+use crate::db::{arg, execute, new_uuid_v7, scada_check};
 use crate::error::Source;
 use crate::gucs::{self, EngineSettings};
 
@@ -82,6 +82,9 @@ pub(crate) struct Located {
     pub episode_is_shared: bool,
     /// Its power changed too often in the last hour: its signals open and join nothing.
     pub flapping: bool,
+    /// The SCADA restoration of its device, handled already, that ended this (late) power-off
+    /// before the meter's own next power-on: `back_on_at` is its time.
+    pub restored_by: Option<Uuid>,
 }
 
 impl Located {
@@ -222,25 +225,64 @@ macro_rules! shared_outage {
 // the outage whose membership that power-on ended (the episode a late signal belongs to), whether
 // those two outages are shared (`shared_outage!`), whether it is flapping at $2 under a threshold
 // of $3 (`oms_meter_is_flapping()`, SPEC §5.7), and whether the covering outage is shared.
+//
+// A meter's next power-on is its own, or the first SCADA restoration of its device after $2 that
+// is handled already, whichever came first: a power-off older than that restoration (a delayed
+// head-end message) was over when it came, as the restoration would have ended it in time. Its
+// episode is then the outage of a device over the meter that the restoration ended, begun by $2
+// plus the join window ($4 seconds), and the restoration's id is returned, to turn the meter on.
 const LOCATE: &str = concat!(
     "WITH target AS (SELECT DISTINCT unnest($1::uuid[]) AS id), located AS (",
     located_meters!(),
-    r#")
+    r#"), restored_after AS (
+    -- Per device, not per meter: a signal's meters share one or two. By the partial index
+    -- scada_events_restorations.
+    SELECT d.feeder_id, d.substation_id, r.id AS restoration, r.event_timestamp AS restored_at
+    FROM (SELECT DISTINCT feeder_id, substation_id FROM located) AS d
+    JOIN network_substations s ON s.id = d.substation_id
+    LEFT JOIN network_feeders f ON f.id = d.feeder_id
+    CROSS JOIN LATERAL (
+        SELECT e.id, e.event_timestamp FROM scada_events e
+        WHERE e.substation_id = s.substation_id AND (e.feeder_id = f.feeder_id OR e.feeder_id IS NULL)
+          AND e.event_timestamp > $2 AND (e.check_result ->> 'classification') = 'restoration'
+        ORDER BY e.event_timestamp LIMIT 1) AS r
+)
 SELECT l.meter_id, l.customer_key, l.customer_id, l.dp_id, l.feeder_id, l.substation_id, l.onu_id,
        member.outage_id, cover.id, cover.first_detected_at, cover.scope::text, back.at, member.off_at,
        episode.outage_id, member.shared, episode.shared,
        oms_meter_is_flapping(l.meter_id, $2, $3),
-       cover.shared
+       cover.shared, CASE WHEN back.by_restoration THEN ra.restoration END
 FROM located l
 CROSS JOIN LATERAL (SELECT "#,
     next_power_on!(),
-    r#" AS at) AS back
+    r#" AS at) AS own
+LEFT JOIN restored_after ra ON ra.feeder_id IS NOT DISTINCT FROM l.feeder_id
+                           AND ra.substation_id IS NOT DISTINCT FROM l.substation_id
+CROSS JOIN LATERAL (
+    SELECT coalesce(least(own.at, ra.restored_at), own.at, ra.restored_at) AS at,
+           coalesce(ra.restored_at < own.at, ra.restored_at IS NOT NULL) AS by_restoration
+) AS back
 LEFT JOIN LATERAL (
     SELECT om.outage_id, "#,
     shared_outage!("l"),
     r#" AS shared
     FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
-    WHERE om.meter_id = l.meter_id AND om.on_at = back.at AND o.status <> 'merged'
+    WHERE NOT back.by_restoration AND om.meter_id = l.meter_id AND om.on_at = back.at AND o.status <> 'merged'
+    UNION ALL
+    (SELECT o.id, "#,
+    shared_outage!("l"),
+    r#" AS shared
+     FROM scada_events e
+     CROSS JOIN LATERAL pg_catalog.jsonb_array_elements_text(e.check_result -> 'restored_outages') AS r(id)
+     JOIN oms_outage_events o ON o.id::text = r.id
+     WHERE back.by_restoration AND e.id = ra.restoration
+       AND o.status = 'restored' AND o.actual_restoration_time = e.event_timestamp
+       AND o.first_detected_at <= $2 + pg_catalog.make_interval(secs => $4)
+       AND o.device_key IN ('substation:' || l.substation_id, 'feeder:' || l.feeder_id, 'dp:' || l.dp_id,
+                            CASE WHEN l.onu_id IS NOT NULL THEN 'service:onu:' || l.onu_id
+                                 ELSE 'service:meter:' || l.meter_id END)
+     ORDER BY CASE o.scope WHEN 'substation' THEN 1 WHEN 'feeder' THEN 2 WHEN 'distribution_point' THEN 3 ELSE 4 END
+     LIMIT 1)
     LIMIT 1
 ) AS episode ON back.at IS NOT NULL
 LEFT JOIN LATERAL (
@@ -288,13 +330,18 @@ pub(crate) fn locate(
     client: &mut SpiClient<'_>,
     meters: &[Uuid],
     at: TimestampWithTimeZone,
+    settings: &EngineSettings,
 ) -> SpiResult<Vec<Located>> {
     let mut located = Vec::with_capacity(meters.len());
-    let flap_threshold = gucs::engine().flap_threshold;
     for row in execute(
         client,
         LOCATE,
-        &[arg(meters.to_vec()), arg(at), arg(flap_threshold)],
+        &[
+            arg(meters.to_vec()),
+            arg(at),
+            arg(settings.flap_threshold),
+            arg(settings.join_window_seconds),
+        ],
     )? {
         let cover = match (
             row.get::<Uuid>(9)?,
@@ -325,6 +372,7 @@ pub(crate) fn locate(
             out_in_is_shared: row.get::<bool>(15)?.unwrap_or(true),
             episode_is_shared: row.get::<bool>(16)?.unwrap_or(true),
             flapping: row.get::<bool>(17)?.unwrap_or(false),
+            restored_by: row.get::<Uuid>(19)?,
         });
     }
     Ok(located)
@@ -606,9 +654,16 @@ impl<'l> Plan<'l> {
                 continue;
             }
             if let Some(outage) = meter.episode_of {
-                // A late word about an episode already recorded: one more source of that outage.
-                group(&mut plan.joins, outage);
-                group(&mut plan.earlier, outage).push(meter.meter);
+                if meter.restored_by.is_some() {
+                    // An outage a restoration ended that this late power-off's meter was never
+                    // in: it joins with its span, over at the restoration.
+                    group(&mut plan.joins, outage).push(meter);
+                } else {
+                    // A late word about an episode already recorded: one more source of that
+                    // outage.
+                    group(&mut plan.joins, outage);
+                    group(&mut plan.earlier, outage).push(meter.meter);
+                }
                 if meter.episode_is_shared {
                     push_new(&mut plan.shared, outage);
                 }
@@ -667,7 +722,7 @@ fn power_off(
     in_storm: bool,
     announcements: &mut Announcements,
 ) -> SpiResult<()> {
-    let mut located = locate(client, &signal.meters, signal.at)?;
+    let mut located = locate(client, &signal.meters, signal.at, settings)?;
     let mut attempt = 1;
     loop {
         let plan = Plan::of(&located, signal, settings, &[]);
@@ -687,7 +742,7 @@ fn power_off(
             None
         };
         if let Some(plan) = plan {
-            return carry_out(
+            carry_out(
                 client,
                 signal,
                 settings,
@@ -695,11 +750,32 @@ fn power_off(
                 &located,
                 plan,
                 announcements,
-            );
+            )?;
+            return turn_on_as_restored(client, &located);
         }
         attempt += 1;
-        located = locate(client, &signal.meters, signal.at)?;
+        located = locate(client, &signal.meters, signal.at, settings)?;
     }
+}
+
+/// Meters whose power-off was over at a restoration of their device handled before it arrived
+/// (`Located::restored_by`) are back on in the registry as of that restoration, as they would be
+/// had the power-off come in time.
+fn turn_on_as_restored(client: &mut SpiClient<'_>, located: &[Located]) -> SpiResult<()> {
+    let mut by_restoration: Vec<(Uuid, Vec<&Located>)> = Vec::new();
+    for meter in located {
+        if let Some(restoration) = meter.restored_by {
+            group(&mut by_restoration, restoration).push(meter);
+        }
+    }
+    for (restoration, meters) in by_restoration {
+        let at = meters[0]
+            .back_on_at
+            .expect("a meter a restoration ended is back at its time");
+        let ids: Vec<Uuid> = meters.iter().map(|m| m.meter).collect();
+        scada_check::restore_meters_as_of(client, &ids, restoration, at, gucs::confidence_scada())?;
+    }
+    Ok(())
 }
 
 fn carry_out(

@@ -115,20 +115,35 @@ const COUNT_VERDICTS: &str = concat!(
     ", 0::int4, 0::int4 FROM checked"
 );
 
-/// A restoration's effect on the meters of an outage alarm older than it that arrived after it
-/// (SPEC §6, ordering): the alarm's affected meters ($10, its id) go back on as of the restoration
-/// ($1), audited against the restoration ($3 as text, $11 as uuid), each through the ordering gate.
-const RESTORE_ALARM_METERS: &str = concat!(
-    "WITH target AS (SELECT meter_id AS id FROM scada_event_affected_meters WHERE scada_event_id = $10),",
-    registry_ctes!(),
-    r#", affected AS (
+/// A restoration's effect on meters it would have turned on, had their news come in time (SPEC §6,
+/// ordering): the meters of `$target` go back on as of the restoration ($1), audited against it
+/// ($3 as text, $11 as uuid), each through the ordering gate, and count among its meters.
+macro_rules! restore_as_of_restoration {
+    ($target:literal) => {
+        concat!(
+            "WITH target AS (",
+            $target,
+            "),",
+            registry_ctes!(),
+            r#", affected AS (
     INSERT INTO scada_event_affected_meters (scada_event_id, meter_id, meter_status_before, meter_status_after)
     SELECT $11, l.id, l.power_status, CASE WHEN l.applied THEN 'on' ELSE l.power_status END
     FROM locked l
     ON CONFLICT (scada_event_id, meter_id) DO NOTHING
 )
 SELECT (SELECT count(*) FROM changed)::int4"#
+        )
+    };
+}
+
+/// The affected meters of an outage alarm older than the restoration that arrived after it ($10,
+/// the alarm).
+const RESTORE_ALARM_METERS: &str = restore_as_of_restoration!(
+    "SELECT meter_id AS id FROM scada_event_affected_meters WHERE scada_event_id = $10"
 );
+
+/// Meters ($10) whose power-off older than the restoration arrived after it.
+const RESTORE_METERS: &str = restore_as_of_restoration!("SELECT unnest($10::uuid[]) AS id");
 
 /// Verdict counts over the meters in scope.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -228,6 +243,28 @@ pub fn restore_alarm_meters(
         Writes::MetersOf(device),
     )?
     .first();
+    Ok(row.get_one::<i32>()?.unwrap_or(0))
+}
+
+/// Turns meters back on as of a restoration of their device handled before their power-off
+/// arrived (a delayed message older than it); returns how many took the new status.
+pub fn restore_meters_as_of(
+    client: &mut SpiClient<'_>,
+    meters: &[Uuid],
+    restoration_id: Uuid,
+    restored_at: TimestampWithTimeZone,
+    confidence: f64,
+) -> SpiResult<i32> {
+    let mut args = vec![
+        arg(restored_at),
+        arg("scada"),
+        arg(restoration_id.to_string()),
+        arg(confidence),
+        arg(JsonB(serde_json::json!({"restores_late_power_off": true}))),
+    ];
+    args.extend(change_args(StatusChange::FeederEnergized));
+    args.extend([arg(meters.to_vec()), arg(restoration_id)]);
+    let row = execute(client, RESTORE_METERS, &args)?.first();
     Ok(row.get_one::<i32>()?.unwrap_or(0))
 }
 

@@ -589,6 +589,24 @@ def test_a_restoration_applied_again_turns_on_the_meters_of_outages_it_now_ends(
                           WHERE f.feeder_id = 'F-A' AND o.status NOT IN ('restored', 'merged')""") == [(0,)]
 
 
+@pytest.mark.parametrize("trip", [True, False], ids=["after a trip", "no trip"])
+@pytest.mark.parametrize("power_off_arrives", ["in time", "last"])
+def test_a_power_off_older_than_a_handled_restoration_of_its_feeder_is_over_at_that_restoration(
+        grid, trip, power_off_arrives):
+    # E-A2-05 goes off at 10:01 and F-A is restored at 10:40 (after a trip at 10:00 that found no
+    # meter off, or none). Delivered last, as a delayed head-end message is, the last gasp finds the
+    # restoration handled: in time it joined the feeder outage (or opened its own) and came back at
+    # 10:40 with the feeder; so it does now, and the registry has the meter on.
+    events = ([scada("A", "10:00")] if trip else []) + [kaifa("E-A2-05", "10:01"),
+                                                       scada("A", "10:40", restoration=True)]
+    if power_off_arrives == "last":
+        events = [e for e in events if e[1].get("payload") is None] + [e for e in events if e[1].get("payload")]
+    play(grid, events)
+    assert picture(grid) == ([("F-A", "feeder", "restored", 1, 0, "1.00", "10:00", "10:40", ["E-A2-05"], None)] if trip
+                             else [("E-A2-05", "service", "restored", 1, 0, "0.80", "10:01", "10:40", ["E-A2-05"], None)])
+    assert query(grid, "SELECT power_status FROM oms_meters WHERE meter_number = 'E-A2-05'") == [("on",)]
+
+
 def test_late_scada_trips_extend_a_meter_span_instead_of_adding_overlapping_ones(grid):
     # F-A trips at 10:00; the building of ONU 9001 is back at 10:20 and off again at 10:30; trips of
     # 09:50 and 10:10 arrive late, when the registry has the building's meters off (10:30), so each
