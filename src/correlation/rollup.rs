@@ -475,7 +475,7 @@ fn absorb(
 const RESTORED_BY_ALARM: &str = r#"
 SELECT ARRAY(SELECT o.id FROM scada_events e
              CROSS JOIN LATERAL jsonb_array_elements_text(e.check_result -> 'restored_outages') AS r(id)
-             JOIN oms_outage_events o ON o.id::text = r.id
+             JOIN oms_outage_events o ON o.id = r.id::uuid
              WHERE e.id = $1 AND o.status = 'restored' AND o.actual_restoration_time = e.event_timestamp
              ORDER BY o.id)
 "#;

@@ -373,7 +373,7 @@ fn reopen_for_newer_alarms(
 const DEVICE_OUTAGE_RESTORED_BY: &str = r#"
 SELECT o.id FROM scada_events e
 CROSS JOIN LATERAL jsonb_array_elements_text(e.check_result -> 'restored_outages') AS r(id)
-JOIN oms_outage_events o ON o.id::text = r.id
+JOIN oms_outage_events o ON o.id = r.id::uuid
 WHERE e.id = $1 AND o.status = 'restored' AND o.actual_restoration_time = e.event_timestamp
   AND o.device_key = $3 AND o.first_detected_at <= $2
 ORDER BY o.first_detected_at

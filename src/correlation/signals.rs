@@ -85,6 +85,8 @@ pub(crate) struct Located {
     /// The SCADA restoration of its device, handled already, that ended this (late) power-off
     /// before the meter's own next power-on: `back_on_at` is its time.
     pub restored_by: Option<Uuid>,
+    /// `episode_of` holds a span of the meter already (else the meter joins it with one).
+    pub episode_holds_meter: bool,
 }
 
 impl Located {
@@ -229,29 +231,40 @@ macro_rules! shared_outage {
 // A meter's next power-on is its own, or the first SCADA restoration of its device after $2 that
 // is handled already, whichever came first: a power-off older than that restoration (a delayed
 // head-end message) was over when it came, as the restoration would have ended it in time. Its
-// episode is then the outage of a device over the meter that the restoration ended, begun by $2
-// plus the join window ($4 seconds), and the restoration's id is returned, to turn the meter on.
+// episode is then the meter's membership that power-on ended, else the outage of a device over the
+// meter that the restoration ended (the survivor, if it merged since), begun by $2 plus the join
+// window ($4 seconds) unless SCADA reported it (a SCADA outage takes in what is under it, whenever
+// it began); the restoration's id is returned, to turn the meter on.
 const LOCATE: &str = concat!(
     "WITH target AS (SELECT DISTINCT unnest($1::uuid[]) AS id), located AS (",
     located_meters!(),
     r#"), restored_after AS (
-    -- Per device, not per meter: a signal's meters share one or two. By the partial index
-    -- scada_events_restorations.
+    -- Per device, not per meter: a signal's meters share one or two. Two probes of the partial
+    -- index scada_events_restorations, the feeder's and the whole substation's, each one descent.
     SELECT d.feeder_id, d.substation_id, r.id AS restoration, r.event_timestamp AS restored_at
     FROM (SELECT DISTINCT feeder_id, substation_id FROM located) AS d
     JOIN network_substations s ON s.id = d.substation_id
     LEFT JOIN network_feeders f ON f.id = d.feeder_id
     CROSS JOIN LATERAL (
-        SELECT e.id, e.event_timestamp FROM scada_events e
-        WHERE e.substation_id = s.substation_id AND (e.feeder_id = f.feeder_id OR e.feeder_id IS NULL)
-          AND e.event_timestamp > $2 AND (e.check_result ->> 'classification') = 'restoration'
-        ORDER BY e.event_timestamp LIMIT 1) AS r
+        SELECT x.id, x.event_timestamp FROM (
+            (SELECT e.id, e.event_timestamp FROM scada_events e
+             WHERE e.substation_id = s.substation_id AND e.feeder_id = f.feeder_id AND e.event_timestamp > $2
+               AND (e.check_result ->> 'classification') = 'restoration'
+               AND (e.check_result ->> 'meters_checked') = 'true'
+             ORDER BY e.event_timestamp LIMIT 1)
+            UNION ALL
+            (SELECT e.id, e.event_timestamp FROM scada_events e
+             WHERE e.substation_id = s.substation_id AND e.feeder_id IS NULL AND e.event_timestamp > $2
+               AND (e.check_result ->> 'classification') = 'restoration'
+               AND (e.check_result ->> 'meters_checked') = 'true'
+             ORDER BY e.event_timestamp LIMIT 1)) AS x
+        ORDER BY x.event_timestamp LIMIT 1) AS r
 )
 SELECT l.meter_id, l.customer_key, l.customer_id, l.dp_id, l.feeder_id, l.substation_id, l.onu_id,
        member.outage_id, cover.id, cover.first_detected_at, cover.scope::text, back.at, member.off_at,
        episode.outage_id, member.shared, episode.shared,
        oms_meter_is_flapping(l.meter_id, $2, $3),
-       cover.shared, CASE WHEN back.by_restoration THEN ra.restoration END
+       cover.shared, CASE WHEN back.by_restoration THEN ra.restoration END, episode.holds_meter
 FROM located l
 CROSS JOIN LATERAL (SELECT "#,
     next_power_on!(),
@@ -259,30 +272,38 @@ CROSS JOIN LATERAL (SELECT "#,
 LEFT JOIN restored_after ra ON ra.feeder_id IS NOT DISTINCT FROM l.feeder_id
                            AND ra.substation_id IS NOT DISTINCT FROM l.substation_id
 CROSS JOIN LATERAL (
-    SELECT coalesce(least(own.at, ra.restored_at), own.at, ra.restored_at) AS at,
+    -- least() passes over a NULL; on a tie the meter's own power-on (the restoration's audit) wins.
+    SELECT least(own.at, ra.restored_at) AS at,
            coalesce(ra.restored_at < own.at, ra.restored_at IS NOT NULL) AS by_restoration
 ) AS back
 LEFT JOIN LATERAL (
-    SELECT om.outage_id, "#,
+    SELECT x.outage_id, x.shared, x.holds_meter FROM (
+        SELECT om.outage_id, "#,
     shared_outage!("l"),
-    r#" AS shared
-    FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
-    WHERE NOT back.by_restoration AND om.meter_id = l.meter_id AND om.on_at = back.at AND o.status <> 'merged'
-    UNION ALL
-    (SELECT o.id, "#,
+    r#" AS shared, true AS holds_meter, 1 AS preference
+        FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
+        WHERE om.meter_id = l.meter_id AND om.on_at = back.at AND o.status <> 'merged'
+        UNION ALL
+        (SELECT o.id, "#,
     shared_outage!("l"),
-    r#" AS shared
-     FROM scada_events e
-     CROSS JOIN LATERAL pg_catalog.jsonb_array_elements_text(e.check_result -> 'restored_outages') AS r(id)
-     JOIN oms_outage_events o ON o.id::text = r.id
-     WHERE back.by_restoration AND e.id = ra.restoration
-       AND o.status = 'restored' AND o.actual_restoration_time = e.event_timestamp
-       AND o.first_detected_at <= $2 + pg_catalog.make_interval(secs => $4)
-       AND o.device_key IN ('substation:' || l.substation_id, 'feeder:' || l.feeder_id, 'dp:' || l.dp_id,
-                            CASE WHEN l.onu_id IS NOT NULL THEN 'service:onu:' || l.onu_id
-                                 ELSE 'service:meter:' || l.meter_id END)
-     ORDER BY CASE o.scope WHEN 'substation' THEN 1 WHEN 'feeder' THEN 2 WHEN 'distribution_point' THEN 3 ELSE 4 END
-     LIMIT 1)
+    r#" AS shared, false, 2
+         FROM scada_events e
+         CROSS JOIN LATERAL pg_catalog.jsonb_array_elements_text(e.check_result -> 'restored_outages') AS r(id)
+         JOIN oms_outage_events told ON told.id = r.id::uuid
+         JOIN oms_outage_events o ON o.id = coalesce(told.merged_into, told.id)
+         WHERE back.by_restoration AND e.id = ra.restoration
+           AND o.status = 'restored' AND o.actual_restoration_time = e.event_timestamp
+           AND o.device_key IN ('substation:' || l.substation_id, 'feeder:' || l.feeder_id, 'dp:' || l.dp_id,
+                                CASE WHEN l.onu_id IS NOT NULL THEN 'service:onu:' || l.onu_id
+                                     ELSE 'service:meter:' || l.meter_id END)
+           AND (o.first_detected_at <= $2 + pg_catalog.make_interval(secs => $4)
+                OR EXISTS (SELECT FROM oms_event_sources es
+                           WHERE es.outage_event_id = o.id AND es.source_type = 'scada'
+                             AND es.correlation_weight IS NOT NULL))
+         ORDER BY CASE o.scope WHEN 'substation' THEN 1 WHEN 'feeder' THEN 2 WHEN 'distribution_point' THEN 3 ELSE 4 END
+         LIMIT 1)
+    ) AS x
+    ORDER BY x.preference
     LIMIT 1
 ) AS episode ON back.at IS NOT NULL
 LEFT JOIN LATERAL (
@@ -373,6 +394,7 @@ pub(crate) fn locate(
             episode_is_shared: row.get::<bool>(16)?.unwrap_or(true),
             flapping: row.get::<bool>(17)?.unwrap_or(false),
             restored_by: row.get::<Uuid>(19)?,
+            episode_holds_meter: row.get::<bool>(20)?.unwrap_or(true),
         });
     }
     Ok(located)
@@ -635,6 +657,9 @@ struct Plan<'l> {
     shared: Vec<Uuid>,
     /// Of those, the ones the plan needs still open.
     must_be_open: Vec<Uuid>,
+    /// Meters given a span that a restoration of their device handled before this late signal
+    /// ended (`Located::restored_by`): back on in the registry as of it.
+    turned_on: Vec<&'l Located>,
 }
 
 impl<'l> Plan<'l> {
@@ -654,10 +679,11 @@ impl<'l> Plan<'l> {
                 continue;
             }
             if let Some(outage) = meter.episode_of {
-                if meter.restored_by.is_some() {
-                    // An outage a restoration ended that this late power-off's meter was never
-                    // in: it joins with its span, over at the restoration.
+                if !meter.episode_holds_meter {
+                    // An outage a restoration ended that this late power-off's meter was not in:
+                    // it joins with its span, over at the restoration.
                     group(&mut plan.joins, outage).push(meter);
+                    plan.turned_on.push(meter);
                 } else {
                     // A late word about an episode already recorded: one more source of that
                     // outage.
@@ -704,7 +730,12 @@ impl<'l> Plan<'l> {
                         push_new(&mut plan.must_be_open, cover.id);
                     }
                 }
-                _ => group(&mut plan.opens, meter.service()).push(meter),
+                _ => {
+                    group(&mut plan.opens, meter.service()).push(meter);
+                    if meter.restored_by.is_some() {
+                        plan.turned_on.push(meter);
+                    }
+                }
             }
         }
         plan
@@ -742,6 +773,7 @@ fn power_off(
             None
         };
         if let Some(plan) = plan {
+            let turned_on = plan.turned_on.clone();
             carry_out(
                 client,
                 signal,
@@ -751,19 +783,19 @@ fn power_off(
                 plan,
                 announcements,
             )?;
-            return turn_on_as_restored(client, &located);
+            return turn_on_as_restored(client, &turned_on);
         }
         attempt += 1;
         located = locate(client, &signal.meters, signal.at, settings)?;
     }
 }
 
-/// Meters whose power-off was over at a restoration of their device handled before it arrived
-/// (`Located::restored_by`) are back on in the registry as of that restoration, as they would be
-/// had the power-off come in time.
-fn turn_on_as_restored(client: &mut SpiClient<'_>, located: &[Located]) -> SpiResult<()> {
+/// Meters the plan gave a span that a restoration of their device, handled before their power-off
+/// arrived, ended (`Plan::turned_on`) are back on in the registry as of that restoration, as they
+/// would be had the power-off come in time.
+fn turn_on_as_restored(client: &mut SpiClient<'_>, turned_on: &[&Located]) -> SpiResult<()> {
     let mut by_restoration: Vec<(Uuid, Vec<&Located>)> = Vec::new();
-    for meter in located {
+    for meter in turned_on {
         if let Some(restoration) = meter.restored_by {
             group(&mut by_restoration, restoration).push(meter);
         }

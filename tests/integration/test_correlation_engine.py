@@ -607,6 +607,48 @@ def test_a_power_off_older_than_a_handled_restoration_of_its_feeder_is_over_at_t
     assert query(grid, "SELECT power_status FROM oms_meters WHERE meter_number = 'E-A2-05'") == [("on",)]
 
 
+@pytest.mark.parametrize("power_off_arrives", ["in time", "last"])
+def test_a_power_off_long_before_a_scada_outage_it_was_taken_into_is_taken_in_when_late(grid, power_off_arrives):
+    # E-A2-05 goes off at 09:40, more than the join window (30 min) before F-A's trip of 10:12 (which
+    # finds no meter off), and F-A is restored at 10:40. In time the last gasp opened a service
+    # outage that the trip took in; delivered last, it joins the feeder outage the restoration ended
+    # all the same, rather than being an outage of its own.
+    events = [kaifa("E-A2-05", "09:40"), scada("A", "10:12"), scada("A", "10:40", restoration=True)]
+    play(grid, events if power_off_arrives == "in time" else events[1:] + events[:1])
+    assert [row[:10] for row in picture(grid)] == [
+        ("F-A", "feeder", "restored", 1, 0, "1.00", "09:40", "10:40", ["E-A2-05"], None)]
+    assert query(grid, "SELECT power_status FROM oms_meters WHERE meter_number = 'E-A2-05'") == [("on",)]
+
+
+def test_an_earlier_word_about_a_span_a_late_restoration_clipped_moves_its_start(grid):
+    # F-A trips at 10:00; E-A2-05 goes off at 10:05 and E-A3-07 at 10:06; E-A2-05 says it is back at
+    # 10:50; the 10:40 restoration arrives late and ends both spans at 10:40; then E-A2-05's word of
+    # 10:03 arrives. It is the same span, from 10:03: no second one beside it.
+    play(grid, [scada("A", "10:00"), kaifa("E-A2-05", "10:05"), kaifa("E-A3-07", "10:06"),
+                kaifa("E-A2-05", "10:50", restored=True), scada("A", "10:40", restoration=True),
+                kaifa("E-A2-05", "10:03")])
+    assert query(grid, """SELECT m.meter_number, to_char(om.off_at AT TIME ZONE 'UTC', 'HH24:MI'),
+                                 to_char(om.on_at AT TIME ZONE 'UTC', 'HH24:MI')
+                          FROM oms_outage_meters om JOIN oms_meters m ON m.id = om.meter_id ORDER BY 1, 2""") == [
+        ("E-A2-05", "10:03", "10:40"), ("E-A3-07", "10:06", "10:40")]
+
+
+@pytest.mark.parametrize("power_off_arrives", ["in time", "last"])
+def test_a_flapping_meter_s_late_power_off_is_not_turned_on_by_the_restoration(grid, power_off_arrives):
+    # E-A2-05 flaps (four changes from 09:50, threshold 2); F-A trips at 10:00; its last gasp of 10:01
+    # joins nothing; the 10:40 restoration does not touch it. Delivered last, the last gasp finds the
+    # restoration handled, and still leaves the meter as in time: off, in no outage.
+    flaps = [kaifa("E-A2-05", "09:50"), kaifa("E-A2-05", "09:52", restored=True),
+             kaifa("E-A2-05", "09:54"), kaifa("E-A2-05", "09:56", restored=True)]
+    late = [scada("A", "10:00"), kaifa("E-A2-05", "10:01"), scada("A", "10:40", restoration=True)]
+    if power_off_arrives == "last":
+        late = [late[0], late[2], late[1]]
+    play(grid, flaps + late, settings={"oms_correlation.flap_threshold": "2"})
+    assert query(grid, "SELECT power_status FROM oms_meters WHERE meter_number = 'E-A2-05'") == [("off",)]
+    assert query(grid, """SELECT count(*) FROM oms_outage_meters om JOIN oms_meters m ON m.id = om.meter_id
+                          WHERE m.meter_number = 'E-A2-05' AND om.off_at >= '2025-10-01 10:00+00'""") == [(0,)]
+
+
 def test_late_scada_trips_extend_a_meter_span_instead_of_adding_overlapping_ones(grid):
     # F-A trips at 10:00; the building of ONU 9001 is back at 10:20 and off again at 10:30; trips of
     # 09:50 and 10:10 arrive late, when the registry has the building's meters off (10:30), so each
