@@ -7,7 +7,7 @@
 
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::spi::{SpiClient, SpiResult};
-use pgrx::{JsonB, Uuid};
+use pgrx::Uuid;
 use serde_json::{json, Value};
 
 use super::locks::located_meters;
@@ -15,8 +15,7 @@ use super::rollup;
 use super::signals::{self, join_outage, next_power_on, restore_if_all_back};
 use super::store::{self, Device, Evidence};
 use super::stream::{Announcements, Change};
-use crate::canonical::StatusChange;
-use crate::db::registry::{change_args, registry_ctes};
+use crate::db::registry::registry_ctes;
 use crate::db::scada_check::{self, bulk_statement, CheckSettings, ScopeCounts, Writes};
 use crate::db::{arg, execute};
 use crate::error::Source;
@@ -763,14 +762,12 @@ fn restore_outages(
     let Device { substation, feeder } = restoring.device;
     let id = restoring.scada_event_id;
     let newer = restoring.taking_back_from;
-    let mut args = vec![
-        arg(restoring.at),
-        arg("scada"),
-        arg(id.to_string()),
-        arg(restoring.confidence),
-        arg(JsonB(restoring.metadata.clone())),
-    ];
-    args.extend(change_args(StatusChange::FeederEnergized));
+    let mut args = scada_check::restoration_args(
+        id,
+        restoring.at,
+        restoring.confidence,
+        restoring.metadata.clone(),
+    );
     args.extend([
         arg(substation),
         arg(feeder),

@@ -216,6 +216,25 @@ pub fn count_verdicts(
     )?)
 }
 
+/// $1-$9 of a statement that turns meters on as a SCADA restoration does: $1 its time, $3 its id,
+/// $4 the confidence, $5 the status events' metadata, $6-$9 the change (`db::registry`).
+pub(crate) fn restoration_args<'a>(
+    restoration_id: Uuid,
+    restored_at: TimestampWithTimeZone,
+    confidence: f64,
+    metadata: serde_json::Value,
+) -> Vec<pgrx::datum::DatumWithOid<'a>> {
+    let mut args = vec![
+        arg(restored_at),
+        arg("scada"),
+        arg(restoration_id.to_string()),
+        arg(confidence),
+        arg(JsonB(metadata)),
+    ];
+    args.extend(change_args(StatusChange::FeederEnergized));
+    args
+}
+
 /// Turns an outage alarm's affected meters back on as of a newer restoration of its device that
 /// was handled before the alarm arrived; returns how many took the new status.
 pub fn restore_alarm_meters(
@@ -227,14 +246,7 @@ pub fn restore_alarm_meters(
     confidence: f64,
     metadata: serde_json::Value,
 ) -> SpiResult<i32> {
-    let mut args = vec![
-        arg(restored_at),
-        arg("scada"),
-        arg(restoration_id.to_string()),
-        arg(confidence),
-        arg(JsonB(metadata)),
-    ];
-    args.extend(change_args(StatusChange::FeederEnergized));
+    let mut args = restoration_args(restoration_id, restored_at, confidence, metadata);
     args.extend([arg(alarm_id), arg(restoration_id)]);
     let row = bulk_statement(
         client,
@@ -255,14 +267,8 @@ pub fn restore_meters_as_of(
     restored_at: TimestampWithTimeZone,
     confidence: f64,
 ) -> SpiResult<i32> {
-    let mut args = vec![
-        arg(restored_at),
-        arg("scada"),
-        arg(restoration_id.to_string()),
-        arg(confidence),
-        arg(JsonB(serde_json::json!({"restores_late_power_off": true}))),
-    ];
-    args.extend(change_args(StatusChange::FeederEnergized));
+    let metadata = serde_json::json!({"restores_late_power_off": true});
+    let mut args = restoration_args(restoration_id, restored_at, confidence, metadata);
     args.extend([arg(meters.to_vec()), arg(restoration_id)]);
     let row = execute(client, RESTORE_METERS, &args)?.first();
     Ok(row.get_one::<i32>()?.unwrap_or(0))
