@@ -494,17 +494,6 @@ pub fn restore(
     Ok(RestorationOutcome { counts, restored })
 }
 
-// A restoration ($1) applied again restored these outages ($2) too: its check result says so, so
-// that an outage alarm arriving after it finds them (`rollup::absorb_restored_by`).
-const RESTORED_AGAIN: &str = r#"
-UPDATE scada_events e
-SET check_result = pg_catalog.jsonb_set(e.check_result, '{restored_outages}',
-        (SELECT coalesce(pg_catalog.jsonb_agg(DISTINCT r.id), '[]'::jsonb)
-         FROM (SELECT pg_catalog.jsonb_array_elements_text(e.check_result -> 'restored_outages')
-               UNION SELECT unnest($2::text[])) AS r(id)))
-WHERE e.id = $1 AND pg_catalog.jsonb_typeof(e.check_result -> 'restored_outages') = 'array'
-"#;
-
 /// A restoration of a device, as it arrived or applied again.
 struct Restoring<'a> {
     scada_event_id: Uuid,
@@ -612,17 +601,11 @@ fn restore_device(
             ..*restoring
         };
         let restored_again = restore_device(client, &again, announcements)?;
-        execute(
+        store::note_restored_by(
             client,
-            RESTORED_AGAIN,
-            &[
-                arg(newer.scada_event_id),
-                arg(restored_again
-                    .outage_ids
-                    .iter()
-                    .map(Uuid::to_string)
-                    .collect::<Vec<_>>()),
-            ],
+            newer.scada_event_id,
+            &restored_again.outage_ids,
+            &[],
         )?;
     }
     Ok(restoration)

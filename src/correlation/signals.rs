@@ -21,6 +21,7 @@ use pgrx::Uuid;
 use super::locks::{self, located_meters};
 use super::rollup::{self, push_new, Touched};
 use super::rules::{DeviceKey, Scope};
+use super::store;
 use super::storm;
 use super::stream::{Announcements, Change};
 use crate::db::{arg, execute, new_uuid_v7, scada_check};
@@ -806,6 +807,8 @@ fn turn_on_as_restored(client: &mut SpiClient<'_>, turned_on: &[&Located]) -> Sp
             .expect("a meter a restoration ended is back at its time");
         let ids: Vec<Uuid> = meters.iter().map(|m| m.meter).collect();
         scada_check::restore_meters_as_of(client, &ids, restoration, at, gucs::confidence_scada())?;
+        // An outage of their own it ended counts among its outages, for an alarm arriving later.
+        store::note_restored_by(client, restoration, &[], &ids)?;
     }
     Ok(())
 }

@@ -152,3 +152,40 @@ pub fn record_already_restored(
     execute(client, RECORD_ALREADY_RESTORED, &args)?;
     Ok(id)
 }
+
+// A restoration ($1) ended these outages ($2) too, and the outages that meters ($3) are back from
+// at its time: its check result says so, so that an outage alarm arriving after it finds them
+// (`rollup::absorb_restored_by`). For a restoration applied again, and one that ended a late
+// power-off's outage (`signals`).
+const NOTE_RESTORED_BY: &str = r#"
+UPDATE scada_events e
+SET check_result = pg_catalog.jsonb_set(e.check_result, '{restored_outages}',
+        (SELECT coalesce(pg_catalog.jsonb_agg(DISTINCT r.id), '[]'::jsonb)
+         FROM (SELECT pg_catalog.jsonb_array_elements_text(e.check_result -> 'restored_outages')
+               UNION SELECT unnest($2::uuid[])::text
+               UNION SELECT om.outage_id::text
+                     FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
+                     WHERE om.meter_id = ANY ($3) AND om.on_at = e.event_timestamp
+                       AND o.status = 'restored' AND o.actual_restoration_time = e.event_timestamp) AS r(id)))
+WHERE e.id = $1 AND pg_catalog.jsonb_typeof(e.check_result -> 'restored_outages') = 'array'
+"#;
+
+/// Records `outages`, and those `meters` are back from at its time, among the outages a
+/// restoration alarm ended.
+pub fn note_restored_by(
+    client: &mut SpiClient<'_>,
+    restoration: Uuid,
+    outages: &[Uuid],
+    meters: &[Uuid],
+) -> SpiResult<()> {
+    execute(
+        client,
+        NOTE_RESTORED_BY,
+        &[
+            arg(restoration),
+            arg(outages.to_vec()),
+            arg(meters.to_vec()),
+        ],
+    )?;
+    Ok(())
+}

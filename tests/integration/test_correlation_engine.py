@@ -653,6 +653,16 @@ def test_a_flapping_meter_s_late_power_off_is_not_turned_on_by_the_restoration(g
                           WHERE m.meter_number = 'E-A2-05' AND om.off_at >= '2025-10-01 10:00+00'""") == [(0,)]
 
 
+@pytest.mark.parametrize("order", ["in time", "restoration first"])
+def test_a_late_trip_takes_in_the_outage_a_late_power_off_was_given(grid, order):
+    # F-A trips at 10:00 (finding no meter off), E-A2-05 goes off at 10:01, F-A is restored at
+    # 10:40. Delivered restoration first, then the last gasp (an outage of its own, over at 10:40),
+    # then the trip: the trip's outage takes that one in, as in time the last gasp joined the trip's.
+    events = [scada("A", "10:00"), kaifa("E-A2-05", "10:01"), scada("A", "10:40", restoration=True)]
+    play(grid, events if order == "in time" else [events[2], events[1], events[0]])
+    assert picture(grid) == [("F-A", "feeder", "restored", 1, 0, "1.00", "10:00", "10:40", ["E-A2-05"], None)]
+
+
 def test_late_scada_trips_extend_a_meter_span_instead_of_adding_overlapping_ones(grid):
     # F-A trips at 10:00; the building of ONU 9001 is back at 10:20 and off again at 10:30; trips of
     # 09:50 and 10:10 arrive late, when the registry has the building's meters off (10:30), so each
