@@ -470,15 +470,24 @@ fn absorb(
     )
 }
 
-// The outages a restoration alarm ($1) restored, as its check recorded them, that it still ends (an
-// older restoration that arrived later may have taken one back: `scada::restore_device`).
-const RESTORED_BY_ALARM: &str = r#"
-SELECT ARRAY(SELECT o.id FROM scada_events e
-             CROSS JOIN LATERAL jsonb_array_elements_text(e.check_result -> 'restored_outages') AS r(id)
-             JOIN oms_outage_events o ON o.id = r.id::uuid
-             WHERE e.id = $1 AND o.status = 'restored' AND o.actual_restoration_time = e.event_timestamp
-             ORDER BY o.id)
-"#;
+/// The outages a restoration alarm ($1) restored, as its check recorded them, that it still ends
+/// (an older restoration that arrived later may have taken one back: `scada::restore_device`), as
+/// rows `o` of oms_outage_events.
+macro_rules! outages_restoration_still_ends {
+    () => {
+        r#"FROM scada_events e
+CROSS JOIN LATERAL jsonb_array_elements_text(e.check_result -> 'restored_outages') AS r(id)
+JOIN oms_outage_events o ON o.id = r.id::uuid
+WHERE e.id = $1 AND o.status = 'restored' AND o.actual_restoration_time = e.event_timestamp"#
+    };
+}
+pub(crate) use outages_restoration_still_ends;
+
+const RESTORED_BY_ALARM: &str = concat!(
+    "SELECT ARRAY(SELECT o.id ",
+    outages_restoration_still_ends!(),
+    " ORDER BY o.id)"
+);
 
 /// A SCADA outage alarm that arrived after its device's restoration takes in the outages that
 /// restoration restored: they were the same interruption, told first by other sources, and each

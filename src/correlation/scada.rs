@@ -11,7 +11,7 @@ use pgrx::Uuid;
 use serde_json::{json, Value};
 
 use super::locks::located_meters;
-use super::rollup;
+use super::rollup::{self, outages_restoration_still_ends};
 use super::signals::{self, join_outage, next_power_on, restore_if_all_back};
 use super::store::{self, Device, Evidence};
 use super::stream::{Announcements, Change};
@@ -369,15 +369,14 @@ fn reopen_for_newer_alarms(
 
 // The device's ($3, its key) outage that a restoration alarm ($1) restored and still ends, begun
 // by $2.
-const DEVICE_OUTAGE_RESTORED_BY: &str = r#"
-SELECT o.id FROM scada_events e
-CROSS JOIN LATERAL jsonb_array_elements_text(e.check_result -> 'restored_outages') AS r(id)
-JOIN oms_outage_events o ON o.id = r.id::uuid
-WHERE e.id = $1 AND o.status = 'restored' AND o.actual_restoration_time = e.event_timestamp
+const DEVICE_OUTAGE_RESTORED_BY: &str = concat!(
+    "SELECT o.id ",
+    outages_restoration_still_ends!(),
+    r#"
   AND o.device_key = $3 AND o.first_detected_at <= $2
 ORDER BY o.first_detected_at
-LIMIT 1
-"#;
+LIMIT 1"#
+);
 
 /// An outage alarm older than a restoration already handled for its device. What happened is
 /// what an in-order delivery would have done: the alarm marks its meters off as of its own time
