@@ -3,7 +3,7 @@
 built from, so the two cannot drift while a version is being developed:
 
     --@rebind-begin ... --@rebind-end    every C function, re-created from `cargo pgrx schema`
-                                         (bound to this release's library, named by version), then
+                                         (bound to MODULE_PATHNAME, the control file's library), then
                                          sql/functions/ingest_functions.sql (their settings)
     --@NAME-begin ... --@NAME-end        the file SECTIONS names, with CREATE FUNCTION turned into
                                          CREATE OR REPLACE FUNCTION where the function existed before
@@ -12,7 +12,7 @@ Run it after changing sql/schema, sql/functions or a #[pg_extern], then review `
 tests/integration/test_upgrade.py checks the result against a fresh install. A released upgrade
 script is frozen: never run this on one.
 
-    scripts/fill_upgrade_script.py sql/oms_correlation--0.2.0--0.3.0.sql
+    scripts/fill_upgrade_script.py sql/oms_correlation--0.3.0--0.4.0.sql
 """
 
 import os
@@ -25,15 +25,6 @@ PG_CONFIG = "/usr/lib/postgresql/15/bin/pg_config"
 
 # Section name -> (source file, whether its functions already exist in the previous release).
 SECTIONS = {
-    "operations": ("sql/schema/05_operations.sql", False),
-    "legacy-compat": ("sql/schema/06_legacy_compat.sql", False),
-    "views": ("sql/functions/views.sql", False),
-    "sync": ("sql/functions/sync.sql", True),
-    "drop-guard": ("sql/functions/drop_guard.sql", True),
-    "finish-adoption": ("sql/functions/finish_adoption.sql", False),
-    "correlate-events": ("sql/functions/correlate_events.sql", False),
-    "stream": ("sql/functions/stream.sql", False),
-    "reliability": ("sql/functions/reliability.sql", False),
 }
 
 

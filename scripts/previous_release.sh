@@ -25,12 +25,23 @@ src="${OMS_RELEASES_DIR:-/tmp/oms_correlation-releases}/$version"
 rm -rf "$src"
 mkdir -p "$src"
 git -C "$here" archive "$commit" | tar -x -C "$src"
-# One target directory for every old release: they share their dependencies' builds.
-(cd "$src" && CARGO_TARGET_DIR="$here/target/previous-releases" cargo build --locked --lib --quiet)
+# One target directory for every old release: they share their dependencies' builds. Their cdylibs
+# share one path there too (target/previous-releases/debug/deps/liboms_correlation.so), so cargo may
+# call a release "fresh" while that file holds another release's build: the crate is always built
+# again (its sources are touched), and each release's library is kept by commit in built/, which
+# later runs install from without building.
+cache="$here/target/previous-releases/built/$commit.so"
+if [ ! -f "$cache" ]; then
+    touch "$src/src/lib.rs"
+    (cd "$src" && CARGO_TARGET_DIR="$here/target/previous-releases" cargo build --locked --lib --quiet)
+    mkdir -p "$(dirname "$cache")"
+    cp "$here/target/previous-releases/debug/liboms_correlation.so" "$cache.partial"
+    mv "$cache.partial" "$cache"
+fi
 
 libdir="$("$pg_config" --pkglibdir)"
 sharedir="$("$pg_config" --sharedir)/extension"
-install -m 755 "$here/target/previous-releases/debug/liboms_correlation.so" "$libdir/oms_correlation-$version.so"
+install -m 755 "$cache" "$libdir/oms_correlation-$version.so"
 sed "s|'MODULE_PATHNAME'|'\$libdir/oms_correlation-$version'|g" \
     "$here/sql/released/oms_correlation--$version.sql" >"$sharedir/oms_correlation--$version.sql"
 echo "$src"

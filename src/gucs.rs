@@ -1,9 +1,9 @@
 //! Settings (SPEC §8), all under `oms_correlation.*`, settable per session, per role or in
 //! `postgresql.conf`.
 //!
-//! Each release installs its own library (`oms_correlation-VERSION.so`), so a backend that ran the
-//! previous release's functions and then, after `ALTER EXTENSION UPDATE`, this release's, has both
-//! loaded. The first defined the settings; defining them again would be an ERROR in the middle of
+//! A database runs the library its schema is bound to: 0.3.0 installed `oms_correlation-0.3.0.so`,
+//! and from 0.4.0 on it is `oms_correlation.so`. A backend that ran the previous release's functions
+//! and then, after `ALTER EXTENSION UPDATE`, this release's, has both loaded. The first defined the settings; defining them again would be an ERROR in the middle of
 //! an ingest call. This copy then reads them by name instead (the accessors below), and sees what
 //! the session set.
 

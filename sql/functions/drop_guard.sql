@@ -29,7 +29,7 @@ $$;
 -- The guard reads each statement's parse tree (src/api/drop_guard.rs): it refuses a DROP
 -- EXTENSION naming this extension, a DROP SCHEMA ... CASCADE of its schema and a DROP OWNED BY its
 -- owner while the tables hold data, and lets every other statement through.
--- (Bound to the library the rest of this release is: each release has its own, named by version.)
+-- (Bound to the library pgrx binds the rest of this release to: the control file's module_pathname.)
 DO $bind$
 BEGIN
     EXECUTE format('CREATE FUNCTION @extschema@.oms_guard_drop() RETURNS event_trigger LANGUAGE c '

@@ -38,7 +38,7 @@ PORT = int(os.environ.get("OMS_TEST_PORT", "25430"))
 BASE = os.environ.get("OMS_TEST_BASE", "fresh")
 TEMPLATE = f"oms_it_template_{BASE}"
 # Every released version, oldest first (sql/released/README.md names their commits).
-RELEASES = ["0.1.0", "0.2.0"]
+RELEASES = ["0.1.0", "0.2.0", "0.3.0"]
 PREVIOUS_RELEASE = RELEASES[-1]
 PREVIOUS_RELEASE_HISTORY = os.path.join(REPO, "tests", "fixtures", "previous_release_history.sql")
 
