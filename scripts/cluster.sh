@@ -32,6 +32,8 @@ listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$dir'
 max_connections = 100
+# Each database with the extension has a correlator worker while it is busy (a test run has a few).
+max_worker_processes = 32
 shared_buffers = 256MB
 fsync = on
 log_min_messages = warning

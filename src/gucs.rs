@@ -56,6 +56,22 @@ static CONFIRM_CONFIDENCE: GucSetting<f64> = GucSetting::<f64>::new(0.8);
 
 // Reliability (SPEC §5.5, §5.7).
 static MOMENTARY_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(5 * 60);
+
+/// When the outage records follow an ingest (SPEC §5): `deferred`, by the correlator within a
+/// second; `immediate`, before the ingest call returns.
+#[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Correlate {
+    #[name = c"deferred"]
+    Deferred,
+    #[name = c"immediate"]
+    Immediate,
+}
+
+static CORRELATE: GucSetting<Correlate> = GucSetting::<Correlate>::new(Correlate::Deferred);
+static BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(5000);
+static WORKER_NAPTIME: GucSetting<i32> = GucSetting::<i32>::new(20);
+static WORKER_DATABASE: GucSetting<Option<std::ffi::CString>> =
+    GucSetting::<Option<std::ffi::CString>>::new(Some(c"postgres"));
 static FLAP_THRESHOLD: GucSetting<i32> = GucSetting::<i32>::new(20);
 
 /// Whether this copy of the library defined the settings (else another release's copy did).
@@ -142,8 +158,8 @@ fn int_setting(setting: &GucSetting<i32>, name: &CStr, default: i32) -> i32 {
 /// The engine's settings of this session.
 pub fn engine() -> EngineSettings {
     EngineSettings {
-        rollup: crate::correlation::rules::RollUp {
-            window_micros: i64::from(int_setting(
+        rollup: crate::correlation::decide::rules::RollUp {
+            window: i64::from(int_setting(
                 &ROLLUP_WINDOW,
                 c"oms_correlation.rollup_window",
                 300,
@@ -183,19 +199,10 @@ pub fn engine() -> EngineSettings {
     }
 }
 
-impl EngineSettings {
-    /// Storm mode: the roll-up and join windows `by` times wider.
-    pub fn widen(&mut self, by: f64) {
-        self.rollup.window_micros = (self.rollup.window_micros as f64 * by) as i64;
-        self.join_window_seconds =
-            (f64::from(self.join_window_seconds) * by).min(f64::from(i32::MAX)) as i32;
-    }
-}
-
 /// What the correlation engine reads from the settings.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineSettings {
-    pub rollup: crate::correlation::rules::RollUp,
+    pub rollup: crate::correlation::decide::rules::RollUp,
     pub join_window_seconds: i32,
     pub nested_window_seconds: i32,
     pub confirm_confidence: f64,
@@ -203,6 +210,42 @@ pub struct EngineSettings {
     pub momentary_window_seconds: i32,
     /// More power changes than this in an hour make a meter flapping.
     pub flap_threshold: i32,
+}
+
+pub fn correlate() -> Correlate {
+    if defined_here() {
+        return CORRELATE.get();
+    }
+    match by_name(c"oms_correlation.correlate").as_str() {
+        "immediate" => Correlate::Immediate,
+        _ => Correlate::Deferred,
+    }
+}
+
+/// Signals a correlator batch takes at most.
+pub fn batch_size() -> i64 {
+    i64::from(int_setting(&BATCH_SIZE, c"oms_correlation.batch_size", 5000).max(1))
+}
+
+/// How long the worker sleeps when the queue is empty, in milliseconds.
+pub fn worker_naptime_ms() -> u64 {
+    int_setting(&WORKER_NAPTIME, c"oms_correlation.worker_naptime", 20).max(1) as u64
+}
+
+/// The database the preloaded worker serves.
+pub fn worker_database() -> String {
+    if defined_here() {
+        return WORKER_DATABASE
+            .get()
+            .and_then(|c| c.to_str().ok().map(str::to_string))
+            .unwrap_or_else(|| "postgres".into());
+    }
+    let name = by_name(c"oms_correlation.database");
+    if name.is_empty() {
+        "postgres".into()
+    } else {
+        name
+    }
 }
 
 pub fn confidence_scada() -> f64 {
@@ -363,6 +406,43 @@ pub fn register() {
     ] {
         GucRegistry::define_float_guc(name, short, c"", setting, 0.0, 1.0, GucContext::Userset, GucFlags::default());
     }
+    GucRegistry::define_enum_guc(
+        c"oms_correlation.correlate",
+        c"When outage records follow an ingest: 'deferred' (the correlator, within a second) or 'immediate' (before the call returns).",
+        c"",
+        &CORRELATE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"oms_correlation.batch_size",
+        c"Signals a correlator batch takes at most.",
+        c"",
+        &BATCH_SIZE,
+        1,
+        1_000_000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"oms_correlation.worker_naptime",
+        c"How long the correlator worker sleeps when the queue is empty.",
+        c"",
+        &WORKER_NAPTIME,
+        1,
+        60_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_string_guc(
+        c"oms_correlation.database",
+        c"The database the correlator worker started with the server serves (shared_preload_libraries).",
+        c"Other databases get a worker when their first signal arrives.",
+        &WORKER_DATABASE,
+        // Not Postmaster: the library is also loaded after startup, where that is refused.
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
 }
 
 /// The session's confidence settings, for `canonical`.

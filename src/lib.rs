@@ -4,7 +4,8 @@
 //! - `payload`: serde decoding and validation of the four sources' JSON (pure Rust);
 //! - `canonical`: each source reduced to one shape, a `MeterSignal`, plus classification rules;
 //! - `db`: SPI statements: source tables, the meter registry and audit, SCADA checks;
-//! - `correlation`: the outage engine (SPEC §5): join, predict, roll up, restore, announce;
+//! - `correlation`: the outage engine (SPEC §5): a queue, one correlator that loads, decides in
+//!   plain Rust, and writes in set-based batches, and its background worker;
 //! - `api`: the thin `#[pg_extern]` functions of SPEC §2 and the bad-input policy;
 //! - `sql/`: the schema, SQL helper functions and views, pulled in below in dependency order.
 
@@ -41,6 +42,7 @@ extension_sql_file!(
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::register();
+    correlation::worker::register_static();
 }
 
 extension_sql_file!(
@@ -77,6 +79,11 @@ extension_sql_file!(
     "../sql/schema/07_seed_and_dump.sql",
     name = "seed_and_dump",
     requires = ["legacy_compat"]
+);
+extension_sql_file!(
+    "../sql/schema/09_correlator.sql",
+    name = "correlator_schema",
+    requires = ["seed_and_dump"]
 );
 extension_sql_file!(
     "../sql/functions/scope.sql",
@@ -136,7 +143,12 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/functions/reliability.sql",
     name = "reliability",
-    requires = ["adoption_take_in"]
+    requires = ["adoption_take_in", "correlator_schema"]
+);
+extension_sql_file!(
+    "../sql/functions/correlator.sql",
+    name = "correlator_functions",
+    requires = ["adoption_take_in", "correlator_schema"]
 );
 extension_sql_file!(
     "../sql/functions/stream.sql",

@@ -40,19 +40,22 @@ SELECT o.id, o.event_id, o.scope, o.device_key, o.status,
 FROM @extschema@.oms_outage_events o
 WHERE o.status NOT IN ('merged', 'cancelled');
 
--- Storm mode in one place (SPEC §5.6): whether it is on, since when, the rate now, the thresholds
--- and the switches so far (each one is a row of oms_storm_mode_log).
+-- Storm mode in one place (SPEC §5.6): whether it is on, since when (in event time), the rate at
+-- the newest signal's time, the thresholds and the switches so far (each a row of
+-- oms_storm_mode_log).
 CREATE VIEW @extschema@.oms_storm_mode AS
 SELECT c.is_active AS active, c.activated_at, c.deactivated_at,
        round((SELECT coalesce(sum(r.signals), 0) FROM @extschema@.oms_signal_rate r
-               WHERE r.bucket > clock_timestamp() - make_interval(secs => c.rate_window_seconds))
+               WHERE r.bucket > s.newest_event_at - make_interval(secs => c.rate_window_seconds)
+                 AND r.bucket <= s.newest_event_at)
              * 60.0 / c.rate_window_seconds, 2) AS rate_per_minute,
        c.auto_activation_threshold AS enter_per_minute, c.deactivation_threshold_per_minute AS exit_per_minute,
        c.cooldown_seconds, c.rate_window_seconds, c.window_multiplier,
        (SELECT count(*) FROM @extschema@.oms_storm_mode_log) AS switches,
-       (SELECT max(l.switched_at) FROM @extschema@.oms_storm_mode_log l) AS last_switch_at
-FROM @extschema@.oms_storm_mode_config c
-WHERE c.config_name = 'default';
+       (SELECT max(l.switched_at) FROM @extschema@.oms_storm_mode_log l) AS last_switch_at,
+       s.newest_event_at
+FROM @extschema@.oms_storm_mode_config c, @extschema@.oms_correlation_state s
+WHERE c.config_name = 'default' AND s.id = 1;
 
 -- Whether a meter is flapping at p_at (SPEC §5.7): more than p_threshold power changes within an
 -- hour, and no quiet hour (an hour without a change) since. A change at p_at counts. It looks back

@@ -35,27 +35,40 @@ CREATE TABLE @extschema@.oms_outage_events (
     customers_out               integer DEFAULT 0,
     merged_into                 uuid REFERENCES @extschema@.oms_outage_events (id) ON DELETE SET NULL,
     -- A nested outage (SPEC §5.4): opened by a meter of this outage soon after it was restored.
-    parent_outage_id            uuid REFERENCES @extschema@.oms_outage_events (id) ON DELETE SET NULL
+    parent_outage_id            uuid REFERENCES @extschema@.oms_outage_events (id) ON DELETE SET NULL,
+    -- When, in event time, the correlator opened it (a roll-up opens later than its start, the
+    -- earliest off time of its meters) and merged it: a replay rebuilds the outages as they stood
+    -- at any time from these (src/correlation/decide/engine.rs).
+    opened_at                   timestamptz,
+    merged_at                   timestamptz,
+    -- Set when an operator closed it (status restored, cleared or cancelled by anyone but the
+    -- correlator): the correlator leaves it and its meters' spans as they are.
+    operator_closed_at          timestamptz,
+    -- The rule that placed it at its device: service, dp_rollup, feeder_rollup, scada.
+    placement                   varchar(20)
 );
--- At most one open outage per device. Also the index the join-or-create lookup uses.
+-- At most one open outage per device (the correlator, the only writer, keeps it so; this says it
+-- of the data).
 CREATE UNIQUE INDEX oms_outage_events_one_open_per_device
     ON @extschema@.oms_outage_events (device_key)
     WHERE status IN ('detected', 'confirmed', 'in_progress');
 CREATE INDEX oms_outage_events_substation_idx ON @extschema@.oms_outage_events (substation_id, first_detected_at);
 CREATE INDEX oms_outage_events_feeder_idx ON @extschema@.oms_outage_events (feeder_id) WHERE feeder_id IS NOT NULL;
--- A roll-up reads a feeder's outages around a signal's time.
-CREATE INDEX oms_outage_events_feeder_start_idx ON @extschema@.oms_outage_events (feeder_id, first_detected_at)
-    WHERE feeder_id IS NOT NULL;
 CREATE INDEX oms_outage_events_dp_idx ON @extschema@.oms_outage_events (dp_id) WHERE dp_id IS NOT NULL;
 CREATE INDEX oms_outage_events_merged_into_idx ON @extschema@.oms_outage_events (merged_into)
     WHERE merged_into IS NOT NULL;
 CREATE INDEX oms_outage_events_parent_idx ON @extschema@.oms_outage_events (parent_outage_id)
     WHERE parent_outage_id IS NOT NULL;
--- The open outages under a device, which a SCADA outage absorbs.
-CREATE INDEX oms_outage_events_open_feeder_idx ON @extschema@.oms_outage_events (feeder_id)
-    WHERE status IN ('detected', 'confirmed', 'in_progress');
-CREATE INDEX oms_outage_events_open_substation_idx ON @extschema@.oms_outage_events (substation_id)
-    WHERE status IN ('detected', 'confirmed', 'in_progress');
+-- What a batch of an area loads: its outages that ended (were restored or merged) after a time,
+-- or are open. A feeder's, a substation's (on no feeder), a service's placed nowhere.
+CREATE INDEX oms_outage_events_feeder_area_idx ON @extschema@.oms_outage_events
+    (feeder_id, (coalesce(merged_at, actual_restoration_time, 'infinity'::timestamptz)))
+    WHERE feeder_id IS NOT NULL;
+CREATE INDEX oms_outage_events_substation_area_idx ON @extschema@.oms_outage_events
+    (substation_id, (coalesce(merged_at, actual_restoration_time, 'infinity'::timestamptz)))
+    WHERE feeder_id IS NULL;
+CREATE INDEX oms_outage_events_unplaced_area_idx ON @extschema@.oms_outage_events (device_key)
+    WHERE feeder_id IS NULL AND substation_id IS NULL;
 
 -- Each outage's affected meters (SPEC §5.1): when each went off and came back, where it hung then,
 -- and the source that first put it there. A meter is out in at most one outage at a time; one
@@ -73,18 +86,15 @@ CREATE TABLE @extschema@.oms_outage_meters (
     substation_id           uuid REFERENCES @extschema@.network_substations (id) ON DELETE SET NULL,
     first_source            varchar(32) NOT NULL,
     first_source_event_id   varchar(255),
+    -- The outage the span was first placed in; merges move the span, never this (a replay puts
+    -- the span back where it was at its start time).
+    origin_outage_id        uuid,
     PRIMARY KEY (outage_id, meter_id, off_at)
 );
-CREATE UNIQUE INDEX oms_outage_meters_out ON @extschema@.oms_outage_meters (meter_id) WHERE on_at IS NULL;
--- A late signal finds the episode its meter's next power-on ended.
-CREATE INDEX oms_outage_meters_meter_idx ON @extschema@.oms_outage_meters (meter_id, on_at);
--- Whether an outage still has a meter out, after every power-on, and whether a customer is still
--- out in it. The customer is in the key so that a lookup of one customer never reads every meter
--- still out in a feeder outage (a join of 10,000 meters took 3.6 s reading them for each meter).
-CREATE INDEX oms_outage_meters_open_idx ON @extschema@.oms_outage_meters (outage_id, customer_key) WHERE on_at IS NULL;
-CREATE INDEX oms_outage_meters_customer_idx ON @extschema@.oms_outage_meters (outage_id, customer_key);
-CREATE INDEX oms_outage_meters_dp_idx ON @extschema@.oms_outage_meters (dp_id, off_at);
-CREATE INDEX oms_outage_meters_feeder_idx ON @extschema@.oms_outage_meters (feeder_id, off_at);
+-- The correlator reads an outage's spans by its key; these serve everyone else: a meter's
+-- interruptions, and the spans placed in an outage that a replay looks for.
+CREATE INDEX oms_outage_meters_meter_idx ON @extschema@.oms_outage_meters (meter_id, off_at);
+CREATE INDEX oms_outage_meters_origin_idx ON @extschema@.oms_outage_meters (origin_outage_id);
 
 -- What each source contributed. The operations API reads the same facts under its own names
 -- (event_timestamp, confidence_weight, event_data); the extension writes both, and a row written
@@ -101,6 +111,8 @@ CREATE TABLE @extschema@.oms_event_sources (
     event_timestamp     timestamptz,
     confidence_weight   numeric(5, 2),
     event_data          jsonb,
+    -- The outage it was first a source of (as `oms_outage_meters.origin_outage_id`).
+    origin_outage_id    uuid,
     UNIQUE (outage_event_id, source_type, source_event_id)
 );
 
@@ -183,9 +195,9 @@ CREATE TABLE @extschema@.oms_storm_mode_config (
     cooldown_seconds                integer DEFAULT 600 CHECK (cooldown_seconds >= 0)
 );
 
--- Storm mode's count of power-off signals (src/correlation/storm.rs): a row per second and per
--- shard of backends, so that concurrent sessions do not queue on one row. Rows older than a day are
--- pruned as signals arrive.
+-- Storm mode's count of power-off signals (one per meter) per second of event time, kept by the
+-- correlator (src/correlation/storm.rs), which decides storm mode from it: ingest writes nothing
+-- here, so no session waits on a counter. `shard` is always 0 since 0.4.0 (one writer).
 CREATE TABLE @extschema@.oms_signal_rate (
     bucket      timestamptz NOT NULL,
     shard       smallint NOT NULL,
@@ -199,7 +211,9 @@ CREATE TABLE @extschema@.oms_storm_mode_log (
     switched_at             timestamptz NOT NULL DEFAULT pg_catalog.now(),
     active                  boolean NOT NULL,
     rate_per_minute         numeric,
-    threshold_per_minute    integer
+    threshold_per_minute    integer,
+    -- When, in event time, the storm began or ended (switched_at is when the correlator saw it).
+    event_at                timestamptz
 );
 
 

@@ -56,6 +56,8 @@ BEGIN
          WHERE config_name = NEW.config_name OR config_key = NEW.config_key OR id = NEW.id;
     ELSIF TG_TABLE_NAME = 'scada_alarm_vocabulary' THEN
         DELETE FROM scada_alarm_vocabulary WHERE term = NEW.term;
+    ELSIF TG_TABLE_NAME = 'oms_correlation_state' THEN
+        DELETE FROM oms_correlation_state WHERE id = NEW.id;
     END IF;
     RETURN NEW;
 END

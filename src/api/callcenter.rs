@@ -4,9 +4,8 @@
 use pgrx::prelude::*;
 use pgrx::Uuid;
 
-use super::{event_time, ingest, IngestError, Payload};
+use super::{after_signal, before_signal, event_time, ingest, IngestError, Payload};
 use crate::canonical;
-use crate::correlation::{correlate_meter_signal, locks};
 use crate::db::jsonb::RawJsonb;
 use crate::db::store::callcenter::store;
 use crate::error::Source;
@@ -29,7 +28,7 @@ pub fn insert_callcenter_ticket_from_json(json_data: Option<RawJsonb>) -> Option
 }
 
 /// Stores the ticket and records the customer's report against the meter as a `power_off` status
-/// event (confidence 0.60 by default), correlated into outages like any power-off signal. The
+/// event (confidence 0.60 by default), queued for the correlator like any power-off signal. The
 /// report does not change the meter's `power_status`.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
@@ -43,12 +42,12 @@ pub fn insert_callcenter_ticket_from_json_with_meter_link(
         |client, received| {
             let (ticket, at) = decode(received)?;
             let report = canonical::from_ticket(&ticket, &gucs::confidences());
-            if let Some(report) = &report {
-                locks::lock_devices_of(client, &report.selector)?;
+            if report.is_some() {
+                before_signal(client)?;
             }
             let stored = store(client, &ticket, at, received.raw, report.as_ref())?;
-            if let (Some(report), false) = (&report, stored.duplicate) {
-                correlate_meter_signal(client, report, "callcenter_tickets", at, stored.signalled)?;
+            if report.is_some() && !stored.duplicate {
+                after_signal(client)?;
             }
             Ok(stored.id)
         },

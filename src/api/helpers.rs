@@ -6,11 +6,11 @@ use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
 use serde_json::json;
 
-use crate::correlation::scada::AlarmContext;
+use crate::correlation::run::{self, By};
 use crate::correlation::scada_alarm::{check_outage, resolve_device, scada_scope_name};
 use crate::correlation::scada_result::ScadaResult;
 use crate::correlation::storm;
-use crate::correlation::stream::{engine_is_writing, Announcements, EngineWrites};
+use crate::correlation::stream::engine_is_writing;
 use crate::db::registry::{self, ExplicitChange};
 use crate::db::{arg, execute};
 use crate::gucs;
@@ -130,70 +130,76 @@ pub fn oms_process_scada_event_meters(
     ),
 > {
     const FUNCTION: &str = "process_scada_event_meters";
-    let _engine = EngineWrites::begin();
     let row = Spi::connect_mut(|client| -> pgrx::spi::SpiResult<_> {
         let event = execute(client, FIND_SCADA_EVENT, &[arg(scada_event_id)])?;
         if event.is_empty() {
             invalid_argument(FUNCTION, format!("unknown SCADA event {scada_event_id}"));
         }
-        let (event_type, severity, reason) = event.first().get_three::<String, String, String>()?;
-        let Some((device, scope)) = resolve_device(client, substation_id, feeder_id)? else {
+        let (event_type, _, _) = event.first().get_three::<String, String, String>()?;
+        run::lock(client)?;
+        let Some(device) = resolve_device(client, substation_id, feeder_id)? else {
             return Ok((0, 0, 0, 0, None));
-        };
-        let alarm = AlarmContext {
-            scada_event_id,
-            at: event_timestamp,
-            device,
-            substation_code: substation_id,
-            feeder_code: feeder_id,
-            description: format!(
-                "SCADA {} on {scope} {}",
-                event_type.as_deref().unwrap_or("event"),
-                if scope == "feeder" {
-                    feeder_id.unwrap_or_default()
-                } else {
-                    substation_id
-                }
-            ),
-            severity: severity.as_deref(),
-            cause: reason.as_deref(),
-            latitude: None,
-            longitude: None,
-            metadata: json!({"scada_event_type": event_type, "via": FUNCTION}),
         };
         let mut result = ScadaResult {
             scada_event_id: scada_event_id.to_string(),
             classification: "outage".into(),
             meters_checked: true,
-            scope: Some(scope.into()),
+            scope: Some(device.scope().into()),
             scada_scope: scada_scope_name().into(),
             ..ScadaResult::default()
         };
-        let mut announcements = Announcements::default();
-        let check = check_outage(client, &alarm, &mut result, &mut announcements)?;
-        announcements.send(client, "scada", &scada_event_id.to_string())?;
-        let counts = check.counts;
+        let metadata = json!({"scada_event_type": event_type, "via": FUNCTION});
+        let outage = check_outage(client, scada_event_id, device, event_timestamp, metadata, &mut result)?;
         Ok((
-            counts.total,
-            counts.offline,
-            counts.online,
-            counts.unknown,
-            check.outage_id,
+            result.total_meters,
+            result.offline_meters,
+            result.online_meters,
+            result.unknown_meters,
+            outage,
         ))
     })
     .unwrap_or_else(|e| panic!("{FUNCTION}: {e}"));
     TableIterator::once(row)
 }
 
-/// Ends (or starts) storm mode when its rules say so, without a signal: storm mode otherwise
-/// switches only when a signal arrives, so after a storm it would stay on until the next one.
-/// Schedule it once a minute (pg_cron, or the dashboard's poller). Returns whether storm mode is on.
+/// Applies storm mode's switching rule at `at` (event time; now by default) without a signal:
+/// after a storm's last signal, nothing else would end it. Schedule it once a minute (pg_cron, or
+/// the dashboard's poller). Returns whether storm mode is on.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
-pub fn oms_storm_mode_refresh() -> bool {
-    Spi::connect_mut(storm::refresh)
-        .map(|storm| storm.active)
+pub fn oms_storm_mode_refresh(at: default!(Option<TimestampWithTimeZone>, "NULL")) -> bool {
+    let now = at
+        .map(crate::correlation::load::time)
+        .unwrap_or_else(|| unsafe { pg_sys::GetCurrentTimestamp() });
+    Spi::connect_mut(|client| storm::refresh(client, now))
         .unwrap_or_else(|e| panic!("oms_storm_mode_refresh: {e}"))
+}
+
+/// Correlates what is queued, now, in the caller's transaction, and returns what it did (SPEC
+/// §5: for operators, pg_cron and tests; the worker does the same a batch at a time).
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
+pub fn oms_correlate_pending() -> TableIterator<
+    'static,
+    (
+        name!(batches, i32),
+        name!(signals, i32),
+        name!(set_aside, i32),
+        name!(outages_changed, i32),
+    ),
+> {
+    let drained = Spi::connect_mut(|client| {
+        run::lock(client)?;
+        run::drain(client, By::Pending, None, gucs::batch_size(), false)
+    })
+    .unwrap_or_else(|e| panic!("oms_correlate_pending: {e}"));
+    let n = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
+    TableIterator::once((
+        n(drained.batches),
+        n(drained.signals),
+        n(drained.set_aside),
+        n(drained.outages_changed),
+    ))
 }
 
 /// Whether the outage changes being made in this session are the correlation engine's: the

@@ -5,9 +5,8 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::Uuid;
 
-use super::{event_time, ingest, IngestError, Payload};
+use super::{after_signal, before_signal, event_time, ingest, IngestError, Payload};
 use crate::canonical;
-use crate::correlation::{correlate_meter_signal, locks};
 use crate::db::jsonb::RawJsonb;
 use crate::db::registry;
 use crate::db::store::kaifa::store;
@@ -31,7 +30,7 @@ pub fn insert_kaifa_event_from_json(json_data: Option<RawJsonb>) -> Option<Uuid>
 }
 
 /// Stores the message and applies what it says to its meter: power off or restored by CIM code,
-/// else by severity, else a communication refresh; power signals are correlated into outages.
+/// else by severity, else a communication refresh; power signals are queued for the correlator.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn insert_kaifa_event_from_json_with_meter_sync(json_data: Option<RawJsonb>) -> Option<Uuid> {
@@ -43,8 +42,9 @@ pub fn insert_kaifa_event_from_json_with_meter_sync(json_data: Option<RawJsonb>)
             let (event, stored) = decode_and_store(client, received)?;
             if !stored.duplicate {
                 let signal = canonical::from_kaifa(&event, &gucs::confidences());
-                if let Some(signal) = &signal {
-                    locks::lock_devices_of(client, &signal.selector)?;
+                let power = signal.as_ref().is_some_and(|s| s.change.new_power_status().is_some());
+                if power {
+                    before_signal(client)?;
                 }
                 registry::learn_mrids(client, &event.asset_mrids(), &event.usage_point_mrids())?;
                 if let Some(signal) = &signal {
@@ -53,14 +53,10 @@ pub fn insert_kaifa_event_from_json_with_meter_sync(json_data: Option<RawJsonb>)
                         "payload.created_date_time",
                         event.occurred_at,
                     )?;
-                    let applied = registry::apply(client, signal, at)?;
-                    correlate_meter_signal(
-                        client,
-                        signal,
-                        "kaifa_events",
-                        at,
-                        applied.audited_meters,
-                    )?;
+                    registry::apply(client, signal, at)?;
+                }
+                if power {
+                    after_signal(client)?;
                 }
             }
             Ok(stored.id)

@@ -10,16 +10,16 @@ pub mod helpers;
 pub mod kaifa;
 pub mod onu;
 pub mod scada;
-mod subtransaction;
 
 use pgrx::pg_sys::panic::{CaughtError, ErrorReport};
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiError};
 use serde_json::Value;
 
-use crate::correlation::stream::EngineWrites;
+use crate::correlation::run::{self, By};
+use crate::correlation::worker;
 use crate::db::jsonb::{self, RawJsonb, MAX_DEPTH};
-use crate::db::{arg, count_ingest_call, execute, timestamptz};
+use crate::db::{arg, count_ingest_call, execute, sqlstate, subtransaction, timestamptz};
 use crate::error::{ErrorKind, PayloadError, Source};
 use crate::gucs::{self, OnInvalidPayload};
 use crate::payload::EventTime;
@@ -106,7 +106,6 @@ pub fn ingest<T>(
     };
     let payload = Payload { raw, value };
     count_ingest_call();
-    let _engine = EngineWrites::begin();
     match subtransaction::run(|| Spi::connect_mut(|client| body(client, &payload))) {
         Ok(Ok(value)) => Some(value),
         Ok(Err(IngestError::Payload(e))) => reject(function, Some(raw), e.into()),
@@ -193,13 +192,6 @@ fn reject<T>(function: &'static str, raw: Option<RawJsonb>, rejection: Rejection
     }
 }
 
-/// The five-character SQLSTATE of an error code (PostgreSQL packs it six bits a character).
-fn sqlstate(code: PgSqlErrorCode) -> String {
-    let packed = code as isize as u32;
-    (0..5)
-        .map(|i| char::from(((packed >> (6 * i)) & 0x3F) as u8 + b'0'))
-        .collect()
-}
 
 fn sql_error_code(kind: ErrorKind) -> PgSqlErrorCode {
     match kind {
@@ -209,6 +201,27 @@ fn sql_error_code(kind: ErrorKind) -> PgSqlErrorCode {
         ErrorKind::OutOfRange => PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
         ErrorKind::StringTooLong => PgSqlErrorCode::ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
     }
+}
+
+/// Before an ingest writes a power signal (SPEC §5). In `immediate` mode the call is the
+/// correlator: it takes the correlator's lock before it locks any meter, so that no correlator
+/// waits for a meter this call holds while this call waits for it. In `deferred` mode the
+/// database's worker must be running.
+pub(crate) fn before_signal(client: &mut SpiClient<'_>) -> Result<(), IngestError> {
+    match gucs::correlate() {
+        gucs::Correlate::Immediate => run::lock(client)?,
+        gucs::Correlate::Deferred => worker::ensure_running(client)?,
+    }
+    Ok(())
+}
+
+/// After an ingest queued its signal: in `immediate` mode, the queue is drained before the call
+/// returns.
+pub(crate) fn after_signal(client: &mut SpiClient<'_>) -> Result<(), IngestError> {
+    if gucs::correlate() == gucs::Correlate::Immediate {
+        run::drain(client, By::Immediate, None, gucs::batch_size(), false)?;
+    }
+    Ok(())
 }
 
 /// An event time as a `timestamptz`, or a field error when PostgreSQL cannot represent it.

@@ -2,9 +2,8 @@
 
 use pgrx::prelude::*;
 
-use super::{event_time, ingest, IngestError, Payload};
+use super::{after_signal, before_signal, event_time, ingest, IngestError, Payload};
 use crate::canonical;
-use crate::correlation::{correlate_meter_signal, locks};
 use crate::db::jsonb::RawJsonb;
 use crate::db::store::onu::{stable_event_id, store};
 use crate::error::Source;
@@ -27,7 +26,7 @@ pub fn insert_onu_event_from_json(json_data: Option<RawJsonb>) -> Option<i32> {
 }
 
 /// Stores the event and, for a last gasp or power restored, updates every active meter behind
-/// the ONU with one audited status event each, and correlates the signal into outages.
+/// the ONU with one audited status event each, and queues the signal for the correlator.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn insert_onu_event_from_json_with_meter_sync(json_data: Option<RawJsonb>) -> Option<i32> {
@@ -38,12 +37,12 @@ pub fn insert_onu_event_from_json_with_meter_sync(json_data: Option<RawJsonb>) -
         |client, received| {
             let (event, event_id, at) = decode(received)?;
             let signal = canonical::from_onu(&event, &event_id, &gucs::confidences());
-            if let Some(signal) = &signal {
-                locks::lock_devices_of(client, &signal.selector)?;
+            if signal.is_some() {
+                before_signal(client)?;
             }
             let stored = store(client, &event, &event_id, at, received.raw, signal.as_ref())?;
-            if let (Some(signal), false) = (&signal, stored.duplicate) {
-                correlate_meter_signal(client, signal, "onu_events", at, stored.signalled)?;
+            if signal.is_some() && !stored.duplicate {
+                after_signal(client)?;
             }
             Ok(stored.id)
         },

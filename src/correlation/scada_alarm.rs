@@ -1,32 +1,27 @@
-//! One SCADA alarm through the engine (SPEC §4.1 steps 2-4): classified by the stored vocabulary,
-//! its device resolved and locked, its meters checked and its outage opened, joined or restored,
-//! and the check recorded on the alarm, as the result the ingest function returns.
+//! One SCADA alarm (SPEC §4.1 steps 2-5): classified by the stored vocabulary, its device
+//! resolved, its meters checked, and then applied by the correlator in the same call (the queue is
+//! drained first, so the alarm meets every signal committed before it), into the result the
+//! ingest function returns.
 
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::{JsonB, Uuid};
 use serde_json::json;
 
-use super::locks;
-use super::scada::{self as outages, AlarmContext, OutageCheck};
+use super::load::{id, pg, time};
+use super::model::Device;
+use super::run::{self, AlarmRun, By, Drained};
 use super::scada_result::ScadaResult;
-use super::store::Device;
-use super::stream::Announcements;
 use crate::canonical::scada_vocabulary::{self, AlarmClass};
-use crate::db::scada_check::ScopeCounts;
+use crate::db::scada_check::{self, CheckSettings, ScopeCounts};
 use crate::db::{arg, execute};
-use crate::error::Source;
 use crate::gucs::{self, ScadaScope};
 use crate::payload::scada::ScadaAlarm;
 
 /// A redelivery of an alarm whose first delivery was stored without a check (by
 /// `insert_scada_event_from_json`, or by the legacy functions before adoption): redeliveries
 /// change nothing, so it is not checked now either.
-pub fn never_checked(
-    client: &mut SpiClient<'_>,
-    id: Uuid,
-    alarm: &ScadaAlarm,
-) -> SpiResult<ScadaResult> {
+pub fn never_checked(client: &mut SpiClient<'_>, id: Uuid, alarm: &ScadaAlarm) -> SpiResult<ScadaResult> {
     let classification = classify(client, alarm)?;
     Ok(ScadaResult {
         scada_event_id: id.to_string(),
@@ -57,21 +52,20 @@ FROM (SELECT 1) AS one
 LEFT JOIN network_feeders f ON f.feeder_id = $2
 "#;
 
-// SCADA alarms of one substation are handled one at a time: a check and a restoration of the same
-// feeder would otherwise lock the outage and its meters in opposite orders.
-const SERIALIZE_SUBSTATION: &str =
-    "SELECT pg_catalog.pg_advisory_xact_lock(1869440365, pg_catalog.hashtext($1))";
-
 const RECORD_CHECK: &str = r#"
 UPDATE scada_events
 SET affected_meter_count = $2, meters_checked_at = pg_catalog.now(), outage_event_id = $3, check_result = $4
 WHERE id = $1
 "#;
 
-fn classify(
-    client: &mut SpiClient<'_>,
-    alarm: &ScadaAlarm,
-) -> SpiResult<scada_vocabulary::Classification> {
+const AFFECTED: &str = "SELECT coalesce(array_agg(meter_id), '{}') FROM scada_event_affected_meters WHERE scada_event_id = $1";
+
+// Whether the alarm's outage is already over at a restoration newer than the alarm.
+const SUPERSEDED: &str = r#"
+SELECT o.actual_restoration_time > $2 FROM oms_outage_events o WHERE o.id = $1 AND o.status = 'restored'
+"#;
+
+fn classify(client: &mut SpiClient<'_>, alarm: &ScadaAlarm) -> SpiResult<scada_vocabulary::Classification> {
     let mut vocabulary: Vec<(String, AlarmClass)> = Vec::new();
     for row in execute(client, VOCABULARY, &[])? {
         let term = row.get::<String>(1)?.unwrap_or_default();
@@ -86,43 +80,49 @@ fn classify(
     ))
 }
 
-/// Resolves the scope: the feeder when `feederId` names a known feeder, else the substation; and
-/// takes the substation's SCADA lock, then the device's outage locks (`correlation::locks`), until
-/// the end of the transaction.
+/// The alarm's device: the feeder when `feederId` names a known feeder, else the substation.
+#[derive(Debug, Clone, Copy)]
+pub struct Resolved {
+    pub substation: Option<Uuid>,
+    pub feeder: Option<Uuid>,
+}
+
+impl Resolved {
+    pub fn scope(&self) -> &'static str {
+        if self.feeder.is_some() {
+            "feeder"
+        } else {
+            "substation"
+        }
+    }
+
+    fn device(&self) -> Device {
+        match (self.feeder, self.substation) {
+            (Some(feeder), _) => Device::Feeder(id(feeder)),
+            (None, Some(substation)) => Device::Substation(id(substation)),
+            (None, None) => unreachable!("a resolved device names a feeder or a substation"),
+        }
+    }
+}
+
 pub fn resolve_device(
     client: &mut SpiClient<'_>,
     substation_code: &str,
     feeder_code: Option<&str>,
-) -> SpiResult<Option<(Device, &'static str)>> {
-    execute(client, SERIALIZE_SUBSTATION, &[arg(substation_code)])?;
-    let row = execute(
-        client,
-        RESOLVE_DEVICE,
-        &[arg(substation_code), arg(feeder_code)],
-    )?
-    .first();
+) -> SpiResult<Option<Resolved>> {
+    let row = execute(client, RESOLVE_DEVICE, &[arg(substation_code), arg(feeder_code)])?.first();
     let (substation, feeder, feeder_substation) = row.get_three::<Uuid, Uuid, Uuid>()?;
-    let resolved = match (substation, feeder) {
-        (_, Some(feeder)) => Some((
-            Device {
-                substation: substation.or(feeder_substation),
-                feeder: Some(feeder),
-            },
-            "feeder",
-        )),
-        (Some(substation), None) => Some((
-            Device {
-                substation: Some(substation),
-                feeder: None,
-            },
-            "substation",
-        )),
+    Ok(match (substation, feeder) {
+        (_, Some(feeder)) => Some(Resolved {
+            substation: substation.or(feeder_substation),
+            feeder: Some(feeder),
+        }),
+        (Some(substation), None) => Some(Resolved {
+            substation: Some(substation),
+            feeder: None,
+        }),
         (None, None) => None,
-    };
-    if let Some((device, _)) = &resolved {
-        locks::lock_scada_device(client, device.substation, device.feeder)?;
-    }
-    Ok(resolved)
+    })
 }
 
 /// Classifies the alarm and does the meter and outage work; returns the SPEC §4.1 result.
@@ -148,9 +148,10 @@ pub fn check_alarm(
         record_check(client, scada_event_id, None, None, &result)?;
         return Ok(result);
     }
-    let Some((device, scope)) =
-        resolve_device(client, &alarm.substation_id, alarm.feeder_id.as_deref())?
-    else {
+    // The correlator for the rest of the transaction, before any meter is locked: a correlator
+    // waiting for a meter this call holds must not be waited for in turn.
+    run::lock(client)?;
+    let Some(device) = resolve_device(client, &alarm.substation_id, alarm.feeder_id.as_deref())? else {
         result.reason = Some(format!(
             "unknown substation {:?}{}: event stored, no meters checked",
             alarm.substation_id,
@@ -163,86 +164,115 @@ pub fn check_alarm(
         record_check(client, scada_event_id, None, None, &result)?;
         return Ok(result);
     };
-    let device_name = match scope {
-        "feeder" => alarm.feeder_id.as_deref().unwrap_or_default(),
-        _ => alarm.substation_id.as_str(),
-    };
-    let context = AlarmContext {
-        scada_event_id,
-        at,
-        device,
-        substation_code: &alarm.substation_id,
-        feeder_code: alarm.feeder_id.as_deref(),
-        description: format!("SCADA {} on {scope} {device_name}", alarm.event_type),
-        severity: alarm.severity.as_deref(),
-        cause: alarm.reason.as_deref(),
-        latitude: alarm.coordinates.lat,
-        longitude: alarm.coordinates.lng,
-        metadata: json!({
-            "scada_event_type": alarm.event_type,
-            "alarm_type": alarm.alarm_type,
-            "classified_by": classification.matched_term,
-        }),
-    };
     result.meters_checked = true;
-    result.scope = Some(scope.into());
-    let mut announcements = Announcements::default();
+    result.scope = Some(device.scope().into());
+    let metadata = json!({
+        "scada_event_type": alarm.event_type,
+        "alarm_type": alarm.alarm_type,
+        "classified_by": classification.matched_term,
+    });
     match classification.class {
         AlarmClass::Restoration => {
-            let outcome = outages::restore(client, &context, &mut announcements)?;
-            fill_counts(&mut result, &outcome.counts);
-            result.restored_meters = outcome.restored.meters_restored;
-            result.restored_outages = outcome
-                .restored
-                .outage_ids
-                .iter()
-                .map(|id| id.to_string())
-                .collect();
-            let first = outcome.restored.outage_ids.first().copied();
-            result.outage_event_id = first.map(|id| id.to_string());
-            record_check(
+            let counts = scada_check::count_verdicts(
                 client,
-                scada_event_id,
-                Some(result.restored_meters),
-                first,
-                &result,
+                device.substation,
+                device.feeder,
+                at,
+                gucs::comm_fresh_window(),
             )?;
+            fill_counts(&mut result, &counts);
+            let drained = correlate(client, scada_event_id, device, at, true, Vec::new())?;
+            result.restored_meters = drained.alarm_turned_on;
+            result.restored_outages = drained.alarm_restored.iter().map(|o| o.to_string()).collect();
+            result.outage_event_id = drained.alarm_restored.first().map(|o| o.to_string());
+            let first = drained.alarm_restored.first().map(|o| pg(*o));
+            record_check(client, scada_event_id, Some(result.restored_meters), first, &result)?;
         }
         _ => {
-            check_outage(client, &context, &mut result, &mut announcements)?;
+            let outage = check_outage(client, scada_event_id, device, at, metadata, &mut result)?;
+            record_check(client, scada_event_id, Some(result.affected_meters), outage, &result)?;
         }
     }
-    announcements.send(client, Source::Scada.as_str(), &scada_event_id.to_string())?;
     Ok(result)
 }
 
-/// The outage check of an alarm (SPEC §4.1 step 3) into its result, recorded on the alarm.
+/// The outage check (SPEC §4.1 step 3): every meter in scope judged, the affected ones marked
+/// off, then the alarm applied by the correlator. Fills the result; returns the alarm's outage.
 pub fn check_outage(
     client: &mut SpiClient<'_>,
-    context: &AlarmContext<'_>,
+    scada_event_id: Uuid,
+    device: Resolved,
+    at: TimestampWithTimeZone,
+    metadata: serde_json::Value,
     result: &mut ScadaResult,
-    announcements: &mut Announcements,
-) -> SpiResult<OutageCheck> {
-    let check = outages::check_outage(client, context, announcements)?;
-    fill_counts(result, &check.counts);
-    result.affected_meters = check.counts.affected;
-    result.outage_event_id = check.outage_id.map(|id| id.to_string());
-    result.outage_created = check.created;
-    if check.superseded {
-        result.superseded = true;
-        result.restored_meters = check.restored_meters;
-        result.reason = Some(
-            "a newer restoration of this device was already handled: the outage is recorded as over".into(),
-        );
-    }
-    record_check(
+) -> SpiResult<Option<Uuid>> {
+    let settings = CheckSettings {
+        fresh_window_seconds: gucs::comm_fresh_window(),
+        affect_whole_scope: gucs::scada_scope() == ScadaScope::Topology,
+        confidence: gucs::confidence_scada(),
+    };
+    let counts = scada_check::check_and_mark_affected(
         client,
-        context.scada_event_id,
-        Some(check.counts.affected),
-        check.outage_id,
-        result,
+        scada_event_id,
+        device.substation,
+        device.feeder,
+        at,
+        &settings,
+        metadata,
     )?;
-    Ok(check)
+    fill_counts(result, &counts);
+    result.affected_meters = counts.affected;
+    let affected: Vec<Uuid> = execute(client, AFFECTED, &[arg(scada_event_id)])?
+        .first()
+        .get_one::<Vec<Uuid>>()?
+        .unwrap_or_default();
+    let drained = correlate(
+        client,
+        scada_event_id,
+        device,
+        at,
+        false,
+        affected.into_iter().map(id).collect(),
+    )?;
+    let outage = drained.alarm_outage.map(pg);
+    result.outage_event_id = outage.map(|o| o.to_string());
+    result.outage_created = drained.alarm_opened;
+    if let Some(outage) = outage {
+        let superseded = execute(client, SUPERSEDED, &[arg(outage), arg(at)])?;
+        if !superseded.is_empty() && superseded.first().get_one::<bool>()? == Some(true) {
+            result.superseded = true;
+            result.restored_meters = drained.turned_on_by_others;
+            result.reason = Some(
+                "a newer restoration of this device was already handled: the outage is recorded as over".into(),
+            );
+        }
+    }
+    Ok(outage)
+}
+
+fn correlate(
+    client: &mut SpiClient<'_>,
+    scada_event_id: Uuid,
+    device: Resolved,
+    at: TimestampWithTimeZone,
+    restoration: bool,
+    affected: Vec<super::model::Id>,
+) -> SpiResult<Drained> {
+    run::lock(client)?;
+    run::drain(
+        client,
+        By::Scada,
+        Some(AlarmRun {
+            id: id(scada_event_id),
+            at: time(at),
+            restoration,
+            device: device.device(),
+            substation: device.substation.map(id),
+            affected,
+        }),
+        gucs::batch_size(),
+        false,
+    )
 }
 
 fn fill_counts(result: &mut ScadaResult, counts: &ScopeCounts) {
@@ -262,12 +292,7 @@ fn record_check(
     execute(
         client,
         RECORD_CHECK,
-        &[
-            arg(scada_event_id),
-            arg(affected),
-            arg(outage_id),
-            arg(JsonB(result.to_json())),
-        ],
+        &[arg(scada_event_id), arg(affected), arg(outage_id), arg(JsonB(result.to_json()))],
     )?;
     Ok(())
 }

@@ -5,9 +5,12 @@
 //! are unqualified: every entry point pins `search_path` to the extension's schema first.
 
 pub mod jsonb;
+pub mod queue;
 pub mod registry;
 pub mod scada_check;
 pub mod store;
+pub mod subtransaction;
+pub mod topology;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -112,6 +115,14 @@ pub fn new_uuid_v7() -> pgrx::Uuid {
 /// rather than a new one per statement (READ COMMITTED).
 pub fn transaction_snapshot_is_fixed() -> bool {
     unsafe { pgrx::pg_sys::XactIsoLevel >= pgrx::pg_sys::XACT_REPEATABLE_READ as i32 }
+}
+
+/// The five-character SQLSTATE of an error code (PostgreSQL packs it six bits a character).
+pub fn sqlstate(code: pgrx::PgSqlErrorCode) -> String {
+    let packed = code as isize as u32;
+    (0..5)
+        .map(|i| char::from(((packed >> (6 * i)) & 0x3F) as u8 + b'0'))
+        .collect()
 }
 
 /// A typed SQL NULL or value, for optional arguments.

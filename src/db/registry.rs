@@ -115,12 +115,14 @@ SELECT (SELECT count(*) FROM locked)::int4,
 }
 
 // SPEC §4.3: a message reaches its meter by asset mRID, usage-point mRID, or a meter number equal
-// to the asset mRID.
+// to the asset mRID. A power signal is queued for the correlator in the same statement.
 const APPLY_BY_MRID: &str = concat!(
     "WITH target AS (SELECT id FROM oms_meters WHERE asset_mrid = ANY($10) ",
     "UNION SELECT id FROM oms_meters WHERE usage_point_mrid = ANY($11) ",
     "UNION SELECT id FROM oms_meters WHERE meter_number = ANY($10)),",
     registry_ctes!(),
+    ",",
+    crate::db::queue::enqueue!("audited", "CASE $6 WHEN 'power_off' THEN 'off' WHEN 'power_on' THEN 'on' END"),
     registry_counts!(),
     ", ARRAY(SELECT meter_id FROM audited)"
 );

@@ -136,14 +136,13 @@ SELECT (SELECT count(*) FROM changed)::int4"#
     };
 }
 
-/// The affected meters of an outage alarm older than the restoration that arrived after it ($10,
-/// the alarm).
-const RESTORE_ALARM_METERS: &str = restore_as_of_restoration!(
-    "SELECT meter_id AS id FROM scada_event_affected_meters WHERE scada_event_id = $10"
+/// Meters ($10) a restoration ($11) turned back on that it has not turned on before (a replay
+/// finds the same ones again).
+const TURN_ON: &str = restore_as_of_restoration!(
+    "SELECT t.id FROM unnest($10::uuid[]) AS t(id)
+     WHERE NOT EXISTS (SELECT FROM oms_meter_status_events e
+                       WHERE e.meter_id = t.id AND e.event_type = 'power_on' AND e.source_event_id = $3)"
 );
-
-/// Meters ($10) whose power-off older than the restoration arrived after it.
-const RESTORE_METERS: &str = restore_as_of_restoration!("SELECT unnest($10::uuid[]) AS id");
 
 /// Verdict counts over the meters in scope.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -235,42 +234,19 @@ pub(crate) fn restoration_args<'a>(
     args
 }
 
-/// Turns an outage alarm's affected meters back on as of a newer restoration of its device that
-/// was handled before the alarm arrived; returns how many took the new status.
-pub fn restore_alarm_meters(
-    client: &mut SpiClient<'_>,
-    device: Device,
-    alarm_id: Uuid,
-    restoration_id: Uuid,
-    restored_at: TimestampWithTimeZone,
-    confidence: f64,
-    metadata: serde_json::Value,
-) -> SpiResult<i32> {
-    let mut args = restoration_args(restoration_id, restored_at, confidence, metadata);
-    args.extend([arg(alarm_id), arg(restoration_id)]);
-    let row = bulk_statement(
-        client,
-        RESTORE_ALARM_METERS,
-        &args,
-        Writes::MetersOf(device),
-    )?
-    .first();
-    Ok(row.get_one::<i32>()?.unwrap_or(0))
-}
-
-/// Turns meters back on as of a restoration of their device handled before their power-off
-/// arrived (a delayed message older than it); returns how many took the new status.
-pub fn restore_meters_as_of(
+/// Turns meters back on as of a SCADA restoration that ended their spans (SPEC §4.1 step 4),
+/// each once, through the ordering gate; returns how many took the new status.
+pub fn turn_on_as_restored(
     client: &mut SpiClient<'_>,
     meters: &[Uuid],
     restoration_id: Uuid,
     restored_at: TimestampWithTimeZone,
     confidence: f64,
 ) -> SpiResult<i32> {
-    let metadata = serde_json::json!({"restores_late_power_off": true});
+    let metadata = serde_json::json!({"restored_by": restoration_id.to_string()});
     let mut args = restoration_args(restoration_id, restored_at, confidence, metadata);
     args.extend([arg(meters.to_vec()), arg(restoration_id)]);
-    let row = execute(client, RESTORE_METERS, &args)?.first();
+    let row = execute(client, TURN_ON, &args)?.first();
     Ok(row.get_one::<i32>()?.unwrap_or(0))
 }
 

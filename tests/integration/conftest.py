@@ -24,6 +24,7 @@ import collections
 import json
 import os
 import subprocess
+import time
 import uuid
 
 import psycopg2
@@ -36,6 +37,17 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLES = os.environ.get("OMS_EXAMPLES_DIR", os.path.join(REPO, "..", "shared", "examples"))
 PORT = int(os.environ.get("OMS_TEST_PORT", "25430"))
 BASE = os.environ.get("OMS_TEST_BASE", "fresh")
+# When the outage records follow an ingest (SPEC §5): 'deferred', what a DBA gets by default (the
+# correlator's worker takes each signal in within a second, and a test waits for it on
+# oms_correlation_status, `settle`), or 'immediate' (each ingest call correlates before it returns).
+CORRELATE = os.environ.get("OMS_TEST_CORRELATE", "deferred")
+# Settings the correlator decides under: in deferred mode the worker reads them from the database's
+# own settings (ALTER DATABASE ... SET), not from the ingesting session.
+ENGINE_SETTINGS = {"oms_correlation.rollup_window", "oms_correlation.rollup_min_meters",
+                   "oms_correlation.rollup_dp_fraction", "oms_correlation.rollup_min_children",
+                   "oms_correlation.rollup_feeder_fraction", "oms_correlation.join_window",
+                   "oms_correlation.nested_window", "oms_correlation.confirm_confidence",
+                   "oms_correlation.momentary_window", "oms_correlation.flap_threshold"}
 TEMPLATE = f"oms_it_template_{BASE}"
 # Every released version, oldest first (sql/released/README.md names their commits).
 RELEASES = ["0.1.0", "0.2.0", "0.3.0"]
@@ -166,6 +178,7 @@ def db(template):
     admin(f"CREATE DATABASE {name} TEMPLATE {template}")
     if BASE != "fresh":
         admin(f"ALTER DATABASE {name} SET search_path = earlier_rows_hidden, public")
+    admin(f"ALTER DATABASE {name} SET oms_correlation.correlate = '{CORRELATE}'")
     yield name
     admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
@@ -243,11 +256,80 @@ def example(name):
         return json.load(f)
 
 
+def listen(database, channel="oms_outage"):
+    """A connection LISTENing on `channel`, for `heard`."""
+    listener = psycopg2.connect(dsn(database))
+    listener.autocommit = True
+    with listener.cursor() as cur:
+        cur.execute(f"LISTEN {channel}")
+    return listener
+
+
+def heard(listener, database, channel="oms_outage", timeout=30):
+    """Every message the listener received, complete: a sentinel is sent after everything the test
+    did has committed, and notifications arrive in commit order, so the messages before it are all
+    there are (no waiting for silence)."""
+    import select
+    nonce = uuid.uuid4().hex
+    run(database, f"SELECT pg_notify('{channel}', %s)", (json.dumps({"sentinel": nonce}),))
+    messages = []
+    deadline = time.monotonic() + timeout
+    while True:
+        assert time.monotonic() < deadline, "the sentinel notification never arrived"
+        select.select([listener], [], [], 0.5)
+        listener.poll()
+        while listener.notifies:
+            note = listener.notifies.pop(0)
+            payload = json.loads(note.payload)
+            if payload.get("sentinel") == nonce:
+                return messages
+            messages.append(note)
+
+
+def settle(pool, timeout=60):
+    """Waits until the correlator has taken in every committed signal (deferred mode): the queue
+    of oms_correlation_status is empty. Signals a batch is working on are still queued to every
+    other session until it commits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        depth = query(pool, "SELECT queue_depth FROM oms_correlation_status")[0][0]
+        if depth == 0:
+            return
+        assert time.monotonic() < deadline, f"the correlator left {depth} signal(s) queued for {timeout} s"
+        time.sleep(0.005)
+
+
+def settle_database(database, timeout=60):
+    """`settle` for a database by name."""
+    conn = psycopg2.connect(dsn(database))
+    conn.autocommit = True
+    try:
+        deadline = time.monotonic() + timeout
+        with conn.cursor() as cur:
+            while True:
+                cur.execute("SELECT queue_depth FROM oms_correlation_status")
+                depth = cur.fetchone()[0]
+                if depth == 0:
+                    return
+                assert time.monotonic() < deadline, f"the correlator left {depth} signal(s) queued"
+                time.sleep(0.005)
+    finally:
+        conn.close()
+
+
 def call(pool, function, payload, settings=None):
-    """What the consumers do: one pooled connection, SELECT fn(%s::jsonb), commit, return the value."""
+    """What the consumers do: one pooled connection, SELECT fn(%s::jsonb), commit, return the value;
+    then, in deferred mode, wait for the correlator to take it in. Settings the correlator decides
+    under are the database's for the call in deferred mode (the worker reads them there)."""
+    engine = {k: v for k, v in (settings or {}).items() if k in ENGINE_SETTINGS}
     conn = pool.getconn()
     try:
         with conn.cursor() as cur:
+            if CORRELATE == "deferred" and engine:
+                cur.execute("SELECT current_database()")
+                database = cur.fetchone()[0]
+                for name, value in engine.items():
+                    admin(f"ALTER DATABASE {database} SET {name} = '{value}'")
             for name, value in (settings or {}).items():
                 cur.execute("SELECT set_config(%s, %s, false)", (name, value))
             cur.execute(f"SELECT {function}(%s::jsonb)", (json.dumps(payload),))
@@ -255,12 +337,18 @@ def call(pool, function, payload, settings=None):
             for name in settings or {}:
                 cur.execute("RESET " + name)
         conn.commit()
-        return result
     except Exception:
         conn.rollback()
         raise
     finally:
         pool.putconn(conn)
+    if CORRELATE == "deferred":
+        settle(pool)
+        if engine:
+            database = query(pool, "SELECT current_database()")[0][0]
+            for name in engine:
+                admin(f"ALTER DATABASE {database} RESET {name}")
+    return result
 
 
 def query(pool, sql, params=None):

@@ -7,6 +7,7 @@ use pgrx::{JsonB, Uuid};
 use super::Stored;
 use crate::canonical::MeterSignal;
 use crate::db::jsonb::RawJsonb;
+use crate::db::queue::enqueue;
 use crate::db::registry::customer_report_audit;
 use crate::db::{arg, execute};
 use crate::error::Source;
@@ -41,6 +42,8 @@ WITH ticket AS (
     SELECT id FROM ticket WHERE $15
 ),"#,
     customer_report_audit!(),
+    ",",
+    enqueue!("report", "'off'"),
     "\nSELECT id, ARRAY(SELECT meter_id FROM report) FROM ticket"
 );
 

@@ -7,6 +7,7 @@ use pgrx::{JsonB, Uuid};
 
 use super::Stored;
 use crate::canonical::MeterSignal;
+use crate::db::queue::enqueue;
 use crate::db::jsonb::RawJsonb;
 use crate::db::registry::{change_args, registry_ctes};
 use crate::db::{arg, execute};
@@ -54,8 +55,8 @@ const STORE: &str = concat!(
     "\nSELECT id, '{}'::uuid[] FROM event"
 );
 
-/// Stores the event and applies its signal to the meters behind the ONU in one statement; a
-/// redelivery (no row in `event`) reaches no meter.
+/// Stores the event, applies its signal to the meters behind the ONU and queues it for the
+/// correlator, in one statement; a redelivery (no row in `event`) reaches no meter.
 const STORE_AND_APPLY: &str = concat!(
     "WITH",
     store_ctes!(),
@@ -65,6 +66,8 @@ const STORE_AND_APPLY: &str = concat!(
     SELECT id FROM oms_meters WHERE meter_number = ANY($11) AND EXISTS (SELECT 1 FROM event)
 ),"#,
     registry_ctes!(),
+    ",",
+    enqueue!("audited", "CASE $6 WHEN 'power_off' THEN 'off' WHEN 'power_on' THEN 'on' END"),
     "\nSELECT id, ARRAY(SELECT meter_id FROM audited) FROM event"
 );
 

@@ -1,0 +1,81 @@
+-- The correlator (SPEC §5, since 0.4.0): ingest stores the event, the registry change and the
+-- audit row, and queues the power signal in the same transaction; one correlator at a time drains
+-- the queue in batches (src/correlation/run.rs).
+
+-- Power signals waiting for the correlator: one row per source event, with the meters its status
+-- events were written for. The correlator deletes what it takes in the transaction that writes
+-- the outages, so a committed signal is correlated exactly once, across crashes: a transaction that
+-- commits after later ones is simply found by the next batch (no sequence is read as a position).
+CREATE TABLE @extschema@.oms_correlation_queue (
+    id                  bigserial PRIMARY KEY,
+    at                  timestamptz NOT NULL,
+    power               varchar(3) NOT NULL CHECK (power IN ('off', 'on')),
+    source_type         varchar(32) NOT NULL,
+    source_event_id     varchar(255) NOT NULL,
+    meters              uuid[] NOT NULL,
+    enqueued_at         timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+
+-- Signals whose correlation raised an error, set aside with it so that the queue moves on (as a
+-- quarantined payload is). `SELECT oms_correlation_retry()` queues them again.
+CREATE TABLE @extschema@.oms_correlation_set_aside (
+    id                  bigserial PRIMARY KEY,
+    at                  timestamptz NOT NULL,
+    power               varchar(3) NOT NULL,
+    source_type         varchar(32) NOT NULL,
+    source_event_id     varchar(255) NOT NULL,
+    meters              uuid[] NOT NULL,
+    enqueued_at         timestamptz NOT NULL,
+    set_aside_at        timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    sqlstate            varchar(5),
+    error               text NOT NULL
+);
+
+-- What each area was correlated from (an area: a feeder, or the meters of a substation on no
+-- feeder, or a service placed nowhere): every power signal and SCADA alarm, by event time. A
+-- signal that arrives late is correlated by replaying its area from its time (src/correlation/
+-- decide), and this is what the replay reads. `meters` are the area's meters of a signal, or the
+-- meters an alarm's check found affected.
+CREATE TABLE @extschema@.oms_correlation_inputs (
+    area                varchar(120) NOT NULL,
+    at                  timestamptz NOT NULL,
+    kind                varchar(12) NOT NULL CHECK (kind IN ('off', 'on', 'trip', 'restoration')),
+    source_type         varchar(32) NOT NULL,
+    source_event_id     varchar(255) NOT NULL,
+    meters              uuid[] NOT NULL,
+    logged_at           timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (area, at, source_type, source_event_id, kind)
+);
+
+-- The correlator's own row: the single-writer lock (each batch takes it FOR UPDATE, so a
+-- REPEATABLE READ caller whose snapshot predates another batch gets a serialization failure, as
+-- for any concurrent update), and what the last batch did, for oms_correlation_status.
+CREATE TABLE @extschema@.oms_correlation_state (
+    id                  integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    -- Signals dated before this were stored before the correlator kept its input log (a database
+    -- updated from 0.3.0): they are set aside rather than replayed against a partial log.
+    log_start           timestamptz NOT NULL DEFAULT '-infinity',
+    batches             bigint NOT NULL DEFAULT 0,
+    signals             bigint NOT NULL DEFAULT 0,
+    last_batch_at       timestamptz,
+    last_batch_signals  integer,
+    last_batch_ms       double precision,
+    last_batch_by       varchar(32),
+    -- The newest event time correlated: where event time has come to (storm mode is decided in it).
+    newest_event_at     timestamptz
+);
+
+-- A fresh install (or an adopted legacy database, whose outages the correlator never made) logs
+-- from the beginning of time; an update from 0.3.0 sets log_start to its newest status event.
+INSERT INTO @extschema@.oms_correlation_state (id)
+SELECT 1 WHERE pg_catalog.current_setting('application_name') IS DISTINCT FROM 'pg_restore';
+
+CREATE TRIGGER oms_correlation_state_merge BEFORE INSERT ON @extschema@.oms_correlation_state
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.oms_merge_seeded_row();
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_queue_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_set_aside', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_set_aside_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_inputs', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_state', '');

@@ -1,0 +1,1077 @@
+//! The event-time fold (SPEC §5.1-5.5): an area's outages as they stood just before `t0`, rebuilt
+//! from the stored rows, then every input from `t0` on applied in event-time order.
+//!
+//! Each decision is taken at an input's own time and reads only what came before it (the rules look
+//! back, never ahead), so the outages an area ends with are a function of its inputs' times:
+//! replaying from any `t0` at or before the earliest input that changed gives what one replay of
+//! everything would. Late signals, batch boundaries and arrival order are all just replays.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::rules::{is_flapping, noisy_or, Rules};
+use crate::correlation::model::{
+    Alarm, Device, Id, Input, MeterSignal, Place, Power, Scope, SourceKey, SourceKind,
+    StoredOutage, StoredSpan, StoredStatus, Time,
+};
+
+/// What an outage is at a moment of the fold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Life {
+    Open,
+    Restored(Time),
+    Merged { into: Id, at: Time },
+}
+
+/// Why an outage sits on its device (the rule that placed it, for its explanation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// A power-off no open outage covered: its service.
+    Service,
+    /// Enough meters of a DP off within the window.
+    DpRollUp,
+    /// Enough DPs (or meters) of a feeder out within the window.
+    FeederRollUp,
+    /// A SCADA outage alarm of the device.
+    Scada,
+    /// As stored before this batch (its rule is not re-derived).
+    Stored,
+}
+
+impl Placement {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Placement::Service => "service",
+            Placement::DpRollUp => "dp_rollup",
+            Placement::FeederRollUp => "feeder_rollup",
+            Placement::Scada => "scada",
+            Placement::Stored => "stored",
+        }
+    }
+}
+
+/// A source event of an outage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Src {
+    pub at: Time,
+    /// None for a power-on, which is no evidence of the outage.
+    pub weight: Option<f64>,
+    pub origin: Id,
+}
+
+/// A span of a meter's power loss, in the outage that holds it now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Span {
+    pub outage: Id,
+    pub origin: Id,
+    pub meter: Id,
+    pub off: Time,
+    pub on: Option<Time>,
+    pub first_source: SourceKey,
+    pub place: Place,
+}
+
+/// A change to an outage made by an input of this batch: its announcement and timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Note {
+    pub at: Time,
+    pub source: SourceKey,
+    pub change: Change,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Opened,
+    Joined { meters: usize, quiet: bool },
+    Confirmed,
+    Absorbed { victims: Vec<Id>, reason: &'static str },
+    Merged { into: Id },
+    PartiallyRestored { meters_back: usize, customers_back: usize, customers_out: usize },
+    Restored,
+    Momentary,
+}
+
+impl Change {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Change::Opened => "opened",
+            Change::Joined { .. } => "joined",
+            Change::Confirmed => "confirmed",
+            Change::Absorbed { .. } => "absorbed",
+            Change::Merged { .. } => "merged",
+            Change::PartiallyRestored { .. } => "partially_restored",
+            Change::Restored => "restored",
+            Change::Momentary => "momentary",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Outage {
+    pub id: Id,
+    pub device: Device,
+    pub dp: Option<Id>,
+    pub feeder: Option<Id>,
+    pub substation: Option<Id>,
+    pub start: Time,
+    pub opened_at: Time,
+    pub life: Life,
+    pub confirmed: bool,
+    /// An operator's `in_progress`, kept while the outage is open.
+    pub in_progress: bool,
+    /// A SCADA alarm reported it: authoritative, certain.
+    pub scada: bool,
+    pub parent: Option<Id>,
+    pub sources: BTreeMap<SourceKey, Src>,
+    /// Indexes into `Fold::spans`.
+    pub spans: Vec<usize>,
+    pub open_spans: usize,
+    pub placement: Placement,
+    pub opened_by: SourceKind,
+    pub description: String,
+    pub severity: Option<String>,
+    pub cause: Option<String>,
+    pub notes: Vec<Note>,
+    /// Customers it had when it merged (a merged outage holds no meters).
+    pub merged_customers: Option<usize>,
+    /// It existed before `t0`: its id is the stored one.
+    pub existed: bool,
+}
+
+impl Outage {
+    pub fn scope(&self) -> Scope {
+        self.device.scope()
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.life == Life::Open
+    }
+
+    /// Noisy-OR over its weighted sources; SCADA makes it certain.
+    pub fn confidence(&self) -> f64 {
+        if self.scada {
+            return 1.0;
+        }
+        noisy_or(self.sources.values().filter_map(|s| s.weight))
+    }
+
+    fn note(&mut self, narrate: bool, at: Time, source: &SourceKey, change: Change) {
+        if narrate {
+            self.notes.push(Note {
+                at,
+                source: source.clone(),
+                change,
+            });
+        }
+    }
+}
+
+/// A meter a SCADA restoration turned back on: the registry learns it too (SPEC §4.1 step 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TurnedOn {
+    pub meter: Id,
+    pub at: Time,
+    pub alarm: Id,
+}
+
+/// What the fold reads besides the outages: the grid around the inputs.
+pub struct Grid<'a> {
+    pub places: &'a HashMap<Id, Place>,
+    pub dp_active: &'a HashMap<Id, usize>,
+    pub feeder_active: &'a HashMap<Id, usize>,
+    /// Each input meter's power changes (`oms_meter_status_events`), sorted: for flapping.
+    pub power_changes: &'a HashMap<Id, Vec<Time>>,
+}
+
+/// The outages of an area through a replay.
+pub struct Fold<'a> {
+    rules: &'a Rules,
+    grid: Grid<'a>,
+    pub outages: BTreeMap<Id, Outage>,
+    pub spans: Vec<Span>,
+    /// Each meter's open span.
+    open_span: HashMap<Id, usize>,
+    /// Each meter's spans, oldest first.
+    meter_spans: HashMap<Id, Vec<usize>>,
+    /// Operator-closed outages own their meters' time: inputs inside it change nothing.
+    frozen: HashMap<Id, Vec<(Time, Option<Time>)>>,
+    by_device: HashMap<Device, Vec<Id>>,
+    by_dp: HashMap<Id, Vec<Id>>,
+    by_feeder: HashMap<Id, Vec<Id>>,
+    by_substation: HashMap<Id, Vec<Id>>,
+    pub turned_on: Vec<TurnedOn>,
+    /// Each alarm's outage: the one it opened or joined, or the first it restored.
+    pub alarm_outage: BTreeMap<Id, Id>,
+    /// Every restoration alarm's restored outages, in order.
+    pub alarm_restored: BTreeMap<Id, Vec<Id>>,
+    opened: HashMap<(Device, Time), u32>,
+}
+
+/// A new outage's id, from what it is: the same outage replayed gets the same id. Time-ordered
+/// like a UUID v7 (its first 48 bits are the opening time in Unix milliseconds).
+pub fn outage_id(device: Device, opened_at: Time, salt: u32) -> Id {
+    let unix_ms = (opened_at + 946_684_800_000_000).div_euclid(1000).max(0) as u64;
+    let text = format!("{device}@{opened_at}#{salt}");
+    let hash = |seed: u64| {
+        text.bytes().fold(seed, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    };
+    let (a, b) = (hash(0xcbf2_9ce4_8422_2325), hash(0x8422_2325_cbf2_9ce4));
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&unix_ms.to_be_bytes()[2..]);
+    bytes[6..].copy_from_slice(&[&a.to_be_bytes()[..], &b.to_be_bytes()[..2]].concat());
+    bytes[6] = (bytes[6] & 0x0f) | 0x70;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    Id::from_bytes(bytes)
+}
+
+impl<'a> Fold<'a> {
+    /// The area as it stood just before `t0`, from its stored rows. `outages` holds every stored
+    /// outage the replay may touch, and the merged ones its spans came from.
+    pub fn at(
+        rules: &'a Rules,
+        grid: Grid<'a>,
+        t0: Time,
+        outages: &[StoredOutage],
+        spans: &[StoredSpan],
+        sources: &[crate::correlation::model::StoredSource],
+    ) -> Fold<'a> {
+        let mut fold = Fold {
+            rules,
+            grid,
+            outages: BTreeMap::new(),
+            spans: Vec::new(),
+            open_span: HashMap::new(),
+            meter_spans: HashMap::new(),
+            frozen: HashMap::new(),
+            by_device: HashMap::new(),
+            by_dp: HashMap::new(),
+            by_feeder: HashMap::new(),
+            by_substation: HashMap::new(),
+            turned_on: Vec::new(),
+            alarm_outage: BTreeMap::new(),
+            alarm_restored: BTreeMap::new(),
+            opened: HashMap::new(),
+        };
+        let stored: HashMap<Id, &StoredOutage> = outages.iter().map(|o| (o.id, o)).collect();
+        for o in outages {
+            if o.status == StoredStatus::Closed || o.opened_at >= t0 {
+                continue;
+            }
+            let life = match (o.merged_at, o.merged_into, o.restored_at) {
+                (Some(at), Some(into), _) if at < t0 => Life::Merged { into, at },
+                (_, _, Some(at)) if at < t0 => Life::Restored(at),
+                _ => Life::Open,
+            };
+            let in_progress = matches!(o.status, StoredStatus::Open { in_progress: true, .. });
+            fold.insert(Outage {
+                id: o.id,
+                device: o.device,
+                dp: o.dp,
+                feeder: o.feeder,
+                substation: o.substation,
+                start: o.opened_at,
+                opened_at: o.opened_at,
+                life,
+                confirmed: false,
+                in_progress: in_progress && life == Life::Open,
+                scada: false,
+                parent: o.parent,
+                sources: BTreeMap::new(),
+                spans: Vec::new(),
+                open_spans: 0,
+                placement: Placement::Stored,
+                opened_by: tag_kind(&o.event_id),
+                description: o.description.clone().unwrap_or_default(),
+                severity: None,
+                cause: None,
+                notes: Vec::new(),
+                merged_customers: match life {
+                    Life::Merged { .. } => Some(o.affected_customers.max(0) as usize),
+                    _ => None,
+                },
+                existed: true,
+            });
+        }
+        // The outage a span or source belonged to at t0: where its origin had merged by then.
+        let holder_at = |origin: Id| -> Option<Id> {
+            let mut id = origin;
+            for _ in 0..64 {
+                let o = stored.get(&id)?;
+                match (o.merged_at, o.merged_into) {
+                    (Some(at), Some(into)) if at < t0 => id = into,
+                    _ => return Some(id),
+                }
+            }
+            None
+        };
+        for span in spans {
+            if let Some(closed) = stored.get(&span.outage).filter(|o| o.status == StoredStatus::Closed) {
+                let _ = closed;
+                fold.frozen
+                    .entry(span.meter)
+                    .or_default()
+                    .push((span.off, span.on));
+                continue;
+            }
+            if span.off >= t0 {
+                continue;
+            }
+            let Some(holder) = holder_at(span.origin).filter(|h| fold.outages.contains_key(h)) else {
+                continue;
+            };
+            let on = span.on.filter(|&on| on < t0);
+            fold.add_span(Span {
+                outage: holder,
+                origin: span.origin,
+                meter: span.meter,
+                off: span.off,
+                on,
+                first_source: span.first_source.clone(),
+                place: span.place,
+            });
+        }
+        for source in sources {
+            if source.at >= t0 {
+                continue;
+            }
+            let Some(holder) = holder_at(source.origin).filter(|h| fold.outages.contains_key(h)) else {
+                continue;
+            };
+            let outage = fold.outages.get_mut(&holder).expect("holder is in the fold");
+            if source.key.kind == SourceKind::Scada && source.weight.is_some() {
+                outage.scada = true;
+            }
+            outage.sources.entry(source.key.clone()).or_insert(Src {
+                at: source.at,
+                weight: source.weight,
+                origin: source.origin,
+            });
+        }
+        let threshold = rules.confirm_confidence;
+        for outage in fold.outages.values_mut() {
+            let spans_start = outage
+                .spans
+                .iter()
+                .map(|&i| fold.spans[i].off)
+                .min()
+                .unwrap_or(outage.opened_at);
+            outage.start = outage.opened_at.min(spans_start);
+            outage.confirmed = outage.scada || outage.confidence() + 1e-9 >= threshold;
+        }
+        fold
+    }
+
+    fn insert(&mut self, outage: Outage) {
+        let id = outage.id;
+        self.by_device.entry(outage.device).or_default().push(id);
+        if let Some(dp) = outage.dp.filter(|_| outage.scope() == Scope::Service) {
+            self.by_dp.entry(dp).or_default().push(id);
+        }
+        if let Some(feeder) = outage.feeder {
+            self.by_feeder.entry(feeder).or_default().push(id);
+        }
+        if let Some(substation) = outage.substation {
+            self.by_substation.entry(substation).or_default().push(id);
+        }
+        self.outages.insert(id, outage);
+    }
+
+    fn add_span(&mut self, span: Span) -> usize {
+        let index = self.spans.len();
+        let outage = self.outages.get_mut(&span.outage).expect("a span's outage is in the fold");
+        outage.spans.push(index);
+        if span.on.is_none() {
+            outage.open_spans += 1;
+            self.open_span.insert(span.meter, index);
+        }
+        let list = self.meter_spans.entry(span.meter).or_default();
+        let at = list.partition_point(|&i| self.spans[i].off <= span.off);
+        list.insert(at, index);
+        self.spans.push(span);
+        index
+    }
+
+    fn open_on(&self, device: Device) -> Option<Id> {
+        self.by_device
+            .get(&device)?
+            .iter()
+            .copied()
+            .find(|id| self.outages[id].is_open())
+    }
+
+    /// The highest open outage whose device covers the meter: its substation's, feeder's, DP's or
+    /// service's.
+    fn cover(&self, place: &Place) -> Option<Id> {
+        [
+            place.substation.map(Device::Substation),
+            place.feeder.map(Device::Feeder),
+            place.dp.map(Device::Dp),
+            Some(Device::Service(place.service())),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|device| self.open_on(device))
+    }
+
+    fn is_frozen(&self, meter: Id, at: Time) -> bool {
+        self.frozen.get(&meter).is_some_and(|spans| {
+            spans
+                .iter()
+                .any(|&(off, on)| off <= at && on.is_none_or(|on| at <= on))
+        })
+    }
+
+    fn flapping(&self, meter: Id, at: Time) -> bool {
+        self.grid
+            .power_changes
+            .get(&meter)
+            .is_some_and(|changes| is_flapping(changes, at, self.rules.flap_threshold))
+    }
+
+    /// Adds a source to an outage; whether it was new there.
+    fn add_source(&mut self, outage: Id, key: &SourceKey, at: Time, weight: Option<f64>) -> bool {
+        let o = self.outages.get_mut(&outage).expect("outage in the fold");
+        if o.sources.contains_key(key) {
+            return false;
+        }
+        o.sources.insert(
+            key.clone(),
+            Src {
+                at,
+                weight,
+                origin: outage,
+            },
+        );
+        if key.kind == SourceKind::Scada && weight.is_some() {
+            o.scada = true;
+        }
+        true
+    }
+
+    fn confirm(&mut self, outage: Id, narrate: bool, at: Time, source: &SourceKey) {
+        let threshold = self.rules.confirm_confidence;
+        let o = self.outages.get_mut(&outage).expect("outage in the fold");
+        if !o.confirmed && (o.scada || o.confidence() + 1e-9 >= threshold) {
+            o.confirmed = true;
+            o.note(narrate, at, source, Change::Confirmed);
+        }
+    }
+
+    fn new_outage(&mut self, device: Device, place: Option<&Place>, at: Time, start: Time) -> Id {
+        let salt = self.opened.entry((device, at)).or_insert(0);
+        let id = outage_id(device, at, *salt);
+        *salt += 1;
+        let (dp, feeder, substation) = match (device, place) {
+            (Device::Substation(s), _) => (None, None, Some(s)),
+            (Device::Feeder(f), p) => (None, Some(f), p.and_then(|p| p.substation)),
+            (Device::Dp(d), p) => (Some(d), p.and_then(|p| p.feeder), p.and_then(|p| p.substation)),
+            (Device::Service(_), p) => (
+                p.and_then(|p| p.dp),
+                p.and_then(|p| p.feeder),
+                p.and_then(|p| p.substation),
+            ),
+        };
+        self.insert(Outage {
+            id,
+            device,
+            dp,
+            feeder,
+            substation,
+            start,
+            opened_at: at,
+            life: Life::Open,
+            confirmed: false,
+            in_progress: false,
+            scada: false,
+            parent: None,
+            sources: BTreeMap::new(),
+            spans: Vec::new(),
+            open_spans: 0,
+            placement: Placement::Service,
+            opened_by: SourceKind::Scada,
+            description: String::new(),
+            severity: None,
+            cause: None,
+            notes: Vec::new(),
+            merged_customers: None,
+            existed: false,
+        });
+        id
+    }
+
+    /// Applies the inputs in event-time order; `narrated` says which are this batch's own (their
+    /// changes are announced and written to the timeline).
+    pub fn apply(&mut self, inputs: &mut [Input], narrated: &BTreeSet<SourceKey>) {
+        inputs.sort_by_key(Input::order_key);
+        for input in inputs.iter() {
+            let narrate = narrated.contains(&input.source());
+            match input {
+                Input::Meter(signal) if signal.power == Power::Off => self.power_off(signal, narrate),
+                Input::Meter(signal) => self.power_on(signal, narrate),
+                Input::Alarm(alarm) if alarm.restoration => self.restoration(alarm, narrate),
+                Input::Alarm(alarm) => self.trip(alarm, narrate),
+            }
+        }
+    }
+
+    fn power_off(&mut self, signal: &MeterSignal, narrate: bool) {
+        let at = signal.at;
+        let key = &signal.source;
+        let weight = Some(self.rules.weights.of(key.kind));
+        let quiet = self.rules.storm.active_at(at);
+        let mut meters = signal.meters.clone();
+        meters.sort_unstable();
+        meters.dedup();
+        let mut joined: BTreeMap<Id, usize> = BTreeMap::new();
+        let mut opens: BTreeMap<crate::correlation::model::Service, Vec<Place>> = BTreeMap::new();
+        let mut dps = BTreeSet::new();
+        let mut feeders = BTreeSet::new();
+        for meter in meters {
+            let Some(place) = self.grid.places.get(&meter).copied() else {
+                continue;
+            };
+            if self.is_frozen(meter, at) || self.flapping(meter, at) {
+                continue;
+            }
+            if let Some(&span) = self.open_span.get(&meter) {
+                // Already out: one more source of the outage it is out in.
+                joined.entry(self.spans[span].outage).or_insert(0);
+                continue;
+            }
+            match self.cover(&place) {
+                Some(outage) => {
+                    self.add_span(Span {
+                        outage,
+                        origin: outage,
+                        meter,
+                        off: at,
+                        on: None,
+                        first_source: key.clone(),
+                        place,
+                    });
+                    *joined.entry(outage).or_insert(0) += 1;
+                    match self.outages[&outage].scope() {
+                        Scope::Service => {
+                            dps.extend(place.dp);
+                            feeders.extend(place.feeder);
+                        }
+                        Scope::DistributionPoint => {
+                            feeders.extend(place.feeder);
+                        }
+                        _ => {}
+                    }
+                }
+                None => opens.entry(place.service()).or_default().push(place),
+            }
+        }
+        for (outage, added) in joined {
+            let new_source = self.add_source(outage, key, at, weight);
+            if added > 0 || new_source {
+                let quiet = quiet && added == 0;
+                let o = self.outages.get_mut(&outage).expect("outage in the fold");
+                o.note(narrate, at, key, Change::Joined { meters: added, quiet });
+            }
+            self.confirm(outage, narrate, at, key);
+        }
+        for (service, places) in opens {
+            let first = places[0];
+            let parent = self.nested_parent(places.iter().map(|p| p.meter), at);
+            let id = self.new_outage(
+                crate::correlation::model::Device::Service(service),
+                Some(&first),
+                at,
+                at,
+            );
+            {
+                let o = self.outages.get_mut(&id).expect("just opened");
+                o.parent = parent;
+                o.opened_by = key.kind;
+                o.description = format!(
+                    "Predicted from {} {}: {} meter(s) off",
+                    label(key.kind),
+                    key.event_id,
+                    places.len()
+                );
+                o.note(narrate, at, key, Change::Opened);
+            }
+            for place in &places {
+                self.add_span(Span {
+                    outage: id,
+                    origin: id,
+                    meter: place.meter,
+                    off: at,
+                    on: None,
+                    first_source: key.clone(),
+                    place: *place,
+                });
+            }
+            self.add_source(id, key, at, weight);
+            self.confirm(id, narrate, at, key);
+            dps.extend(first.dp);
+            feeders.extend(first.feeder);
+        }
+        for dp in dps {
+            if let Some(feeder) = self.roll_up_dp(dp, at, key, narrate) {
+                feeders.insert(feeder);
+            }
+        }
+        for feeder in feeders {
+            self.roll_up_feeder(feeder, at, key, narrate);
+        }
+    }
+
+    /// The outage a meter was in that was restored less than the nested window before `at`
+    /// (SPEC §5.4): the newest such, over any of the meters.
+    fn nested_parent(&self, meters: impl Iterator<Item = Id>, at: Time) -> Option<Id> {
+        let window = self.rules.nested_window;
+        meters
+            .flat_map(|m| self.meter_spans.get(&m).into_iter().flatten())
+            .filter_map(|&i| match self.outages[&self.spans[i].outage].life {
+                Life::Restored(r) if r <= at && r > at - window => Some((r, self.spans[i].outage)),
+                _ => None,
+            })
+            .max()
+            .map(|(_, id)| id)
+    }
+
+    /// Outages a roll-up at `at` weighs: open, or restored and begun within the window.
+    fn weighed(&self, id: &Id, at: Time, window: Time) -> bool {
+        let o = &self.outages[id];
+        match o.life {
+            Life::Open => true,
+            Life::Restored(_) => o.start >= at - window,
+            Life::Merged { .. } => false,
+        }
+    }
+
+    /// Whether the outage has a meter that went off within the window before `at`: an outage open
+    /// since earlier is another outage, not evidence about this one.
+    fn off_in_window(&self, id: &Id, at: Time, window: Time) -> bool {
+        self.outages[id]
+            .spans
+            .iter()
+            .any(|&i| self.spans[i].off >= at - window && self.spans[i].off <= at)
+    }
+
+    /// Rolls the DP's service outages up into a DP outage when enough of its meters went off within
+    /// the window (SPEC §5.3); returns its feeder when it did.
+    fn roll_up_dp(&mut self, dp: Id, at: Time, key: &SourceKey, narrate: bool) -> Option<Id> {
+        if self.open_on(Device::Dp(dp)).is_some() {
+            return None;
+        }
+        let window = self.rules.rollup_window(at);
+        let victims: Vec<Id> = self
+            .by_dp
+            .get(&dp)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|id| self.weighed(id, at, window) && self.off_in_window(id, at, window))
+            .collect();
+        if victims.is_empty() {
+            return None;
+        }
+        let mut first_off: BTreeMap<Id, Time> = BTreeMap::new();
+        for id in &victims {
+            for &i in &self.outages[id].spans {
+                let span = &self.spans[i];
+                let off = first_off.entry(span.meter).or_insert(span.off);
+                *off = (*off).min(span.off);
+            }
+        }
+        let services: BTreeSet<Device> = victims.iter().map(|id| self.outages[id].device).collect();
+        let offs: Vec<Time> = first_off.values().copied().collect();
+        let active = self.grid.dp_active.get(&dp).copied().unwrap_or(0);
+        if !self
+            .rules
+            .rollup
+            .dp_rolls_up(&offs, window, active, services.len())
+        {
+            return None;
+        }
+        let sample = self.spans[self.outages[&victims[0]].spans[0]].place;
+        let start = victims.iter().map(|id| self.outages[id].start).min().expect("victims");
+        let survivor = self.new_outage(Device::Dp(dp), Some(&sample), at, start);
+        {
+            let o = self.outages.get_mut(&survivor).expect("just opened");
+            o.placement = Placement::DpRollUp;
+            o.opened_by = key.kind;
+            o.description = format!(
+                "Predicted at a DP: {} meter(s) of {active} off within the roll-up window",
+                offs.len()
+            );
+            o.note(narrate, at, key, Change::Opened);
+        }
+        self.merge(survivor, &victims, at, key, narrate, "rolled up to its DP");
+        sample.feeder
+    }
+
+    /// Rolls a feeder's service and DP outages up into a feeder outage when enough of its DPs
+    /// went out, or enough of its meters, within the window (SPEC §5.3).
+    fn roll_up_feeder(&mut self, feeder: Id, at: Time, key: &SourceKey, narrate: bool) {
+        if self.open_on(Device::Feeder(feeder)).is_some() {
+            return;
+        }
+        let window = self.rules.rollup_window(at);
+        let candidates: Vec<Id> = self
+            .by_feeder
+            .get(&feeder)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|id| {
+                matches!(self.outages[id].scope(), Scope::Service | Scope::DistributionPoint)
+                    && self.weighed(id, at, window)
+                    && self.off_in_window(id, at, window)
+            })
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        let mut dp_starts: BTreeMap<Id, Time> = BTreeMap::new();
+        let mut first_off: BTreeMap<Id, Time> = BTreeMap::new();
+        for id in &candidates {
+            let o = &self.outages[id];
+            if let (Scope::DistributionPoint, Some(dp)) = (o.scope(), o.dp) {
+                if o.start >= at - window && o.start <= at {
+                    let start = dp_starts.entry(dp).or_insert(o.start);
+                    *start = (*start).min(o.start);
+                }
+            }
+            for &i in &o.spans {
+                let span = &self.spans[i];
+                if span.off >= at - window && span.off <= at {
+                    let off = first_off.entry(span.meter).or_insert(span.off);
+                    *off = (*off).min(span.off);
+                }
+            }
+        }
+        let starts: Vec<Time> = dp_starts.values().copied().collect();
+        let offs: Vec<Time> = first_off.values().copied().collect();
+        let active = self.grid.feeder_active.get(&feeder).copied().unwrap_or(0);
+        let devices: BTreeSet<Device> = candidates.iter().map(|id| self.outages[id].device).collect();
+        if !self
+            .rules
+            .rollup
+            .feeder_rolls_up(&starts, &offs, window, active, devices.len())
+        {
+            return;
+        }
+        let sample = self.spans[self.outages[&candidates[0]].spans[0]].place;
+        let start = candidates.iter().map(|id| self.outages[id].start).min().expect("candidates");
+        let survivor = self.new_outage(Device::Feeder(feeder), Some(&sample), at, start);
+        {
+            let o = self.outages.get_mut(&survivor).expect("just opened");
+            o.placement = Placement::FeederRollUp;
+            o.opened_by = key.kind;
+            o.description = format!(
+                "Predicted at a feeder: {} DP outage(s), {} meter(s) off within the roll-up window",
+                starts.len(),
+                offs.len()
+            );
+            o.note(narrate, at, key, Change::Opened);
+        }
+        self.merge(survivor, &candidates, at, key, narrate, "rolled up to its feeder");
+    }
+
+    /// The victims go into the survivor: their spans and sources move, each merged outage keeps its
+    /// row and points to the survivor (SPEC §5.3).
+    fn merge(
+        &mut self,
+        survivor: Id,
+        victims: &[Id],
+        at: Time,
+        key: &SourceKey,
+        narrate: bool,
+        reason: &'static str,
+    ) {
+        let mut merged = Vec::new();
+        let mut victims_confirmed = false;
+        for &victim in victims {
+            if victim == survivor {
+                continue;
+            }
+            let mut v = self.outages.remove(&victim).expect("victim in the fold");
+            if matches!(v.life, Life::Merged { .. }) {
+                self.outages.insert(victim, v);
+                continue;
+            }
+            let customers: BTreeSet<Id> = v
+                .spans
+                .iter()
+                .map(|&i| self.spans[i].place.customer_key())
+                .collect();
+            v.merged_customers = Some(customers.len());
+            v.life = Life::Merged { into: survivor, at };
+            v.note(narrate, at, key, Change::Merged { into: survivor });
+            let spans = std::mem::take(&mut v.spans);
+            let sources = std::mem::take(&mut v.sources);
+            let open = std::mem::replace(&mut v.open_spans, 0);
+            let s = self.outages.get_mut(&survivor).expect("survivor in the fold");
+            for &i in &spans {
+                self.spans[i].outage = survivor;
+            }
+            s.spans.extend(spans);
+            s.open_spans += open;
+            for (k, src) in sources {
+                match s.sources.get(&k) {
+                    Some(kept) if kept.at <= src.at => {}
+                    _ => {
+                        s.sources.insert(k, src);
+                    }
+                }
+            }
+            s.scada |= v.scada;
+            victims_confirmed |= v.confirmed;
+            s.start = s.start.min(v.start);
+            merged.push(victim);
+            self.outages.insert(victim, v);
+        }
+        if merged.is_empty() {
+            return;
+        }
+        let s = self.outages.get_mut(&survivor).expect("survivor");
+        s.note(narrate, at, key, Change::Absorbed { victims: merged, reason });
+        // A survivor is confirmed when a victim was (SPEC §5.3), or when its sources reach it.
+        if victims_confirmed && !s.confirmed {
+            s.confirmed = true;
+            s.note(narrate, at, key, Change::Confirmed);
+        }
+        self.confirm(survivor, narrate, at, key);
+        // Every meter it took in may be back already (a roll-up weighs outages that were over).
+        let s = &self.outages[&survivor];
+        if s.open_spans == 0 && !s.spans.is_empty() && s.is_open() {
+            let end = s.spans.iter().filter_map(|&i| self.spans[i].on).max().unwrap_or(at);
+            self.restore(survivor, end, key, narrate);
+        }
+    }
+
+    fn restore(&mut self, outage: Id, at: Time, key: &SourceKey, narrate: bool) {
+        let momentary = self.rules.momentary_window;
+        let o = self.outages.get_mut(&outage).expect("outage in the fold");
+        o.life = Life::Restored(at);
+        o.in_progress = false;
+        o.note(narrate, at, key, Change::Restored);
+        if at - o.start <= momentary {
+            o.note(narrate, at, key, Change::Momentary);
+        }
+    }
+
+    fn close_span(&mut self, index: usize, at: Time) {
+        let span = &mut self.spans[index];
+        span.on = Some(at);
+        self.open_span.remove(&span.meter);
+        let outage = span.outage;
+        let o = self.outages.get_mut(&outage).expect("outage in the fold");
+        o.open_spans -= 1;
+    }
+
+    fn power_on(&mut self, signal: &MeterSignal, narrate: bool) {
+        let at = signal.at;
+        let key = &signal.source;
+        let mut back: BTreeMap<Id, Vec<usize>> = BTreeMap::new();
+        let mut meters = signal.meters.clone();
+        meters.sort_unstable();
+        meters.dedup();
+        for meter in meters {
+            if self.is_frozen(meter, at) {
+                continue;
+            }
+            if let Some(&index) = self.open_span.get(&meter) {
+                if self.spans[index].off <= at {
+                    back.entry(self.spans[index].outage).or_default().push(index);
+                }
+            }
+        }
+        for (outage, spans) in back {
+            for &index in &spans {
+                self.close_span(index, at);
+            }
+            self.add_source(outage, key, at, None);
+            let o = &self.outages[&outage];
+            let still_out: BTreeSet<Id> = o
+                .spans
+                .iter()
+                .filter(|&&i| self.spans[i].on.is_none())
+                .map(|&i| self.spans[i].place.customer_key())
+                .collect();
+            let back_keys: BTreeSet<Id> = spans
+                .iter()
+                .map(|&i| self.spans[i].place.customer_key())
+                .filter(|k| !still_out.contains(k))
+                .collect();
+            let change = Change::PartiallyRestored {
+                meters_back: spans.len(),
+                customers_back: back_keys.len(),
+                customers_out: still_out.len(),
+            };
+            let all_back = o.open_spans == 0 && o.scope() != Scope::Substation;
+            self.outages
+                .get_mut(&outage)
+                .expect("outage")
+                .note(narrate, at, key, change);
+            if all_back {
+                self.restore(outage, at, key, narrate);
+            }
+        }
+    }
+
+    fn trip(&mut self, alarm: &Alarm, narrate: bool) {
+        let at = alarm.at;
+        let key = alarm.source();
+        let (outage, opened) = match self.open_on(alarm.device) {
+            Some(open) => (open, false),
+            None => {
+                let id = self.new_outage(alarm.device, None, at, at);
+                self.outages.get_mut(&id).expect("just opened").substation = alarm.substation;
+                if let Some(substation) = alarm.substation {
+                    self.by_substation.entry(substation).or_default().push(id);
+                }
+                (id, true)
+            }
+        };
+        {
+            let o = self.outages.get_mut(&outage).expect("outage");
+            if opened {
+                o.placement = Placement::Scada;
+                o.opened_by = SourceKind::Scada;
+                o.description = alarm.description.clone();
+                o.note(narrate, at, &key, Change::Opened);
+            }
+            if o.severity.is_none() {
+                o.severity = alarm.severity.clone();
+            }
+            if o.cause.is_none() {
+                o.cause = alarm.cause.clone();
+            }
+        }
+        let new_source = self.add_source(outage, &key, at, Some(self.rules.weights.scada.max(1.0)));
+        self.outages.get_mut(&outage).expect("outage").scada = true;
+        if new_source && !opened {
+            self.outages
+                .get_mut(&outage)
+                .expect("outage")
+                .note(narrate, at, &key, Change::Joined { meters: 0, quiet: false });
+        }
+        self.confirm(outage, narrate, at, &key);
+        self.alarm_outage.insert(alarm.id, outage);
+        // SPEC §5.3: it takes in the predicted outages under it, those begun within the join window.
+        let earliest = at - self.rules.join_window(at);
+        let (under, scopes): (Option<&Vec<Id>>, &[Scope]) = match alarm.device {
+            Device::Feeder(f) => (
+                self.by_feeder.get(&f),
+                &[Scope::Service, Scope::DistributionPoint],
+            ),
+            Device::Substation(s) => (
+                self.by_substation.get(&s),
+                &[Scope::Service, Scope::DistributionPoint, Scope::Feeder],
+            ),
+            _ => (None, &[]),
+        };
+        let victims: Vec<Id> = under
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|id| {
+                let o = &self.outages[id];
+                *id != outage
+                    && o.is_open()
+                    && !o.scada
+                    && scopes.contains(&o.scope())
+                    && o.start >= earliest
+            })
+            .collect();
+        self.merge(outage, &victims, at, &key, narrate, "absorbed by the SCADA outage of its device");
+        let mut affected = alarm.affected.clone();
+        affected.sort_unstable();
+        affected.dedup();
+        let mut added = 0;
+        for meter in affected {
+            let Some(place) = self.grid.places.get(&meter).copied() else {
+                continue;
+            };
+            if self.open_span.contains_key(&meter) || self.is_frozen(meter, at) {
+                continue;
+            }
+            self.add_span(Span {
+                outage,
+                origin: outage,
+                meter,
+                off: at,
+                on: None,
+                first_source: key.clone(),
+                place,
+            });
+            added += 1;
+        }
+        if added > 0 && !opened {
+            self.outages
+                .get_mut(&outage)
+                .expect("outage")
+                .note(narrate, at, &key, Change::Joined { meters: added, quiet: false });
+        }
+    }
+
+    fn restoration(&mut self, alarm: &Alarm, narrate: bool) {
+        let at = alarm.at;
+        let key = alarm.source();
+        let under: Vec<Id> = match alarm.device {
+            Device::Feeder(f) => self.by_feeder.get(&f).cloned().unwrap_or_default(),
+            Device::Substation(s) => self.by_substation.get(&s).cloned().unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let mut restored: Vec<Id> = under
+            .into_iter()
+            .filter(|id| self.outages[id].is_open() && self.outages[id].start <= at)
+            .collect();
+        // The device's own outage first: the one the alarm's result names.
+        restored.sort_by_key(|id| (self.outages[id].device != alarm.device, self.outages[id].start, *id));
+        for &outage in &restored {
+            let open: Vec<usize> = self.outages[&outage]
+                .spans
+                .iter()
+                .copied()
+                .filter(|&i| self.spans[i].on.is_none())
+                .collect();
+            for index in open {
+                self.close_span(index, at);
+                self.turned_on.push(TurnedOn {
+                    meter: self.spans[index].meter,
+                    at,
+                    alarm: alarm.id,
+                });
+            }
+            self.add_source(outage, &key, at, None);
+            self.restore(outage, at, &key, narrate);
+        }
+        if let Some(&first) = restored.first() {
+            self.alarm_outage.insert(alarm.id, first);
+        }
+        self.alarm_restored.insert(alarm.id, restored);
+    }
+}
+
+/// A source's name in descriptions.
+pub fn label(kind: SourceKind) -> &'static str {
+    match kind {
+        SourceKind::Scada => "SCADA alarm",
+        SourceKind::Onu => "ONU event",
+        SourceKind::Kaifa => "Kaifa message",
+        SourceKind::CallCenter => "call-center ticket",
+    }
+}
+
+/// The source kind an outage's `event_id` names (`OMS_KAIFA_...`).
+fn tag_kind(event_id: &str) -> SourceKind {
+    let tag = event_id.strip_prefix("OMS_").unwrap_or(event_id);
+    [
+        SourceKind::CallCenter,
+        SourceKind::Kaifa,
+        SourceKind::Onu,
+        SourceKind::Scada,
+    ]
+    .into_iter()
+    .find(|kind| tag.starts_with(kind.tag()))
+    .unwrap_or(SourceKind::Scada)
+}

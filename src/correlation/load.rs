@@ -1,0 +1,623 @@
+//! What a batch reads (SPI): for each area it touches, the stored outages the replay may change,
+//! their spans, sources and customers, and every input of the area from the batch's earliest
+//! signal on, with the grid around them. A few statements for the whole batch, each over arrays of
+//! areas; `decide` does the rest in memory.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use pgrx::datum::TimestampWithTimeZone;
+use pgrx::spi::{SpiClient, SpiResult};
+
+use super::decide::AreaInput;
+use super::model::{
+    Alarm, Area, Device, Id, Input, MeterSignal, Place, Power, SourceKey, SourceKind,
+    StoredCustomer, StoredOutage, StoredSource, StoredSpan, StoredStatus, Time,
+};
+use crate::db::topology::located_meters;
+use crate::db::{arg, execute};
+
+pub fn pg(id: Id) -> pgrx::Uuid {
+    pgrx::Uuid::from_bytes(*id.as_bytes())
+}
+
+pub fn id(uuid: pgrx::Uuid) -> Id {
+    Id::from_bytes(*uuid)
+}
+
+pub fn ts(at: Time) -> TimestampWithTimeZone {
+    TimestampWithTimeZone::try_from(at).unwrap_or_else(|_| {
+        TimestampWithTimeZone::try_from(if at < 0 { i64::MIN + 1 } else { i64::MAX - 1 })
+            .expect("an infinite timestamp")
+    })
+}
+
+pub fn time(at: TimestampWithTimeZone) -> Time {
+    at.into_inner()
+}
+
+fn ids(list: impl IntoIterator<Item = Id>) -> Vec<pgrx::Uuid> {
+    list.into_iter().map(pg).collect()
+}
+
+// The meters ($1) where they hang.
+const PLACES: &str = concat!(
+    "WITH target AS (SELECT DISTINCT unnest($1::uuid[]) AS id), located AS (",
+    located_meters!(),
+    ")\nSELECT meter_id, customer_id, onu_id, dp_id, feeder_id, substation_id FROM located"
+);
+
+/// Where the meters hang.
+pub fn places(client: &mut SpiClient<'_>, meters: &[Id]) -> SpiResult<HashMap<Id, Place>> {
+    let mut places = HashMap::with_capacity(meters.len());
+    if meters.is_empty() {
+        return Ok(places);
+    }
+    for row in execute(client, PLACES, &[arg(ids(meters.iter().copied()))])? {
+        let meter = id(row.get::<pgrx::Uuid>(1)?.expect("meter id"));
+        places.insert(
+            meter,
+            Place {
+                meter,
+                customer: row.get::<pgrx::Uuid>(2)?.map(id),
+                onu: row.get::<i32>(3)?,
+                dp: row.get::<pgrx::Uuid>(4)?.map(id),
+                feeder: row.get::<pgrx::Uuid>(5)?.map(id),
+                substation: row.get::<pgrx::Uuid>(6)?.map(id),
+            },
+        );
+    }
+    Ok(places)
+}
+
+/// The areas of a batch and where each one's replay starts.
+#[derive(Debug, Clone)]
+pub struct AreaStart {
+    pub area: Area,
+    /// The input logs it reads: its own, and for a whole substation each of its feeders'.
+    pub logs: Vec<Area>,
+    pub t0: Time,
+}
+
+/// The columns of an outage row a batch reads (`read_outages`), from `o`.
+macro_rules! outage_columns {
+    () => {
+        "o.id, o.event_id::text, o.device_key::text, o.dp_id, o.feeder_id, o.substation_id, \
+     o.status::text, o.operator_closed_at IS NOT NULL, o.first_detected_at, coalesce(o.opened_at, o.first_detected_at), \
+     o.actual_restoration_time, o.merged_into, \
+     CASE WHEN o.status = 'merged' THEN coalesce(o.merged_at, o.last_updated_at, o.first_detected_at) END, \
+     o.parent_outage_id, coalesce(o.confidence_score, 0)::float8, coalesce(o.affected_customers_count, 0), \
+     coalesce(o.customers_out, 0), o.description"
+    };
+}
+
+// The outages each area's replay may change: those that ended (were restored or merged) at or after
+// its `since` (its start less the look-back), or are open. A feeder's ($1, $2 since); a whole
+// substation's ($3, $4); a DP's on no feeder ($5, $6); a service's placed nowhere ($7, $8). First
+// column: the area.
+const OUTAGES: &str = concat!(
+    r#"
+WITH feeders AS (SELECT * FROM unnest($1::uuid[], $2::timestamptz[]) AS a(feeder, since)),
+     substations AS (SELECT * FROM unnest($3::uuid[], $4::timestamptz[]) AS a(substation, since)),
+     dps AS (SELECT * FROM unnest($5::uuid[], $6::timestamptz[]) AS a(dp, since)),
+     services AS (SELECT * FROM unnest($7::text[], $8::timestamptz[]) AS a(device_key, since))
+SELECT 'feeder:' || a.feeder, "#,
+    outage_columns!(),
+    r#"
+FROM feeders a JOIN oms_outage_events o
+  ON o.feeder_id = a.feeder AND o.device_key IS NOT NULL
+ AND coalesce(o.merged_at, o.actual_restoration_time, 'infinity'::timestamptz) >= a.since
+UNION ALL
+SELECT 'substation:' || a.substation, "#,
+    outage_columns!(),
+    r#"
+FROM substations a JOIN oms_outage_events o
+  ON o.substation_id = a.substation AND o.device_key IS NOT NULL
+ AND coalesce(o.merged_at, o.actual_restoration_time, 'infinity'::timestamptz) >= a.since
+UNION ALL
+SELECT 'dp:' || a.dp, "#,
+    outage_columns!(),
+    r#"
+FROM dps a JOIN oms_outage_events o
+  ON o.dp_id = a.dp AND o.feeder_id IS NULL AND o.substation_id IS NULL AND o.device_key IS NOT NULL
+ AND coalesce(o.merged_at, o.actual_restoration_time, 'infinity'::timestamptz) >= a.since
+UNION ALL
+SELECT a.device_key, "#,
+    outage_columns!(),
+    r#"
+FROM services a JOIN oms_outage_events o
+  ON o.device_key = a.device_key AND o.feeder_id IS NULL AND o.substation_id IS NULL AND o.dp_id IS NULL
+ AND coalesce(o.merged_at, o.actual_restoration_time, 'infinity'::timestamptz) >= a.since
+"#
+);
+
+// Outages by id (the merged ones spans and sources came from).
+const OUTAGES_BY_ID: &str = concat!(
+    "SELECT NULL::text, ",
+    outage_columns!(),
+    " FROM oms_outage_events o WHERE o.id = ANY ($1) AND o.device_key IS NOT NULL"
+);
+
+const SPANS: &str = r#"
+SELECT om.outage_id, coalesce(om.origin_outage_id, om.outage_id), om.meter_id, om.off_at, om.on_at,
+       om.first_source::text, coalesce(om.first_source_event_id, '')::text, om.customer_id, om.dp_id,
+       om.feeder_id, om.substation_id
+FROM oms_outage_meters om WHERE om.outage_id = ANY ($1)
+"#;
+
+const SOURCES: &str = r#"
+SELECT es.outage_event_id, coalesce(es.origin_outage_id, es.outage_event_id), es.source_type::text,
+       es.source_event_id::text, coalesce(es.event_timestamp, es.detected_at), es.correlation_weight::float8
+FROM oms_event_sources es WHERE es.outage_event_id = ANY ($1)
+"#;
+
+const CUSTOMERS: &str = r#"
+SELECT c.outage_id, c.customer_id, c.linked_at, c.restored_at
+FROM oms_outage_customers c WHERE c.outage_id = ANY ($1)
+"#;
+
+// Each area's inputs from its start: ($1 the area, $2 the log it reads, $3 from when). A whole
+// substation reads its own log and each of its feeders'.
+const INPUTS: &str = r#"
+SELECT a.area, i.at, i.kind::text, i.source_type::text, i.source_event_id::text, i.meters, a.log_area
+FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS a(area, log_area, t0)
+JOIN oms_correlation_inputs i ON i.area = a.log_area AND i.at >= a.t0
+"#;
+
+// What an alarm's outage says of it.
+const ALARMS: &str = r#"
+SELECT e.id, lower(e.severity), e.reason::text, e.event_type::text, e.substation_id::text, e.feeder_id::text,
+       (SELECT s.id FROM network_substations s WHERE s.substation_id = e.substation_id)
+FROM scada_events e WHERE e.id = ANY ($1)
+"#;
+
+const DP_ACTIVE: &str = r#"
+SELECT m.dp_id, count(*)::int8 FROM oms_meters m
+WHERE m.dp_id = ANY ($1) AND m.status = 'active' GROUP BY m.dp_id
+"#;
+
+// A feeder's active meters: its own, those mapped to it, and its DPs' that name no feeder.
+const FEEDER_ACTIVE: &str = r#"
+SELECT f.id, (SELECT count(*) FROM oms_meters m WHERE m.feeder_id = f.id AND m.status = 'active')
+           + (SELECT count(*) FROM network_feeder_meters fm JOIN oms_meters m ON m.id = fm.meter_id
+              WHERE fm.feeder_id = f.id AND m.feeder_id IS NULL AND m.status = 'active')
+           + (SELECT count(*) FROM network_distribution_points dp JOIN oms_meters m ON m.dp_id = dp.id
+              WHERE dp.feeder_id = f.id AND m.feeder_id IS NULL AND m.status = 'active'
+                AND NOT EXISTS (SELECT FROM network_feeder_meters fm WHERE fm.meter_id = m.id))
+FROM network_feeders f WHERE f.id = ANY ($1)
+"#;
+
+// Each meter's power changes since $2, for flapping (SPEC §5.7).
+const POWER_CHANGES: &str = r#"
+SELECT e.meter_id, array_agg(e.event_timestamp ORDER BY e.event_timestamp)
+FROM oms_meter_status_events e
+WHERE e.meter_id = ANY ($1) AND e.event_type IN ('power_on', 'power_off') AND e.event_timestamp > $2
+GROUP BY e.meter_id
+"#;
+
+fn status(status: &str, operator_closed: bool) -> StoredStatus {
+    match status {
+        _ if operator_closed => StoredStatus::Closed,
+        "detected" => StoredStatus::Open {
+            confirmed: false,
+            in_progress: false,
+        },
+        "confirmed" => StoredStatus::Open {
+            confirmed: true,
+            in_progress: false,
+        },
+        "in_progress" => StoredStatus::Open {
+            confirmed: true,
+            in_progress: true,
+        },
+        "restored" => StoredStatus::Restored,
+        "merged" => StoredStatus::Merged,
+        _ => StoredStatus::Closed,
+    }
+}
+
+/// Outage rows (after the first column, the area) into stored outages, by area.
+fn read_outages(
+    table: pgrx::spi::SpiTupleTable<'_>,
+) -> SpiResult<Vec<(Option<String>, StoredOutage)>> {
+    let mut outages = Vec::new();
+    for row in table {
+        let Some(device) = row.get::<String>(4)?.as_deref().and_then(Device::parse) else {
+            continue;
+        };
+        let status_text = row.get::<String>(8)?.unwrap_or_default();
+        outages.push((
+            row.get::<String>(1)?,
+            StoredOutage {
+                id: id(row.get::<pgrx::Uuid>(2)?.expect("outage id")),
+                event_id: row.get::<String>(3)?.unwrap_or_default(),
+                device,
+                dp: row.get::<pgrx::Uuid>(5)?.map(id),
+                feeder: row.get::<pgrx::Uuid>(6)?.map(id),
+                substation: row.get::<pgrx::Uuid>(7)?.map(id),
+                status: status(&status_text, row.get::<bool>(9)?.unwrap_or(false)),
+                start: time(row.get::<TimestampWithTimeZone>(10)?.expect("first_detected_at")),
+                opened_at: time(row.get::<TimestampWithTimeZone>(11)?.expect("opened_at")),
+                restored_at: row.get::<TimestampWithTimeZone>(12)?.map(time),
+                merged_into: row.get::<pgrx::Uuid>(13)?.map(id),
+                merged_at: row.get::<TimestampWithTimeZone>(14)?.map(time),
+                parent: row.get::<pgrx::Uuid>(15)?.map(id),
+                confidence: row.get::<f64>(16)?.unwrap_or(0.0),
+                affected_customers: row.get::<i32>(17)?.unwrap_or(0),
+                customers_out: row.get::<i32>(18)?.unwrap_or(0),
+                description: row.get::<String>(19)?,
+            },
+        ));
+    }
+    Ok(outages)
+}
+
+/// The area an outage row belongs to, as the loader names areas.
+fn area_key(area: &Area) -> String {
+    area.to_string()
+}
+
+/// What the batch knows before reading: each area's new inputs.
+pub struct Batch {
+    pub starts: Vec<AreaStart>,
+    /// Sources new in this batch, per area.
+    pub narrated: HashMap<Area, BTreeSet<SourceKey>>,
+    pub lookback: Time,
+}
+
+/// Reads every area of the batch. An area's start moves earlier when a span or source it holds
+/// was placed, before that start, in an outage that was never written (opened and merged in one
+/// batch): the replay must begin before it was placed, where its outage can be rebuilt.
+pub fn areas(client: &mut SpiClient<'_>, batch: &Batch) -> SpiResult<Vec<AreaInput>> {
+    let mut starts: BTreeMap<Area, AreaStart> =
+        batch.starts.iter().map(|s| (s.area, s.clone())).collect();
+    let mut stored = read_stored(client, &starts, batch.lookback)?;
+    for _ in 0..4 {
+        let mut moved = false;
+        for (area, start) in starts.iter_mut() {
+            let Some(rows) = stored.get(area) else { continue };
+            let opened: HashMap<Id, Time> = rows.outages.iter().map(|o| (o.id, o.opened_at)).collect();
+            let placed_early = rows
+                .spans
+                .iter()
+                .filter(|s| s.off < start.t0 && opened.get(&s.origin).is_some_and(|&o| o >= start.t0))
+                .map(|s| s.off)
+                .chain(
+                    rows.sources
+                        .iter()
+                        .filter(|s| s.at < start.t0 && opened.get(&s.origin).is_some_and(|&o| o >= start.t0))
+                        .map(|s| s.at),
+                )
+                .min();
+            if let Some(earlier) = placed_early {
+                start.t0 = earlier;
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+        stored = read_stored(client, &starts, batch.lookback)?;
+    }
+    let inputs = read_inputs(client, &starts)?;
+    let mut meters: BTreeSet<Id> = BTreeSet::new();
+    let mut signal_meters: BTreeSet<Id> = BTreeSet::new();
+    for list in inputs.values() {
+        for input in list {
+            match input {
+                Input::Meter(m) => {
+                    meters.extend(m.meters.iter().copied());
+                    signal_meters.extend(m.meters.iter().copied());
+                }
+                Input::Alarm(a) => meters.extend(a.affected.iter().copied()),
+            }
+        }
+    }
+    let places = places(client, &meters.into_iter().collect::<Vec<_>>())?;
+    let dps: BTreeSet<Id> = places.values().filter_map(|p| p.dp).collect();
+    let feeders: BTreeSet<Id> = places.values().filter_map(|p| p.feeder).collect();
+    let dp_active = counts(client, DP_ACTIVE, &dps)?;
+    let feeder_active = counts(client, FEEDER_ACTIVE, &feeders)?;
+    let earliest = starts.values().map(|s| s.t0).min().unwrap_or(0);
+    let power_changes = power_changes(client, &signal_meters, earliest - 24 * super::model::HOUR)?;
+    let mut out = Vec::with_capacity(starts.len());
+    for (area, start) in starts {
+        let rows = stored.remove(&area).unwrap_or_default();
+        let inputs = inputs.get(&area).cloned().unwrap_or_default();
+        let mut area_meters: BTreeSet<Id> = BTreeSet::new();
+        for input in &inputs {
+            match input {
+                Input::Meter(m) => area_meters.extend(m.meters.iter().copied()),
+                Input::Alarm(a) => area_meters.extend(a.affected.iter().copied()),
+            }
+        }
+        out.push(AreaInput {
+            area: Some(area),
+            t0: start.t0,
+            outages: rows.outages,
+            spans: rows.spans,
+            sources: rows.sources,
+            customers: rows.customers,
+            narrated: batch.narrated.get(&area).cloned().unwrap_or_default(),
+            places: area_meters
+                .iter()
+                .filter_map(|m| places.get(m).map(|p| (*m, *p)))
+                .collect(),
+            dp_active: dp_active.clone(),
+            feeder_active: feeder_active.clone(),
+            power_changes: area_meters
+                .iter()
+                .filter_map(|m| power_changes.get(m).map(|t| (*m, t.clone())))
+                .collect(),
+            inputs,
+        });
+    }
+    Ok(out)
+}
+
+#[derive(Default)]
+struct StoredRows {
+    outages: Vec<StoredOutage>,
+    spans: Vec<StoredSpan>,
+    sources: Vec<StoredSource>,
+    customers: Vec<StoredCustomer>,
+}
+
+fn read_stored(
+    client: &mut SpiClient<'_>,
+    starts: &BTreeMap<Area, AreaStart>,
+    lookback: Time,
+) -> SpiResult<HashMap<Area, StoredRows>> {
+    let (mut f, mut fsince) = (Vec::new(), Vec::new());
+    let (mut s, mut ssince) = (Vec::new(), Vec::new());
+    let (mut d, mut dsince) = (Vec::new(), Vec::new());
+    let (mut u, mut usince) = (Vec::new(), Vec::new());
+    for start in starts.values() {
+        let since = ts(start.t0.saturating_sub(lookback));
+        match start.area {
+            Area::Feeder(feeder) => {
+                f.push(pg(feeder));
+                fsince.push(since);
+            }
+            Area::Substation(substation) => {
+                s.push(pg(substation));
+                ssince.push(since);
+            }
+            Area::Dp(dp) => {
+                d.push(pg(dp));
+                dsince.push(since);
+            }
+            Area::Service(service) => {
+                u.push(Device::Service(service).to_string());
+                usince.push(since);
+            }
+        }
+    }
+    let rows = read_outages(execute(
+        client,
+        OUTAGES,
+        &[arg(f), arg(fsince), arg(s), arg(ssince), arg(d), arg(dsince), arg(u), arg(usince)],
+    )?)?;
+    let mut by_area: HashMap<Area, StoredRows> = HashMap::new();
+    let mut area_of: HashMap<Id, Vec<Area>> = HashMap::new();
+    for (key, outage) in rows {
+        let Some(area) = key.as_deref().and_then(Area::parse) else {
+            continue;
+        };
+        area_of.entry(outage.id).or_default().push(area);
+        by_area.entry(area).or_default().outages.push(outage);
+    }
+    let loaded: Vec<Id> = area_of.keys().copied().collect();
+    if loaded.is_empty() {
+        return Ok(by_area);
+    }
+    let mut origins: HashMap<Id, BTreeSet<Area>> = HashMap::new();
+    for row in execute(client, SPANS, &[arg(ids(loaded.iter().copied()))])? {
+        let outage = id(row.get::<pgrx::Uuid>(1)?.expect("outage_id"));
+        let origin = id(row.get::<pgrx::Uuid>(2)?.expect("origin"));
+        let meter = id(row.get::<pgrx::Uuid>(3)?.expect("meter_id"));
+        let kind = row
+            .get::<String>(6)?
+            .as_deref()
+            .and_then(SourceKind::parse)
+            .unwrap_or(SourceKind::Scada);
+        let span = StoredSpan {
+            outage,
+            origin,
+            meter,
+            off: time(row.get::<TimestampWithTimeZone>(4)?.expect("off_at")),
+            on: row.get::<TimestampWithTimeZone>(5)?.map(time),
+            first_source: SourceKey::new(kind, row.get::<String>(7)?.unwrap_or_default()),
+            place: Place {
+                meter,
+                customer: row.get::<pgrx::Uuid>(8)?.map(id),
+                onu: None,
+                dp: row.get::<pgrx::Uuid>(9)?.map(id),
+                feeder: row.get::<pgrx::Uuid>(10)?.map(id),
+                substation: row.get::<pgrx::Uuid>(11)?.map(id),
+            },
+        };
+        for area in area_of.get(&outage).into_iter().flatten() {
+            origins.entry(origin).or_default().insert(*area);
+            by_area.entry(*area).or_default().spans.push(span.clone());
+        }
+    }
+    for row in execute(client, SOURCES, &[arg(ids(loaded.iter().copied()))])? {
+        let Some(kind) = row.get::<String>(3)?.as_deref().and_then(SourceKind::parse) else {
+            continue;
+        };
+        let outage = id(row.get::<pgrx::Uuid>(1)?.expect("outage_event_id"));
+        let origin = id(row.get::<pgrx::Uuid>(2)?.expect("origin"));
+        let source = StoredSource {
+            outage,
+            origin,
+            key: SourceKey::new(kind, row.get::<String>(4)?.unwrap_or_default()),
+            at: time(row.get::<TimestampWithTimeZone>(5)?.expect("detected_at")),
+            weight: row.get::<f64>(6)?,
+        };
+        for area in area_of.get(&outage).into_iter().flatten() {
+            origins.entry(origin).or_default().insert(*area);
+            by_area.entry(*area).or_default().sources.push(source.clone());
+        }
+    }
+    for row in execute(client, CUSTOMERS, &[arg(ids(loaded.iter().copied()))])? {
+        let outage = id(row.get::<pgrx::Uuid>(1)?.expect("outage_id"));
+        let customer = StoredCustomer {
+            outage,
+            customer: id(row.get::<pgrx::Uuid>(2)?.expect("customer_id")),
+            linked_at: row.get::<TimestampWithTimeZone>(3)?.map(time),
+            restored_at: row.get::<TimestampWithTimeZone>(4)?.map(time),
+        };
+        for area in area_of.get(&outage).into_iter().flatten() {
+            by_area.entry(*area).or_default().customers.push(customer.clone());
+        }
+    }
+    // The merged outages spans and sources came from, for rebuilding where each was at the start.
+    let missing: Vec<Id> = origins
+        .keys()
+        .filter(|o| !area_of.contains_key(o))
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        for (_, outage) in read_outages(execute(client, OUTAGES_BY_ID, &[arg(ids(missing))])?)? {
+            for area in origins.get(&outage.id).into_iter().flatten() {
+                by_area.entry(*area).or_default().outages.push(outage.clone());
+            }
+        }
+    }
+    Ok(by_area)
+}
+
+fn read_inputs(
+    client: &mut SpiClient<'_>,
+    starts: &BTreeMap<Area, AreaStart>,
+) -> SpiResult<HashMap<Area, Vec<Input>>> {
+    let (mut areas, mut logs, mut t0s) = (Vec::new(), Vec::new(), Vec::new());
+    for start in starts.values() {
+        for log in &start.logs {
+            areas.push(area_key(&start.area));
+            logs.push(area_key(log));
+            t0s.push(ts(start.t0));
+        }
+    }
+    let mut inputs: HashMap<Area, Vec<Input>> = HashMap::new();
+    // (area, time, kind, alarm, affected meters, its device: the area it was logged under)
+    let mut alarms: Vec<(Area, Time, String, Id, Vec<Id>, Device)> = Vec::new();
+    for row in execute(client, INPUTS, &[arg(areas), arg(logs), arg(t0s)])? {
+        let Some(area) = row.get::<String>(1)?.as_deref().and_then(Area::parse) else {
+            continue;
+        };
+        let at = time(row.get::<TimestampWithTimeZone>(2)?.expect("at"));
+        let kind = row.get::<String>(3)?.unwrap_or_default();
+        let Some(source) = row.get::<String>(4)?.as_deref().and_then(SourceKind::parse) else {
+            continue;
+        };
+        let event_id = row.get::<String>(5)?.unwrap_or_default();
+        let meters: Vec<Id> = row
+            .get::<Vec<pgrx::Uuid>>(6)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(id)
+            .collect();
+        match kind.as_str() {
+            "off" | "on" => inputs.entry(area).or_default().push(Input::Meter(MeterSignal {
+                at,
+                source: SourceKey::new(source, event_id),
+                power: if kind == "off" { Power::Off } else { Power::On },
+                meters,
+            })),
+            _ => {
+                let Ok(alarm) = Id::parse_str(&event_id) else {
+                    continue;
+                };
+                let device = match row.get::<String>(7)?.as_deref().and_then(Area::parse) {
+                    Some(Area::Feeder(feeder)) => Device::Feeder(feeder),
+                    Some(Area::Substation(substation)) => Device::Substation(substation),
+                    _ => continue,
+                };
+                alarms.push((area, at, kind, alarm, meters, device));
+            }
+        }
+    }
+    if alarms.is_empty() {
+        return Ok(inputs);
+    }
+    let mut details: HashMap<Id, (Option<String>, Option<String>, String, String, Option<String>, Option<Id>)> =
+        HashMap::new();
+    let alarm_ids: BTreeSet<Id> = alarms.iter().map(|a| a.3).collect();
+    for row in execute(client, ALARMS, &[arg(ids(alarm_ids))])? {
+        details.insert(
+            id(row.get::<pgrx::Uuid>(1)?.expect("scada_events.id")),
+            (
+                row.get::<String>(2)?,
+                row.get::<String>(3)?,
+                row.get::<String>(4)?.unwrap_or_default(),
+                row.get::<String>(5)?.unwrap_or_default(),
+                row.get::<String>(6)?,
+                row.get::<pgrx::Uuid>(7)?.map(id),
+            ),
+        );
+    }
+    for (area, at, kind, alarm, affected, device) in alarms {
+        let (severity, cause, event_type, substation_code, feeder_code, substation) =
+            details.get(&alarm).cloned().unwrap_or_default();
+        let description = match device {
+            Device::Feeder(_) => format!("SCADA {event_type} on feeder {}", feeder_code.unwrap_or_default()),
+            _ => format!("SCADA {event_type} on substation {substation_code}"),
+        };
+        inputs.entry(area).or_default().push(Input::Alarm(Alarm {
+            at,
+            id: alarm,
+            restoration: kind == "restoration",
+            device,
+            substation,
+            affected,
+            severity,
+            cause,
+            description,
+        }));
+    }
+    Ok(inputs)
+}
+
+fn counts(
+    client: &mut SpiClient<'_>,
+    sql: &'static str,
+    devices: &BTreeSet<Id>,
+) -> SpiResult<HashMap<Id, usize>> {
+    let mut counts = HashMap::new();
+    if devices.is_empty() {
+        return Ok(counts);
+    }
+    for row in execute(client, sql, &[arg(ids(devices.iter().copied()))])? {
+        let device = id(row.get::<pgrx::Uuid>(1)?.expect("device id"));
+        counts.insert(device, row.get::<i64>(2)?.unwrap_or(0).max(0) as usize);
+    }
+    Ok(counts)
+}
+
+fn power_changes(
+    client: &mut SpiClient<'_>,
+    meters: &BTreeSet<Id>,
+    since: Time,
+) -> SpiResult<HashMap<Id, Vec<Time>>> {
+    let mut changes = HashMap::new();
+    if meters.is_empty() {
+        return Ok(changes);
+    }
+    for row in execute(
+        client,
+        POWER_CHANGES,
+        &[arg(ids(meters.iter().copied())), arg(ts(since))],
+    )? {
+        let meter = id(row.get::<pgrx::Uuid>(1)?.expect("meter_id"));
+        let times = row
+            .get::<Vec<TimestampWithTimeZone>>(2)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(time)
+            .collect();
+        changes.insert(meter, times);
+    }
+    Ok(changes)
+}
+

@@ -1,0 +1,449 @@
+//! What a batch writes (SPI): the decided differences of every area, a few set-based statements
+//! per table (arrays through `unnest`), in an order that keeps every key and index true between
+//! statements: what closes goes before what opens.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
+use pgrx::spi::{SpiClient, SpiResult};
+use pgrx::JsonB;
+
+use super::decide::reconcile::{Decision, OutageRow, Retired};
+use super::load::{pg, ts};
+use super::model::Id;
+use crate::db::{arg, execute};
+
+fn uuids(list: impl IntoIterator<Item = Id>) -> Vec<pgrx::Uuid> {
+    list.into_iter().map(pg).collect()
+}
+
+fn opt_uuids<'a>(list: impl IntoIterator<Item = Option<Id>>) -> DatumWithOid<'a> {
+    arg(list.into_iter().map(|id| id.map(pg)).collect::<Vec<_>>())
+}
+
+fn times<'a>(list: impl IntoIterator<Item = i64>) -> DatumWithOid<'a> {
+    arg(list.into_iter().map(ts).collect::<Vec<TimestampWithTimeZone>>())
+}
+
+fn opt_times<'a>(list: impl IntoIterator<Item = Option<i64>>) -> DatumWithOid<'a> {
+    arg(list.into_iter().map(|t| t.map(ts)).collect::<Vec<_>>())
+}
+
+fn texts<'a>(list: impl IntoIterator<Item = String>) -> DatumWithOid<'a> {
+    arg(list.into_iter().collect::<Vec<String>>())
+}
+
+fn opt_texts<'a>(list: impl IntoIterator<Item = Option<String>>) -> DatumWithOid<'a> {
+    arg(list.into_iter().collect::<Vec<Option<String>>>())
+}
+
+// New outages ($1...$21, one array each).
+const INSERT_OUTAGES: &str = r#"
+INSERT INTO oms_outage_events
+    (id, event_id, event_type, status, severity, confidence_score, affected_customers_count, customers_out,
+     root_cause, description, substation_id, feeder_id, dp_id, first_detected_at, scope, device_key,
+     merged_into, merged_at, parent_outage_id, opened_at, actual_restoration_time, placement)
+SELECT i.id, i.event_id, 'outage', i.status, coalesce(i.severity, 'medium'), i.confidence, i.affected, i.customers_out,
+       i.cause, i.description, i.substation, i.feeder, i.dp, i.start, i.scope, i.device_key,
+       i.merged_into, i.merged_at, i.parent, i.opened_at, i.restored_at, i.placement
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::int4[], $7::int4[], $8::text[],
+            $9::text[], $10::uuid[], $11::uuid[], $12::uuid[], $13::timestamptz[], $14::text[], $15::text[],
+            $16::uuid[], $17::timestamptz[], $18::uuid[], $19::timestamptz[], $20::timestamptz[], $21::text[])
+    AS i(id, event_id, status, severity, confidence, affected, customers_out, cause, description, substation,
+         feeder, dp, start, scope, device_key, merged_into, merged_at, parent, opened_at, restored_at, placement)
+"#;
+
+// Changed outages: their new state. An operator's in_progress stays while the outage is open.
+const UPDATE_OUTAGES: &str = r#"
+UPDATE oms_outage_events o SET
+    status = CASE WHEN o.status = 'in_progress' AND u.status IN ('detected', 'confirmed') THEN 'in_progress'
+                  ELSE u.status END,
+    confidence_score = u.confidence, affected_customers_count = u.affected, customers_out = u.customers_out,
+    first_detected_at = u.start, opened_at = u.opened_at, actual_restoration_time = u.restored_at,
+    merged_into = u.merged_into, merged_at = u.merged_at, parent_outage_id = u.parent,
+    severity = coalesce(o.severity, u.severity), root_cause = coalesce(o.root_cause, u.cause),
+    placement = CASE WHEN u.placement = 'stored' THEN o.placement ELSE u.placement END,
+    last_updated_at = pg_catalog.now()
+FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::int4[], $5::int4[], $6::timestamptz[], $7::timestamptz[],
+            $8::timestamptz[], $9::uuid[], $10::timestamptz[], $11::uuid[], $12::text[], $13::text[], $14::text[])
+    AS u(id, status, confidence, affected, customers_out, start, opened_at, restored_at, merged_into, merged_at,
+         parent, severity, cause, placement)
+WHERE o.id = u.id
+"#;
+
+// Stored outages a replay did not make again ($1): merged into the outage that holds their meters
+// now ($2, $3 true), or withdrawn (cancelled) when none does. Crews and notifications follow a merge.
+const RETIRE_OUTAGES: &str = r#"
+WITH retired AS (
+    UPDATE oms_outage_events o SET
+        status = CASE WHEN r.merged THEN 'merged' ELSE 'cancelled' END,
+        merged_into = r.target, merged_at = CASE WHEN r.merged THEN coalesce(o.merged_at, o.opened_at, o.first_detected_at) END,
+        actual_restoration_time = CASE WHEN r.merged THEN o.actual_restoration_time
+                                       ELSE coalesce(o.actual_restoration_time, o.first_detected_at) END,
+        affected_customers_count = CASE WHEN r.merged THEN o.affected_customers_count ELSE 0 END,
+        customers_out = 0, last_updated_at = pg_catalog.now()
+    FROM unnest($1::uuid[], $2::uuid[], $3::bool[]) AS r(id, target, merged)
+    WHERE o.id = r.id
+    RETURNING o.id, r.target
+), crews AS (
+    UPDATE oms_crew_assignments c SET outage_event_id = r.target
+    FROM retired r WHERE r.target IS NOT NULL AND c.outage_event_id = r.id
+)
+UPDATE oms_customer_notifications n SET outage_event_id = r.target
+FROM retired r WHERE r.target IS NOT NULL AND n.outage_event_id = r.id
+"#;
+
+const DELETE_SPANS: &str = r#"
+DELETE FROM oms_outage_meters om
+USING unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS d(outage, meter, off_at)
+WHERE om.outage_id = d.outage AND om.meter_id = d.meter AND om.off_at = d.off_at
+"#;
+
+const UPDATE_SPANS: &str = r#"
+UPDATE oms_outage_meters om SET outage_id = u.outage, origin_outage_id = u.origin, on_at = u.on_at,
+       first_source = u.source_type, first_source_event_id = u.source_event_id
+FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::text[], $8::text[])
+    AS u(stored_outage, meter, off_at, outage, origin, on_at, source_type, source_event_id)
+WHERE om.outage_id = u.stored_outage AND om.meter_id = u.meter AND om.off_at = u.off_at
+"#;
+
+const INSERT_SPANS: &str = r#"
+INSERT INTO oms_outage_meters
+    (outage_id, meter_id, off_at, on_at, customer_key, customer_id, dp_id, feeder_id, substation_id,
+     first_source, first_source_event_id, origin_outage_id)
+SELECT i.outage, i.meter, i.off_at, i.on_at, coalesce(i.customer, i.meter), i.customer, i.dp, i.feeder, i.substation,
+       i.source_type, i.source_event_id, i.origin
+FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::uuid[], $6::uuid[], $7::uuid[],
+            $8::uuid[], $9::text[], $10::text[], $11::uuid[])
+    AS i(outage, meter, off_at, on_at, customer, dp, feeder, substation, source_type, source_event_id, origin)
+"#;
+
+const DELETE_SOURCES: &str = r#"
+DELETE FROM oms_event_sources es
+USING unnest($1::uuid[], $2::text[], $3::text[]) AS d(outage, source_type, source_event_id)
+WHERE es.outage_event_id = d.outage AND es.source_type = d.source_type AND es.source_event_id = d.source_event_id
+"#;
+
+const UPDATE_SOURCES: &str = r#"
+UPDATE oms_event_sources es SET outage_event_id = u.outage, origin_outage_id = u.origin,
+       detected_at = u.at, event_timestamp = u.at, correlation_weight = u.weight, confidence_weight = u.weight
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::float8[])
+    AS u(stored_outage, source_type, source_event_id, outage, origin, at, weight)
+WHERE es.outage_event_id = u.stored_outage AND es.source_type = u.source_type AND es.source_event_id = u.source_event_id
+"#;
+
+// A source's table is its type's; its event data says whether it is evidence of the outage.
+const INSERT_SOURCES: &str = r#"
+INSERT INTO oms_event_sources
+    (outage_event_id, source_type, source_event_id, source_table, correlation_weight, detected_at,
+     event_timestamp, confidence_weight, event_data, origin_outage_id)
+SELECT i.outage, i.source_type, i.source_event_id,
+       CASE i.source_type WHEN 'scada' THEN 'scada_events' WHEN 'onu' THEN 'onu_events'
+                          WHEN 'kaifa' THEN 'kaifa_events' ELSE 'callcenter_tickets' END,
+       i.weight, i.at, i.at, i.weight,
+       pg_catalog.jsonb_build_object('power', CASE WHEN i.weight IS NULL THEN 'on' ELSE 'off' END),
+       i.origin
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::float8[], $6::uuid[])
+    AS i(outage, source_type, source_event_id, at, weight, origin)
+ON CONFLICT (outage_event_id, source_type, source_event_id) DO NOTHING
+"#;
+
+const DELETE_CUSTOMERS: &str = r#"
+DELETE FROM oms_outage_customers c USING unnest($1::uuid[], $2::uuid[]) AS d(outage, customer)
+WHERE c.outage_id = d.outage AND c.customer_id = d.customer
+"#;
+
+const UPSERT_CUSTOMERS: &str = r#"
+INSERT INTO oms_outage_customers (outage_id, customer_id, linked_at, restored_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[])
+ON CONFLICT (outage_id, customer_id) DO UPDATE SET restored_at = EXCLUDED.restored_at
+"#;
+
+const INSERT_TIMELINE: &str = r#"
+INSERT INTO oms_event_timeline
+    (outage_event_id, event_type, status, description, source, "timestamp", metadata, event_description,
+     event_timestamp, created_by)
+SELECT t.outage, t.event_type, t.status, t.description, t.source, t.at, t.metadata, t.description, t.at,
+       'oms_correlation'
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::jsonb[])
+    AS t(outage, event_type, status, description, source, at, metadata)
+WHERE EXISTS (SELECT FROM oms_outage_events o WHERE o.id = t.outage)
+"#;
+
+/// Writes every area's decision of a batch.
+pub fn write(client: &mut SpiClient<'_>, decisions: &[Decision]) -> SpiResult<()> {
+    // Outage rows: closes first (restored, merged, retired), then new rows, then opens, so that
+    // "one open outage per device" holds between statements. A close that points at a new row
+    // (merged into it, nested in it) points there once the row exists.
+    let mut rows: BTreeMap<Id, &OutageRow> = BTreeMap::new();
+    for d in decisions {
+        for row in &d.outages {
+            rows.entry(row.id).or_insert(row);
+        }
+    }
+    let retired: Vec<Retired> = decisions.iter().flat_map(|d| d.retired.iter().copied()).collect();
+    let is_open = |row: &OutageRow| matches!(row.status, "detected" | "confirmed" | "in_progress");
+    let (new, existing): (Vec<&OutageRow>, Vec<&OutageRow>) = rows.values().partition(|r| r.is_new);
+    let fresh: BTreeSet<Id> = new.iter().map(|r| r.id).collect();
+    let points_at_new = |id: Option<Id>| id.is_some_and(|id| fresh.contains(&id));
+    let (opening, closing): (Vec<&OutageRow>, Vec<&OutageRow>) = existing.into_iter().partition(|r| is_open(r));
+    let deferred: Vec<OutageRow> = closing
+        .iter()
+        .filter(|r| points_at_new(r.merged_into) || points_at_new(r.parent))
+        .map(|r| OutageRow {
+            merged_into: r.merged_into.filter(|id| !fresh.contains(id)),
+            parent: r.parent.filter(|id| !fresh.contains(id)),
+            ..(*r).clone()
+        })
+        .collect();
+    let closing_now: Vec<&OutageRow> = closing
+        .iter()
+        .map(|r| deferred.iter().find(|d| d.id == r.id).unwrap_or(r))
+        .collect();
+    retire(client, &retired, &|into| into.filter(|id| !fresh.contains(id)))?;
+    update_outages(client, &closing_now)?;
+    insert_outages(client, &new)?;
+    let repointed: Vec<&OutageRow> = closing
+        .iter()
+        .copied()
+        .filter(|r| points_at_new(r.merged_into) || points_at_new(r.parent))
+        .collect();
+    update_outages(client, &repointed)?;
+    let late: Vec<Retired> = retired.iter().copied().filter(|r| points_at_new(r.into)).collect();
+    retire(client, &late, &|into| into)?;
+    update_outages(client, &opening)?;
+
+    // Spans: deletes, then closing updates, then opening ones, then inserts.
+    let deletes: Vec<_> = decisions.iter().flat_map(|d| d.span_deletes.iter()).collect();
+    if !deletes.is_empty() {
+        execute(
+            client,
+            DELETE_SPANS,
+            &[
+                arg(uuids(deletes.iter().map(|d| d.0))),
+                arg(uuids(deletes.iter().map(|d| d.1))),
+                times(deletes.iter().map(|d| d.2)),
+            ],
+        )?;
+    }
+    let updates: Vec<_> = decisions.iter().flat_map(|d| d.span_updates.iter()).collect();
+    let (closing, opening): (Vec<_>, Vec<_>) = updates.into_iter().partition(|u| u.row.on.is_some());
+    for group in [closing, opening] {
+        if group.is_empty() {
+            continue;
+        }
+        execute(
+            client,
+            UPDATE_SPANS,
+            &[
+                arg(uuids(group.iter().map(|u| u.stored_outage))),
+                arg(uuids(group.iter().map(|u| u.row.meter))),
+                times(group.iter().map(|u| u.row.off)),
+                arg(uuids(group.iter().map(|u| u.row.outage))),
+                arg(uuids(group.iter().map(|u| u.row.origin))),
+                opt_times(group.iter().map(|u| u.row.on)),
+                texts(group.iter().map(|u| u.row.first_source.kind.as_str().to_string())),
+                texts(group.iter().map(|u| u.row.first_source.event_id.clone())),
+            ],
+        )?;
+    }
+    let inserts: Vec<_> = decisions.iter().flat_map(|d| d.span_inserts.iter()).collect();
+    if !inserts.is_empty() {
+        execute(
+            client,
+            INSERT_SPANS,
+            &[
+                arg(uuids(inserts.iter().map(|r| r.outage))),
+                arg(uuids(inserts.iter().map(|r| r.meter))),
+                times(inserts.iter().map(|r| r.off)),
+                opt_times(inserts.iter().map(|r| r.on)),
+                opt_uuids(inserts.iter().map(|r| r.place.customer)),
+                opt_uuids(inserts.iter().map(|r| r.place.dp)),
+                opt_uuids(inserts.iter().map(|r| r.place.feeder)),
+                opt_uuids(inserts.iter().map(|r| r.place.substation)),
+                texts(inserts.iter().map(|r| r.first_source.kind.as_str().to_string())),
+                texts(inserts.iter().map(|r| r.first_source.event_id.clone())),
+                arg(uuids(inserts.iter().map(|r| r.origin))),
+            ],
+        )?;
+    }
+
+    // Sources.
+    let deletes: Vec<_> = decisions.iter().flat_map(|d| d.source_deletes.iter()).collect();
+    if !deletes.is_empty() {
+        execute(
+            client,
+            DELETE_SOURCES,
+            &[
+                arg(uuids(deletes.iter().map(|d| d.0))),
+                texts(deletes.iter().map(|d| d.1.kind.as_str().to_string())),
+                texts(deletes.iter().map(|d| d.1.event_id.clone())),
+            ],
+        )?;
+    }
+    let updates: Vec<_> = decisions.iter().flat_map(|d| d.source_updates.iter()).collect();
+    if !updates.is_empty() {
+        execute(
+            client,
+            UPDATE_SOURCES,
+            &[
+                arg(uuids(updates.iter().map(|u| u.stored_outage))),
+                texts(updates.iter().map(|u| u.row.key.kind.as_str().to_string())),
+                texts(updates.iter().map(|u| u.row.key.event_id.clone())),
+                arg(uuids(updates.iter().map(|u| u.row.outage))),
+                arg(uuids(updates.iter().map(|u| u.row.origin))),
+                times(updates.iter().map(|u| u.row.at)),
+                arg(updates.iter().map(|u| u.row.weight).collect::<Vec<_>>()),
+            ],
+        )?;
+    }
+    let inserts: Vec<_> = decisions.iter().flat_map(|d| d.source_inserts.iter()).collect();
+    if !inserts.is_empty() {
+        execute(
+            client,
+            INSERT_SOURCES,
+            &[
+                arg(uuids(inserts.iter().map(|r| r.outage))),
+                texts(inserts.iter().map(|r| r.key.kind.as_str().to_string())),
+                texts(inserts.iter().map(|r| r.key.event_id.clone())),
+                times(inserts.iter().map(|r| r.at)),
+                arg(inserts.iter().map(|r| r.weight).collect::<Vec<_>>()),
+                arg(uuids(inserts.iter().map(|r| r.origin))),
+            ],
+        )?;
+    }
+
+    // Customers.
+    let deletes: Vec<_> = decisions.iter().flat_map(|d| d.customer_deletes.iter()).collect();
+    if !deletes.is_empty() {
+        execute(
+            client,
+            DELETE_CUSTOMERS,
+            &[
+                arg(uuids(deletes.iter().map(|d| d.0))),
+                arg(uuids(deletes.iter().map(|d| d.1))),
+            ],
+        )?;
+    }
+    let mut seen = BTreeSet::new();
+    let upserts: Vec<_> = decisions
+        .iter()
+        .flat_map(|d| d.customer_upserts.iter())
+        .filter(|c| seen.insert((c.outage, c.customer)))
+        .collect();
+    if !upserts.is_empty() {
+        execute(
+            client,
+            UPSERT_CUSTOMERS,
+            &[
+                arg(uuids(upserts.iter().map(|c| c.outage))),
+                arg(uuids(upserts.iter().map(|c| c.customer))),
+                times(upserts.iter().map(|c| c.linked_at)),
+                opt_times(upserts.iter().map(|c| c.restored_at)),
+            ],
+        )?;
+    }
+
+    // The story.
+    let timeline: Vec<_> = decisions.iter().flat_map(|d| d.timeline.iter()).collect();
+    if !timeline.is_empty() {
+        execute(
+            client,
+            INSERT_TIMELINE,
+            &[
+                arg(uuids(timeline.iter().map(|t| t.outage))),
+                texts(timeline.iter().map(|t| t.event_type.to_string())),
+                texts(timeline.iter().map(|t| t.status.to_string())),
+                texts(timeline.iter().map(|t| t.description.clone())),
+                texts(timeline.iter().map(|t| t.source.clone())),
+                times(timeline.iter().map(|t| t.at)),
+                arg(timeline
+                    .iter()
+                    .map(|t| JsonB(t.metadata.clone()))
+                    .collect::<Vec<_>>()),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+fn retire(
+    client: &mut SpiClient<'_>,
+    retired: &[Retired],
+    into: &dyn Fn(Option<Id>) -> Option<Id>,
+) -> SpiResult<()> {
+    if retired.is_empty() {
+        return Ok(());
+    }
+    execute(
+        client,
+        RETIRE_OUTAGES,
+        &[
+            arg(uuids(retired.iter().map(|r| r.id))),
+            opt_uuids(retired.iter().map(|r| into(r.into))),
+            arg(retired.iter().map(|r| r.into.is_some()).collect::<Vec<bool>>()),
+        ],
+    )?;
+    Ok(())
+}
+
+fn insert_outages(client: &mut SpiClient<'_>, rows: &[&OutageRow]) -> SpiResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    execute(
+        client,
+        INSERT_OUTAGES,
+        &[
+            arg(uuids(rows.iter().map(|r| r.id))),
+            texts(rows.iter().map(|r| r.event_id.clone().unwrap_or_default())),
+            texts(rows.iter().map(|r| r.status.to_string())),
+            opt_texts(rows.iter().map(|r| r.severity.clone())),
+            arg(rows.iter().map(|r| r.confidence).collect::<Vec<f64>>()),
+            arg(rows.iter().map(|r| r.affected_customers).collect::<Vec<i32>>()),
+            arg(rows.iter().map(|r| r.customers_out).collect::<Vec<i32>>()),
+            opt_texts(rows.iter().map(|r| r.cause.clone())),
+            opt_texts(rows.iter().map(|r| r.description.clone())),
+            opt_uuids(rows.iter().map(|r| r.substation)),
+            opt_uuids(rows.iter().map(|r| r.feeder)),
+            opt_uuids(rows.iter().map(|r| r.dp)),
+            times(rows.iter().map(|r| r.start)),
+            texts(rows.iter().map(|r| r.device.scope().as_str().to_string())),
+            texts(rows.iter().map(|r| r.device.to_string())),
+            opt_uuids(rows.iter().map(|r| r.merged_into)),
+            opt_times(rows.iter().map(|r| r.merged_at)),
+            opt_uuids(rows.iter().map(|r| r.parent)),
+            times(rows.iter().map(|r| r.opened_at)),
+            opt_times(rows.iter().map(|r| r.restored_at)),
+            texts(rows.iter().map(|r| r.placement.as_str().to_string())),
+        ],
+    )?;
+    Ok(())
+}
+
+fn update_outages(client: &mut SpiClient<'_>, rows: &[&OutageRow]) -> SpiResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    execute(
+        client,
+        UPDATE_OUTAGES,
+        &[
+            arg(uuids(rows.iter().map(|r| r.id))),
+            texts(rows.iter().map(|r| r.status.to_string())),
+            arg(rows.iter().map(|r| r.confidence).collect::<Vec<f64>>()),
+            arg(rows.iter().map(|r| r.affected_customers).collect::<Vec<i32>>()),
+            arg(rows.iter().map(|r| r.customers_out).collect::<Vec<i32>>()),
+            times(rows.iter().map(|r| r.start)),
+            times(rows.iter().map(|r| r.opened_at)),
+            opt_times(rows.iter().map(|r| r.restored_at)),
+            opt_uuids(rows.iter().map(|r| r.merged_into)),
+            opt_times(rows.iter().map(|r| r.merged_at)),
+            opt_uuids(rows.iter().map(|r| r.parent)),
+            opt_texts(rows.iter().map(|r| r.severity.clone())),
+            opt_texts(rows.iter().map(|r| r.cause.clone())),
+            texts(rows.iter().map(|r| r.placement.as_str().to_string())),
+        ],
+    )?;
+    Ok(())
+}
