@@ -5,8 +5,8 @@ built from, so the two cannot drift while a version is being developed:
     --@rebind-begin ... --@rebind-end    every C function, re-created from `cargo pgrx schema`
                                          (bound to MODULE_PATHNAME, the control file's library), then
                                          sql/functions/ingest_functions.sql (their settings)
-    --@NAME-begin ... --@NAME-end        the file SECTIONS names, with CREATE FUNCTION turned into
-                                         CREATE OR REPLACE FUNCTION where the function existed before
+    --@NAME-begin ... --@NAME-end        the file SECTIONS names, with CREATE FUNCTION and CREATE VIEW
+                                         turned into CREATE OR REPLACE where they existed before
 
 Run it after changing sql/schema, sql/functions or a #[pg_extern], then review `git diff`.
 tests/integration/test_upgrade.py checks the result against a fresh install. A released upgrade
@@ -25,6 +25,11 @@ PG_CONFIG = "/usr/lib/postgresql/15/bin/pg_config"
 
 # Section name -> (source file, whether its functions already exist in the previous release).
 SECTIONS = {
+    "merge-seeded-row": ("sql/functions/merge_seeded_row.sql", True),
+    "correlator-schema": ("sql/schema/09_correlator.sql", False),
+    "stream": ("sql/functions/stream.sql", True),
+    "reliability": ("sql/functions/reliability.sql", True),
+    "correlator-functions": ("sql/functions/correlator.sql", False),
 }
 
 
@@ -46,6 +51,7 @@ def section_text(path, replaces):
         text = f.read().strip()
     if replaces:
         text = text.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
+        text = text.replace("CREATE VIEW", "CREATE OR REPLACE VIEW")
     return text
 
 

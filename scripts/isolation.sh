@@ -16,7 +16,7 @@ fi
 
 "$here/scripts/cluster.sh" start test "$port"
 psql -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres \
-    -c "DROP DATABASE IF EXISTS oms_isolation" -c "CREATE DATABASE oms_isolation"
+    -c "DROP DATABASE IF EXISTS oms_isolation WITH (FORCE)" -c "CREATE DATABASE oms_isolation"
 specs=()
 for f in specs/*.spec; do specs+=("$(basename "$f" .spec)"); done
 "$runner" --use-existing --host=127.0.0.1 --port="$port" --user=postgres --dbname=oms_isolation \

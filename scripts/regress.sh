@@ -18,7 +18,10 @@ if [ "${1:-}" = "--accept" ]; then
 fi
 
 "$here/scripts/cluster.sh" start test "$port"
-psql -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -c "DROP DATABASE IF EXISTS oms_regress" -c "CREATE DATABASE oms_regress"
+# The suite reads outages right after each ingest in the same session: each call correlates before
+# it returns (the integration suite runs both modes).
+psql -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -c "DROP DATABASE IF EXISTS oms_regress WITH (FORCE)" \
+    -c "CREATE DATABASE oms_regress" -c "ALTER DATABASE oms_regress SET oms_correlation.correlate = 'immediate'"
 tests=(setup)
 for f in sql/*.sql; do
     name="$(basename "$f" .sql)"

@@ -3,8 +3,10 @@
 #   1. unit tests and #[pg_test]s     cargo pgrx test (as root: --runas postgres)
 #   2. pg_regress and isolation specs scripts/regress.sh, scripts/isolation.sh
 #   3. integration through psycopg2   pytest tests/integration, against a private cluster, on a
-#                                     fresh install, then on an adopted legacy database, then on a
-#                                     database updated from the previous release
+#                                     fresh install with the correlator's worker (deferred, the
+#                                     default) and again with each call correlating (immediate),
+#                                     then on an adopted legacy database, then on a database
+#                                     updated from the previous release
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
@@ -26,8 +28,10 @@ cargo pgrx install --pg-config "$pg_config" >/dev/null
 scripts/regress.sh
 scripts/isolation.sh
 
-echo "== 3/3 integration (psycopg2, as the consumers call) =="
+echo "== 3/3 integration (psycopg2, as the consumers call; the worker correlates: deferred) =="
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
+echo "== 3/3 integration again, each ingest call correlating before it returns (OMS_TEST_CORRELATE=immediate) =="
+OMS_TEST_CORRELATE=immediate /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 echo "== 3/3 integration again, on an adopted legacy database (OMS_TEST_BASE=legacy) =="
 OMS_TEST_BASE=legacy /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 echo "== 3/3 integration again, on a database updated from the previous release (OMS_TEST_BASE=upgraded) =="

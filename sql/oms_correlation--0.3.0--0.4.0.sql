@@ -3,6 +3,15 @@
 -- tests/integration/test_upgrade.py checks that both paths agree, from every released version.
 \echo Use "ALTER EXTENSION oms_correlation UPDATE TO '0.4.0'" to load this file. \quit
 
+-- What 0.4.0 changes (issue 21, README "Outages: the correlator"): ingest queues the power signal and
+-- one correlator drains the queue in batches, replaying each area in event time. Outages keep their
+-- rows; each gains when it was opened and merged, each span and source the outage it was first
+-- placed in. Signals dated before this update are not replayed (oms_correlation_state.log_start).
+
+-- Its arguments changed (a time to apply the rule at): the old one goes before the library's
+-- functions are made again.
+DROP FUNCTION @extschema@.oms_storm_mode_refresh();
+
 -- 1. The library. From 0.4.0 on, the library has one name, $libdir/oms_correlation (the control
 -- file's module_pathname), so that LOAD 'oms_correlation' and shared_preload_libraries find it.
 -- Every C function is bound to it first, so that nothing below runs 0.3.0's code.
@@ -63,6 +72,16 @@ VOLATILE SECURITY DEFINER PARALLEL UNSAFE
 SET search_path TO @extschema@, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'insert_scada_event_with_meter_check_wrapper';
+CREATE OR REPLACE FUNCTION @extschema@."oms_correlate_pending"() RETURNS TABLE (
+	"batches" INT,  /* i32 */
+	"signals" INT,  /* i32 */
+	"set_aside" INT,  /* i32 */
+	"outages_changed" INT  /* i32 */
+)
+STRICT VOLATILE PARALLEL UNSAFE
+SET search_path TO @extschema@, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'oms_correlate_pending_wrapper';
 CREATE OR REPLACE FUNCTION @extschema@."oms_engine_is_writing"() RETURNS bool /* bool */
 STRICT VOLATILE PARALLEL SAFE
 SET search_path TO @extschema@, pg_catalog, pg_temp
@@ -84,8 +103,10 @@ VOLATILE PARALLEL UNSAFE
 SET search_path TO @extschema@, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'oms_process_scada_event_meters_wrapper';
-CREATE OR REPLACE FUNCTION @extschema@."oms_storm_mode_refresh"() RETURNS bool /* bool */
-STRICT VOLATILE PARALLEL UNSAFE
+CREATE OR REPLACE FUNCTION @extschema@."oms_storm_mode_refresh"(
+	"at" timestamp with time zone DEFAULT NULL /* Option < TimestampWithTimeZone > */
+) RETURNS bool /* bool */
+VOLATILE PARALLEL UNSAFE
 SET search_path TO @extschema@, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'oms_storm_mode_refresh_wrapper';
@@ -149,3 +170,620 @@ BEGIN
                    'oms_guard_drop_wrapper');
 END
 $bind$;
+
+
+-- 2. The outage tables: when each outage was opened and merged (in event time), whether an operator
+-- closed it, the rule that placed it; each span's and source's first outage. Existing rows get what
+-- 0.3.0 knew: opened at its start, merged when last updated, placed by its scope.
+ALTER TABLE @extschema@.oms_outage_events
+    ADD COLUMN opened_at timestamptz,
+    ADD COLUMN merged_at timestamptz,
+    ADD COLUMN operator_closed_at timestamptz,
+    ADD COLUMN placement varchar(20);
+UPDATE @extschema@.oms_outage_events o
+SET opened_at = o.first_detected_at,
+    merged_at = CASE WHEN o.status = 'merged' THEN coalesce(o.last_updated_at, o.first_detected_at) END,
+    operator_closed_at = CASE WHEN o.status IN ('cleared', 'cancelled') THEN coalesce(o.last_updated_at, o.first_detected_at) END,
+    placement = CASE o.scope WHEN 'service' THEN 'service' WHEN 'distribution_point' THEN 'dp_rollup'
+                             WHEN 'substation' THEN 'scada'
+                             WHEN 'feeder' THEN CASE WHEN EXISTS (SELECT FROM @extschema@.oms_event_sources es
+                                                                  WHERE es.outage_event_id = o.id AND es.source_type = 'scada')
+                                                     THEN 'scada' ELSE 'feeder_rollup' END END
+WHERE o.device_key IS NOT NULL;
+ALTER TABLE @extschema@.oms_outage_meters ADD COLUMN origin_outage_id uuid;
+ALTER TABLE @extschema@.oms_event_sources ADD COLUMN origin_outage_id uuid;
+ALTER TABLE @extschema@.oms_storm_mode_log ADD COLUMN event_at timestamptz;
+
+-- The correlator reads an area's outages by feeder (or substation, or device) and end; the indexes
+-- 0.3.0's per-signal statements read by go.
+DROP INDEX @extschema@.oms_outage_events_feeder_start_idx, @extschema@.oms_outage_events_open_feeder_idx,
+    @extschema@.oms_outage_events_open_substation_idx;
+CREATE INDEX oms_outage_events_feeder_area_idx ON @extschema@.oms_outage_events
+    (feeder_id, (coalesce(merged_at, actual_restoration_time, 'infinity'::timestamptz)))
+    WHERE feeder_id IS NOT NULL;
+CREATE INDEX oms_outage_events_substation_area_idx ON @extschema@.oms_outage_events
+    (substation_id, (coalesce(merged_at, actual_restoration_time, 'infinity'::timestamptz)))
+    WHERE feeder_id IS NULL;
+CREATE INDEX oms_outage_events_unplaced_area_idx ON @extschema@.oms_outage_events (device_key)
+    WHERE feeder_id IS NULL AND substation_id IS NULL;
+DROP INDEX @extschema@.oms_outage_meters_out, @extschema@.oms_outage_meters_meter_idx,
+    @extschema@.oms_outage_meters_open_idx, @extschema@.oms_outage_meters_customer_idx,
+    @extschema@.oms_outage_meters_dp_idx, @extschema@.oms_outage_meters_feeder_idx;
+CREATE INDEX oms_outage_meters_meter_idx ON @extschema@.oms_outage_meters (meter_id, off_at);
+CREATE INDEX oms_outage_meters_origin_idx ON @extschema@.oms_outage_meters (origin_outage_id);
+
+-- Storm mode's rate was counted per second of the clock by ingest; the correlator counts it per
+-- second of event time. The old counts (a day at most) mean nothing to it.
+DELETE FROM @extschema@.oms_signal_rate;
+
+-- 3. The seeded-row merge knows the correlator's state row.
+--@merge-seeded-row-begin
+-- The seeded tables hold both our defaults and the DBA's edits. A restore by other means than
+-- pg_restore (a plain dump fed to psql) finds the defaults seeded, so an incoming row replaces the
+-- seeded row with the same key (or id) instead of failing the whole COPY.
+CREATE OR REPLACE FUNCTION @extschema@.oms_merge_seeded_row() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'oms_correlation_rules' THEN
+        DELETE FROM oms_correlation_rules WHERE rule_name = NEW.rule_name OR id = NEW.id;
+    ELSIF TG_TABLE_NAME = 'oms_storm_mode_config' THEN
+        DELETE FROM oms_storm_mode_config
+         WHERE config_name = NEW.config_name OR config_key = NEW.config_key OR id = NEW.id;
+    ELSIF TG_TABLE_NAME = 'scada_alarm_vocabulary' THEN
+        DELETE FROM scada_alarm_vocabulary WHERE term = NEW.term;
+    ELSIF TG_TABLE_NAME = 'oms_correlation_state' THEN
+        DELETE FROM oms_correlation_state WHERE id = NEW.id;
+    END IF;
+    RETURN NEW;
+END
+$$;
+--@merge-seeded-row-end
+
+-- 4. The queue, the signals set aside, the input log, the correlator's state.
+--@correlator-schema-begin
+-- The correlator (SPEC §5, since 0.4.0): ingest stores the event, the registry change and the
+-- audit row, and queues the power signal in the same transaction; one correlator at a time drains
+-- the queue in batches (src/correlation/run.rs).
+
+-- Power signals waiting for the correlator: one row per source event, with the meters its status
+-- events were written for. The correlator deletes what it takes in the transaction that writes
+-- the outages, so a committed signal is correlated exactly once, across crashes: a transaction that
+-- commits after later ones is simply found by the next batch (no sequence is read as a position).
+CREATE TABLE @extschema@.oms_correlation_queue (
+    id                  bigserial PRIMARY KEY,
+    at                  timestamptz NOT NULL,
+    power               varchar(3) NOT NULL CHECK (power IN ('off', 'on')),
+    source_type         varchar(32) NOT NULL,
+    source_event_id     varchar(255) NOT NULL,
+    meters              uuid[] NOT NULL,
+    enqueued_at         timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+
+-- Signals whose correlation raised an error, set aside with it so that the queue moves on (as a
+-- quarantined payload is). `SELECT oms_correlation_retry()` queues them again.
+CREATE TABLE @extschema@.oms_correlation_set_aside (
+    id                  bigserial PRIMARY KEY,
+    at                  timestamptz NOT NULL,
+    power               varchar(3) NOT NULL,
+    source_type         varchar(32) NOT NULL,
+    source_event_id     varchar(255) NOT NULL,
+    meters              uuid[] NOT NULL,
+    enqueued_at         timestamptz NOT NULL,
+    set_aside_at        timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    sqlstate            varchar(5),
+    error               text NOT NULL
+);
+
+-- What each area was correlated from (an area: a feeder, or the meters of a substation on no
+-- feeder, or a service placed nowhere): every power signal and SCADA alarm, by event time. A
+-- signal that arrives late is correlated by replaying its area from its time (src/correlation/
+-- decide), and this is what the replay reads. `meters` are the area's meters of a signal, or the
+-- meters an alarm's check found affected.
+CREATE TABLE @extschema@.oms_correlation_inputs (
+    area                varchar(120) NOT NULL,
+    at                  timestamptz NOT NULL,
+    kind                varchar(12) NOT NULL CHECK (kind IN ('off', 'on', 'trip', 'restoration')),
+    source_type         varchar(32) NOT NULL,
+    source_event_id     varchar(255) NOT NULL,
+    meters              uuid[] NOT NULL,
+    logged_at           timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (area, at, source_type, source_event_id, kind)
+);
+
+-- The correlator's own row: the single-writer lock (each batch takes it FOR UPDATE, so a
+-- REPEATABLE READ caller whose snapshot predates another batch gets a serialization failure, as
+-- for any concurrent update), and what the last batch did, for oms_correlation_status.
+CREATE TABLE @extschema@.oms_correlation_state (
+    id                  integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    -- Signals dated before this were stored before the correlator kept its input log (a database
+    -- updated from 0.3.0): they are set aside rather than replayed against a partial log.
+    log_start           timestamptz NOT NULL DEFAULT '-infinity',
+    batches             bigint NOT NULL DEFAULT 0,
+    signals             bigint NOT NULL DEFAULT 0,
+    last_batch_at       timestamptz,
+    last_batch_signals  integer,
+    last_batch_ms       double precision,
+    last_batch_by       varchar(32),
+    -- The newest event time correlated: where event time has come to (storm mode is decided in it).
+    newest_event_at     timestamptz
+);
+
+-- A fresh install (or an adopted legacy database, whose outages the correlator never made) logs
+-- from the beginning of time; an update from 0.3.0 sets log_start to its newest status event.
+INSERT INTO @extschema@.oms_correlation_state (id)
+SELECT 1 WHERE pg_catalog.current_setting('application_name') IS DISTINCT FROM 'pg_restore';
+
+CREATE TRIGGER oms_correlation_state_merge BEFORE INSERT ON @extschema@.oms_correlation_state
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.oms_merge_seeded_row();
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_queue_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_set_aside', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_set_aside_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_inputs', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_state', '');
+--@correlator-schema-end
+
+-- The input log, from the day before the newest status event stored: every power signal of the
+-- ONU, Kaifa and call center (one row per source event and area) and every checked SCADA alarm,
+-- so that a signal that arrives late after the update is replayed with what came before it. A
+-- signal older than that day is set aside rather than replayed against outages decided without a
+-- log (oms_correlation_state.log_start).
+-- (Statements of their own, not temporary tables: a table made here would be the extension's.)
+UPDATE @extschema@.oms_correlation_state s
+SET newest_event_at = (SELECT max(e.event_timestamp) FROM @extschema@.oms_meter_status_events e),
+    log_start = coalesce((SELECT max(e.event_timestamp) FROM @extschema@.oms_meter_status_events e) - interval '1 day',
+                         '-infinity')
+WHERE s.id = 1;
+INSERT INTO @extschema@.oms_correlation_inputs (area, at, kind, source_type, source_event_id, meters)
+SELECT a.area, e.event_timestamp, CASE e.event_type WHEN 'power_off' THEN 'off' ELSE 'on' END, e.source_type,
+       e.source_event_id, array_agg(DISTINCT e.meter_id)
+FROM @extschema@.oms_meter_status_events e
+JOIN @extschema@.oms_meters m ON m.id = e.meter_id
+LEFT JOIN @extschema@.network_distribution_points dp ON dp.id = m.dp_id
+CROSS JOIN LATERAL (
+    SELECT coalesce(m.feeder_id,
+                    (SELECT fm.feeder_id FROM @extschema@.network_feeder_meters fm WHERE fm.meter_id = m.id
+                     ORDER BY fm.priority NULLS LAST, fm.feeder_id LIMIT 1),
+                    (SELECT sm.feeder_id FROM @extschema@.network_substation_meters sm
+                     WHERE sm.meter_id = m.id AND sm.feeder_id IS NOT NULL
+                     ORDER BY sm.priority NULLS LAST, sm.feeder_id LIMIT 1),
+                    dp.feeder_id) AS feeder_id) AS f0
+LEFT JOIN @extschema@.network_feeders f ON f.id = f0.feeder_id
+CROSS JOIN LATERAL (
+    SELECT coalesce(m.substation_id, f.substation_id,
+                    (SELECT sm.substation_id FROM @extschema@.network_substation_meters sm WHERE sm.meter_id = m.id
+                     ORDER BY sm.priority NULLS LAST, sm.substation_id LIMIT 1)) AS substation_id) AS t
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN f0.feeder_id IS NOT NULL THEN 'feeder:' || f0.feeder_id
+                WHEN t.substation_id IS NOT NULL THEN 'substation:' || t.substation_id
+                WHEN m.dp_id IS NOT NULL THEN 'dp:' || m.dp_id
+                WHEN m.onu_id IS NOT NULL THEN 'service:onu:' || m.onu_id
+                ELSE 'service:meter:' || m.id END AS area) AS a
+WHERE e.event_timestamp >= (SELECT log_start FROM @extschema@.oms_correlation_state WHERE id = 1)
+  AND e.event_type IN ('power_off', 'power_on')
+  AND e.source_type IN ('onu', 'kaifa', 'call_center') AND coalesce(e.source_event_id, '') <> ''
+GROUP BY 1, 2, 3, 4, 5
+ON CONFLICT DO NOTHING;
+INSERT INTO @extschema@.oms_correlation_inputs (area, at, kind, source_type, source_event_id, meters)
+SELECT CASE WHEN f.id IS NOT NULL THEN 'feeder:' || f.id ELSE 'substation:' || s.id END, e.event_timestamp,
+       CASE e.check_result ->> 'classification' WHEN 'restoration' THEN 'restoration' ELSE 'trip' END, 'scada', e.id::text,
+       CASE WHEN e.check_result ->> 'classification' = 'restoration' THEN '{}'::uuid[]
+            ELSE ARRAY(SELECT a.meter_id FROM @extschema@.scada_event_affected_meters a WHERE a.scada_event_id = e.id) END
+FROM @extschema@.scada_events e
+JOIN @extschema@.network_substations s ON s.substation_id = e.substation_id
+LEFT JOIN @extschema@.network_feeders f ON f.feeder_id = e.feeder_id
+WHERE e.event_timestamp >= (SELECT log_start FROM @extschema@.oms_correlation_state WHERE id = 1)
+  AND e.check_result ->> 'meters_checked' = 'true'
+  AND e.check_result ->> 'classification' IN ('outage', 'restoration')
+ON CONFLICT DO NOTHING;
+
+-- 5. The outage stream: one announcement per outage and batch, with its changes; an operator's
+-- close is kept from the correlator. Its triggers are made again with it.
+DROP TRIGGER oms_outage_status_announced ON @extschema@.oms_outage_events;
+DROP TRIGGER oms_outage_closed_by_status ON @extschema@.oms_outage_events;
+--@stream-begin
+-- The outage stream (SPEC §5.8): every change to an outage is announced on channel 'oms_outage',
+-- delivered at commit. These functions are the one place that builds the message, from the outage
+-- row as the change left it, so every announcement has the same keys; fixed-width fields and a
+-- short list of changes keep it far below NOTIFY's 8000 bytes.
+
+-- A correlator batch's announcements (src/correlation/stream.rs): one per outage it changed, with
+-- the list of its changes (comma-separated in p_changes), the last one as `change`, and the source
+-- of the last change.
+CREATE OR REPLACE FUNCTION @extschema@.oms_announce_changes(
+    p_outage_ids uuid[], p_changes text[], p_source_types text[], p_source_event_ids text[])
+RETURNS void
+-- PL/pgSQL keeps its plan for the session (a SQL function with a pinned search_path is planned
+-- again at every call).
+LANGUAGE plpgsql VOLATILE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM pg_notify('oms_outage', json_build_object(
+        'outage_event_id', o.id, 'event_id', o.event_id,
+        'change', CASE WHEN 'opened' = ANY (l.changes) AND o.status <> 'merged' THEN 'opened'
+                       ELSE l.changes[cardinality(l.changes)] END,
+        'changes', l.changes, 'status', o.status, 'rule', o.placement,
+        'scope', o.scope, 'device_key', o.device_key, 'substation_id', o.substation_id,
+        'feeder_id', o.feeder_id, 'dp_id', o.dp_id,
+        'affected_customers_count', o.affected_customers_count, 'customers_out', o.customers_out,
+        'confidence', o.confidence_score, 'first_detected_at', o.first_detected_at,
+        'actual_restoration_time', o.actual_restoration_time, 'merged_into', o.merged_into,
+        'parent_outage_id', o.parent_outage_id, 'source_type', left(c.source_type, 32),
+        'source_event_id', left(c.source_event_id, 255))::text)
+    FROM unnest(p_outage_ids, p_changes, p_source_types, p_source_event_ids) WITH ORDINALITY
+         AS c(id, changes, source_type, source_event_id, n)
+    CROSS JOIN LATERAL (SELECT (string_to_array(c.changes, ','))[1:16] AS changes) AS l
+    -- By key, one outage at a time: the plan is generic, and a join could scan them all.
+    CROSS JOIN LATERAL (SELECT * FROM oms_outage_events WHERE id = c.id) AS o
+    ORDER BY c.n;
+END
+$$;
+
+-- A status set by anyone but the correlator: one change, 'status_set'.
+CREATE OR REPLACE FUNCTION @extschema@.oms_announce_outages(
+    p_outage_ids uuid[], p_changes text[], p_source_type text, p_source_event_id text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM oms_announce_changes(p_outage_ids, p_changes,
+                                 array_fill(p_source_type, ARRAY[cardinality(p_outage_ids)]),
+                                 array_fill(p_source_event_id, ARRAY[cardinality(p_outage_ids)]));
+END
+$$;
+
+-- An operator (through the operations API's UPDATE) or a DBA setting an outage's status is an
+-- outage change too. The engine's own status changes are announced by the engine, once.
+CREATE OR REPLACE FUNCTION @extschema@.oms_announce_status_set() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT oms_engine_is_writing() THEN
+        PERFORM oms_announce_outages(ARRAY[NEW.id], ARRAY['status_set'], 'operator', current_user::text);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER oms_outage_status_announced
+    AFTER UPDATE OF status ON @extschema@.oms_outage_events
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION @extschema@.oms_announce_status_set();
+
+-- An operator (or a DBA) closing an outage by its status (restored, cleared, or cancelled as a
+-- false alarm) ends it for its meters and customers too: otherwise they would stay "out" in a
+-- closed outage for good, new signals would join it, and the indices would keep counting their
+-- minutes. The correlator closes its own outages itself, and leaves an operator's closed. A role that sets statuses needs UPDATE on
+-- oms_outage_meters and oms_outage_customers as well (this trigger runs with its rights).
+CREATE OR REPLACE FUNCTION @extschema@.oms_close_outage_set_by_status() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+DECLARE
+    -- When it ended, in event time: the operator's restoration time, else as far as the signals
+    -- have come (the correlator's newest), else the clock.
+    ended timestamptz := coalesce(NEW.actual_restoration_time,
+                                  (SELECT newest_event_at FROM oms_correlation_state WHERE id = 1), now());
+BEGIN
+    IF oms_engine_is_writing() THEN
+        RETURN NULL;
+    END IF;
+    UPDATE oms_outage_meters SET on_at = greatest(off_at, ended) WHERE outage_id = NEW.id AND on_at IS NULL;
+    UPDATE oms_outage_customers SET restored_at = ended WHERE outage_id = NEW.id AND restored_at IS NULL;
+    -- operator_closed_at: the correlator leaves it as the operator closed it, whatever comes later.
+    UPDATE oms_outage_events
+    SET customers_out = 0, operator_closed_at = pg_catalog.now(),
+        actual_restoration_time = CASE WHEN NEW.status IN ('restored', 'cleared') THEN ended
+                                       ELSE actual_restoration_time END
+    WHERE id = NEW.id;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER oms_outage_closed_by_status
+    AFTER UPDATE OF status ON @extschema@.oms_outage_events
+    FOR EACH ROW WHEN (OLD.status IN ('detected', 'confirmed', 'in_progress')
+                       AND NEW.status IN ('restored', 'cleared', 'cancelled'))
+    EXECUTE FUNCTION @extschema@.oms_close_outage_set_by_status();
+--@stream-end
+
+-- 6. Storm mode's view reads the rate in event time.
+--@reliability-begin
+-- Reliability (SPEC §5.5, §5.7, §5.10): what a utility reports to its regulator, computed from the
+-- outage records at read time.
+
+-- The momentary window (setting oms_correlation.momentary_window; 5 minutes before the library is
+-- loaded in the session).
+CREATE OR REPLACE FUNCTION @extschema@.oms_momentary_window() RETURNS interval
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(nullif(current_setting('oms_correlation.momentary_window', true), '')::interval,
+                    interval '5 minutes')
+$$;
+
+-- An outage's class under IEEE 1366 (SPEC §5.5), right at read time: momentary when all its meters
+-- were back within the window of its start, sustained once it has lasted longer, pending until
+-- then. Merged and cancelled outages are none: they are not interruptions of their own.
+CREATE OR REPLACE FUNCTION @extschema@.oms_outage_class(p_status text, p_started timestamptz, p_ended timestamptz,
+                                            p_window interval DEFAULT NULL)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN p_status IN ('merged', 'cancelled') THEN NULL
+        WHEN p_ended IS NOT NULL AND p_status IN ('restored', 'cleared')
+            THEN CASE WHEN p_ended - p_started <= coalesce(p_window, oms_momentary_window()) THEN 'momentary'
+                      ELSE 'sustained' END
+        WHEN now() - p_started > coalesce(p_window, oms_momentary_window()) THEN 'sustained'
+        ELSE 'pending' END
+$$;
+
+-- Every interruption with its class, duration and device: the outages that are not merged into
+-- another or cancelled.
+CREATE OR REPLACE VIEW @extschema@.oms_outage_interruptions AS
+SELECT o.id, o.event_id, o.scope, o.device_key, o.status,
+       @extschema@.oms_outage_class(o.status, o.first_detected_at, o.actual_restoration_time) AS interruption_class,
+       o.first_detected_at AS started_at, o.actual_restoration_time AS ended_at,
+       coalesce(o.actual_restoration_time, now()) - o.first_detected_at AS duration,
+       o.affected_customers_count, o.customers_out, o.substation_id, o.feeder_id, o.dp_id, o.parent_outage_id
+FROM @extschema@.oms_outage_events o
+WHERE o.status NOT IN ('merged', 'cancelled');
+
+-- Storm mode in one place (SPEC §5.6): whether it is on, since when (in event time), the rate at
+-- the newest signal's time, the thresholds and the switches so far (each a row of
+-- oms_storm_mode_log).
+CREATE OR REPLACE VIEW @extschema@.oms_storm_mode AS
+SELECT c.is_active AS active, c.activated_at, c.deactivated_at,
+       round((SELECT coalesce(sum(r.signals), 0) FROM @extschema@.oms_signal_rate r
+               WHERE r.bucket > s.newest_event_at - make_interval(secs => c.rate_window_seconds)
+                 AND r.bucket <= s.newest_event_at)
+             * 60.0 / c.rate_window_seconds, 2) AS rate_per_minute,
+       c.auto_activation_threshold AS enter_per_minute, c.deactivation_threshold_per_minute AS exit_per_minute,
+       c.cooldown_seconds, c.rate_window_seconds, c.window_multiplier,
+       (SELECT count(*) FROM @extschema@.oms_storm_mode_log) AS switches,
+       (SELECT max(l.switched_at) FROM @extschema@.oms_storm_mode_log l) AS last_switch_at,
+       s.newest_event_at
+FROM @extschema@.oms_storm_mode_config c, @extschema@.oms_correlation_state s
+WHERE c.config_name = 'default' AND s.id = 1;
+
+-- Whether a meter is flapping at p_at (SPEC §5.7): more than p_threshold power changes within an
+-- hour, and no quiet hour (an hour without a change) since. A change at p_at counts. It looks back
+-- a day: a meter whose last burst is older than that counts again. The engine asks it for every
+-- meter of a power-off signal, and the view below for every meter that changed in the last hour.
+-- It reads at most the day's last 24 x (p_threshold + 1) + 1 changes: that many changes in a day
+-- hold an hour of more than p_threshold, so a meter with more is flapping whatever came before.
+CREATE OR REPLACE FUNCTION @extschema@.oms_meter_is_flapping(p_meter uuid, p_at timestamptz, p_threshold integer)
+RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN coalesce((
+        SELECT bool_or(c.burst AND c.at >= coalesce(c.run_start, '-infinity')) AND max(c.at) > p_at - interval '1 hour'
+        FROM (SELECT b.at, b.burst, max(b.at) FILTER (WHERE b.after_quiet_hour) OVER () AS run_start
+              FROM (SELECT r.at,
+                           -- this change and the p_threshold before it, all within an hour
+                           r.at - lag(r.at, p_threshold) OVER w < interval '1 hour' AS burst,
+                           r.at - lag(r.at) OVER w >= interval '1 hour' AS after_quiet_hour
+                    FROM (SELECT e.event_timestamp AS at FROM oms_meter_status_events e
+                          WHERE e.meter_id = p_meter AND e.event_type IN ('power_on', 'power_off')
+                            AND e.event_timestamp > p_at - interval '1 day' AND e.event_timestamp <= p_at
+                          ORDER BY e.event_timestamp DESC
+                          LIMIT 24 * (p_threshold + 1) + 1) AS r
+                    WINDOW w AS (ORDER BY r.at)) AS b) AS c), false);
+END
+$$;
+
+-- Meters flapping now (oms_meter_is_flapping() under oms_correlation.flap_threshold): their
+-- signals are stored and audited, and open or join no outage. With their changes of the last hour.
+CREATE OR REPLACE VIEW @extschema@.oms_flapping_meters AS
+SELECT m.id AS meter_id, m.meter_number, changes.power_changes, changes.first_change, changes.last_change
+FROM @extschema@.oms_meters m
+CROSS JOIN LATERAL (
+    SELECT count(*) AS power_changes, min(e.event_timestamp) AS first_change, max(e.event_timestamp) AS last_change
+    FROM @extschema@.oms_meter_status_events e
+    WHERE e.meter_id = m.id AND e.event_type IN ('power_on', 'power_off')
+      AND e.event_timestamp > now() - interval '1 hour' AND e.event_timestamp <= now()
+) AS changes
+WHERE m.last_event_at > now() - interval '1 hour'
+  AND @extschema@.oms_meter_is_flapping(m.id, now(),
+        coalesce(nullif(current_setting('oms_correlation.flap_threshold', true), '')::int, 20));
+
+-- IEEE 1366 indices over [p_from, p_to) (SPEC §5.10), for the system or per feeder or substation:
+-- SAIFI, SAIDI (minutes), CAIDI (minutes), MAIFI_E, CEMI-n and CELID (customers whose sustained
+-- interruptions in the period add up to more than p_celid_hours).
+-- - Each customer's span in an outage runs from its first meter off to its last meter back on
+--   (still out: until p_to or now), clipped to the period for minutes (step restoration); an
+--   interruption counts in the period it began in.
+-- - Customers served: the distinct customers of the active meters in scope (a meter without a
+--   customer is one).
+-- - Merged outages hold no meters (their survivors do), so nothing counts twice; cancelled ones
+--   count nowhere.
+-- - With p_exclude_major_event_days, days whose system SAIDI exceeds T_MED = exp(α + 2.5 β) (α, β:
+--   mean and standard deviation of ln(daily SAIDI) over the five years before p_to) are left out.
+CREATE OR REPLACE FUNCTION @extschema@.oms_reliability_indices(
+    p_from timestamptz, p_to timestamptz, p_level text DEFAULT 'system', p_cemi_n integer DEFAULT 3,
+    p_celid_hours numeric DEFAULT 8, p_exclude_major_event_days boolean DEFAULT false)
+RETURNS TABLE(level text, device text, customers_served bigint, customers_interrupted bigint,
+              customer_minutes numeric, saifi numeric, saidi numeric, caidi numeric, maifi_e numeric,
+              cemi numeric, celid numeric, major_event_days date[])
+LANGUAGE plpgsql STABLE
+SET search_path = @extschema@, pg_catalog, pg_temp
+-- A year of history is a few hundred thousand memberships to group: in memory, not spilled to disk.
+SET work_mem = '128MB'
+AS $$
+#variable_conflict use_column
+DECLARE
+    cut timestamptz := least(p_to, now());
+    momentary interval := oms_momentary_window();
+    med date[] := '{}';
+BEGIN
+    IF p_level NOT IN ('system', 'feeder', 'substation') THEN
+        RAISE EXCEPTION 'oms_reliability_indices: p_level must be system, feeder or substation, not %', p_level
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_to <= p_from THEN
+        RAISE EXCEPTION 'oms_reliability_indices: the period is empty (p_to % is not after p_from %)', p_to, p_from
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_exclude_major_event_days THEN
+        WITH served AS (
+            SELECT count(DISTINCT coalesce(m.customer_id, m.id))::numeric AS n FROM oms_meters m WHERE m.status = 'active'
+        ), spans AS (
+            SELECT om.outage_id, om.customer_key, min(om.off_at) AS off_at,
+                   CASE WHEN bool_or(om.on_at IS NULL) THEN cut ELSE max(om.on_at) END AS on_at
+            FROM oms_outage_meters om JOIN oms_outage_events o ON o.id = om.outage_id
+            WHERE o.status NOT IN ('merged', 'cancelled')
+              -- sustained, as oms_outage_class says (see spans below)
+              AND (CASE WHEN o.actual_restoration_time IS NOT NULL AND o.status IN ('restored', 'cleared')
+                        THEN o.actual_restoration_time - o.first_detected_at > momentary
+                        ELSE now() - o.first_detected_at > momentary END)
+              AND om.off_at >= p_to - interval '5 years' AND om.off_at < p_to
+            GROUP BY 1, 2
+        ), daily AS (
+            SELECT (s.off_at AT TIME ZONE 'UTC')::date AS day,
+                   sum(date_part('epoch', s.on_at - s.off_at) / 60)::numeric / (SELECT n FROM served) AS daily_saidi
+            FROM spans s GROUP BY 1
+        ), beta AS MATERIALIZED (  -- once, not once per day
+            SELECT exp(avg(ln(daily_saidi)) + 2.5 * stddev_samp(ln(daily_saidi))) AS t_med
+            FROM daily WHERE daily_saidi > 0
+        )
+        SELECT coalesce(array_agg(day ORDER BY day), '{}') INTO med
+        FROM daily, beta
+        WHERE beta.t_med IS NOT NULL AND daily.daily_saidi > beta.t_med
+          AND day >= (p_from AT TIME ZONE 'UTC')::date AND day < (p_to AT TIME ZONE 'UTC')::date + 1;
+    END IF;
+
+    RETURN QUERY
+    WITH feeder_mapped AS (
+        SELECT DISTINCT ON (fm.meter_id) fm.meter_id, fm.feeder_id FROM network_feeder_meters fm
+        ORDER BY fm.meter_id, fm.priority NULLS LAST, fm.feeder_id
+    ), substation_mapped AS (
+        SELECT DISTINCT ON (sm.meter_id) sm.meter_id, sm.substation_id FROM network_substation_meters sm
+        ORDER BY sm.meter_id, sm.priority NULLS LAST, sm.substation_id
+    ), substation_mapped_feeder AS (
+        SELECT DISTINCT ON (sm.meter_id) sm.meter_id, sm.feeder_id FROM network_substation_meters sm
+        WHERE sm.feeder_id IS NOT NULL
+        ORDER BY sm.meter_id, sm.priority NULLS LAST, sm.feeder_id
+    ), meters AS (
+        -- Each meter where the engine places its interruptions (SPEC §3, src/correlation/locks.rs
+        -- `located_meters!`): its own feeder, else the mapping tables', else its DP's; its own
+        -- substation, else its feeder's, else the mapping table's.
+        SELECT coalesce(m.customer_id, m.id) AS customer_key,
+               CASE p_level WHEN 'feeder' THEN pf.feeder_id
+                            WHEN 'substation' THEN coalesce(m.substation_id, f.substation_id, smap.substation_id)
+               END AS device_id
+        FROM oms_meters m
+        LEFT JOIN network_distribution_points dp ON dp.id = m.dp_id
+        LEFT JOIN feeder_mapped fmap ON fmap.meter_id = m.id
+        LEFT JOIN substation_mapped_feeder sfmap ON sfmap.meter_id = m.id
+        LEFT JOIN substation_mapped smap ON smap.meter_id = m.id
+        CROSS JOIN LATERAL (SELECT coalesce(m.feeder_id, fmap.feeder_id, sfmap.feeder_id, dp.feeder_id) AS feeder_id) AS pf
+        LEFT JOIN network_feeders f ON f.id = pf.feeder_id
+        WHERE m.status = 'active'
+    ), served AS (
+        SELECT device_id, count(DISTINCT customer_key) AS n FROM meters GROUP BY 1
+    ), spans AS (
+        -- A customer's span in an outage, per device (a customer with meters on two feeders is
+        -- interrupted on each, as it is served by each).
+        SELECT om.outage_id, om.customer_key,
+               CASE p_level WHEN 'feeder' THEN om.feeder_id WHEN 'substation' THEN om.substation_id END AS device_id,
+               min(om.off_at) AS off_at,
+               CASE WHEN bool_or(om.on_at IS NULL) THEN cut ELSE max(om.on_at) END AS on_at
+        FROM oms_outage_meters om
+        WHERE om.off_at < p_to AND coalesce(om.on_at, 'infinity') > p_from
+        GROUP BY 1, 2, 3
+    ), classes AS (
+        -- oms_outage_class, inlined: a function with a pinned search_path is never inlined, and a
+        -- call per row was three quarters of the time on a year of history.
+        SELECT o.id,
+               CASE WHEN o.actual_restoration_time IS NOT NULL AND o.status IN ('restored', 'cleared')
+                    THEN CASE WHEN o.actual_restoration_time - o.first_detected_at <= momentary THEN 'momentary'
+                              ELSE 'sustained' END
+                    WHEN now() - o.first_detected_at > momentary THEN 'sustained'
+                    ELSE 'pending' END AS class
+        FROM oms_outage_events o
+        WHERE o.status NOT IN ('merged', 'cancelled')
+    ), per_customer AS (
+        SELECT s.device_id, s.customer_key,
+               count(*) FILTER (WHERE c.class = 'sustained' AND s.off_at >= p_from) AS sustained,
+               -- float8 minutes (date_part): numeric (extract) doubled the cost of this step
+               coalesce(sum(greatest(date_part('epoch', least(s.on_at, p_to) - greatest(s.off_at, p_from)) / 60, 0))
+                            FILTER (WHERE c.class = 'sustained'), 0)::numeric AS minutes,
+               count(*) FILTER (WHERE c.class = 'momentary' AND s.off_at >= p_from) AS momentary
+        FROM spans s JOIN classes c ON c.id = s.outage_id
+        WHERE NOT ((s.off_at AT TIME ZONE 'UTC')::date = ANY (med))
+        GROUP BY 1, 2
+    ), per_device AS (
+        SELECT device_id, sum(sustained)::bigint AS interrupted, sum(minutes) AS minutes,
+               sum(momentary)::bigint AS momentary,
+               count(*) FILTER (WHERE sustained > p_cemi_n) AS cemi,
+               count(*) FILTER (WHERE minutes > p_celid_hours * 60) AS celid
+        FROM per_customer GROUP BY 1
+    )
+    SELECT p_level,
+           CASE p_level WHEN 'feeder' THEN (SELECT nf.feeder_id::text FROM network_feeders nf WHERE nf.id = sv.device_id)
+                        WHEN 'substation' THEN (SELECT ns.substation_id::text FROM network_substations ns
+                                                WHERE ns.id = sv.device_id) END,
+           sv.n,
+           coalesce(d.interrupted, 0),
+           round(coalesce(d.minutes, 0)::numeric, 2),
+           round(coalesce(d.interrupted, 0)::numeric / sv.n, 6),
+           round(coalesce(d.minutes, 0)::numeric / sv.n, 6),
+           CASE WHEN coalesce(d.interrupted, 0) > 0 THEN round(d.minutes::numeric / d.interrupted, 6) END,
+           round(coalesce(d.momentary, 0)::numeric / sv.n, 6),
+           round(coalesce(d.cemi, 0)::numeric / sv.n, 6),
+           round(coalesce(d.celid, 0)::numeric / sv.n, 6),
+           med
+    FROM served sv
+    LEFT JOIN per_device d ON d.device_id IS NOT DISTINCT FROM sv.device_id
+    WHERE sv.n > 0 AND (p_level = 'system' OR sv.device_id IS NOT NULL)
+    ORDER BY 2;
+END
+$$;
+--@reliability-end
+
+-- 7. What operators see of the correlator, and its retry.
+--@correlator-functions-begin
+-- What operators see of the correlator (SPEC §5), in one place: how far behind it is, what its
+-- last batch did, whether its worker runs, and the signals it set aside.
+CREATE VIEW @extschema@.oms_correlation_status AS
+SELECT q.depth AS queue_depth,
+       q.oldest_enqueued_at,
+       pg_catalog.clock_timestamp() - q.oldest_enqueued_at AS oldest_pending_age,
+       s.last_batch_at, s.last_batch_signals, s.last_batch_ms, s.last_batch_by,
+       s.batches, s.signals AS signals_correlated,
+       w.pid AS worker_pid, w.state AS worker_state, w.backend_start AS worker_started_at,
+       (SELECT count(*) FROM @extschema@.oms_correlation_set_aside) AS set_aside,
+       s.newest_event_at, s.log_start
+FROM @extschema@.oms_correlation_state s
+CROSS JOIN LATERAL (SELECT count(*) AS depth, min(enqueued_at) AS oldest_enqueued_at
+                    FROM @extschema@.oms_correlation_queue) AS q
+LEFT JOIN LATERAL (SELECT a.pid, a.state, a.backend_start FROM pg_catalog.pg_stat_activity a
+                   WHERE a.datname = pg_catalog.current_database() AND a.application_name = 'oms_correlation worker'
+                   ORDER BY a.backend_start LIMIT 1) AS w ON true
+WHERE s.id = 1;
+
+-- Puts the signals set aside back on the queue (after the cause is fixed); returns how many.
+CREATE FUNCTION @extschema@.oms_correlation_retry() RETURNS integer
+LANGUAGE sql VOLATILE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+    WITH taken AS (
+        DELETE FROM oms_correlation_set_aside RETURNING at, power, source_type, source_event_id, meters, enqueued_at
+    ), queued AS (
+        INSERT INTO oms_correlation_queue (at, power, source_type, source_event_id, meters, enqueued_at)
+        SELECT at, power, source_type, source_event_id, meters, enqueued_at FROM taken
+        RETURNING 1
+    )
+    SELECT count(*)::integer FROM queued
+$$;
+--@correlator-functions-end

@@ -76,9 +76,14 @@ extension_sql_file!(
     requires = ["operations"]
 );
 extension_sql_file!(
+    "../sql/functions/merge_seeded_row.sql",
+    name = "merge_seeded_row",
+    requires = ["legacy_compat"]
+);
+extension_sql_file!(
     "../sql/schema/07_seed_and_dump.sql",
     name = "seed_and_dump",
-    requires = ["legacy_compat"]
+    requires = ["merge_seeded_row"]
 );
 extension_sql_file!(
     "../sql/schema/09_correlator.sql",

@@ -25,11 +25,12 @@ DECLARE
         'callcenter_tickets', 'callcenter_customers', 'callcenter_ticket_status_history',
         'callcenter_raw_messages', 'oms_rejected_events', 'scada_raw_messages', 'oms_outage_customers',
         'oms_crew_assignments', 'oms_customer_notifications', 'oms_smart_meters', 'oms_onu_devices',
-        'oms_outage_meters', 'oms_signal_rate', 'oms_storm_mode_log'];
+        'oms_outage_meters', 'oms_signal_rate', 'oms_storm_mode_log', 'oms_correlation_queue',
+        'oms_correlation_set_aside', 'oms_correlation_inputs', 'oms_correlation_state'];
     our_views constant text[] := ARRAY[
         'oms_meters_with_topology', 'network_substations_with_meters', 'network_feeders_with_meters',
         'oms_active_outages', 'oms_correlation_summary', 'oms_unmatched_events', 'oms_source_summary',
-        'oms_outage_interruptions', 'oms_flapping_meters', 'oms_storm_mode'];
+        'oms_outage_interruptions', 'oms_flapping_meters', 'oms_storm_mode', 'oms_correlation_status'];
     our_functions constant text[] := ARRAY[
         'insert_scada_event_with_meter_check', 'insert_scada_event_from_json',
         'insert_onu_event_from_json_with_meter_sync', 'insert_onu_event_from_json',
@@ -43,7 +44,8 @@ DECLARE
         'oms_fill_api_columns', 'haversine_distance_meters', 'oms_data_at_stake', 'oms_fill_onu_stub', 'oms_finish_adoption',
         'oms_unpartition', 'oms_mirror_row', 'oms_correlate_events', 'oms_announce_outages',
         'oms_announce_status_set', 'oms_close_outage_set_by_status', 'oms_engine_is_writing', 'oms_momentary_window', 'oms_outage_class',
-        'oms_reliability_indices', 'oms_storm_mode_refresh', 'oms_meter_is_flapping'];
+        'oms_reliability_indices', 'oms_storm_mode_refresh', 'oms_meter_is_flapping', 'oms_announce_changes',
+        'oms_correlation_retry', 'oms_correlate_pending'];
     home_ns constant regnamespace := '@extschema@'::regnamespace;
     home constant text := (SELECT nspname FROM pg_catalog.pg_namespace WHERE oid = '@extschema@'::regnamespace);
     legacy record;

@@ -13,6 +13,7 @@ use pgrx::pg_sys;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 
+use crate::correlation::worker;
 use crate::gucs;
 
 /// What a DROP statement names, as far as the extension is concerned.
@@ -133,6 +134,7 @@ fn oms_guard_drop(fcinfo: pg_sys::FunctionCallInfo) {
     // The setting is superuser-only; the library defining it (which running this loaded) discards
     // a placeholder value a non-superuser set, and a non-superuser is refused here anyway.
     if gucs::allow_drop_with_data() && unsafe { pg_sys::superuser() } {
+        worker::stop();
         return;
     }
     let (outages, status_events) =
@@ -153,6 +155,7 @@ fn oms_guard_drop(fcinfo: pg_sys::FunctionCallInfo) {
         )
         .report(PgLogLevel::ERROR);
     }
+    worker::stop();
 }
 
 #[cfg(test)]

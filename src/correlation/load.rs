@@ -166,7 +166,8 @@ JOIN oms_correlation_inputs i ON i.area = a.log_area AND i.at >= a.t0
 // What an alarm's outage says of it.
 const ALARMS: &str = r#"
 SELECT e.id, lower(e.severity), e.reason::text, e.event_type::text, e.substation_id::text, e.feeder_id::text,
-       (SELECT s.id FROM network_substations s WHERE s.substation_id = e.substation_id)
+       (SELECT s.id FROM network_substations s WHERE s.substation_id = e.substation_id),
+       e.latitude::float8, e.longitude::float8
 FROM scada_events e WHERE e.id = ANY ($1)
 "#;
 
@@ -541,42 +542,61 @@ fn read_inputs(
     if alarms.is_empty() {
         return Ok(inputs);
     }
-    let mut details: HashMap<Id, (Option<String>, Option<String>, String, String, Option<String>, Option<Id>)> =
-        HashMap::new();
+    let mut details: HashMap<Id, AlarmDetails> = HashMap::new();
     let alarm_ids: BTreeSet<Id> = alarms.iter().map(|a| a.3).collect();
     for row in execute(client, ALARMS, &[arg(ids(alarm_ids))])? {
         details.insert(
             id(row.get::<pgrx::Uuid>(1)?.expect("scada_events.id")),
-            (
-                row.get::<String>(2)?,
-                row.get::<String>(3)?,
-                row.get::<String>(4)?.unwrap_or_default(),
-                row.get::<String>(5)?.unwrap_or_default(),
-                row.get::<String>(6)?,
-                row.get::<pgrx::Uuid>(7)?.map(id),
-            ),
+            AlarmDetails {
+                severity: row.get::<String>(2)?,
+                cause: row.get::<String>(3)?,
+                event_type: row.get::<String>(4)?.unwrap_or_default(),
+                substation_code: row.get::<String>(5)?.unwrap_or_default(),
+                feeder_code: row.get::<String>(6)?,
+                substation: row.get::<pgrx::Uuid>(7)?.map(id),
+                latitude: row.get::<f64>(8)?,
+                longitude: row.get::<f64>(9)?,
+            },
         );
     }
     for (area, at, kind, alarm, affected, device) in alarms {
-        let (severity, cause, event_type, substation_code, feeder_code, substation) =
-            details.get(&alarm).cloned().unwrap_or_default();
+        let d = details.get(&alarm).cloned().unwrap_or_default();
         let description = match device {
-            Device::Feeder(_) => format!("SCADA {event_type} on feeder {}", feeder_code.unwrap_or_default()),
-            _ => format!("SCADA {event_type} on substation {substation_code}"),
+            Device::Feeder(_) => format!(
+                "SCADA {} on feeder {}",
+                d.event_type,
+                d.feeder_code.unwrap_or_default()
+            ),
+            _ => format!("SCADA {} on substation {}", d.event_type, d.substation_code),
         };
         inputs.entry(area).or_default().push(Input::Alarm(Alarm {
             at,
             id: alarm,
             restoration: kind == "restoration",
             device,
-            substation,
+            substation: d.substation,
             affected,
-            severity,
-            cause,
+            severity: d.severity,
+            cause: d.cause,
             description,
+            latitude: d.latitude,
+            longitude: d.longitude,
         }));
     }
     Ok(inputs)
+}
+
+/// What an alarm's outage takes from its `scada_events` row.
+#[derive(Debug, Clone, Default)]
+struct AlarmDetails {
+    severity: Option<String>,
+    cause: Option<String>,
+    event_type: String,
+    substation_code: String,
+    feeder_code: Option<String>,
+    substation: Option<Id>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
 }
 
 fn counts(

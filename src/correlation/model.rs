@@ -260,6 +260,8 @@ pub struct Alarm {
     /// The alarm's reason (`root_cause` of the outage it opens).
     pub cause: Option<String>,
     pub description: String,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
 }
 
 impl Alarm {

@@ -42,15 +42,18 @@ const INSERT_OUTAGES: &str = r#"
 INSERT INTO oms_outage_events
     (id, event_id, event_type, status, severity, confidence_score, affected_customers_count, customers_out,
      root_cause, description, substation_id, feeder_id, dp_id, first_detected_at, scope, device_key,
-     merged_into, merged_at, parent_outage_id, opened_at, actual_restoration_time, placement)
+     merged_into, merged_at, parent_outage_id, opened_at, actual_restoration_time, placement,
+     event_latitude, event_longitude)
 SELECT i.id, i.event_id, 'outage', i.status, coalesce(i.severity, 'medium'), i.confidence, i.affected, i.customers_out,
        i.cause, i.description, i.substation, i.feeder, i.dp, i.start, i.scope, i.device_key,
-       i.merged_into, i.merged_at, i.parent, i.opened_at, i.restored_at, i.placement
+       i.merged_into, i.merged_at, i.parent, i.opened_at, i.restored_at, i.placement, i.latitude, i.longitude
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::int4[], $7::int4[], $8::text[],
             $9::text[], $10::uuid[], $11::uuid[], $12::uuid[], $13::timestamptz[], $14::text[], $15::text[],
-            $16::uuid[], $17::timestamptz[], $18::uuid[], $19::timestamptz[], $20::timestamptz[], $21::text[])
+            $16::uuid[], $17::timestamptz[], $18::uuid[], $19::timestamptz[], $20::timestamptz[], $21::text[],
+            $22::float8[], $23::float8[])
     AS i(id, event_id, status, severity, confidence, affected, customers_out, cause, description, substation,
-         feeder, dp, start, scope, device_key, merged_into, merged_at, parent, opened_at, restored_at, placement)
+         feeder, dp, start, scope, device_key, merged_into, merged_at, parent, opened_at, restored_at, placement,
+         latitude, longitude)
 "#;
 
 // Changed outages: their new state. An operator's in_progress stays while the outage is open.
@@ -77,7 +80,7 @@ const RETIRE_OUTAGES: &str = r#"
 WITH retired AS (
     UPDATE oms_outage_events o SET
         status = CASE WHEN r.merged THEN 'merged' ELSE 'cancelled' END,
-        merged_into = r.target, merged_at = CASE WHEN r.merged THEN coalesce(o.merged_at, o.opened_at, o.first_detected_at) END,
+        merged_into = r.target, merged_at = CASE WHEN r.merged THEN coalesce(o.opened_at, o.first_detected_at) END,
         actual_restoration_time = CASE WHEN r.merged THEN o.actual_restoration_time
                                        ELSE coalesce(o.actual_restoration_time, o.first_detected_at) END,
         affected_customers_count = CASE WHEN r.merged THEN o.affected_customers_count ELSE 0 END,
@@ -416,6 +419,8 @@ fn insert_outages(client: &mut SpiClient<'_>, rows: &[&OutageRow]) -> SpiResult<
             times(rows.iter().map(|r| r.opened_at)),
             opt_times(rows.iter().map(|r| r.restored_at)),
             texts(rows.iter().map(|r| r.placement.as_str().to_string())),
+            arg(rows.iter().map(|r| r.latitude).collect::<Vec<Option<f64>>>()),
+            arg(rows.iter().map(|r| r.longitude).collect::<Vec<Option<f64>>>()),
         ],
     )?;
     Ok(())

@@ -47,7 +47,8 @@ def build_grid(pool, feeders=("A", "B"), dps=4, meters_per_dp=10, onus=None):
 
 
 def at(hhmm):
-    return f"{DAY}T{hhmm}:00Z"
+    """HH:MM, or HH:MM:SS, on the grid's day."""
+    return f"{DAY}T{hhmm}Z" if hhmm.count(":") == 2 else f"{DAY}T{hhmm}:00Z"
 
 
 def onu(onu_id, hhmm, restored=False, event_id=None):

@@ -126,7 +126,8 @@ def test_adoption_keeps_every_row_and_meets_every_requirement_of_a_fresh_install
         set(rows(legacy, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")) == set()
     assert {t for (t,) in rows(legacy, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")} - set(before) \
         - {f"{t}_p{n}" for t in ("kaifa_events", "kaifa_event_payloads") for n in range(4)} == {
-        "scada_alarm_vocabulary", "oms_rejected_events", "oms_outage_meters", "oms_signal_rate", "oms_storm_mode_log"}
+        "scada_alarm_vocabulary", "oms_rejected_events", "oms_outage_meters", "oms_signal_rate", "oms_storm_mode_log",
+        "oms_correlation_queue", "oms_correlation_set_aside", "oms_correlation_inputs", "oms_correlation_state"}
 
     required = {r[0] for r in rows(fresh, REQUIREMENTS)}
     met = {r[0] for r in rows(legacy, REQUIREMENTS)}
@@ -154,7 +155,7 @@ def test_adoption_keeps_every_row_and_meets_every_requirement_of_a_fresh_install
         SELECT count(*) FILTER (WHERE c.oid IS NULL),
                count(*) FILTER (WHERE c.oid IS NOT NULL)
         FROM unnest((SELECT extconfig FROM pg_extension WHERE extname = 'oms_correlation')) AS e(oid)
-        LEFT JOIN pg_class c ON c.oid = e.oid""")[0] == (0, 46)
+        LEFT JOIN pg_class c ON c.oid = e.oid""")[0] == (0, 52)
     # Partitions stay partitions of the adopted table.
     assert rows(legacy, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'kaifa_events'::regclass")[0][0] == 4
 

@@ -22,7 +22,7 @@ import threading
 import psycopg2
 import pytest
 
-from conftest import dsn, query
+from conftest import dsn, query, settle
 from engine_grid import assert_counts_are_recounts, build_grid, kaifa, onu, picture, ticket
 
 WORKERS = 8
@@ -97,6 +97,7 @@ def test_a_storm_from_eight_sessions_ends_with_exactly_the_rules_outages(pool, d
         worker_of.setdefault(n, w)
         plan[w].append(event)
     assert deliver(db, plan) == []
+    settle(pool)
 
     assert_counts_are_recounts(pool)
     assert query(pool, """SELECT device_key FROM oms_outage_events WHERE status IN ('detected', 'confirmed', 'in_progress')

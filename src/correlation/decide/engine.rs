@@ -76,6 +76,11 @@ pub struct Note {
     pub at: Time,
     pub source: SourceKey,
     pub change: Change,
+    /// Said by an input this batch brings. Changes an old input makes again in a replay were told
+    /// when it first came, unless the outage they change is new.
+    pub news: bool,
+    /// What the timeline says of it, where the change alone does not (a SCADA alarm's own words).
+    pub text: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +92,8 @@ pub enum Change {
     Merged { into: Id },
     PartiallyRestored { meters_back: usize, customers_back: usize, customers_out: usize },
     Restored,
+    /// A SCADA restoration ended it, with its meters still out.
+    RestoredByScada { meters: usize },
     Momentary,
 }
 
@@ -99,7 +106,7 @@ impl Change {
             Change::Absorbed { .. } => "absorbed",
             Change::Merged { .. } => "merged",
             Change::PartiallyRestored { .. } => "partially_restored",
-            Change::Restored => "restored",
+            Change::Restored | Change::RestoredByScada { .. } => "restored",
             Change::Momentary => "momentary",
         }
     }
@@ -130,6 +137,9 @@ pub struct Outage {
     pub description: String,
     pub severity: Option<String>,
     pub cause: Option<String>,
+    /// Where its SCADA alarm placed it.
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
     pub notes: Vec<Note>,
     /// Customers it had when it merged (a merged outage holds no meters).
     pub merged_customers: Option<usize>,
@@ -154,14 +164,19 @@ impl Outage {
         noisy_or(self.sources.values().filter_map(|s| s.weight))
     }
 
-    fn note(&mut self, narrate: bool, at: Time, source: &SourceKey, change: Change) {
-        if narrate {
-            self.notes.push(Note {
-                at,
-                source: source.clone(),
-                change,
-            });
-        }
+    fn note(&mut self, news: bool, at: Time, source: &SourceKey, change: Change) {
+        self.notes.push(Note {
+            at,
+            source: source.clone(),
+            change,
+            news,
+            text: None,
+        });
+    }
+
+    fn note_text(&mut self, news: bool, at: Time, source: &SourceKey, change: Change, text: String) {
+        self.note(news, at, source, change);
+        self.notes.last_mut().expect("just noted").text = Some(text);
     }
 }
 
@@ -285,6 +300,8 @@ impl<'a> Fold<'a> {
                 description: o.description.clone().unwrap_or_default(),
                 severity: None,
                 cause: None,
+                latitude: None,
+                longitude: None,
                 notes: Vec::new(),
                 merged_customers: match life {
                     Life::Merged { .. } => Some(o.affected_customers.max(0) as usize),
@@ -493,6 +510,8 @@ impl<'a> Fold<'a> {
             description: String::new(),
             severity: None,
             cause: None,
+            latitude: None,
+            longitude: None,
             notes: Vec::new(),
             merged_customers: None,
             existed: false,
@@ -848,11 +867,15 @@ impl<'a> Fold<'a> {
     }
 
     fn restore(&mut self, outage: Id, at: Time, key: &SourceKey, narrate: bool) {
+        self.restore_as(outage, at, key, narrate, Change::Restored);
+    }
+
+    fn restore_as(&mut self, outage: Id, at: Time, key: &SourceKey, narrate: bool, change: Change) {
         let momentary = self.rules.momentary_window;
         let o = self.outages.get_mut(&outage).expect("outage in the fold");
         o.life = Life::Restored(at);
         o.in_progress = false;
-        o.note(narrate, at, key, Change::Restored);
+        o.note(narrate, at, key, change);
         if at - o.start <= momentary {
             o.note(narrate, at, key, Change::Momentary);
         }
@@ -936,7 +959,9 @@ impl<'a> Fold<'a> {
             if opened {
                 o.placement = Placement::Scada;
                 o.opened_by = SourceKind::Scada;
-                o.description = alarm.description.clone();
+                o.description = format!("{}: {} meter(s) affected", alarm.description, alarm.affected.len());
+                o.latitude = alarm.latitude;
+                o.longitude = alarm.longitude;
                 o.note(narrate, at, &key, Change::Opened);
             }
             if o.severity.is_none() {
@@ -948,11 +973,15 @@ impl<'a> Fold<'a> {
         }
         let new_source = self.add_source(outage, &key, at, Some(self.rules.weights.scada.max(1.0)));
         self.outages.get_mut(&outage).expect("outage").scada = true;
+        let said = format!("{}: {} meter(s) affected", alarm.description, alarm.affected.len());
         if new_source && !opened {
-            self.outages
-                .get_mut(&outage)
-                .expect("outage")
-                .note(narrate, at, &key, Change::Joined { meters: 0, quiet: false });
+            self.outages.get_mut(&outage).expect("outage").note_text(
+                narrate,
+                at,
+                &key,
+                Change::Joined { meters: 0, quiet: false },
+                said.clone(),
+            );
         }
         self.confirm(outage, narrate, at, &key);
         self.alarm_outage.insert(alarm.id, outage);
@@ -1005,11 +1034,14 @@ impl<'a> Fold<'a> {
             });
             added += 1;
         }
-        if added > 0 && !opened {
-            self.outages
-                .get_mut(&outage)
-                .expect("outage")
-                .note(narrate, at, &key, Change::Joined { meters: added, quiet: false });
+        if added > 0 && !opened && !new_source {
+            self.outages.get_mut(&outage).expect("outage").note_text(
+                narrate,
+                at,
+                &key,
+                Change::Joined { meters: added, quiet: false },
+                said,
+            );
         }
     }
 
@@ -1034,6 +1066,7 @@ impl<'a> Fold<'a> {
                 .copied()
                 .filter(|&i| self.spans[i].on.is_none())
                 .collect();
+            let meters = open.len();
             for index in open {
                 self.close_span(index, at);
                 self.turned_on.push(TurnedOn {
@@ -1043,7 +1076,7 @@ impl<'a> Fold<'a> {
                 });
             }
             self.add_source(outage, &key, at, None);
-            self.restore(outage, at, &key, narrate);
+            self.restore_as(outage, at, &key, narrate, Change::RestoredByScada { meters });
         }
         if let Some(&first) = restored.first() {
             self.alarm_outage.insert(alarm.id, first);

@@ -20,6 +20,8 @@ pub struct OutageRow {
     pub severity: Option<String>,
     pub cause: Option<String>,
     pub description: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
     /// Rounded to the column's two places.
     pub confidence: f64,
     pub affected_customers: i32,
@@ -425,6 +427,8 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
             severity: o.severity.clone(),
             cause: o.cause.clone(),
             description: (!o.description.is_empty()).then(|| o.description.clone()),
+            latitude: o.latitude,
+            longitude: o.longitude,
             confidence: round2(o.confidence()),
             affected_customers: i32::try_from(affected).unwrap_or(i32::MAX),
             customers_out: if o.is_open() { out.len() as i32 } else { 0 },
@@ -464,12 +468,20 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
             decision.outages.push(row);
         }
     }
-    // Stored outages the replay did not make again.
+    // Stored outages the replay did not make again: merged, from their opening on, into the
+    // outage that holds their meters now (a merged one keeps its survivor when its meters cannot
+    // be followed), else withdrawn. From their opening on: a later replay must not find them open.
     for old in stored.outages {
         if old.status == StoredStatus::Closed || outages.contains_key(&old.id) || old.opened_at < stored.t0 {
             continue;
         }
-        let into = most_spans_now_in(old.id, stored.spans, &spans);
+        let into = most_spans_now_in(old.id, stored.spans, &spans).or(match old.status {
+            StoredStatus::Merged => old.merged_into,
+            _ => None,
+        });
+        if old.status == StoredStatus::Merged && into == old.merged_into && old.merged_at == Some(old.opened_at) {
+            continue;
+        }
         decision.retired.push(Retired { id: old.id, into });
         changed.insert(old.id);
     }
@@ -593,10 +605,14 @@ fn narrate(
     decision: &mut Decision,
 ) {
     let written: BTreeSet<Id> = decision.outages.iter().map(|o| o.id).collect();
+    let new_rows: BTreeSet<Id> = decision.outages.iter().filter(|o| o.is_new).map(|o| o.id).collect();
     for o in outages.values() {
+        // A new row's whole story is news; an existing one's, what this batch's inputs did.
+        let told = |n: &&Note| n.news || new_rows.contains(&o.id);
         let audible: Vec<&Note> = o
             .notes
             .iter()
+            .filter(told)
             .filter(|n| !matches!(n.change, Change::Joined { quiet: true, .. }))
             .collect();
         let final_status = status(o);
@@ -605,7 +621,8 @@ fn narrate(
                 decision.timeline.push(row);
             }
         }
-        if audible.is_empty() && !changed.contains(&o.id) {
+        // Only word in a storm about meters already out: a source, no timeline row, no message.
+        if audible.is_empty() && (!changed.contains(&o.id) || o.notes.iter().any(|n| n.news)) {
             continue;
         }
         if !written.contains(&o.id) && audible.is_empty() {
@@ -678,7 +695,7 @@ fn timeline_row(
         ),
         Change::Joined { meters, .. } => (
             "source_joined",
-            format!("{who}: {meters} meter(s) off"),
+            note.text.clone().unwrap_or_else(|| format!("{who}: {meters} meter(s) off")),
             serde_json::json!({"meters_joined": meters}),
         ),
         Change::Absorbed { victims, reason } => {
@@ -711,6 +728,11 @@ fn timeline_row(
             "outage_restored",
             "Every meter is back on".to_string(),
             serde_json::Value::Null,
+        ),
+        Change::RestoredByScada { meters } => (
+            "outage_restored",
+            format!("Restored by SCADA: {meters} meter(s) back on"),
+            serde_json::json!({"meters_back": meters}),
         ),
         Change::Confirmed | Change::Momentary => return None,
     };

@@ -126,6 +126,8 @@ fn trip(feeder: &str, time: &str, affected: &[&str]) -> Input {
         severity: None,
         cause: None,
         description: format!("trip {feeder}"),
+        latitude: None,
+        longitude: None,
     })
 }
 
@@ -140,6 +142,8 @@ fn restore(feeder: &str, time: &str) -> Input {
         severity: None,
         cause: None,
         description: format!("restoration {feeder}"),
+        latitude: None,
+        longitude: None,
     })
 }
 
@@ -728,6 +732,33 @@ fn storm_mode_widens_the_roll_up_window() {
     assert_eq!(picture(&store, &g).iter().map(|r| r.1).collect::<Vec<_>>(), vec!["distribution_point"]);
 }
 
+/// Plays `inputs` in batches of random sizes, as a worker under a varying load takes them.
+fn uneven_batches(g: &Grid, inputs: &[Input], rules: &Rules, seed: u64) -> Store {
+    let mut r = Random(seed * 31 + 7);
+    let mut store = Store::default();
+    let mut rest = inputs;
+    while !rest.is_empty() {
+        let size = (1 + r.below(6) as usize).min(rest.len());
+        store.batch(g, &rest[..size], rules);
+        rest = &rest[size..];
+    }
+    store
+}
+
+impl Store {
+    fn clone_store(&self) -> Store {
+        Store {
+            outages: self.outages.clone(),
+            spans: self.spans.clone(),
+            sources: self.sources.clone(),
+            customers: self.customers.clone(),
+            log: self.log.clone(),
+            announced: self.announced.clone(),
+            turned_on: self.turned_on.clone(),
+        }
+    }
+}
+
 /// A small deterministic generator (xorshift), so that failures replay.
 struct Random(u64);
 
@@ -786,7 +817,7 @@ fn random_storm(seed: u64) -> Vec<Input> {
 fn any_batch_split_and_arrival_order_ends_in_the_same_outages() {
     let g = grid();
     let rules = Rules::default();
-    for seed in 1..=60 {
+    for seed in 1..=200 {
         let inputs = random_storm(seed);
         let mut by_time = inputs.clone();
         by_time.sort_by_key(Input::order_key);
@@ -799,6 +830,7 @@ fn any_batch_split_and_arrival_order_ends_in_the_same_outages() {
         }
         let mut reversed = by_time.clone();
         reversed.reverse();
+        let uneven = uneven_batches(&g, &shuffled, &rules, seed);
         for (name, order, size) in [
             ("time order, one a batch", &by_time, 1),
             ("time order, seven a batch", &by_time, 7),
@@ -806,8 +838,13 @@ fn any_batch_split_and_arrival_order_ends_in_the_same_outages() {
             ("shuffled, one a batch", &shuffled, 1),
             ("shuffled, three a batch", &shuffled, 3),
             ("reversed, one a batch", &reversed, 1),
+            ("shuffled, batches of any size", &shuffled, usize::MAX),
         ] {
-            let store = play(&g, order, size, &rules);
+            let store = if size == usize::MAX {
+                uneven.clone_store()
+            } else {
+                play(&g, order, size, &rules)
+            };
             assert_eq!(
                 (picture(&store, &g), spans(&store, &g)),
                 expected,
