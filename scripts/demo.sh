@@ -15,11 +15,14 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 scripts/bootstrap.sh
 echo "[demo] building and installing the extension"
+# Installing overwrites oms_correlation.so in place, which would kill (SIGBUS) a correlator worker
+# of the running demo cluster that has it loaded: the cluster is stopped first.
+scripts/cluster.sh stop demo
 cargo pgrx install --pg-config /usr/lib/postgresql/15/bin/pg_config >/dev/null
 scripts/cluster.sh start demo "$port"
 
 psql=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres)
-"${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS oms_demo" -c "CREATE DATABASE oms_demo"
+"${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS oms_demo WITH (FORCE)" -c "CREATE DATABASE oms_demo"
 "${psql[@]}" -d oms_demo -c "CREATE EXTENSION oms_correlation"
 "${psql[@]}" -d oms_demo -f demo/grid.sql
 echo "[demo] database oms_demo: extension $("${psql[@]}" -d oms_demo -At -c "SELECT extversion FROM pg_extension WHERE extname = 'oms_correlation'") and the demo grid loaded"

@@ -15,6 +15,10 @@ pg_config=/usr/lib/postgresql/15/bin/pg_config
 
 scripts/bootstrap.sh
 
+# Installing overwrites oms_correlation.so in place: a running cluster's correlator worker that has
+# it loaded dies of SIGBUS, and its server restarts. Our test cluster is stopped first.
+scripts/cluster.sh stop test
+
 echo "== 1/3 unit tests and #[pg_test]s =="
 if [ "$(id -u)" -eq 0 ]; then
     cargo pgrx test pg15 --runas postgres --pgdata /tmp/oms_correlation-pgrx

@@ -4,7 +4,7 @@
 # library folder once hid a missing install step from every test run):
 #   - oms_correlation* in PostgreSQL's library folder and extension folder (this build's library,
 #     previous releases' libraries and scripts, the control file);
-#   - the private test clusters and their data (scripts/cluster.sh: test, crash, preload; the
+#   - the private test clusters and their data (scripts/cluster.sh: test, crash, crashbatch, preload; the
 #     `cargo pgrx test` cluster; previous releases' build sources).
 # The demo and bench clusters are left alone: they are the user's, not the tests'.
 #
@@ -29,7 +29,7 @@ as_root() {
     fi
 }
 
-for name in test crash preload; do
+for name in test crash crashbatch preload; do
     "$here/scripts/cluster.sh" destroy "$name"
 done
 for dir in /tmp/oms_correlation-pgrx /tmp/oms_correlation-releases; do

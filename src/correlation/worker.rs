@@ -10,7 +10,8 @@
 //!   nothing to do, and is never restarted by the postmaster: a database it served may have been
 //!   dropped (and while it is connected, a plain DROP DATABASE waits for no one and fails).
 //! - One per database: a worker takes a session lock of its database first, and leaves if another
-//!   holds it. `DROP EXTENSION` stops it: it leaves when the extension is gone.
+//!   holds it. `DROP EXTENSION` stops it (the DROP guard terminates it first); the one started
+//!   with the server then waits, idle, for the extension to be created again.
 
 use std::cell::Cell;
 use std::time::Duration;
@@ -184,7 +185,15 @@ pub extern "C-unwind" fn oms_correlation_worker_main(argument: pg_sys::Datum) {
             })
         });
         match turn {
-            Ok(Turn::Gone) => return,
+            // A worker an ingest call registered leaves; the one started with the server (it serves
+            // its database for good) waits for the extension to be created again.
+            Ok(Turn::Gone) if database != 0 => return,
+            Ok(Turn::Gone) => {
+                if !BackgroundWorker::wait_latch(Some(Duration::from_secs(5))) {
+                    unsafe { pg_sys::proc_exit(1) };
+                }
+                continue;
+            }
             Ok(Turn::Busy) => {
                 if unsafe { pg_sys::ShutdownRequestPending != 0 } {
                     unsafe { pg_sys::proc_exit(1) };

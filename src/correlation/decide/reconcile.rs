@@ -268,6 +268,9 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
                     }
                 }
             }
+            // Taking in only outages that were never written is nothing to tell.
+            o.notes
+                .retain(|n| !matches!(&n.change, Change::Absorbed { victims, .. } if victims.is_empty()));
             (o.id, o)
         })
         .collect();

@@ -526,7 +526,7 @@ fn three_meters_under_one_dp_roll_up_and_a_batch_never_writes_what_it_merged() {
     let once = play(&g, &events, 0, &Rules::default());
     assert_eq!(merged(&once), 0);
     assert_eq!(once.announced.len(), 1);
-    assert_eq!(once.announced[0].1, vec!["opened", "absorbed", "confirmed"]);
+    assert_eq!(once.announced[0].1, vec!["opened", "confirmed"]);
 }
 
 #[test]
