@@ -24,6 +24,8 @@ from datetime import datetime, timedelta, timezone
 
 import psycopg2
 
+import correlator
+
 DB = "oms_storm"
 FEEDERS, DPS, METERS = 60, 20, 20
 WHOLE, ONE_DP = range(1, 21), range(21, 51)
@@ -170,15 +172,19 @@ def run(admin_dsn, dsn, clients=4, storm_handling=True, log=print):
     watcher = threading.Thread(target=watch)
     watcher.start()
     threads = [threading.Thread(target=deliver, args=(plans[c], c)) for c in range(clients)]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - started
+    with correlator.Watch(dsn) as batches:
+        started = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - started
+        drain = correlator.wait_drained(dsn)
+        correlated = time.monotonic() - started
     time.sleep(0.1)
     stop.set()
     watcher.join()
+    lags, unseen = batches.lags()
 
     conn = psycopg2.connect(dsn)
     with conn.cursor() as cur:
@@ -212,6 +218,9 @@ def run(admin_dsn, dsn, clients=4, storm_handling=True, log=print):
             lag_feeder.append(seen[feeder(f)] - dues[1])
     truth = [("feeder", len(WHOLE), 400), ("distribution_point", len(ONE_DP), 20), ("service", len(CALLS) * DPS, 1)]
     return {"events": len(events), "elapsed": elapsed, "rate": len(events) / elapsed, "errors": errors,
+            "drain": drain, "correlated_rate": len(events) / correlated, "lag": correlator.distribution(lags),
+            "unseen": unseen, "notifications": batches.notifications,
+            "largest_notification": max(batches.notification_bytes, default=0),
             "by_scope": by_scope, "shapes": shapes, "truth": truth, "lag_dp": lag_dp, "lag_feeder": lag_feeder,
             "storm_handling": storm_handling, "storm_switched_on": switched_on}
 
@@ -232,12 +241,21 @@ def report(result, without_storm_handling=None):
     out = ["### Correlated storm (bench/correlated_storm.py)\n",
            f"{result['events']:,} ONU, Kaifa and call-center signals over 60 feeders from 4 clients, storm mode "
            f"switching by itself (switched on {result['storm_switched_on']} time(s)): "
-           f"**{result['rate']:.0f} events/s**, {len(result['errors'])} errors, {result['elapsed']:.1f} s.\n"]
+           f"ingest **{result['rate']:.0f} events/s**, {len(result['errors'])} errors, {result['elapsed']:.1f} s; the "
+           f"queue was empty {result['drain'] * 1000:.0f} ms after the last ingest: **{result['correlated_rate']:.0f} "
+           "events/s** from the first ingest to the last signal correlated.\n",
+           f"Lag, from a signal's ingest to its batch's commit: {correlator.describe(result['lag'])}"
+           + (f"; {result['unseen']} not seen" if result["unseen"] else "") + ".\n",
+           f"Notifications on `oms_outage`: {result['notifications']:,}, "
+           f"{result['notifications'] / result['events']:.3f} per signal; the largest {result['largest_notification']:,} "
+           "bytes.\n"]
     if without_storm_handling:
         other = without_storm_handling
         out.append(f"The same replay with storm mode kept off (activation threshold out of reach; switched on "
-                   f"{other['storm_switched_on']} time(s)): **{other['rate']:.0f} events/s**, {len(other['errors'])} "
-                   f"errors; with storm handling / without: {result['rate'] / other['rate']:.2f}x. "
+                   f"{other['storm_switched_on']} time(s)): ingest **{other['rate']:.0f} events/s**, "
+                   f"{other['correlated_rate']:.0f} events/s to the last signal correlated, {len(other['errors'])} "
+                   f"errors; lag {correlator.describe(other['lag'])}; with storm handling / without: "
+                   f"{result['correlated_rate'] / other['correlated_rate']:.2f}x. "
                    f"Final outages {'match' if final_outages(other) == final_outages(result) else '**DIFFER**'} "
                    "between the two runs.\n")
     out += [

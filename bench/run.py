@@ -25,6 +25,7 @@ from templates import FUNCTIONS, plain_insert, script  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import correlated_storm  # noqa: E402
+import correlator  # noqa: E402
 import feeder_storm  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -38,12 +39,13 @@ def log(message):
 
 
 class Bench:
-    def __init__(self, port, seconds, quick, version=None):
+    def __init__(self, port, seconds, quick, version=None, db=DB):
         self.port = port
         self.seconds = seconds
         self.quick = quick
         self.version = version
-        self.dsn = f"host=127.0.0.1 port={port} user=postgres dbname={DB}"
+        self.db = db
+        self.dsn = f"host=127.0.0.1 port={port} user=postgres dbname={db}"
 
     def admin(self, sql):
         conn = psycopg2.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres")
@@ -58,11 +60,12 @@ class Bench:
         return conn
 
     def setup(self):
-        self.admin(f"DROP DATABASE IF EXISTS {DB}")
-        self.admin(f"CREATE DATABASE {DB}")
+        # WITH (FORCE): the correlator's worker may still be connected from the last run.
+        self.admin(f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
+        self.admin(f"CREATE DATABASE {self.db}")
         # The disk flushes about 300 times a second; with synchronous_commit on, that caps every
         # workload alike. fsync stays on.
-        self.admin(f"ALTER DATABASE {DB} SET synchronous_commit = off")
+        self.admin(f"ALTER DATABASE {self.db} SET synchronous_commit = off")
         conn = self.connect()
         with conn.cursor() as cur:
             cur.execute("CREATE EXTENSION oms_correlation" + (f" VERSION '{self.version}'" if self.version else ""))
@@ -119,7 +122,7 @@ class Bench:
         limit = ["-t", str(transactions)] if transactions else ["-T", str(self.seconds)]
         env = dict(os.environ, PGOPTIONS="-c TimeZone=UTC")
         run = subprocess.run(["pgbench", "-n", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                              "-c", str(clients), "-j", str(clients), *limit, "-f", path, DB],
+                              "-c", str(clients), "-j", str(clients), *limit, "-f", path, self.db],
                              capture_output=True, text=True, env=env)
         os.unlink(path)
         if run.returncode != 0:
@@ -160,7 +163,9 @@ class Bench:
         return results
 
     # -- storm ----------------------------------------------------------------------------------
-    def storm(self, events):
+    def storm(self, events, live=True):
+        """ONU last gasps and restorations from 4 clients; `live`: stamped as they are sent (a storm
+        as it arrives), else at random times over 2025 (every signal a late one)."""
         samples = {}
         stop = threading.Event()
 
@@ -182,9 +187,16 @@ class Bench:
 
         sampler = threading.Thread(target=sample)
         sampler.start()
+        watch = correlator.Watch(self.dsn) if not self.version else None
+        if watch:
+            watch.__enter__()
         started = time.monotonic()
-        tps, failed, latency = self.pgbench(script("onu"), 4, transactions=events // 4)
+        tps, failed, latency = self.pgbench(script("onu", live=live), 4, transactions=events // 4)
+        ingested = time.monotonic() - started
+        drain = correlator.wait_drained(self.dsn) if watch else 0.0
         elapsed = time.monotonic() - started
+        if watch:
+            watch.__exit__(None, None, None)
         stop.set()
         sampler.join()
         memory = []
@@ -193,6 +205,7 @@ class Bench:
                 quarter = len(rss) // 4
                 memory.append((rss[quarter], rss[-1], max(rss)))
         conn = self.connect()
+        lag, unseen, signals = None, 0, 0
         with conn.cursor() as cur:
             # A payload the extension could not store is quarantined, not failed: count those too.
             cur.execute("SELECT count(*) FROM oms_rejected_events")
@@ -204,8 +217,65 @@ class Bench:
                             "count(*) FILTER (WHERE status = 'merged') FROM oms_outage_events GROUP BY 1 ORDER BY 1")
                 outages = cur.fetchall()
         conn.close()
-        return {"events": events, "tps": tps, "failed": failed, "elapsed": elapsed, "memory": memory,
-                "rejected": rejected, "outages": outages}
+        if watch:
+            lags, unseen = watch.lags()
+            lag, signals = correlator.distribution(lags), len(lags) + unseen
+        return {"events": events, "tps": tps, "failed": failed, "elapsed": elapsed, "ingested": ingested,
+                "drain": drain, "memory": memory, "rejected": rejected, "outages": outages, "live": live,
+                "lag": lag, "unseen": unseen, "signals": signals,
+                "notifications": watch.notifications if watch else None}
+
+    # -- the correlator's capacity: a backlog drained with ingest paused -------------------------
+    def backlog(self, events):
+        """`events` ONU signals queued while a session holds the correlator off, then drained by the
+        worker alone: signals per second."""
+        hold = correlator.hold_correlator(self.dsn)
+        self.pgbench(script("onu", live=True), 4, transactions=events // 4)
+        conn = self.connect()
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*), count(DISTINCT source_event_id) FROM oms_correlation_queue")
+            queued, distinct = cur.fetchone()
+        conn.close()
+        with correlator.Watch(self.dsn) as watch:
+            hold.rollback()
+            hold.close()
+            elapsed = correlator.wait_drained(self.dsn)
+        conn = self.connect()
+        with conn.cursor() as cur:
+            cur.execute("SELECT batches, last_batch_signals, last_batch_ms FROM oms_correlation_state")
+            state = cur.fetchone()
+        conn.close()
+        log(f"backlog: {queued:,} signals drained in {elapsed:.2f} s: {queued / elapsed:,.0f} signals/s")
+        return {"queued": queued, "distinct": distinct, "elapsed": elapsed, "rate": queued / elapsed,
+                "batches": len(watch.seen), "state": state}
+
+    # -- A/B against an earlier release ------------------------------------------------------------
+    def ab(self, version, rounds=2):
+        """Each meter-signal function's TPS here (the worker correlating behind it) and in a database
+        on `version`, alternating, `rounds` times each, events stamped as sent."""
+        base = Bench(self.port, self.seconds, self.quick, version, db=f"{DB}_base")
+        base.setup()
+        for source in ("onu", "callcenter", "kaifa"):
+            for bench in (self, base):
+                bench.pgbench(script(source, live=True), 1, transactions=200)
+        correlator.wait_drained(self.dsn)
+        for bench in (self, base):
+            conn = bench.connect()
+            with conn.cursor() as cur:
+                cur.execute("ANALYZE")
+            conn.close()
+        results = {}
+        for clients in (1, 4):
+            for source in ("onu", "callcenter", "kaifa"):
+                for _ in range(rounds):
+                    here = self.pgbench(script(source, live=True), clients)[0]
+                    # What the worker still had to do when the clients stopped.
+                    drain = correlator.wait_drained(self.dsn)
+                    there = base.pgbench(script(source, live=True), clients)[0]
+                    results.setdefault((source, clients), []).append((here, there, drain))
+                    log(f"A/B {source:<10} {clients} client(s): {here:8.1f} against {version} {there:8.1f} "
+                        f"({here / there:.2f}); queue drained {drain * 1000:.0f} ms after")
+        return results
 
     # -- reliability indices on a year of history ------------------------------------------------
     def indices(self):
@@ -312,15 +382,49 @@ def report(bench, latency, tps, storm):
         for source, clients, floor, ext, ref in floors:
             ref_text = f"{floor / ref[0]:.2f}" if ref else "-"
             out.append(f"| {FUNCTIONS[source]} | {clients} | {floor:.0f} | {ref_text} | {ext / floor:.2f} |")
-    out.append("\n### Storm replay\n")
-    out.append(f"{storm['events']:,} ONU last gasps and restorations from 4 clients: **{storm['tps']:.0f} events/s**, "
-               f"{storm['failed']} failed, {storm['rejected']} quarantined, {storm['elapsed']:.1f} s.\n")
-    out.append("Outages it left, by scope (not merged / merged): " + ", ".join(
-        f"{scope} {kept} / {merged}" for scope, kept, merged in storm["outages"]) + ".\n")
+    out.append(storm_report(storm))
     if storm["memory"]:
         out.append("Backend private memory (RssAnon, kB) during the storm, per backend: after the first quarter -> at the end (max):")
         for first, last, peak in storm["memory"]:
             out.append(f"- {first:,} -> {last:,} (max {peak:,})")
+    return "\n".join(out)
+
+
+def storm_report(storm):
+    out = ["\n### Storm replay\n"]
+    stamped = "stamped as sent" if storm["live"] else "at random times over 2025"
+    out.append(f"{storm['events']:,} ONU last gasps and restorations ({stamped}) from 4 clients: ingest "
+               f"**{storm['tps']:.0f} events/s**, {storm['failed']} failed, {storm['rejected']} quarantined.")
+    if storm["lag"] is not None:
+        out.append(f"With correlation: the queue was empty {storm['drain'] * 1000:.0f} ms after the last ingest, "
+                   f"**{storm['events'] / storm['elapsed']:.0f} events/s** from the first ingest to the last "
+                   f"signal correlated ({storm['elapsed']:.1f} s).")
+        out.append(f"Lag, from a signal's ingest to its batch's commit: {correlator.describe(storm['lag'])}"
+                   + (f"; {storm['unseen']} not seen" if storm["unseen"] else "") + ".")
+        out.append(f"Notifications on `oms_outage`: {storm['notifications']:,}, "
+                   f"{storm['notifications'] / storm['events']:.3f} per event.\n")
+        out.append("Outages it left, by scope (not merged / merged): " + ", ".join(
+            f"{scope} {kept} / {merged}" for scope, kept, merged in storm["outages"]) + ".\n")
+    return "\n".join(out)
+
+
+def backlog_report(result):
+    batches, size, ms = result["state"]
+    return (f"\n### The correlator's capacity\n\n{result['queued']:,} queued signals ({result['distinct']:,} source "
+            f"events; ONU last gasps and restorations queued while a session held the correlator off) drained by "
+            f"the worker in {result['elapsed']:.2f} s: **{result['rate']:,.0f} signals/s**, "
+            f"{result['batches']} batches (the last: {size} signals, {ms:.0f} ms).")
+
+
+def ab_report(result, version):
+    out = [f"\n### A/B against {version} (the worker correlating behind ingest; events stamped as sent)\n",
+           f"| function | clients | TPS here, each round | TPS {version}, each round | ratio, each round | "
+           "queue empty after the clients stopped (ms) |", "|---|---:|---|---|---|---|"]
+    for (source, clients), rounds in result.items():
+        out.append(f"| {FUNCTIONS[source]} | {clients} | " + ", ".join(f"{h:.0f}" for h, _, _ in rounds) + " | "
+                   + ", ".join(f"{t:.0f}" for _, t, _ in rounds) + " | "
+                   + ", ".join(f"{h / t:.2f}" for h, t, _ in rounds) + " | "
+                   + ", ".join(f"{d * 1000:.0f}" for _, _, d in rounds) + " |")
     return "\n".join(out)
 
 
@@ -343,8 +447,14 @@ def main():
     parser.add_argument("--seconds", type=int, default=15, help="pgbench duration per measurement")
     parser.add_argument("--storm-events", type=int, default=100000)
     parser.add_argument("--quick", action="store_true", help="small feeders only, shorter runs (for a smoke test)")
-    parser.add_argument("--only", choices=["scada", "throughput", "storm", "feeder", "correlated", "indices"],
+    parser.add_argument("--only", choices=["scada", "throughput", "storm", "feeder", "correlated", "indices",
+                                           "backlog", "ab"],
                         help="run one part (for profiling)")
+    parser.add_argument("--storm-stamps", choices=["live", "random"], default="live",
+                        help="storm events stamped as sent (default) or at random times over 2025")
+    parser.add_argument("--backlog-events", type=int, default=100000)
+    parser.add_argument("--baseline", default="0.2.0", help="the release the A/B part measures against (installed "
+                                                            "by bench/run.sh with scripts/previous_release.sh)")
     parser.add_argument("--extension-version", help="measure an installed earlier release (a baseline on the same "
                                                      "machine, e.g. 0.2.0 with --only throughput)")
     args = parser.parse_args()
@@ -364,14 +474,21 @@ def main():
             bench.storm(400)
             print(feeder_storm.report(bench.feeder_storm()))
             return
-        part = {"scada": bench.scada_latency, "throughput": bench.throughput,
-                "storm": lambda: bench.storm(args.storm_events)}[args.only]()
-        print(part)
+        if args.only == "storm":
+            print(storm_report(bench.storm(args.storm_events, live=args.storm_stamps == "live")))
+        elif args.only == "backlog":
+            print(backlog_report(bench.backlog(args.backlog_events)))
+        elif args.only == "ab":
+            print(ab_report(bench.ab(args.baseline), args.baseline))
+        else:
+            print({"scada": bench.scada_latency, "throughput": bench.throughput}[args.only]())
         return
     latency = bench.scada_latency()
     tps = bench.throughput()
-    storm = bench.storm(4000 if args.quick else args.storm_events)
+    storm = bench.storm(4000 if args.quick else args.storm_events, live=args.storm_stamps == "live")
     print(report(bench, latency, tps, storm))
+    print(backlog_report(bench.backlog(4000 if args.quick else args.backlog_events)))
+    print(ab_report(bench.ab(args.baseline), args.baseline))
     print()
     print(feeder_storm.report(bench.feeder_storm()))
     print()

@@ -10,7 +10,10 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 scripts/bootstrap.sh >&2
 echo "[bench] release build and install (first time: a few minutes)" >&2
-cargo pgrx install --release --pg-config /usr/lib/postgresql/15/bin/pg_config >/dev/null
+scripts/install.sh --release
+# The release the A/B part measures against, built in release mode too.
+echo "[bench] the baseline release, ${OMS_BENCH_BASELINE:-0.2.0}, release build (first time: a few minutes)" >&2
+scripts/previous_release.sh "${OMS_BENCH_BASELINE:-0.2.0}" --release >/dev/null
 scripts/cluster.sh start bench "$port" >&2
 grep -q "max_wal_size" /tmp/oms_correlation/bench/data/postgresql.auto.conf 2>/dev/null || {
     psql -X -q -h 127.0.0.1 -p "$port" -U postgres -c "ALTER SYSTEM SET max_wal_size = '8GB'" \

@@ -15,10 +15,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 scripts/bootstrap.sh
 echo "[demo] building and installing the extension"
-# Installing overwrites oms_correlation.so in place, which would kill (SIGBUS) a correlator worker
-# of the running demo cluster that has it loaded: the cluster is stopped first.
-scripts/cluster.sh stop demo
-cargo pgrx install --pg-config /usr/lib/postgresql/15/bin/pg_config >/dev/null
+scripts/install.sh
 scripts/cluster.sh start demo "$port"
 
 psql=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres)

@@ -30,6 +30,7 @@ SECTIONS = {
     "stream": ("sql/functions/stream.sql", True),
     "reliability": ("sql/functions/reliability.sql", True),
     "correlator-functions": ("sql/functions/correlator.sql", False),
+    "views": ("sql/functions/views.sql", True),
 }
 
 

@@ -7,10 +7,13 @@
 # The commit of each release is the one sql/released/README.md names. Sources are taken with
 # `git archive`, so the clone needs the release's commit (a shallow clone does not have it).
 #
-#   scripts/previous_release.sh VERSION      prints the source directory it built in
+#   scripts/previous_release.sh VERSION [--release]   prints the source directory it built in
+# (--release: an optimised build, for benchmarks against the release; the tests use the debug one)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-version="${1:?usage: previous_release.sh VERSION}"
+version="${1:?usage: previous_release.sh VERSION [--release]}"
+profile=debug suffix="" release_flag=""
+if [ "${2:-}" = "--release" ]; then profile=release suffix=-release release_flag=--release; fi
 pg_config=/usr/lib/postgresql/15/bin/pg_config
 export PATH="$HOME/.cargo/bin:$PATH"
 
@@ -30,17 +33,20 @@ git -C "$here" archive "$commit" | tar -x -C "$src"
 # call a release "fresh" while that file holds another release's build: the crate is always built
 # again (its sources are touched), and each release's library is kept by commit in built/, which
 # later runs install from without building.
-cache="$here/target/previous-releases/built/$commit.so"
+cache="$here/target/previous-releases/built/$commit$suffix.so"
 if [ ! -f "$cache" ]; then
     touch "$src/src/lib.rs"
-    (cd "$src" && CARGO_TARGET_DIR="$here/target/previous-releases" cargo build --locked --lib --quiet)
+    (cd "$src" && CARGO_TARGET_DIR="$here/target/previous-releases" \
+        cargo build --locked --lib --quiet $release_flag)
     mkdir -p "$(dirname "$cache")"
-    cp "$here/target/previous-releases/debug/liboms_correlation.so" "$cache.partial"
+    cp "$here/target/previous-releases/$profile/liboms_correlation.so" "$cache.partial"
     mv "$cache.partial" "$cache"
 fi
 
 libdir="$("$pg_config" --pkglibdir)"
 sharedir="$("$pg_config" --sharedir)/extension"
+# Unlinked first: a running server that has it mapped keeps its copy (overwriting kills it).
+rm -f "$libdir/oms_correlation-$version.so"
 install -m 755 "$cache" "$libdir/oms_correlation-$version.so"
 sed "s|'MODULE_PATHNAME'|'\$libdir/oms_correlation-$version'|g" \
     "$here/sql/released/oms_correlation--$version.sql" >"$sharedir/oms_correlation--$version.sql"

@@ -15,11 +15,10 @@ pg_config=/usr/lib/postgresql/15/bin/pg_config
 
 scripts/bootstrap.sh
 
-# Installing overwrites oms_correlation.so in place: a running cluster's correlator worker that has
-# it loaded dies of SIGBUS, and its server restarts. Our test cluster is stopped first.
-scripts/cluster.sh stop test
-
 echo "== 1/3 unit tests and #[pg_test]s =="
+# `cargo pgrx test` installs its build over the library in place; unlinked first, a running server's
+# worker that has it mapped keeps its copy (see scripts/install.sh).
+rm -f "$("$pg_config" --pkglibdir)/oms_correlation.so"
 if [ "$(id -u)" -eq 0 ]; then
     cargo pgrx test pg15 --runas postgres --pgdata /tmp/oms_correlation-pgrx
 else
@@ -28,7 +27,7 @@ fi
 
 echo "== 2/3 pg_regress and isolation specs =="
 # `cargo pgrx test` installed a build with the test schema; install the real one.
-cargo pgrx install --pg-config "$pg_config" >/dev/null
+scripts/install.sh
 scripts/regress.sh
 scripts/isolation.sh
 

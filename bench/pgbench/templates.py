@@ -14,6 +14,9 @@ HEADER = r"""
 """
 
 TIME = "to_char(timestamptz '2025-01-01 00:00:00+00' + :sec * interval '1 second', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+# A storm as it arrives: each event stamped with the moment it is sent, so events come in
+# event-time order (the year-wide random TIME makes every signal a late one).
+TIME_LIVE = "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 TIME_MICROS = ("to_char(timestamptz '2025-01-01 00:00:00+00' + :sec * interval '1 second' + (:e % 1000000) * "
                "interval '1 microsecond', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
 
@@ -62,9 +65,11 @@ FUNCTIONS = {
 }
 
 
-def script(source, schema="public"):
-    """The pgbench script calling `source`'s function in `schema` (the extension, or the reference)."""
-    return HEADER + f"SELECT {schema}.{FUNCTIONS[source]}({PAYLOADS[source]});\n"
+def script(source, schema="public", live=False):
+    """The pgbench script calling `source`'s function in `schema` (the extension, or the reference);
+    `live`: events stamped as they are sent instead of at random times over 2025."""
+    payload = PAYLOADS[source].replace(TIME, TIME_LIVE) if live else PAYLOADS[source]
+    return HEADER + f"SELECT {schema}.{FUNCTIONS[source]}({payload});\n"
 
 
 def plain_insert(source="onu"):

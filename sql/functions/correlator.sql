@@ -4,7 +4,7 @@ CREATE VIEW @extschema@.oms_correlation_status AS
 SELECT q.depth AS queue_depth,
        q.oldest_enqueued_at,
        pg_catalog.clock_timestamp() - q.oldest_enqueued_at AS oldest_pending_age,
-       s.last_batch_at, s.last_batch_signals, s.last_batch_ms, s.last_batch_by,
+       s.last_batch_at, s.last_batch_signals, s.last_batch_ms, s.last_batch_lag_ms, s.last_batch_by,
        s.batches, s.signals AS signals_correlated,
        w.pid AS worker_pid, w.state AS worker_state, w.backend_start AS worker_started_at,
        (SELECT count(*) FROM @extschema@.oms_correlation_set_aside) AS set_aside,

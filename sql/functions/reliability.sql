@@ -111,7 +111,9 @@ WHERE m.last_event_at > now() - interval '1 hour'
 -- - Merged outages hold no meters (their survivors do), so nothing counts twice; cancelled ones
 --   count nowhere.
 -- - With p_exclude_major_event_days, days whose system SAIDI exceeds T_MED = exp(α + 2.5 β) (α, β:
---   mean and standard deviation of ln(daily SAIDI) over the five years before p_to) are left out.
+--   mean and standard deviation of ln(daily SAIDI) over the five years before p_from, IEEE 1366's
+--   history "ending on the last day of the last complete reporting period": the period's own days
+--   would raise the threshold they are judged by) are left out.
 CREATE FUNCTION @extschema@.oms_reliability_indices(
     p_from timestamptz, p_to timestamptz, p_level text DEFAULT 'system', p_cemi_n integer DEFAULT 3,
     p_celid_hours numeric DEFAULT 8, p_exclude_major_event_days boolean DEFAULT false)
@@ -149,15 +151,15 @@ BEGIN
               AND (CASE WHEN o.actual_restoration_time IS NOT NULL AND o.status IN ('restored', 'cleared')
                         THEN o.actual_restoration_time - o.first_detected_at > momentary
                         ELSE now() - o.first_detected_at > momentary END)
-              AND om.off_at >= p_to - interval '5 years' AND om.off_at < p_to
+              AND om.off_at >= p_from - interval '5 years' AND om.off_at < p_to
             GROUP BY 1, 2
         ), daily AS (
             SELECT (s.off_at AT TIME ZONE 'UTC')::date AS day,
                    sum(date_part('epoch', s.on_at - s.off_at) / 60)::numeric / (SELECT n FROM served) AS daily_saidi
             FROM spans s GROUP BY 1
-        ), beta AS MATERIALIZED (  -- once, not once per day
+        ), beta AS MATERIALIZED (  -- once, not once per day; from the history before the period only
             SELECT exp(avg(ln(daily_saidi)) + 2.5 * stddev_samp(ln(daily_saidi))) AS t_med
-            FROM daily WHERE daily_saidi > 0
+            FROM daily WHERE daily_saidi > 0 AND day < (p_from AT TIME ZONE 'UTC')::date
         )
         SELECT coalesce(array_agg(day ORDER BY day), '{}') INTO med
         FROM daily, beta

@@ -96,6 +96,8 @@ SELECT o.id AS outage_event_id, o.event_id, o.status, o.confidence_score,
        max(es.detected_at) AS last_source_detected
 FROM @extschema@.oms_outage_events o
 LEFT JOIN @extschema@.oms_event_sources es ON es.outage_event_id = o.id
+-- A merged outage is part of its survivor (SPEC §5.3): listed, it would be counted twice.
+WHERE o.status <> 'merged'
 GROUP BY o.id;
 
 -- One row per source: what each field system has told the registry, and the weight its signals

@@ -44,6 +44,11 @@ CREATE TABLE @extschema@.oms_correlation_inputs (
     source_event_id     varchar(255) NOT NULL,
     meters              uuid[] NOT NULL,
     logged_at           timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- When ingest queued the signal (NULL for a SCADA alarm, which is applied in its own call), and
+    -- the number of the batch that took it in (oms_correlation_state.batches once it committed):
+    -- how long each signal waited, for as long as the log is kept.
+    enqueued_at         timestamptz,
+    batch               bigint,
     PRIMARY KEY (area, at, source_type, source_event_id, kind)
 );
 
@@ -61,6 +66,8 @@ CREATE TABLE @extschema@.oms_correlation_state (
     last_batch_signals  integer,
     last_batch_ms       double precision,
     last_batch_by       varchar(32),
+    -- From the oldest signal of the last batch being queued to the batch's end (just before commit).
+    last_batch_lag_ms   double precision,
     -- The newest event time correlated: where event time has come to (storm mode is decided in it).
     newest_event_at     timestamptz
 );

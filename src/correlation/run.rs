@@ -98,6 +98,7 @@ const STATE: &str = "SELECT log_start FROM oms_correlation_state WHERE id = 1";
 const RECORD_BATCH: &str = r#"
 UPDATE oms_correlation_state SET batches = batches + 1, signals = signals + $1, last_batch_at = pg_catalog.clock_timestamp(),
        last_batch_signals = $1, last_batch_ms = $2, last_batch_by = $3,
+       last_batch_lag_ms = 1000 * extract(epoch FROM pg_catalog.clock_timestamp() - $5),
        newest_event_at = CASE WHEN newest_event_at IS NULL OR newest_event_at < $4 THEN $4 ELSE newest_event_at END
 WHERE id = 1
 RETURNING newest_event_at
@@ -227,14 +228,17 @@ struct Logged {
     kind: &'static str,
     source: SourceKey,
     meters: Vec<Id>,
+    /// When ingest queued it (an alarm is not queued).
+    enqueued_at: Option<Time>,
 }
 
 // Meters travel as array literals ($6), one per row: a two-dimensional array must be rectangular.
 const LOG: &str = r#"
-INSERT INTO oms_correlation_inputs (area, at, kind, source_type, source_event_id, meters)
-SELECT i.area, i.at, i.kind, i.source_type, i.source_event_id, i.meters::uuid[]
-FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[])
-    AS i(area, at, kind, source_type, source_event_id, meters)
+INSERT INTO oms_correlation_inputs (area, at, kind, source_type, source_event_id, meters, enqueued_at, batch)
+SELECT i.area, i.at, i.kind, i.source_type, i.source_event_id, i.meters::uuid[], i.enqueued_at,
+       (SELECT s.batches + 1 FROM oms_correlation_state s WHERE s.id = 1)
+FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+    AS i(area, at, kind, source_type, source_event_id, meters, enqueued_at)
 ON CONFLICT DO NOTHING
 "#;
 
@@ -305,6 +309,7 @@ fn batch(
                 },
                 source: signal.source.clone(),
                 meters,
+                enqueued_at: Some(signal.enqueued_at),
             });
         }
     }
@@ -319,6 +324,7 @@ fn batch(
             kind: if alarm.restoration { "restoration" } else { "trip" },
             source: SourceKey::new(super::model::SourceKind::Scada, alarm.id.to_string()),
             meters: alarm.affected.clone(),
+            enqueued_at: None,
         });
     }
     if !logged.is_empty() {
@@ -335,12 +341,14 @@ fn batch(
                     .iter()
                     .map(|l| format!("{{{}}}", l.meters.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(",")))
                     .collect::<Vec<_>>()),
+                arg(logged.iter().map(|l| l.enqueued_at.map(ts)).collect::<Vec<_>>()),
             ],
         )?;
     }
     let correlated = signals.len() - set_aside;
+    let oldest_enqueued = signals.iter().map(|s| s.enqueued_at).min();
     if logged.is_empty() {
-        record_batch(client, by, correlated, started, None)?;
+        record_batch(client, by, correlated, started, None, oldest_enqueued)?;
         return Ok(BatchOutcome {
             signals: correlated,
             set_aside,
@@ -463,7 +471,7 @@ fn batch(
     let mut announced: Vec<&Announced> = decisions.iter().flat_map(|d| d.announced.iter()).collect();
     announced.sort_by_key(|a| (a.first_change, a.outage));
     announce(client, &announced)?;
-    let now = record_batch(client, by, correlated, started, Some(newest))?;
+    let now = record_batch(client, by, correlated, started, Some(newest), oldest_enqueued)?;
     storm::record(client, &config, &rules.storm, now.unwrap_or(newest))?;
 
     let alarm = alarm.map(|a| {
@@ -507,6 +515,7 @@ fn record_batch(
     signals: usize,
     started: Instant,
     newest: Option<Time>,
+    oldest_enqueued: Option<Time>,
 ) -> SpiResult<Option<Time>> {
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(execute(
@@ -517,6 +526,7 @@ fn record_batch(
             arg(ms),
             arg(by.as_str()),
             arg(newest.map(ts)),
+            arg(oldest_enqueued.map(ts)),
         ],
     )?
     .first()

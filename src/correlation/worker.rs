@@ -121,6 +121,9 @@ const IDLE_EXIT: Duration = Duration::from_secs(10);
 enum Turn {
     /// It correlated a batch: look again at once.
     Busy,
+    /// Another correlator holds the lock (a SCADA alarm's call, `oms_correlate_pending()`, or a
+    /// session holding the state row): not idle, since the queue may be waiting behind it.
+    Blocked,
     Idle,
     /// The database's schema is at another version than this library.
     Waiting(String),
@@ -178,7 +181,7 @@ pub extern "C-unwind" fn oms_correlation_worker_main(argument: pg_sys::Datum) {
                 crate::db::execute(client, SEARCH_PATH, &[])?;
                 crate::db::execute(client, DATABASE_SETTINGS, &[])?;
                 if !run::try_lock(client)? {
-                    return Ok(Turn::Idle);
+                    return Ok(Turn::Blocked);
                 }
                 let drained = run::drain(client, By::Worker, None, gucs::batch_size(), true)?;
                 Ok(if drained.batches > 0 { Turn::Busy } else { Turn::Idle })
@@ -201,6 +204,7 @@ pub extern "C-unwind" fn oms_correlation_worker_main(argument: pg_sys::Datum) {
                 idle_since = std::time::Instant::now();
                 continue;
             }
+            Ok(Turn::Blocked) => idle_since = std::time::Instant::now(),
             Ok(Turn::Idle) if database != 0 && idle_since.elapsed() >= IDLE_EXIT => return,
             Ok(Turn::Idle) => {}
             Ok(Turn::Waiting(installed)) => {

@@ -36,6 +36,8 @@ import legacy_fixture
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLES = os.environ.get("OMS_EXAMPLES_DIR", os.path.join(REPO, "..", "shared", "examples"))
 PORT = int(os.environ.get("OMS_TEST_PORT", "25430"))
+# The private cluster's name (scripts/cluster.sh): another name and port run a second suite beside.
+CLUSTER_NAME = os.environ.get("OMS_TEST_CLUSTER", "test")
 BASE = os.environ.get("OMS_TEST_BASE", "fresh")
 # When the outage records follow an ingest (SPEC §5): 'deferred', what a DBA gets by default (the
 # correlator's worker takes each signal in within a second, and a test waits for it on
@@ -148,7 +150,7 @@ def build_lens(database):
 
 @pytest.fixture(scope="session")
 def template():
-    subprocess.run([os.path.join(REPO, "scripts", "cluster.sh"), "start", "test", str(PORT)], check=True)
+    subprocess.run([os.path.join(REPO, "scripts", "cluster.sh"), "start", CLUSTER_NAME, str(PORT)], check=True)
     admin(f"DROP DATABASE IF EXISTS {TEMPLATE}")
     admin(f"CREATE DATABASE {TEMPLATE}")
     install_with_grid(dsn(TEMPLATE), BASE)

@@ -113,14 +113,16 @@ def merged_count(pool):
 
 
 def assert_counts_are_recounts(pool):
-    """Every outage's counts equal a recount of its meters, no merged outage keeps any, and every
-    merged outage leads to one that is not merged."""
+    """Every outage's counts equal a recount of its meters (SPEC §5.1: distinct customers, a meter
+    with no customer counting as one; the rule written out here, not the extension's customer_key),
+    no merged outage keeps any, and every merged outage leads to one that is not merged."""
     assert query(pool, """
         SELECT o.event_id, o.affected_customers_count, o.customers_out, c.affected, c.still_out
         FROM oms_outage_events o
-        LEFT JOIN LATERAL (SELECT count(DISTINCT customer_key) AS affected,
-                                  count(DISTINCT customer_key) FILTER (WHERE on_at IS NULL) AS still_out
-                           FROM oms_outage_meters WHERE outage_id = o.id) AS c ON true
+        LEFT JOIN LATERAL (SELECT count(DISTINCT coalesce(m.customer_id, m.id)) AS affected,
+                                  count(DISTINCT coalesce(m.customer_id, m.id)) FILTER (WHERE om.on_at IS NULL) AS still_out
+                           FROM oms_outage_meters om JOIN oms_meters m ON m.id = om.meter_id
+                           WHERE om.outage_id = o.id) AS c ON true
         WHERE o.substation_id = (SELECT id FROM network_substations WHERE substation_id = 'SS-ENG')
           AND (o.status = 'merged' AND c.affected > 0
                OR o.status <> 'merged' AND (o.affected_customers_count <> c.affected

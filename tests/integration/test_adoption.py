@@ -270,9 +270,15 @@ def deliveries_seen_by_an_older_snapshot(database, message_id):
         else:
             waiting = threading.Thread(target=deliver)
             waiting.start()
-            time.sleep(0.5)  # the caller now waits for the other delivery's outcome
+            # Commit the other delivery only once the caller waits for its outcome (on its lock).
+            deadline = time.monotonic() + 30
+            while rows(database, "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s",
+                       (caller.get_backend_pid(),)) != [("Lock",)]:
+                assert time.monotonic() < deadline, "the second delivery never waited for the first"
+                time.sleep(0.005)
             other.commit()
-            waiting.join()
+            waiting.join(timeout=60)
+            assert not waiting.is_alive()
         caller.rollback()
         with caller.cursor() as cur:  # the client's retry, with a new snapshot
             cur.execute(f"SELECT {kaifa}(%s::jsonb)", (json.dumps(payload),))

@@ -11,9 +11,9 @@ import time
 import psycopg2
 import pytest
 
-from conftest import (BASE, CORRELATE, CORRELATING, REPO, dsn, heard, install_with_grid, listen, query, scalar,
+from conftest import (BASE, CORRELATE, CORRELATING, REPO, call, dsn, heard, install_with_grid, listen, query, scalar,
                       settle)
-from engine_grid import build_grid, kaifa, picture, ticket
+from engine_grid import build_grid, kaifa, picture, scada, ticket
 
 BIN = "/usr/lib/postgresql/15/bin"
 CLUSTER = f"{REPO}/scripts/cluster.sh"
@@ -223,3 +223,25 @@ def test_a_crash_in_the_middle_of_a_batch_correlates_every_committed_signal_exac
                        WHERE source_event_id LIKE 'CRASH-%'""")
         assert cur.fetchone() == (2000, 2000)
     conn.close()
+
+
+def test_an_outage_of_thousands_of_meters_is_announced_within_notify_s_8000_bytes(pool, db):
+    # One feeder of 3,000 meters (60 DPs of 50) that a SCADA trip takes out whole (topology scope:
+    # every meter in scope is affected); then a last gasp from every meter, in one transaction, joins
+    # it in one batch. A message that listed the outage's meters (or their customers, or its sources)
+    # would pass 8000 bytes and fail the NOTIFY, and with it the batch: the counts travel, not lists.
+    build_grid(pool, feeders=("A",), dps=60, meters_per_dp=50, onus={})
+    listener = listen(db)
+    result = call(pool, CORRELATING["scada"], scada("A", "10:00")[1], {"oms_correlation.scada_scope": "topology"})
+    assert (result["affected_meters"], result["outage_created"]) == (3000, True)
+    ingest_together(db, [kaifa(f"E-A{d}-{n:02d}", "10:00:30", event_id=f"KF-BIG-{d}-{n}")
+                         for d in range(1, 61) for n in range(1, 51)],
+                    ["SET oms_correlation.correlate = 'deferred'"])
+    query(pool, "SELECT oms_correlate_pending()")
+    settle(pool)
+    notes = heard(listener, db)
+    listener.close()
+    assert max(len(n.payload.encode()) for n in notes) < 8000
+    feeder = [json.loads(n.payload) for n in notes if json.loads(n.payload).get("scope") == "feeder"]
+    assert [(n["changes"][0], n["affected_customers_count"]) for n in feeder][0] == ("opened", 3000)
+    assert scalar(pool, "SELECT count(*) FROM oms_event_sources WHERE source_event_id LIKE 'KF-BIG-%'") == 3000

@@ -170,13 +170,21 @@ def test_immediate_shutdown_mid_storm_loses_nothing_acknowledged(crash_cluster):
     threads = [threading.Thread(target=storm, args=(w,)) for w in range(4)]
     for t in threads:
         t.start()
-    time.sleep(4)
+    # Crash once the storm is well under way: a few hundred calls acknowledged.
+    deadline = time.monotonic() + 60
+    while True:
+        with lock:
+            if len(acknowledged["onu"]) >= 200:
+                break
+        assert time.monotonic() < deadline, "the storm never got going"
+        time.sleep(0.01)
     crashing.set()
     subprocess.run(["runuser", "-u", "postgres", "--", f"{BIN}/pg_ctl", "-D", "/tmp/oms_correlation/crash/data",
                     "-m", "immediate", "stop"], check=True, capture_output=True)
     stop.set()
     for t in threads:
         t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a session never noticed the crash"
     assert unexpected == []
     assert len(acknowledged["onu"]) > 20, "the storm barely started"
 

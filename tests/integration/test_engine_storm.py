@@ -77,6 +77,7 @@ def deliver(database, plan):
         t.start()
     for t in threads:
         t.join(timeout=600)
+    assert not any(t.is_alive() for t in threads), "a session was still delivering after 10 minutes"
     return errors
 
 

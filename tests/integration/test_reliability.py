@@ -10,7 +10,7 @@ from decimal import Decimal
 import psycopg2
 import pytest
 
-from conftest import CORRELATING, call, heard, listen, query, scalar
+from conftest import CORRELATING, call, dsn, heard, listen, query, scalar
 from engine_grid import build_grid, kaifa, picture
 
 KAIFA = CORRELATING["kaifa"]
@@ -30,10 +30,13 @@ def signal(meter, when, restored=False, tag=""):
     return {"timestamp": stamp, "payload": body}
 
 
+CLASSES = """SELECT m.meter_number, i.interruption_class
+             FROM oms_outage_interruptions i JOIN oms_outage_meters om ON om.outage_id = i.id
+             JOIN oms_meters m ON m.id = om.meter_id WHERE m.meter_number LIKE 'E-%' ORDER BY 1, i.started_at"""
+
+
 def classes(pool):
-    return query(pool, """SELECT m.meter_number, i.interruption_class
-                          FROM oms_outage_interruptions i JOIN oms_outage_meters om ON om.outage_id = i.id
-                          JOIN oms_meters m ON m.id = om.meter_id WHERE m.meter_number LIKE 'E-%' ORDER BY 1, i.started_at""")
+    return query(pool, CLASSES)
 
 
 def test_momentary_and_sustained_at_the_edges_of_the_window(grid, db):
@@ -61,14 +64,26 @@ def test_momentary_and_sustained_at_the_edges_of_the_window(grid, db):
                      "restored": ["partially_restored", "restored"]}
 
 
-def test_momentary_window_setting(grid):
+def test_momentary_window_setting(grid, db):
+    # A 4:59 interruption under a 60 s window is sustained: in the view's class, read in a session
+    # with the setting, and in the announcement of its end. An implementation that reads a constant
+    # five minutes (or passes only an explicit window) calls it momentary in both.
+    listener = listen(db)
     window = {"oms_correlation.momentary_window": "60s"}
     call(grid, KAIFA, signal("E-B1-01", "10:00:00"), window)
     call(grid, KAIFA, signal("E-B1-01", "10:04:59", restored=True), window)
-    # The view reads the session's setting too.
-    assert query(grid, "SELECT oms_outage_class('restored', '2025-10-01 10:00+00', '2025-10-01 10:04:59+00', '60s')") == [
-        ("sustained",)]
-    assert classes(grid) == [("E-B1-01", "momentary")]  # the default 5 minutes in this session
+    ended = [json.loads(m.payload)["changes"] for m in heard(listener, db)]
+    listener.close()
+    assert ended == [["opened", "confirmed"], ["partially_restored", "restored"]]
+    conn = psycopg2.connect(dsn(db))
+    with conn.cursor() as cur:
+        cur.execute("SET oms_correlation.momentary_window = '60s'")
+        cur.execute(CLASSES)
+        assert cur.fetchall() == [("E-B1-01", "sustained")]
+        cur.execute("RESET oms_correlation.momentary_window")
+        cur.execute(CLASSES)
+        assert cur.fetchall() == [("E-B1-01", "momentary")]  # the default five minutes
+    conn.close()
 
 
 def flap(meter, start_minute, changes):
@@ -208,14 +223,24 @@ def test_major_event_days_are_excluded_by_the_2_5_beta_method(grid):
     # earlier releases' outages (one left open since 2025-09-01, a month long); an operator cancels them
     # first so that the history is exactly the one written out here.
     query(grid, "UPDATE public.oms_outage_events SET status = 'cancelled' WHERE status <> 'merged'")
-    # Ten ordinary days before: one meter out ten minutes a day.
+    # Ten days before, one meter out a day: 10 and 20 minutes by turns. A day's SAIDI is its minutes
+    # over the N customers served, so ln SAIDI = ln minutes - ln N, and the threshold exp(alpha +
+    # 2.5 beta) in minutes is exp(mean ln m + 2.5 sd ln m), whatever N is: mean ln m = ln 14.14, sd
+    # (ln 20 - ln 10) / 2 = 0.347 (0.365 as a sample's): 33.6 minutes (35.2). Without beta (ten
+    # identical days gave beta 0) it would be 14.1.
     for day in range(1, 11):
-        meter = f"E-B{1 + day % 4}-{day:02d}"
+        meter, minutes = f"E-B{1 + day % 4}-{day:02d}", 10 if day % 2 else 20
         call(grid, KAIFA, signal(meter, datetime(2025, 9, day, 8, 0, tzinfo=timezone.utc)))
-        call(grid, KAIFA, signal(meter, datetime(2025, 9, day, 8, 10, tzinfo=timezone.utc), True))
-    for payload in EXAMPLE:
-        call(grid, KAIFA, payload)
-    # 2025-10-01 (247 + 30 minutes, the edge outage from 09:30 included, against 10 a day) is a major
-    # event day: excluded, nothing is left in the period.
-    row = {row[0]: row for row in query(grid, INDICES, ("feeder", True))}["F-A"]
-    assert (row[0], row[2], row[4], row[10]) == ("F-A", 0, Decimal("0.000000"), [datetime(2025, 10, 1).date()])
+        call(grid, KAIFA, signal(meter, datetime(2025, 9, day, 8, minutes, tzinfo=timezone.utc), True))
+    # In the period: 2025-10-01, 40 minutes, over the threshold (a major event day); 2025-10-02, 30
+    # minutes, under it (but over the 14.1 that leaving beta out would give). The threshold is the
+    # history's before the period (IEEE 1366): with the period's own two days in it, it would be 55.
+    call(grid, KAIFA, signal("E-B1-05", datetime(2025, 10, 1, 12, 0, tzinfo=timezone.utc)))
+    call(grid, KAIFA, signal("E-B1-05", datetime(2025, 10, 1, 12, 40, tzinfo=timezone.utc), True))
+    call(grid, KAIFA, signal("E-B2-05", datetime(2025, 10, 2, 12, 0, tzinfo=timezone.utc)))
+    call(grid, KAIFA, signal("E-B2-05", datetime(2025, 10, 2, 12, 30, tzinfo=timezone.utc), True))
+    period = """SELECT device, customers_interrupted, customer_minutes, major_event_days
+                FROM oms_reliability_indices('2025-10-01 00:00+00', '2025-10-03 00:00+00', 'feeder', 3, 8, %s)
+                WHERE device = 'F-B'"""
+    assert query(grid, period, (False,)) == [("F-B", 2, Decimal("70.00"), [])]
+    assert query(grid, period, (True,)) == [("F-B", 1, Decimal("30.00"), [datetime(2025, 10, 1).date()])]

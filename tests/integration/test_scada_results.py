@@ -20,19 +20,26 @@ def alarm(event_type, at, substation="SS001", feeder="FD002", alarm_type=None):
     return payload
 
 
-def stored_id(pool, at):
-    return str(scalar(pool, "SELECT id FROM scada_events WHERE event_timestamp = %s", (at,)))
+def alarm_row(pool, scada_event_id):
+    """What the row a result names holds: its time, substation and feeder (the payload's own)."""
+    return query(pool, "SELECT to_char(event_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+                       "substation_id, feeder_id FROM scada_events WHERE id = %s", (scada_event_id,))
 
 
-def outage_id(pool):
-    return str(scalar(pool, "SELECT id FROM oms_outage_events WHERE feeder_id = "
-                            "(SELECT id FROM network_feeders WHERE feeder_id = 'FD002') ORDER BY first_detected_at LIMIT 1"))
+def outage_row(pool, outage_event_id):
+    """The outage a result names: its device (by name), scope, start and the alarms among its sources."""
+    return query(pool, """SELECT coalesce(f.feeder_id, s.substation_id), o.scope,
+                                 to_char(o.first_detected_at AT TIME ZONE 'UTC', 'HH24:MI'),
+                                 ARRAY(SELECT es.source_event_id::text FROM oms_event_sources es
+                                       WHERE es.outage_event_id = o.id AND es.source_type = 'scada' ORDER BY 1)
+                          FROM oms_outage_events o LEFT JOIN network_feeders f ON 'feeder:' || f.id = o.device_key
+                          LEFT JOIN network_substations s ON 'substation:' || s.id = o.device_key
+                          WHERE o.id = %s""", (outage_event_id,))
 
 
 def test_every_path_returns_every_key_with_what_it_did(pool):
     results = {}
     results["outage"] = call(pool, CHECK, example("scada_breaker_trip.json"))
-    outage = outage_id(pool)
     results["join"] = call(pool, CHECK, alarm("breaker_trip", "2025-09-30T10:01:00Z"))
     results["redelivery"] = call(pool, CHECK, example("scada_breaker_trip.json"))
     results["restoration"] = call(pool, CHECK, example("scada_restoration.json"))
@@ -47,8 +54,18 @@ def test_every_path_returns_every_key_with_what_it_did(pool):
 
     assert {path: set(result) for path, result in results.items()} == {path: KEYS for path in results}
 
-    trip_id = stored_id(pool, "2025-09-30T10:00:00Z")
-    restoration_id = stored_id(pool, example("scada_restoration.json")["timestamp"])
+    # The ids a result gives are not read back from the tables: each must name the row of its own
+    # payload, and the calls must agree with each other (the same alarm, the same outage).
+    trip_id = results["outage"]["scada_event_id"]
+    join_id = results["join"]["scada_event_id"]
+    restoration_id = results["restoration"]["scada_event_id"]
+    outage = results["outage"]["outage_event_id"]
+    assert alarm_row(pool, trip_id) == [("2025-09-30T10:00:00Z", "SS001", "FD002")]
+    assert alarm_row(pool, join_id) == [("2025-09-30T10:01:00Z", "SS001", "FD002")]
+    assert alarm_row(pool, restoration_id) == [(example("scada_restoration.json")["timestamp"], "SS001", "FD002")]
+    # Its SCADA sources: both trips, and the restoration that ended it (recorded, weighing nothing).
+    assert outage_row(pool, outage) == [("FD002", "feeder", "10:00", sorted([trip_id, join_id, restoration_id]))]
+    assert len({trip_id, join_id, restoration_id}) == 3
     common = {"duplicate": False, "superseded": False, "scada_scope": "evidence", "restored_meters": 0,
               "restored_outages": [], "reason": None}
     fd002 = {"total_meters": 150, "offline_meters": 45, "online_meters": 95, "unknown_meters": 10}
@@ -56,7 +73,7 @@ def test_every_path_returns_every_key_with_what_it_did(pool):
         "outage": {**common, **fd002, "scada_event_id": trip_id, "classification": "outage", "meters_checked": True,
                    "scope": "feeder", "affected_meters": 45, "outage_event_id": outage, "outage_created": True},
         # A minute later the same 45 meters are off (now by their power status) and the rest as before.
-        "join": {**common, **fd002, "scada_event_id": stored_id(pool, "2025-09-30T10:01:00Z"),
+        "join": {**common, **fd002, "scada_event_id": join_id,
                  "classification": "outage", "meters_checked": True, "scope": "feeder", "affected_meters": 45,
                  "outage_event_id": outage, "outage_created": False},
         "redelivery": {**common, **fd002, "duplicate": True, "scada_event_id": trip_id, "classification": "outage",
@@ -73,31 +90,37 @@ def test_every_path_returns_every_key_with_what_it_did(pool):
         assert results[path] == want, path
 
     info = results["informational"]
-    assert info == {**common, "scada_event_id": stored_id(pool, "2025-09-30T11:30:00Z"),
+    assert alarm_row(pool, info["scada_event_id"]) == [("2025-09-30T11:30:00Z", "SS001", "FD002")]
+    assert info == {**common, "scada_event_id": info["scada_event_id"],
                     "classification": "informational", "meters_checked": False, "scope": None, "total_meters": 0,
                     "offline_meters": 0, "online_meters": 0, "unknown_meters": 0, "affected_meters": 0,
                     "outage_event_id": None, "outage_created": False,
                     "reason": 'informational alarm: eventType "MV_AlarmDoorOpen" / alarmType "Intrusion" names no '
                               'outage or restoration term'}
+    unknown = results["unknown substation"]["scada_event_id"]
+    assert alarm_row(pool, unknown) == [("2025-09-30T11:31:00Z", "SS999", "FD999")]
     assert results["unknown substation"] == {
-        **common, "scada_event_id": stored_id(pool, "2025-09-30T11:31:00Z"), "classification": "outage",
+        **common, "scada_event_id": unknown, "classification": "outage",
         "meters_checked": False, "scope": None, "total_meters": 0, "offline_meters": 0, "online_meters": 0,
         "unknown_meters": 0, "affected_meters": 0, "outage_event_id": None, "outage_created": False,
         "reason": 'unknown substation "SS999" and unknown feeder "FD999": event stored, no meters checked'}
     # SS002's five meters (FD003, mapped) are on and heard from at 09:58: checked, none affected. The
     # alarm is authoritative for its device all the same (SPEC §5.3): it opens SS002's outage, which
     # the meters' own signals, often seconds late, will join.
-    ss002_outage = str(scalar(pool, "SELECT id FROM oms_outage_events WHERE device_key = 'substation:' || "
-                                    "(SELECT id FROM network_substations WHERE substation_id = 'SS002')"))
+    unknown_feeder = results["unknown feeder"]["scada_event_id"]
+    ss002_outage = results["unknown feeder"]["outage_event_id"]
+    assert alarm_row(pool, unknown_feeder) == [("2025-09-30T10:05:00Z", "SS002", "FD999")]
+    assert outage_row(pool, ss002_outage) == [("SS002", "substation", "10:05", [unknown_feeder])]
     assert results["unknown feeder"] == {
-        **common, "scada_event_id": stored_id(pool, "2025-09-30T10:05:00Z"), "classification": "outage",
+        **common, "scada_event_id": unknown_feeder, "classification": "outage",
         "meters_checked": True, "scope": "substation", "total_meters": 5, "offline_meters": 0, "online_meters": 5,
         "unknown_meters": 0, "affected_meters": 0, "outage_event_id": ss002_outage, "outage_created": True}
     assert query(pool, "SELECT status, confidence_score::text, affected_customers_count, customers_out "
                        "FROM oms_outage_events WHERE id = %s", (ss002_outage,)) == [("confirmed", "1.00", 0, 0)]
     fallback = results["redelivery fallback"]
+    assert alarm_row(pool, fallback["scada_event_id"]) == [("2025-09-30T11:33:00Z", "SS001", "FD002")]
     assert fallback == {
-        **common, "duplicate": True, "scada_event_id": stored_id(pool, "2025-09-30T11:33:00Z"),
+        **common, "duplicate": True, "scada_event_id": fallback["scada_event_id"],
         "classification": "outage", "meters_checked": False, "scope": None, "total_meters": 0, "offline_meters": 0,
         "online_meters": 0, "unknown_meters": 0, "affected_meters": 0, "outage_event_id": None,
         "outage_created": False,

@@ -110,9 +110,11 @@ def test_the_rate_has_no_hot_row(grid, db):
     # Four sessions in open transactions, each ingesting a signal on its own feeder: none waits for
     # another (a counter row shared by sessions would hold the second until the first commits, and
     # the statement timeout would fail it). Ingest counts nothing; the correlator counts each signal
-    # once, after the commits.
+    # once, after the commits. (Deferred in both modes: in immediate mode each call is the correlator,
+    # and correlators take turns by design.)
     meters = ["E-A1-03", "E-B1-03", "M-FD002-050", "M-FD001-003"]
-    conns = [psycopg2.connect(dsn(db), options="-c TimeZone=UTC -c statement_timeout=5000") for _ in meters]
+    options = "-c TimeZone=UTC -c statement_timeout=5000 -c oms_correlation.correlate=deferred"
+    conns = [psycopg2.connect(dsn(db), options=options) for _ in meters]
     try:
         for conn, meter in zip(conns, meters):
             with conn.cursor() as cur:

@@ -673,6 +673,27 @@ impl<'a> Fold<'a> {
             .any(|&i| self.spans[i].off >= at - window && self.spans[i].off <= at)
     }
 
+    /// A roll-up's outages (its evidence), and with them every other open outage under the device
+    /// that began within the join window before the earliest of them (SPEC §5.3: the open outages
+    /// under the device merge). Each is one a signal of the new outage would join (§5.2); an older
+    /// one is a fault of its own, and stays.
+    fn with_open_within_join_window(&self, mut evidence: Vec<Id>, device: Device, at: Time) -> Vec<Id> {
+        let start = evidence.iter().map(|id| self.outages[id].start).min().expect("evidence");
+        let earliest = start - self.rules.join_window(at);
+        let (under, scopes): (Option<&Vec<Id>>, &[Scope]) = match device {
+            Device::Dp(dp) => (self.by_dp.get(&dp), &[Scope::Service]),
+            Device::Feeder(f) => (self.by_feeder.get(&f), &[Scope::Service, Scope::DistributionPoint]),
+            _ => (None, &[]),
+        };
+        for id in under.into_iter().flatten() {
+            let o = &self.outages[id];
+            if o.is_open() && scopes.contains(&o.scope()) && o.start >= earliest && !evidence.contains(id) {
+                evidence.push(*id);
+            }
+        }
+        evidence
+    }
+
     /// Rolls the DP's service outages up into a DP outage when enough of its meters went off within
     /// the window (SPEC §5.3); returns its feeder when it did.
     fn roll_up_dp(&mut self, dp: Id, at: Time, key: &SourceKey, narrate: bool) -> Option<Id> {
@@ -710,6 +731,7 @@ impl<'a> Fold<'a> {
             return None;
         }
         let sample = self.spans[self.outages[&victims[0]].spans[0]].place;
+        let victims = self.with_open_within_join_window(victims, Device::Dp(dp), at);
         let start = victims.iter().map(|id| self.outages[id].start).min().expect("victims");
         let survivor = self.new_outage(Device::Dp(dp), Some(&sample), at, start);
         {
@@ -778,6 +800,7 @@ impl<'a> Fold<'a> {
             return;
         }
         let sample = self.spans[self.outages[&candidates[0]].spans[0]].place;
+        let candidates = self.with_open_within_join_window(candidates, Device::Feeder(feeder), at);
         let start = candidates.iter().map(|id| self.outages[id].start).min().expect("candidates");
         let survivor = self.new_outage(Device::Feeder(feeder), Some(&sample), at, start);
         {

@@ -593,6 +593,26 @@ fn the_join_window_bounds_what_a_trip_takes_in() {
 }
 
 #[test]
+fn a_dp_roll_up_takes_in_the_open_outages_under_it_begun_within_the_join_window() {
+    let g = grid();
+    // A2-05 out since 10:10; A2-01..03 at 10:30-10:32 roll DP-A2 up. 10:10 is within the join window
+    // (30 minutes) before the DP outage's 10:30: a signal of A2-05 now would join it (SPEC §5.2), so
+    // its outage merges (§5.3), and the DP outage starts at 10:10.
+    let events = [kaifa("A2-05", "10:10"), kaifa("A2-01", "10:30"), kaifa("A2-02", "10:31"), kaifa("A2-03", "10:32")];
+    let store = every_way(&g, &events, &Rules::default());
+    let rows: Vec<_> = picture(&store, &g).into_iter().map(|r| (r.0, r.1, r.3, r.6)).collect();
+    assert_eq!(rows, vec![(s("DP-A2"), "distribution_point", 4, s("10:10"))]);
+    // Out since 09:50 (40 minutes before): a fault of its own, which stays.
+    let events = [kaifa("A2-05", "09:50"), kaifa("A2-01", "10:30"), kaifa("A2-02", "10:31"), kaifa("A2-03", "10:32")];
+    let store = every_way(&g, &events, &Rules::default());
+    let rows: Vec<_> = picture(&store, &g).into_iter().map(|r| (r.0, r.1, r.3, r.6)).collect();
+    assert_eq!(
+        rows,
+        vec![(s("A2-05"), "service", 1, s("09:50")), (s("DP-A2"), "distribution_point", 3, s("10:30"))]
+    );
+}
+
+#[test]
 fn step_and_full_restoration() {
     let g = grid();
     let events = [kaifa("A2-01", "10:00"), kaifa("A2-02", "10:01"), kaifa("A2-03", "10:02"),
