@@ -249,6 +249,53 @@ class Bench:
         return {"queued": queued, "distinct": distinct, "elapsed": elapsed, "rate": queued / elapsed,
                 "batches": len(watch.seen), "state": state}
 
+    # -- the correlator against the floor of its writes ---------------------------------------------
+    def capacity(self, events, rounds=2):
+        """`events` ONU signals queued, then drained in one transaction by the correlator and, on the
+        same state, by the floor of its writes (reference/correlator_floor.sql), alternately, each
+        rolled back: how far the engine is from the writes alone."""
+        conn = self.connect()
+        with conn.cursor() as cur:
+            cur.execute(open(os.path.join(HERE, "reference", "correlator_floor.sql")).read())
+        conn.close()
+        hold = correlator.hold_correlator(self.dsn)
+        self.pgbench(script("onu", live=True), 4, transactions=events // 4)
+        counts_sql = """SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_xact_user_tables
+                        WHERE schemaname = 'public'"""
+        runs = []
+        with hold.cursor() as cur:
+            cur.execute("SET oms_correlation.batch_size = 5000")
+            for _ in range(rounds):
+                cur.execute("SAVEPOINT engine")
+                cur.execute(counts_sql)
+                before = {r[0]: r[1:] for r in cur.fetchall()}
+                started = time.monotonic()
+                cur.execute("SELECT signals FROM oms_correlate_pending()")
+                signals = cur.fetchone()[0]
+                engine = time.monotonic() - started
+                cur.execute(counts_sql)
+                after = {r[0]: r[1:] for r in cur.fetchall()}
+                cur.execute("ROLLBACK TO SAVEPOINT engine")
+
+                def delta(table, k):
+                    return after.get(table, (0, 0, 0))[k] - before.get(table, (0, 0, 0))[k]
+
+                writes = [delta("oms_correlation_queue", 2), delta("oms_correlation_inputs", 0),
+                          delta("oms_outage_events", 0), delta("oms_outage_events", 1), delta("oms_outage_meters", 0),
+                          delta("oms_outage_meters", 1), delta("oms_event_sources", 0), delta("oms_event_timeline", 0),
+                          delta("oms_outage_customers", 0)]
+                cur.execute("SAVEPOINT floor")
+                started = time.monotonic()
+                cur.execute("SELECT floor.correlator_batch(%s, %s, %s, %s, %s, %s, %s, %s, %s)", writes)
+                floor = time.monotonic() - started
+                cur.execute("ROLLBACK TO SAVEPOINT floor")
+                runs.append((signals, engine, floor, writes))
+                log(f"capacity: {signals} signals, engine {engine:.2f} s ({signals / engine:,.0f}/s), floor of its "
+                    f"writes {floor:.2f} s ({signals / floor:,.0f}/s): {engine / floor:.2f}x")
+        hold.rollback()
+        hold.close()
+        return runs
+
     # -- A/B against an earlier release ------------------------------------------------------------
     def ab(self, version, rounds=2):
         """Each meter-signal function's TPS here (the worker correlating behind it) and in a database
@@ -416,6 +463,20 @@ def backlog_report(result):
             f"{result['batches']} batches (the last: {size} signals, {ms:.0f} ms).")
 
 
+def capacity_report(runs):
+    out = ["\n### The correlator against the floor of its writes\n",
+           "ONU signals queued with the correlator held off, then drained in one transaction (batches of 5,000) "
+           "and, on the same state, written by `reference/correlator_floor.sql` (the same rows per table by bare "
+           "statements, no correlation), each rolled back:\n",
+           "| signals | engine (s) | engine signals/s | floor (s) | floor signals/s | engine / floor | rows written "
+           "(queue taken, inputs, outages new / changed, spans new / ended, sources, timeline, customers) |",
+           "|---:|---:|---:|---:|---:|---:|---|"]
+    for signals, engine, floor, writes in runs:
+        out.append(f"| {signals:,} | {engine:.2f} | {signals / engine:,.0f} | {floor:.2f} | {signals / floor:,.0f} | "
+                   f"{engine / floor:.2f} | {', '.join(str(w) for w in writes)} |")
+    return "\n".join(out)
+
+
 def ab_report(result, version):
     out = [f"\n### A/B against {version} (the worker correlating behind ingest; events stamped as sent)\n",
            f"| function | clients | TPS here, each round | TPS {version}, each round | ratio, each round | "
@@ -448,7 +509,7 @@ def main():
     parser.add_argument("--storm-events", type=int, default=100000)
     parser.add_argument("--quick", action="store_true", help="small feeders only, shorter runs (for a smoke test)")
     parser.add_argument("--only", choices=["scada", "throughput", "storm", "feeder", "correlated", "indices",
-                                           "backlog", "ab"],
+                                           "backlog", "ab", "capacity"],
                         help="run one part (for profiling)")
     parser.add_argument("--storm-stamps", choices=["live", "random"], default="live",
                         help="storm events stamped as sent (default) or at random times over 2025")
@@ -478,6 +539,8 @@ def main():
             print(storm_report(bench.storm(args.storm_events, live=args.storm_stamps == "live")))
         elif args.only == "backlog":
             print(backlog_report(bench.backlog(args.backlog_events)))
+        elif args.only == "capacity":
+            print(capacity_report(bench.capacity(args.backlog_events)))
         elif args.only == "ab":
             print(ab_report(bench.ab(args.baseline), args.baseline))
         else:
@@ -488,6 +551,7 @@ def main():
     storm = bench.storm(4000 if args.quick else args.storm_events, live=args.storm_stamps == "live")
     print(report(bench, latency, tps, storm))
     print(backlog_report(bench.backlog(4000 if args.quick else args.backlog_events)))
+    print(capacity_report(bench.capacity(4000 if args.quick else 20000)))
     print(ab_report(bench.ab(args.baseline), args.baseline))
     print()
     print(feeder_storm.report(bench.feeder_storm()))

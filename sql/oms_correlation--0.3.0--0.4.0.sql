@@ -191,6 +191,11 @@ SET opened_at = o.first_detected_at,
                                                      THEN 'scada' ELSE 'feeder_rollup' END END
 WHERE o.device_key IS NOT NULL;
 ALTER TABLE @extschema@.oms_outage_meters ADD COLUMN origin_outage_id uuid;
+-- A membership's customer and devices record where the meter hung when it went off: no foreign
+-- keys (their checks were half the cost of writing a storm's memberships).
+ALTER TABLE @extschema@.oms_outage_meters DROP CONSTRAINT IF EXISTS oms_outage_meters_customer_id_fkey,
+    DROP CONSTRAINT IF EXISTS oms_outage_meters_dp_id_fkey, DROP CONSTRAINT IF EXISTS oms_outage_meters_feeder_id_fkey,
+    DROP CONSTRAINT IF EXISTS oms_outage_meters_substation_id_fkey;
 ALTER TABLE @extschema@.oms_event_sources ADD COLUMN origin_outage_id uuid;
 ALTER TABLE @extschema@.oms_storm_mode_log ADD COLUMN event_at timestamptz;
 

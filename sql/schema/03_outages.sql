@@ -80,10 +80,13 @@ CREATE TABLE @extschema@.oms_outage_meters (
     off_at                  timestamptz NOT NULL,
     on_at                   timestamptz,
     customer_key            uuid NOT NULL,
-    customer_id             uuid REFERENCES @extschema@.oms_customers (id) ON DELETE SET NULL,
-    dp_id                   uuid REFERENCES @extschema@.network_distribution_points (id) ON DELETE SET NULL,
-    feeder_id               uuid REFERENCES @extschema@.network_feeders (id) ON DELETE SET NULL,
-    substation_id           uuid REFERENCES @extschema@.network_substations (id) ON DELETE SET NULL,
+    -- Where the meter hung and whom it served when it went off: a record of that moment, read
+    -- from the registry by the single writer, so no foreign key (their checks were half the cost
+    -- of writing a storm's memberships; a device deleted later leaves the history as it was).
+    customer_id             uuid,
+    dp_id                   uuid,
+    feeder_id               uuid,
+    substation_id           uuid,
     first_source            varchar(32) NOT NULL,
     first_source_event_id   varchar(255),
     -- The outage the span was first placed in; merges move the span, never this (a replay puts

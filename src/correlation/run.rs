@@ -278,7 +278,9 @@ fn batch(
 ) -> SpiResult<BatchOutcome> {
     let started = Instant::now();
     let meters: Vec<Id> = signals.iter().flat_map(|s| s.meters.iter().copied()).collect();
+    let mut phases = Phases::new();
     let places = load::places(client, &meters)?;
+    phases.done("places");
     let mut set_aside = 0;
     let mut logged: Vec<Logged> = Vec::new();
     for signal in signals {
@@ -345,6 +347,7 @@ fn batch(
             ],
         )?;
     }
+    phases.done("log");
     let correlated = signals.len() - set_aside;
     let oldest_enqueued = signals.iter().map(|s| s.enqueued_at).min();
     if logged.is_empty() {
@@ -364,6 +367,7 @@ fn batch(
         .map(|l| (l.at, l.meters.len()))
         .collect();
     storm::count(client, &power_offs)?;
+    phases.done("storm count");
     let mut rules = rules(client)?;
     let earliest = logged.iter().map(|l| l.at).min().unwrap_or(0);
     let newest = logged.iter().map(|l| l.at).max().unwrap_or(0);
@@ -456,22 +460,29 @@ fn batch(
             .or_default()
             .extend(narrated.remove(area).unwrap_or_default());
     }
+    phases.done("storm and areas");
     let inputs = load::areas(
         client,
         &Batch {
             starts: areas.into_values().collect(),
             narrated: area_narrated,
             lookback,
+            known: &places,
         },
     )?;
+    phases.done("load");
     let decisions: Vec<Decision> = inputs.iter().map(|input| decide(input, &rules)).collect();
+    phases.done("decide");
     write(client, &decisions)?;
+    phases.done("write");
     let (turned_on, turned_on_by_others) = turn_on(client, &decisions, alarm.map(|a| a.id))?;
     link_alarms(client, &decisions)?;
     let mut announced: Vec<&Announced> = decisions.iter().flat_map(|d| d.announced.iter()).collect();
     announced.sort_by_key(|a| (a.first_change, a.outage));
     announce(client, &announced)?;
+    phases.done("announce");
     let now = record_batch(client, by, correlated, started, Some(newest), oldest_enqueued)?;
+    phases.report(signals.len(), inputs.iter().map(|i| i.inputs.len()).sum());
     storm::record(client, &config, &rules.storm, now.unwrap_or(newest))?;
 
     let alarm = alarm.map(|a| {
@@ -507,6 +518,29 @@ fn batch(
         outages_changed: decisions.iter().map(|d| d.announced.len()).sum(),
         alarm,
     })
+}
+
+/// Where a batch's time went, at DEBUG1 (`SET log_min_messages = debug1` for the session that
+/// drains, or `ALTER DATABASE ... SET log_min_messages = debug1` for the worker).
+struct Phases {
+    at: Instant,
+    spent: Vec<(&'static str, f64)>,
+}
+
+impl Phases {
+    fn new() -> Self {
+        Phases { at: Instant::now(), spent: Vec::new() }
+    }
+
+    fn done(&mut self, phase: &'static str) {
+        self.spent.push((phase, self.at.elapsed().as_secs_f64() * 1000.0));
+        self.at = Instant::now();
+    }
+
+    fn report(&self, signals: usize, replayed: usize) {
+        let parts: Vec<String> = self.spent.iter().map(|(p, ms)| format!("{p} {ms:.1}")).collect();
+        pgrx::debug1!("oms_correlation: a batch of {signals} signals ({replayed} inputs replayed), ms: {}", parts.join(", "));
+    }
 }
 
 fn record_batch(
