@@ -75,6 +75,7 @@ class Bench:
             cur.execute(open(os.path.join(HERE, "reference", "plpgsql.sql")).read())
             if not self.version:
                 cur.execute(open(os.path.join(HERE, "reference", "engine_floor.sql")).read())
+                cur.execute(open(os.path.join(HERE, "reference", "correlator_floor.sql")).read())
             cur.execute("SELECT count(*), count(DISTINCT onu_id), count(DISTINCT feeder_id) FROM oms_meters")
             self.grid = cur.fetchone()
         conn.close()
@@ -107,6 +108,22 @@ class Bench:
                             raise SystemExit(f"{schema} {feeder} {state}: unexpected result {result}")
                     rows.append((feeder, size, state, schema, statistics.median(timings)))
                     log(f"SCADA {schema:<9} {feeder:<6} {state:<5} median {statistics.median(timings):9.1f} ms")
+                if state == "stale" and size >= 10000:
+                    # The floor of a stale trip's writes (reference/correlator_floor.sql), on the same
+                    # state, rolled back.
+                    timings = []
+                    for _ in range(reps):
+                        at += timedelta(minutes=10)
+                        with conn.cursor() as cur:
+                            cur.execute("SELECT bench_set_feeder_state(%s, %s, %s)", (feeder, state, at))
+                            cur.execute("VACUUM oms_meters")
+                            cur.execute("BEGIN")
+                            started = time.monotonic()
+                            cur.execute("SELECT floor.scada_trip(%s, %s)", (feeder, at))
+                            timings.append((time.monotonic() - started) * 1000)
+                            cur.execute("ROLLBACK")
+                    rows.append((feeder, size, state, "floor", statistics.median(timings)))
+                    log(f"SCADA floor     {feeder:<6} {state:<5} median {statistics.median(timings):9.1f} ms")
             # Leave the feeder on and its outages closed (as an operator closes them): the parts
             # that follow measure per-event work, not joins into this part's 100,000-meter outage.
             with conn.cursor() as cur:
@@ -399,16 +416,7 @@ def report(bench, latency, tps, storm):
     out = []
     meters, onus, feeders = bench.grid
     out.append(f"Grid: {meters:,} meters on {feeders} feeders, {onus:,} ONUs (4 meters a building).\n")
-    out.append("### SCADA check latency (end to end: call, check, writes, commit), median\n")
-    out.append("| feeder | meters | state | extension (ms) | PL/pgSQL reference (ms) | speedup |")
-    out.append("|---|---:|---|---:|---:|---:|")
-    by = {(f, st, sc): ms for f, _, st, sc, ms in latency}
-    for feeder, size, _ in SIZES:
-        for state in ("fresh", "stale"):
-            if (feeder, state, "public") in by:
-                ext, ref = by[(feeder, state, "public")], by[(feeder, state, "reference")]
-                label = "all fresh and on" if state == "fresh" else "all stale/offline"
-                out.append(f"| {feeder} | {size:,} | {label} | {ext:.1f} | {ref:.1f} | {ref / ext:.1f}x |")
+    out.append(scada_report(latency))
     out.append("\n### Throughput (pgbench, random ONUs, meters and tickets, unique event ids)\n")
     out.append("| function | clients | TPS | plain INSERT TPS | ratio to plain INSERT | PL/pgSQL reference TPS | reference ratio |")
     out.append("|---|---:|---:|---:|---:|---:|---:|")
@@ -434,6 +442,23 @@ def report(bench, latency, tps, storm):
         out.append("Backend private memory (RssAnon, kB) during the storm, per backend: after the first quarter -> at the end (max):")
         for first, last, peak in storm["memory"]:
             out.append(f"- {first:,} -> {last:,} (max {peak:,})")
+    return "\n".join(out)
+
+
+def scada_report(latency):
+    out = []
+    out.append("### SCADA check latency (end to end: call, check, writes, commit), median\n")
+    out.append("| feeder | meters | state | extension (ms) | PL/pgSQL reference (ms) | speedup | floor of its writes (ms) | extension / floor |")
+    out.append("|---|---:|---|---:|---:|---:|---:|---:|")
+    by = {(f, st, sc): ms for f, _, st, sc, ms in latency}
+    for feeder, size, _ in SIZES:
+        for state in ("fresh", "stale"):
+            if (feeder, state, "public") in by:
+                ext, ref = by[(feeder, state, "public")], by[(feeder, state, "reference")]
+                label = "all fresh and on" if state == "fresh" else "all stale/offline"
+                floor = by.get((feeder, state, "floor"))
+                floor_text = f"{floor:.1f} | {ext / floor:.2f}" if floor else "- | -"
+                out.append(f"| {feeder} | {size:,} | {label} | {ext:.1f} | {ref:.1f} | {ref / ext:.1f}x | {floor_text} |")
     return "\n".join(out)
 
 
@@ -543,8 +568,10 @@ def main():
             print(capacity_report(bench.capacity(args.backlog_events)))
         elif args.only == "ab":
             print(ab_report(bench.ab(args.baseline), args.baseline))
+        elif args.only == "scada":
+            print(scada_report(bench.scada_latency()))
         else:
-            print({"scada": bench.scada_latency, "throughput": bench.throughput}[args.only]())
+            print(bench.throughput())
         return
     latency = bench.scada_latency()
     tps = bench.throughput()

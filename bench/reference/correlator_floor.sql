@@ -74,3 +74,46 @@ BEGIN
     UPDATE public.oms_correlation_state SET batches = batches + 1, signals = signals + p_queue_deleted WHERE id = 1;
 END
 $$;
+
+-- The floor under a SCADA trip of a whole feeder (SPEC §4.1, §5.1): the rows it must write, by
+-- bare statements: the alarm, each meter's registry update, its audit row and its affected-meter
+-- row, the outage, each meter's membership and each customer's row. No scope, no verdicts, no
+-- locks, no correlation. bench/run.py times it on a stale feeder in a transaction it rolls back.
+CREATE OR REPLACE FUNCTION floor.scada_trip(p_feeder text, p_at timestamptz)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    v_alarm uuid := gen_random_uuid();
+    v_outage uuid := gen_random_uuid();
+    v_meters bigint;
+BEGIN
+    INSERT INTO public.scada_events (id, event_type, substation_id, feeder_id, event_timestamp, meters_checked_at)
+    VALUES (v_alarm, 'breaker_trip', 'FLOOR', p_feeder, p_at, now());
+    CREATE TEMP TABLE IF NOT EXISTS floor_trip_meters (id uuid, customer_id uuid, dp_id uuid, feeder_id uuid,
+                                                       substation_id uuid) ON COMMIT DROP;
+    INSERT INTO floor_trip_meters
+    SELECT m.id, m.customer_id, m.dp_id, m.feeder_id, m.substation_id
+    FROM public.oms_meters m JOIN public.network_feeders f ON f.id = m.feeder_id WHERE f.feeder_id = p_feeder;
+    UPDATE public.oms_meters m SET power_status = 'off', communication_status = 'offline', last_event_at = p_at,
+                                   updated_at = now()
+    FROM floor_trip_meters t WHERE m.id = t.id;
+    GET DIAGNOSTICS v_meters = ROW_COUNT;
+    INSERT INTO public.oms_meter_status_events (meter_id, event_type, source_type, source_event_id, previous_status,
+                                                new_status, event_timestamp, confidence_score, metadata)
+    SELECT t.id, 'power_off', 'scada', v_alarm::text, 'off', 'off', p_at, 0.9, jsonb_build_object('floor', true)
+    FROM floor_trip_meters t;
+    INSERT INTO public.scada_event_affected_meters (scada_event_id, meter_id, meter_status_before, meter_status_after)
+    SELECT v_alarm, t.id, 'off', 'off' FROM floor_trip_meters t;
+    INSERT INTO public.oms_outage_events (id, event_id, status, confidence_score, affected_customers_count,
+                                         customers_out, first_detected_at, scope, device_key, opened_at)
+    VALUES (v_outage, 'FLOOR-' || v_outage, 'confirmed', 1.0, v_meters, v_meters, p_at, 'feeder',
+            'floor:' || v_outage, p_at);
+    INSERT INTO public.oms_outage_meters (outage_id, meter_id, off_at, customer_key, customer_id, dp_id, feeder_id,
+                                          substation_id, first_source, first_source_event_id, origin_outage_id)
+    SELECT v_outage, t.id, p_at, coalesce(t.customer_id, t.id), t.customer_id, t.dp_id, t.feeder_id, t.substation_id,
+           'scada', v_alarm::text, v_outage
+    FROM floor_trip_meters t;
+    INSERT INTO public.oms_outage_customers (outage_id, customer_id)
+    SELECT DISTINCT v_outage, t.customer_id FROM floor_trip_meters t WHERE t.customer_id IS NOT NULL;
+    RETURN v_meters;
+END
+$$;

@@ -149,7 +149,14 @@ pub fn oms_process_scada_event_meters(
             ..ScadaResult::default()
         };
         let metadata = json!({"scada_event_type": event_type, "via": FUNCTION});
-        let outage = check_outage(client, scada_event_id, device, event_timestamp, metadata, &mut result)?;
+        let outage = check_outage(
+            client,
+            scada_event_id,
+            device,
+            event_timestamp,
+            metadata,
+            &mut result,
+        )?;
         Ok((
             result.total_meters,
             result.offline_meters,

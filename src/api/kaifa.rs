@@ -42,7 +42,9 @@ pub fn insert_kaifa_event_from_json_with_meter_sync(json_data: Option<RawJsonb>)
             let (event, stored) = decode_and_store(client, received)?;
             if !stored.duplicate {
                 let signal = canonical::from_kaifa(&event, &gucs::confidences());
-                let power = signal.as_ref().is_some_and(|s| s.change.new_power_status().is_some());
+                let power = signal
+                    .as_ref()
+                    .is_some_and(|s| s.change.new_power_status().is_some());
                 if power {
                     before_signal(client)?;
                 }

@@ -192,7 +192,6 @@ fn reject<T>(function: &'static str, raw: Option<RawJsonb>, rejection: Rejection
     }
 }
 
-
 fn sql_error_code(kind: ErrorKind) -> PgSqlErrorCode {
     match kind {
         ErrorKind::InvalidParameter => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,

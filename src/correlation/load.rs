@@ -52,7 +52,15 @@ pub fn places(client: &mut SpiClient<'_>, meters: &[Id]) -> SpiResult<HashMap<Id
     if meters.is_empty() {
         return Ok(places);
     }
-    for row in execute(client, PLACES, &[arg(ids(meters.iter().copied()))])? {
+    // Many meters (a feeder's trip): planned for the array at hand, which the planner then sizes
+    // and joins by hash (100,000 meters: 1.2 s by key one at a time); few: the prepared plan.
+    let args = [arg(ids(meters.iter().copied()))];
+    let rows = if meters.len() > 2000 {
+        crate::db::execute_planned_for_values(client, PLACES, &args)?
+    } else {
+        execute(client, PLACES, &args)?
+    };
+    for row in rows {
         let meter = id(row.get::<pgrx::Uuid>(1)?.expect("meter id"));
         places.insert(
             meter,
@@ -245,7 +253,10 @@ fn read_outages(
                 feeder: row.get::<pgrx::Uuid>(6)?.map(id),
                 substation: row.get::<pgrx::Uuid>(7)?.map(id),
                 status: status(&status_text, row.get::<bool>(9)?.unwrap_or(false)),
-                start: time(row.get::<TimestampWithTimeZone>(10)?.expect("first_detected_at")),
+                start: time(
+                    row.get::<TimestampWithTimeZone>(10)?
+                        .expect("first_detected_at"),
+                ),
                 opened_at: time(row.get::<TimestampWithTimeZone>(11)?.expect("opened_at")),
                 restored_at: row.get::<TimestampWithTimeZone>(12)?.map(time),
                 merged_into: row.get::<pgrx::Uuid>(13)?.map(id),
@@ -286,17 +297,24 @@ pub fn areas(client: &mut SpiClient<'_>, batch: &Batch) -> SpiResult<Vec<AreaInp
     for _ in 0..4 {
         let mut moved = false;
         for (area, start) in starts.iter_mut() {
-            let Some(rows) = stored.get(area) else { continue };
-            let opened: HashMap<Id, Time> = rows.outages.iter().map(|o| (o.id, o.opened_at)).collect();
+            let Some(rows) = stored.get(area) else {
+                continue;
+            };
+            let opened: HashMap<Id, Time> =
+                rows.outages.iter().map(|o| (o.id, o.opened_at)).collect();
             let placed_early = rows
                 .spans
                 .iter()
-                .filter(|s| s.off < start.t0 && opened.get(&s.origin).is_some_and(|&o| o >= start.t0))
+                .filter(|s| {
+                    s.off < start.t0 && opened.get(&s.origin).is_some_and(|&o| o >= start.t0)
+                })
                 .map(|s| s.off)
                 .chain(
                     rows.sources
                         .iter()
-                        .filter(|s| s.at < start.t0 && opened.get(&s.origin).is_some_and(|&o| o >= start.t0))
+                        .filter(|s| {
+                            s.at < start.t0 && opened.get(&s.origin).is_some_and(|&o| o >= start.t0)
+                        })
                         .map(|s| s.at),
                 )
                 .min();
@@ -324,9 +342,17 @@ pub fn areas(client: &mut SpiClient<'_>, batch: &Batch) -> SpiResult<Vec<AreaInp
             }
         }
     }
-    let unknown: Vec<Id> = meters.iter().filter(|m| !batch.known.contains_key(m)).copied().collect();
+    let unknown: Vec<Id> = meters
+        .iter()
+        .filter(|m| !batch.known.contains_key(m))
+        .copied()
+        .collect();
     let mut places = places(client, &unknown)?;
-    places.extend(meters.iter().filter_map(|m| batch.known.get(m).map(|p| (*m, *p))));
+    places.extend(
+        meters
+            .iter()
+            .filter_map(|m| batch.known.get(m).map(|p| (*m, *p))),
+    );
     let dps: BTreeSet<Id> = places.values().filter_map(|p| p.dp).collect();
     let feeders: BTreeSet<Id> = places.values().filter_map(|p| p.feeder).collect();
     let dp_active = counts(client, DP_ACTIVE, &dps)?;
@@ -409,7 +435,16 @@ fn read_stored(
     let rows = read_outages(execute(
         client,
         OUTAGES,
-        &[arg(f), arg(fsince), arg(s), arg(ssince), arg(d), arg(dsince), arg(u), arg(usince)],
+        &[
+            arg(f),
+            arg(fsince),
+            arg(s),
+            arg(ssince),
+            arg(d),
+            arg(dsince),
+            arg(u),
+            arg(usince),
+        ],
     )?)?;
     let mut by_area: HashMap<Area, StoredRows> = HashMap::new();
     let mut area_of: HashMap<Id, Vec<Area>> = HashMap::new();
@@ -470,7 +505,11 @@ fn read_stored(
         };
         for area in area_of.get(&outage).into_iter().flatten() {
             origins.entry(origin).or_default().insert(*area);
-            by_area.entry(*area).or_default().sources.push(source.clone());
+            by_area
+                .entry(*area)
+                .or_default()
+                .sources
+                .push(source.clone());
         }
     }
     for row in execute(client, CUSTOMERS, &[arg(ids(loaded.iter().copied()))])? {
@@ -482,7 +521,11 @@ fn read_stored(
             restored_at: row.get::<TimestampWithTimeZone>(4)?.map(time),
         };
         for area in area_of.get(&outage).into_iter().flatten() {
-            by_area.entry(*area).or_default().customers.push(customer.clone());
+            by_area
+                .entry(*area)
+                .or_default()
+                .customers
+                .push(customer.clone());
         }
     }
     // The merged outages spans and sources came from, for rebuilding where each was at the start.
@@ -494,7 +537,11 @@ fn read_stored(
     if !missing.is_empty() {
         for (_, outage) in read_outages(execute(client, OUTAGES_BY_ID, &[arg(ids(missing))])?)? {
             for area in origins.get(&outage.id).into_iter().flatten() {
-                by_area.entry(*area).or_default().outages.push(outage.clone());
+                by_area
+                    .entry(*area)
+                    .or_default()
+                    .outages
+                    .push(outage.clone());
             }
         }
     }
@@ -533,12 +580,15 @@ fn read_inputs(
             .map(id)
             .collect();
         match kind.as_str() {
-            "off" | "on" => inputs.entry(area).or_default().push(Input::Meter(MeterSignal {
-                at,
-                source: SourceKey::new(source, event_id),
-                power: if kind == "off" { Power::Off } else { Power::On },
-                meters,
-            })),
+            "off" | "on" => inputs
+                .entry(area)
+                .or_default()
+                .push(Input::Meter(MeterSignal {
+                    at,
+                    source: SourceKey::new(source, event_id),
+                    power: if kind == "off" { Power::Off } else { Power::On },
+                    meters,
+                })),
             _ => {
                 let Ok(alarm) = Id::parse_str(&event_id) else {
                     continue;
@@ -653,4 +703,3 @@ fn power_changes(
     }
     Ok(changes)
 }
-

@@ -128,7 +128,10 @@ impl Device {
     pub fn parse(key: &str) -> Option<Device> {
         let uuid = |text: &str| Id::parse_str(text).ok();
         if let Some(onu) = key.strip_prefix("service:onu:") {
-            return onu.parse().ok().map(|onu| Device::Service(Service::Onu(onu)));
+            return onu
+                .parse()
+                .ok()
+                .map(|onu| Device::Service(Service::Onu(onu)));
         }
         if let Some(meter) = key.strip_prefix("service:meter:") {
             return uuid(meter).map(|m| Device::Service(Service::Meter(m)));
@@ -309,7 +312,10 @@ impl Input {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoredStatus {
     /// detected, confirmed or in_progress.
-    Open { confirmed: bool, in_progress: bool },
+    Open {
+        confirmed: bool,
+        in_progress: bool,
+    },
     Restored,
     Merged,
     /// Closed by an operator (cleared, cancelled, or restored by hand): the correlator leaves it

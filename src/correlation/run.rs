@@ -15,9 +15,9 @@ use std::time::Instant;
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::spi::{SpiClient, SpiResult};
 
+use super::decide::decide;
 use super::decide::reconcile::{Announced, Decision};
 use super::decide::rules::Rules;
-use super::decide::decide;
 use super::load::{self, pg, ts, AreaStart, Batch};
 use super::model::{Area, Device, Id, Power, SourceKey, Time};
 use super::queue::{self, Queued};
@@ -148,7 +148,10 @@ pub fn drain(
                 size /= 2;
             }
             Err(e) if size > 1 => {
-                pgrx::log!("oms_correlation: a batch of {size} failed ({}); trying it in halves", describe(&e));
+                pgrx::log!(
+                    "oms_correlation: a batch of {size} failed ({}); trying it in halves",
+                    describe(&e)
+                );
                 size /= 2;
             }
             Ok(Err(e)) => {
@@ -183,9 +186,10 @@ fn describe(e: &CaughtError) -> String {
 
 fn report(e: &CaughtError) -> (Option<String>, String) {
     match e {
-        CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => {
-            (Some(crate::db::sqlstate(r.sql_error_code())), r.message().to_string())
-        }
+        CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => (
+            Some(crate::db::sqlstate(r.sql_error_code())),
+            r.message().to_string(),
+        ),
         CaughtError::RustPanic { ereport, .. } => (
             Some(crate::db::sqlstate(ereport.sql_error_code())),
             ereport.message().to_string(),
@@ -194,7 +198,11 @@ fn report(e: &CaughtError) -> (Option<String>, String) {
 }
 
 /// Sets aside the oldest queued signal, which fails alone.
-fn set_aside_first(client: &mut SpiClient<'_>, sqlstate: Option<&str>, error: &str) -> SpiResult<()> {
+fn set_aside_first(
+    client: &mut SpiClient<'_>,
+    sqlstate: Option<&str>,
+    error: &str,
+) -> SpiResult<()> {
     if let Some(signal) = queue::take(client, 1)?.first() {
         pgrx::warning!(
             "oms_correlation: {} {} could not be correlated and is set aside in oms_correlation_set_aside: {error}",
@@ -277,7 +285,10 @@ fn batch(
     log_start: Time,
 ) -> SpiResult<BatchOutcome> {
     let started = Instant::now();
-    let meters: Vec<Id> = signals.iter().flat_map(|s| s.meters.iter().copied()).collect();
+    let meters: Vec<Id> = signals
+        .iter()
+        .flat_map(|s| s.meters.iter().copied())
+        .collect();
     let mut phases = Phases::new();
     let places = load::places(client, &meters)?;
     phases.done("places");
@@ -323,7 +334,11 @@ fn batch(
                 _ => unreachable!("an alarm names a feeder or a substation"),
             },
             at: alarm.at,
-            kind: if alarm.restoration { "restoration" } else { "trip" },
+            kind: if alarm.restoration {
+                "restoration"
+            } else {
+                "trip"
+            },
             source: SourceKey::new(super::model::SourceKind::Scada, alarm.id.to_string()),
             meters: alarm.affected.clone(),
             enqueued_at: None,
@@ -334,16 +349,37 @@ fn batch(
             client,
             LOG,
             &[
-                arg(logged.iter().map(|l| l.area.to_string()).collect::<Vec<_>>()),
-                arg(logged.iter().map(|l| ts(l.at)).collect::<Vec<_>>()),
-                arg(logged.iter().map(|l| l.kind).collect::<Vec<_>>()),
-                arg(logged.iter().map(|l| l.source.kind.as_str()).collect::<Vec<_>>()),
-                arg(logged.iter().map(|l| l.source.event_id.clone()).collect::<Vec<_>>()),
                 arg(logged
                     .iter()
-                    .map(|l| format!("{{{}}}", l.meters.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(",")))
+                    .map(|l| l.area.to_string())
                     .collect::<Vec<_>>()),
-                arg(logged.iter().map(|l| l.enqueued_at.map(ts)).collect::<Vec<_>>()),
+                arg(logged.iter().map(|l| ts(l.at)).collect::<Vec<_>>()),
+                arg(logged.iter().map(|l| l.kind).collect::<Vec<_>>()),
+                arg(logged
+                    .iter()
+                    .map(|l| l.source.kind.as_str())
+                    .collect::<Vec<_>>()),
+                arg(logged
+                    .iter()
+                    .map(|l| l.source.event_id.clone())
+                    .collect::<Vec<_>>()),
+                arg(logged
+                    .iter()
+                    .map(|l| {
+                        format!(
+                            "{{{}}}",
+                            l.meters
+                                .iter()
+                                .map(|m| m.to_string())
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        )
+                    })
+                    .collect::<Vec<_>>()),
+                arg(logged
+                    .iter()
+                    .map(|l| l.enqueued_at.map(ts))
+                    .collect::<Vec<_>>()),
             ],
         )?;
     }
@@ -384,7 +420,11 @@ fn batch(
         *t0 = (*t0).min(l.at);
         narrated.entry(l.area).or_default().insert(l.source.clone());
         if let Area::Feeder(_) = l.area {
-            if let Some(s) = l.meters.iter().find_map(|m| places.get(m).and_then(|p| p.substation)) {
+            if let Some(s) = l
+                .meters
+                .iter()
+                .find_map(|m| places.get(m).and_then(|p| p.substation))
+            {
                 substation_of.insert(l.area, s);
             }
         }
@@ -416,7 +456,10 @@ fn batch(
             HOT_SUBSTATIONS,
             &[
                 arg(candidates.keys().map(|s| pg(*s)).collect::<Vec<_>>()),
-                arg(candidates.values().map(|t| ts(t - lookback)).collect::<Vec<_>>()),
+                arg(candidates
+                    .values()
+                    .map(|t| ts(t - lookback))
+                    .collect::<Vec<_>>()),
             ],
         )? {
             whole.insert(load::id(row.get::<pgrx::Uuid>(1)?.expect("substation")));
@@ -445,7 +488,13 @@ fn batch(
         };
         let logs = match target {
             Area::Substation(s) => std::iter::once(Area::Substation(s))
-                .chain(feeders_of.get(&s).into_iter().flatten().map(|f| Area::Feeder(*f)))
+                .chain(
+                    feeders_of
+                        .get(&s)
+                        .into_iter()
+                        .flatten()
+                        .map(|f| Area::Feeder(*f)),
+                )
                 .collect(),
             other => vec![other],
         };
@@ -473,15 +522,32 @@ fn batch(
     phases.done("load");
     let decisions: Vec<Decision> = inputs.iter().map(|input| decide(input, &rules)).collect();
     phases.done("decide");
-    write(client, &decisions)?;
+    // An alarm's own batch whose one area is the alarm's device: its check locked all of its meters.
+    let alarm_locked = alarm.is_some_and(|a| {
+        let own = match a.device {
+            Device::Feeder(f) => Area::Feeder(f),
+            Device::Substation(s) => Area::Substation(s),
+            _ => return false,
+        };
+        inputs.iter().all(|i| i.area == Some(own))
+    });
+    write(client, &decisions, alarm_locked)?;
     phases.done("write");
     let (turned_on, turned_on_by_others) = turn_on(client, &decisions, alarm.map(|a| a.id))?;
     link_alarms(client, &decisions)?;
-    let mut announced: Vec<&Announced> = decisions.iter().flat_map(|d| d.announced.iter()).collect();
+    let mut announced: Vec<&Announced> =
+        decisions.iter().flat_map(|d| d.announced.iter()).collect();
     announced.sort_by_key(|a| (a.first_change, a.outage));
     announce(client, &announced)?;
     phases.done("announce");
-    let now = record_batch(client, by, correlated, started, Some(newest), oldest_enqueued)?;
+    let now = record_batch(
+        client,
+        by,
+        correlated,
+        started,
+        Some(newest),
+        oldest_enqueued,
+    )?;
     phases.report(signals.len(), inputs.iter().map(|i| i.inputs.len()).sum());
     storm::record(client, &config, &rules.storm, now.unwrap_or(newest))?;
 
@@ -529,17 +595,28 @@ struct Phases {
 
 impl Phases {
     fn new() -> Self {
-        Phases { at: Instant::now(), spent: Vec::new() }
+        Phases {
+            at: Instant::now(),
+            spent: Vec::new(),
+        }
     }
 
     fn done(&mut self, phase: &'static str) {
-        self.spent.push((phase, self.at.elapsed().as_secs_f64() * 1000.0));
+        self.spent
+            .push((phase, self.at.elapsed().as_secs_f64() * 1000.0));
         self.at = Instant::now();
     }
 
     fn report(&self, signals: usize, replayed: usize) {
-        let parts: Vec<String> = self.spent.iter().map(|(p, ms)| format!("{p} {ms:.1}")).collect();
-        pgrx::debug1!("oms_correlation: a batch of {signals} signals ({replayed} inputs replayed), ms: {}", parts.join(", "));
+        let parts: Vec<String> = self
+            .spent
+            .iter()
+            .map(|(p, ms)| format!("{p} {ms:.1}"))
+            .collect();
+        pgrx::debug1!(
+            "oms_correlation: a batch of {signals} signals ({replayed} inputs replayed), ms: {}",
+            parts.join(", ")
+        );
     }
 }
 
@@ -609,7 +686,13 @@ fn link_alarms(client: &mut SpiClient<'_>, decisions: &[Decision]) -> SpiResult<
         }
         for (alarm, restored) in &d.alarm_restored {
             if let Some(link) = links.get_mut(alarm) {
-                link.1 = Some(restored.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(","));
+                link.1 = Some(
+                    restored
+                        .iter()
+                        .map(|id| id.to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
             }
         }
     }
@@ -622,7 +705,10 @@ fn link_alarms(client: &mut SpiClient<'_>, decisions: &[Decision]) -> SpiResult<
         &[
             arg(links.keys().map(|a| pg(*a)).collect::<Vec<_>>()),
             arg(links.values().map(|(o, _)| pg(*o)).collect::<Vec<_>>()),
-            arg(links.values().map(|(_, r)| r.clone()).collect::<Vec<Option<String>>>()),
+            arg(links
+                .values()
+                .map(|(_, r)| r.clone())
+                .collect::<Vec<Option<String>>>()),
         ],
     )?;
     Ok(())
@@ -659,4 +745,3 @@ const WEIGHTS: &str = r#"
 SELECT s.source, oms_source_weight(s.source)::float8
 FROM unnest(ARRAY['scada', 'onu', 'kaifa', 'call_center']) AS s(source)
 "#;
-

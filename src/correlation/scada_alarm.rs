@@ -21,7 +21,11 @@ use crate::payload::scada::ScadaAlarm;
 /// A redelivery of an alarm whose first delivery was stored without a check (by
 /// `insert_scada_event_from_json`, or by the legacy functions before adoption): redeliveries
 /// change nothing, so it is not checked now either.
-pub fn never_checked(client: &mut SpiClient<'_>, id: Uuid, alarm: &ScadaAlarm) -> SpiResult<ScadaResult> {
+pub fn never_checked(
+    client: &mut SpiClient<'_>,
+    id: Uuid,
+    alarm: &ScadaAlarm,
+) -> SpiResult<ScadaResult> {
     let classification = classify(client, alarm)?;
     Ok(ScadaResult {
         scada_event_id: id.to_string(),
@@ -65,7 +69,10 @@ const SUPERSEDED: &str = r#"
 SELECT o.actual_restoration_time > $2 FROM oms_outage_events o WHERE o.id = $1 AND o.status = 'restored'
 "#;
 
-fn classify(client: &mut SpiClient<'_>, alarm: &ScadaAlarm) -> SpiResult<scada_vocabulary::Classification> {
+fn classify(
+    client: &mut SpiClient<'_>,
+    alarm: &ScadaAlarm,
+) -> SpiResult<scada_vocabulary::Classification> {
     let mut vocabulary: Vec<(String, AlarmClass)> = Vec::new();
     for row in execute(client, VOCABULARY, &[])? {
         let term = row.get::<String>(1)?.unwrap_or_default();
@@ -110,7 +117,12 @@ pub fn resolve_device(
     substation_code: &str,
     feeder_code: Option<&str>,
 ) -> SpiResult<Option<Resolved>> {
-    let row = execute(client, RESOLVE_DEVICE, &[arg(substation_code), arg(feeder_code)])?.first();
+    let row = execute(
+        client,
+        RESOLVE_DEVICE,
+        &[arg(substation_code), arg(feeder_code)],
+    )?
+    .first();
     let (substation, feeder, feeder_substation) = row.get_three::<Uuid, Uuid, Uuid>()?;
     Ok(match (substation, feeder) {
         (_, Some(feeder)) => Some(Resolved {
@@ -151,7 +163,8 @@ pub fn check_alarm(
     // The correlator for the rest of the transaction, before any meter is locked: a correlator
     // waiting for a meter this call holds must not be waited for in turn.
     run::lock(client)?;
-    let Some(device) = resolve_device(client, &alarm.substation_id, alarm.feeder_id.as_deref())? else {
+    let Some(device) = resolve_device(client, &alarm.substation_id, alarm.feeder_id.as_deref())?
+    else {
         result.reason = Some(format!(
             "unknown substation {:?}{}: event stored, no meters checked",
             alarm.substation_id,
@@ -183,14 +196,30 @@ pub fn check_alarm(
             fill_counts(&mut result, &counts);
             let drained = correlate(client, scada_event_id, device, at, true, Vec::new())?;
             result.restored_meters = drained.alarm_turned_on;
-            result.restored_outages = drained.alarm_restored.iter().map(|o| o.to_string()).collect();
+            result.restored_outages = drained
+                .alarm_restored
+                .iter()
+                .map(|o| o.to_string())
+                .collect();
             result.outage_event_id = drained.alarm_restored.first().map(|o| o.to_string());
             let first = drained.alarm_restored.first().map(|o| pg(*o));
-            record_check(client, scada_event_id, Some(result.restored_meters), first, &result)?;
+            record_check(
+                client,
+                scada_event_id,
+                Some(result.restored_meters),
+                first,
+                &result,
+            )?;
         }
         _ => {
             let outage = check_outage(client, scada_event_id, device, at, metadata, &mut result)?;
-            record_check(client, scada_event_id, Some(result.affected_meters), outage, &result)?;
+            record_check(
+                client,
+                scada_event_id,
+                Some(result.affected_meters),
+                outage,
+                &result,
+            )?;
         }
     }
     Ok(result)
@@ -292,7 +321,12 @@ fn record_check(
     execute(
         client,
         RECORD_CHECK,
-        &[arg(scada_event_id), arg(affected), arg(outage_id), arg(JsonB(result.to_json()))],
+        &[
+            arg(scada_event_id),
+            arg(affected),
+            arg(outage_id),
+            arg(JsonB(result.to_json())),
+        ],
     )?;
     Ok(())
 }

@@ -125,7 +125,12 @@ pub fn count(client: &mut SpiClient<'_>, power_offs: &[(Time, usize)]) -> SpiRes
 }
 
 /// Storm mode's intervals around `[from, until]` of event time.
-pub fn storm(client: &mut SpiClient<'_>, config: &Config, from: Time, until: Time) -> SpiResult<Storm> {
+pub fn storm(
+    client: &mut SpiClient<'_>,
+    config: &Config,
+    from: Time,
+    until: Time,
+) -> SpiResult<Storm> {
     if config.thresholds.enter == 0 {
         return Ok(Storm::default());
     }
@@ -133,7 +138,10 @@ pub fn storm(client: &mut SpiClient<'_>, config: &Config, from: Time, until: Tim
     for row in execute(
         client,
         COUNTS,
-        &[arg(ts(from - HISTORY)), arg(ts(until + config.thresholds.window))],
+        &[
+            arg(ts(from - HISTORY)),
+            arg(ts(until + config.thresholds.window)),
+        ],
     )? {
         let second = time(row.get::<TimestampWithTimeZone>(1)?.expect("bucket"));
         counts.push((second, row.get::<i64>(2)?.unwrap_or(0).max(0) as u64));
@@ -146,7 +154,12 @@ pub fn storm(client: &mut SpiClient<'_>, config: &Config, from: Time, until: Tim
 
 /// Records a switch when storm mode at `now` (event time) is not what was last recorded.
 /// Returns whether it is on.
-pub fn record(client: &mut SpiClient<'_>, config: &Config, storm: &Storm, now: Time) -> SpiResult<bool> {
+pub fn record(
+    client: &mut SpiClient<'_>,
+    config: &Config,
+    storm: &Storm,
+    now: Time,
+) -> SpiResult<bool> {
     let on = storm.active_at(now);
     if on == config.recorded_on {
         return Ok(on);
@@ -160,13 +173,25 @@ pub fn record(client: &mut SpiClient<'_>, config: &Config, storm: &Storm, now: T
     let (switched_at, threshold) = match (on, interval) {
         (true, Some((from, _))) => (from, config.enter_per_minute),
         (false, Some((_, Some(until)))) => (until, config.exit_per_minute),
-        _ => (now, if on { config.enter_per_minute } else { config.exit_per_minute }),
+        _ => (
+            now,
+            if on {
+                config.enter_per_minute
+            } else {
+                config.exit_per_minute
+            },
+        ),
     };
     let rate = rate_per_minute(client, config, switched_at)?;
     execute(
         client,
         SWITCH,
-        &[arg(on), arg(rate), arg(threshold.round() as i32), arg(ts(switched_at))],
+        &[
+            arg(on),
+            arg(rate),
+            arg(threshold.round() as i32),
+            arg(ts(switched_at)),
+        ],
     )?;
     Ok(on)
 }

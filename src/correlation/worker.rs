@@ -88,17 +88,20 @@ pub fn ensure_running(client: &mut pgrx::spi::SpiClient<'_>) -> pgrx::spi::SpiRe
 }
 
 // The database's workers, stopped and waited for (five seconds at most each).
-const STOP: &str = "SELECT pg_catalog.pg_terminate_backend(pid, 5000) FROM pg_catalog.pg_stat_activity \
+const STOP: &str =
+    "SELECT pg_catalog.pg_terminate_backend(pid, 5000) FROM pg_catalog.pg_stat_activity \
      WHERE datname = pg_catalog.current_database() AND application_name = 'oms_correlation worker' \
        AND pid <> pg_catalog.pg_backend_pid()";
 
 /// Stops the database's worker before the extension is dropped (the DROP guard calls it): a batch
 /// in flight would otherwise hold locks the DROP needs while it waits for the DROP's.
 pub fn stop() {
-    Spi::run(STOP).unwrap_or_else(|e| pgrx::warning!("oms_correlation: could not stop the worker: {e}"));
+    Spi::run(STOP)
+        .unwrap_or_else(|e| pgrx::warning!("oms_correlation: could not stop the worker: {e}"));
 }
 
-const EXTENSION: &str = "SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'oms_correlation'";
+const EXTENSION: &str =
+    "SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'oms_correlation'";
 const TAKE_DATABASE: &str = "SELECT pg_catalog.pg_try_advisory_lock($1, 0)";
 const SEARCH_PATH: &str = "SELECT pg_catalog.set_config('search_path', \
      (SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e \
@@ -184,7 +187,11 @@ pub extern "C-unwind" fn oms_correlation_worker_main(argument: pg_sys::Datum) {
                     return Ok(Turn::Blocked);
                 }
                 let drained = run::drain(client, By::Worker, None, gucs::batch_size(), true)?;
-                Ok(if drained.batches > 0 { Turn::Busy } else { Turn::Idle })
+                Ok(if drained.batches > 0 {
+                    Turn::Busy
+                } else {
+                    Turn::Idle
+                })
             })
         });
         match turn {

@@ -22,7 +22,10 @@ fn opt_uuids<'a>(list: impl IntoIterator<Item = Option<Id>>) -> DatumWithOid<'a>
 }
 
 fn times<'a>(list: impl IntoIterator<Item = i64>) -> DatumWithOid<'a> {
-    arg(list.into_iter().map(ts).collect::<Vec<TimestampWithTimeZone>>())
+    arg(list
+        .into_iter()
+        .map(ts)
+        .collect::<Vec<TimestampWithTimeZone>>())
 }
 
 fn opt_times<'a>(list: impl IntoIterator<Item = Option<i64>>) -> DatumWithOid<'a> {
@@ -174,7 +177,12 @@ WHERE EXISTS (SELECT FROM oms_outage_events o WHERE o.id = t.outage)
 "#;
 
 /// Writes every area's decision of a batch.
-pub fn write(client: &mut SpiClient<'_>, decisions: &[Decision]) -> SpiResult<()> {
+/// `alarm_locked`: the batch is a SCADA alarm's, whose check locked every meter of its area.
+pub fn write(
+    client: &mut SpiClient<'_>,
+    decisions: &[Decision],
+    alarm_locked: bool,
+) -> SpiResult<()> {
     // Outage rows: closes first (restored, merged, retired), then new rows, then opens, so that
     // "one open outage per device" holds between statements. A close that points at a new row
     // (merged into it, nested in it) points there once the row exists.
@@ -184,12 +192,16 @@ pub fn write(client: &mut SpiClient<'_>, decisions: &[Decision]) -> SpiResult<()
             rows.entry(row.id).or_insert(row);
         }
     }
-    let retired: Vec<Retired> = decisions.iter().flat_map(|d| d.retired.iter().copied()).collect();
+    let retired: Vec<Retired> = decisions
+        .iter()
+        .flat_map(|d| d.retired.iter().copied())
+        .collect();
     let is_open = |row: &OutageRow| matches!(row.status, "detected" | "confirmed" | "in_progress");
     let (new, existing): (Vec<&OutageRow>, Vec<&OutageRow>) = rows.values().partition(|r| r.is_new);
     let fresh: BTreeSet<Id> = new.iter().map(|r| r.id).collect();
     let points_at_new = |id: Option<Id>| id.is_some_and(|id| fresh.contains(&id));
-    let (opening, closing): (Vec<&OutageRow>, Vec<&OutageRow>) = existing.into_iter().partition(|r| is_open(r));
+    let (opening, closing): (Vec<&OutageRow>, Vec<&OutageRow>) =
+        existing.into_iter().partition(|r| is_open(r));
     let deferred: Vec<OutageRow> = closing
         .iter()
         .filter(|r| points_at_new(r.merged_into) || points_at_new(r.parent))
@@ -203,7 +215,9 @@ pub fn write(client: &mut SpiClient<'_>, decisions: &[Decision]) -> SpiResult<()
         .iter()
         .map(|r| deferred.iter().find(|d| d.id == r.id).unwrap_or(r))
         .collect();
-    retire(client, &retired, &|into| into.filter(|id| !fresh.contains(id)))?;
+    retire(client, &retired, &|into| {
+        into.filter(|id| !fresh.contains(id))
+    })?;
     update_outages(client, &closing_now)?;
     insert_outages(client, &new)?;
     let repointed: Vec<&OutageRow> = closing
@@ -212,12 +226,19 @@ pub fn write(client: &mut SpiClient<'_>, decisions: &[Decision]) -> SpiResult<()
         .filter(|r| points_at_new(r.merged_into) || points_at_new(r.parent))
         .collect();
     update_outages(client, &repointed)?;
-    let late: Vec<Retired> = retired.iter().copied().filter(|r| points_at_new(r.into)).collect();
+    let late: Vec<Retired> = retired
+        .iter()
+        .copied()
+        .filter(|r| points_at_new(r.into))
+        .collect();
     retire(client, &late, &|into| into)?;
     update_outages(client, &opening)?;
 
     // Spans: deletes, then closing updates, then opening ones, then inserts.
-    let deletes: Vec<_> = decisions.iter().flat_map(|d| d.span_deletes.iter()).collect();
+    let deletes: Vec<_> = decisions
+        .iter()
+        .flat_map(|d| d.span_deletes.iter())
+        .collect();
     if !deletes.is_empty() {
         execute(
             client,
@@ -229,8 +250,12 @@ pub fn write(client: &mut SpiClient<'_>, decisions: &[Decision]) -> SpiResult<()
             ],
         )?;
     }
-    let updates: Vec<_> = decisions.iter().flat_map(|d| d.span_updates.iter()).collect();
-    let (closing, opening): (Vec<_>, Vec<_>) = updates.into_iter().partition(|u| u.row.on.is_some());
+    let updates: Vec<_> = decisions
+        .iter()
+        .flat_map(|d| d.span_updates.iter())
+        .collect();
+    let (closing, opening): (Vec<_>, Vec<_>) =
+        updates.into_iter().partition(|u| u.row.on.is_some());
     for group in [closing, opening] {
         if group.is_empty() {
             continue;
@@ -245,34 +270,56 @@ pub fn write(client: &mut SpiClient<'_>, decisions: &[Decision]) -> SpiResult<()
                 arg(uuids(group.iter().map(|u| u.row.outage))),
                 arg(uuids(group.iter().map(|u| u.row.origin))),
                 opt_times(group.iter().map(|u| u.row.on)),
-                texts(group.iter().map(|u| u.row.first_source.kind.as_str().to_string())),
+                texts(
+                    group
+                        .iter()
+                        .map(|u| u.row.first_source.kind.as_str().to_string()),
+                ),
                 texts(group.iter().map(|u| u.row.first_source.event_id.clone())),
             ],
         )?;
     }
-    let inserts: Vec<_> = decisions.iter().flat_map(|d| d.span_inserts.iter()).collect();
+    let inserts: Vec<_> = decisions
+        .iter()
+        .flat_map(|d| d.span_inserts.iter())
+        .collect();
     if !inserts.is_empty() {
-        execute(
-            client,
-            INSERT_SPANS,
-            &[
-                arg(uuids(inserts.iter().map(|r| r.outage))),
-                arg(uuids(inserts.iter().map(|r| r.meter))),
-                times(inserts.iter().map(|r| r.off)),
-                opt_times(inserts.iter().map(|r| r.on)),
-                opt_uuids(inserts.iter().map(|r| r.place.customer)),
-                opt_uuids(inserts.iter().map(|r| r.place.dp)),
-                opt_uuids(inserts.iter().map(|r| r.place.feeder)),
-                opt_uuids(inserts.iter().map(|r| r.place.substation)),
-                texts(inserts.iter().map(|r| r.first_source.kind.as_str().to_string())),
-                texts(inserts.iter().map(|r| r.first_source.event_id.clone())),
-                arg(uuids(inserts.iter().map(|r| r.origin))),
-            ],
-        )?;
+        let insert = |client: &mut SpiClient<'_>| -> SpiResult<()> {
+            execute(
+                client,
+                INSERT_SPANS,
+                &[
+                    arg(uuids(inserts.iter().map(|r| r.outage))),
+                    arg(uuids(inserts.iter().map(|r| r.meter))),
+                    times(inserts.iter().map(|r| r.off)),
+                    opt_times(inserts.iter().map(|r| r.on)),
+                    opt_uuids(inserts.iter().map(|r| r.place.customer)),
+                    opt_uuids(inserts.iter().map(|r| r.place.dp)),
+                    opt_uuids(inserts.iter().map(|r| r.place.feeder)),
+                    opt_uuids(inserts.iter().map(|r| r.place.substation)),
+                    texts(
+                        inserts
+                            .iter()
+                            .map(|r| r.first_source.kind.as_str().to_string()),
+                    ),
+                    texts(inserts.iter().map(|r| r.first_source.event_id.clone())),
+                    arg(uuids(inserts.iter().map(|r| r.origin))),
+                ],
+            )?;
+            Ok(())
+        };
+        if alarm_locked {
+            crate::db::scada_check::without_fk_triggers(client, inserts.len(), insert)?;
+        } else {
+            insert(client)?;
+        }
     }
 
     // Sources.
-    let deletes: Vec<_> = decisions.iter().flat_map(|d| d.source_deletes.iter()).collect();
+    let deletes: Vec<_> = decisions
+        .iter()
+        .flat_map(|d| d.source_deletes.iter())
+        .collect();
     if !deletes.is_empty() {
         execute(
             client,
@@ -284,7 +331,10 @@ pub fn write(client: &mut SpiClient<'_>, decisions: &[Decision]) -> SpiResult<()
             ],
         )?;
     }
-    let updates: Vec<_> = decisions.iter().flat_map(|d| d.source_updates.iter()).collect();
+    let updates: Vec<_> = decisions
+        .iter()
+        .flat_map(|d| d.source_updates.iter())
+        .collect();
     if !updates.is_empty() {
         execute(
             client,
@@ -300,7 +350,10 @@ pub fn write(client: &mut SpiClient<'_>, decisions: &[Decision]) -> SpiResult<()
             ],
         )?;
     }
-    let inserts: Vec<_> = decisions.iter().flat_map(|d| d.source_inserts.iter()).collect();
+    let inserts: Vec<_> = decisions
+        .iter()
+        .flat_map(|d| d.source_inserts.iter())
+        .collect();
     if !inserts.is_empty() {
         execute(
             client,
@@ -317,7 +370,10 @@ pub fn write(client: &mut SpiClient<'_>, decisions: &[Decision]) -> SpiResult<()
     }
 
     // Customers.
-    let deletes: Vec<_> = decisions.iter().flat_map(|d| d.customer_deletes.iter()).collect();
+    let deletes: Vec<_> = decisions
+        .iter()
+        .flat_map(|d| d.customer_deletes.iter())
+        .collect();
     if !deletes.is_empty() {
         execute(
             client,
@@ -384,7 +440,10 @@ fn retire(
         &[
             arg(uuids(retired.iter().map(|r| r.id))),
             opt_uuids(retired.iter().map(|r| into(r.into))),
-            arg(retired.iter().map(|r| r.into.is_some()).collect::<Vec<bool>>()),
+            arg(retired
+                .iter()
+                .map(|r| r.into.is_some())
+                .collect::<Vec<bool>>()),
         ],
     )?;
     Ok(())
@@ -403,7 +462,10 @@ fn insert_outages(client: &mut SpiClient<'_>, rows: &[&OutageRow]) -> SpiResult<
             texts(rows.iter().map(|r| r.status.to_string())),
             opt_texts(rows.iter().map(|r| r.severity.clone())),
             arg(rows.iter().map(|r| r.confidence).collect::<Vec<f64>>()),
-            arg(rows.iter().map(|r| r.affected_customers).collect::<Vec<i32>>()),
+            arg(rows
+                .iter()
+                .map(|r| r.affected_customers)
+                .collect::<Vec<i32>>()),
             arg(rows.iter().map(|r| r.customers_out).collect::<Vec<i32>>()),
             opt_texts(rows.iter().map(|r| r.cause.clone())),
             opt_texts(rows.iter().map(|r| r.description.clone())),
@@ -419,8 +481,14 @@ fn insert_outages(client: &mut SpiClient<'_>, rows: &[&OutageRow]) -> SpiResult<
             times(rows.iter().map(|r| r.opened_at)),
             opt_times(rows.iter().map(|r| r.restored_at)),
             texts(rows.iter().map(|r| r.placement.as_str().to_string())),
-            arg(rows.iter().map(|r| r.latitude).collect::<Vec<Option<f64>>>()),
-            arg(rows.iter().map(|r| r.longitude).collect::<Vec<Option<f64>>>()),
+            arg(rows
+                .iter()
+                .map(|r| r.latitude)
+                .collect::<Vec<Option<f64>>>()),
+            arg(rows
+                .iter()
+                .map(|r| r.longitude)
+                .collect::<Vec<Option<f64>>>()),
         ],
     )?;
     Ok(())
@@ -437,7 +505,10 @@ fn update_outages(client: &mut SpiClient<'_>, rows: &[&OutageRow]) -> SpiResult<
             arg(uuids(rows.iter().map(|r| r.id))),
             texts(rows.iter().map(|r| r.status.to_string())),
             arg(rows.iter().map(|r| r.confidence).collect::<Vec<f64>>()),
-            arg(rows.iter().map(|r| r.affected_customers).collect::<Vec<i32>>()),
+            arg(rows
+                .iter()
+                .map(|r| r.affected_customers)
+                .collect::<Vec<i32>>()),
             arg(rows.iter().map(|r| r.customers_out).collect::<Vec<i32>>()),
             times(rows.iter().map(|r| r.start)),
             times(rows.iter().map(|r| r.opened_at)),

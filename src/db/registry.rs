@@ -122,7 +122,10 @@ const APPLY_BY_MRID: &str = concat!(
     "UNION SELECT id FROM oms_meters WHERE meter_number = ANY($10)),",
     registry_ctes!(),
     ",",
-    crate::db::queue::enqueue!("audited", "CASE $6 WHEN 'power_off' THEN 'off' WHEN 'power_on' THEN 'on' END"),
+    crate::db::queue::enqueue!(
+        "audited",
+        "CASE $6 WHEN 'power_off' THEN 'off' WHEN 'power_on' THEN 'on' END"
+    ),
     registry_counts!(),
     ", ARRAY(SELECT meter_id FROM audited)"
 );

@@ -86,14 +86,28 @@ pub struct Note {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     Opened,
-    Joined { meters: usize, quiet: bool },
+    Joined {
+        meters: usize,
+        quiet: bool,
+    },
     Confirmed,
-    Absorbed { victims: Vec<Id>, reason: &'static str },
-    Merged { into: Id },
-    PartiallyRestored { meters_back: usize, customers_back: usize, customers_out: usize },
+    Absorbed {
+        victims: Vec<Id>,
+        reason: &'static str,
+    },
+    Merged {
+        into: Id,
+    },
+    PartiallyRestored {
+        meters_back: usize,
+        customers_back: usize,
+        customers_out: usize,
+    },
     Restored,
     /// A SCADA restoration ended it, with its meters still out.
-    RestoredByScada { meters: usize },
+    RestoredByScada {
+        meters: usize,
+    },
     Momentary,
 }
 
@@ -174,7 +188,14 @@ impl Outage {
         });
     }
 
-    fn note_text(&mut self, news: bool, at: Time, source: &SourceKey, change: Change, text: String) {
+    fn note_text(
+        &mut self,
+        news: bool,
+        at: Time,
+        source: &SourceKey,
+        change: Change,
+        text: String,
+    ) {
         self.note(news, at, source, change);
         self.notes.last_mut().expect("just noted").text = Some(text);
     }
@@ -278,7 +299,13 @@ impl<'a> Fold<'a> {
                 (_, _, Some(at)) if at < t0 => Life::Restored(at),
                 _ => Life::Open,
             };
-            let in_progress = matches!(o.status, StoredStatus::Open { in_progress: true, .. });
+            let in_progress = matches!(
+                o.status,
+                StoredStatus::Open {
+                    in_progress: true,
+                    ..
+                }
+            );
             fold.insert(Outage {
                 id: o.id,
                 device: o.device,
@@ -323,7 +350,10 @@ impl<'a> Fold<'a> {
             None
         };
         for span in spans {
-            if let Some(closed) = stored.get(&span.outage).filter(|o| o.status == StoredStatus::Closed) {
+            if let Some(closed) = stored
+                .get(&span.outage)
+                .filter(|o| o.status == StoredStatus::Closed)
+            {
                 let _ = closed;
                 fold.frozen
                     .entry(span.meter)
@@ -334,7 +364,8 @@ impl<'a> Fold<'a> {
             if span.off >= t0 {
                 continue;
             }
-            let Some(holder) = holder_at(span.origin).filter(|h| fold.outages.contains_key(h)) else {
+            let Some(holder) = holder_at(span.origin).filter(|h| fold.outages.contains_key(h))
+            else {
                 continue;
             };
             let on = span.on.filter(|&on| on < t0);
@@ -352,10 +383,14 @@ impl<'a> Fold<'a> {
             if source.at >= t0 {
                 continue;
             }
-            let Some(holder) = holder_at(source.origin).filter(|h| fold.outages.contains_key(h)) else {
+            let Some(holder) = holder_at(source.origin).filter(|h| fold.outages.contains_key(h))
+            else {
                 continue;
             };
-            let outage = fold.outages.get_mut(&holder).expect("holder is in the fold");
+            let outage = fold
+                .outages
+                .get_mut(&holder)
+                .expect("holder is in the fold");
             if source.key.kind == SourceKind::Scada && source.weight.is_some() {
                 outage.scada = true;
             }
@@ -396,7 +431,10 @@ impl<'a> Fold<'a> {
 
     fn add_span(&mut self, span: Span) -> usize {
         let index = self.spans.len();
-        let outage = self.outages.get_mut(&span.outage).expect("a span's outage is in the fold");
+        let outage = self
+            .outages
+            .get_mut(&span.outage)
+            .expect("a span's outage is in the fold");
         outage.spans.push(index);
         if span.on.is_none() {
             outage.open_spans += 1;
@@ -482,7 +520,11 @@ impl<'a> Fold<'a> {
         let (dp, feeder, substation) = match (device, place) {
             (Device::Substation(s), _) => (None, None, Some(s)),
             (Device::Feeder(f), p) => (None, Some(f), p.and_then(|p| p.substation)),
-            (Device::Dp(d), p) => (Some(d), p.and_then(|p| p.feeder), p.and_then(|p| p.substation)),
+            (Device::Dp(d), p) => (
+                Some(d),
+                p.and_then(|p| p.feeder),
+                p.and_then(|p| p.substation),
+            ),
             (Device::Service(_), p) => (
                 p.and_then(|p| p.dp),
                 p.and_then(|p| p.feeder),
@@ -526,7 +568,9 @@ impl<'a> Fold<'a> {
         for input in inputs.iter() {
             let narrate = narrated.contains(&input.source());
             match input {
-                Input::Meter(signal) if signal.power == Power::Off => self.power_off(signal, narrate),
+                Input::Meter(signal) if signal.power == Power::Off => {
+                    self.power_off(signal, narrate)
+                }
                 Input::Meter(signal) => self.power_on(signal, narrate),
                 Input::Alarm(alarm) if alarm.restoration => self.restoration(alarm, narrate),
                 Input::Alarm(alarm) => self.trip(alarm, narrate),
@@ -589,7 +633,15 @@ impl<'a> Fold<'a> {
             if added > 0 || new_source {
                 let quiet = quiet && added == 0;
                 let o = self.outages.get_mut(&outage).expect("outage in the fold");
-                o.note(narrate, at, key, Change::Joined { meters: added, quiet });
+                o.note(
+                    narrate,
+                    at,
+                    key,
+                    Change::Joined {
+                        meters: added,
+                        quiet,
+                    },
+                );
             }
             self.confirm(outage, narrate, at, key);
         }
@@ -677,17 +729,33 @@ impl<'a> Fold<'a> {
     /// that began within the join window before the earliest of them (SPEC §5.3: the open outages
     /// under the device merge). Each is one a signal of the new outage would join (§5.2); an older
     /// one is a fault of its own, and stays.
-    fn with_open_within_join_window(&self, mut evidence: Vec<Id>, device: Device, at: Time) -> Vec<Id> {
-        let start = evidence.iter().map(|id| self.outages[id].start).min().expect("evidence");
+    fn with_open_within_join_window(
+        &self,
+        mut evidence: Vec<Id>,
+        device: Device,
+        at: Time,
+    ) -> Vec<Id> {
+        let start = evidence
+            .iter()
+            .map(|id| self.outages[id].start)
+            .min()
+            .expect("evidence");
         let earliest = start - self.rules.join_window(at);
         let (under, scopes): (Option<&Vec<Id>>, &[Scope]) = match device {
             Device::Dp(dp) => (self.by_dp.get(&dp), &[Scope::Service]),
-            Device::Feeder(f) => (self.by_feeder.get(&f), &[Scope::Service, Scope::DistributionPoint]),
+            Device::Feeder(f) => (
+                self.by_feeder.get(&f),
+                &[Scope::Service, Scope::DistributionPoint],
+            ),
             _ => (None, &[]),
         };
         for id in under.into_iter().flatten() {
             let o = &self.outages[id];
-            if o.is_open() && scopes.contains(&o.scope()) && o.start >= earliest && !evidence.contains(id) {
+            if o.is_open()
+                && scopes.contains(&o.scope())
+                && o.start >= earliest
+                && !evidence.contains(id)
+            {
                 evidence.push(*id);
             }
         }
@@ -732,7 +800,11 @@ impl<'a> Fold<'a> {
         }
         let sample = self.spans[self.outages[&victims[0]].spans[0]].place;
         let victims = self.with_open_within_join_window(victims, Device::Dp(dp), at);
-        let start = victims.iter().map(|id| self.outages[id].start).min().expect("victims");
+        let start = victims
+            .iter()
+            .map(|id| self.outages[id].start)
+            .min()
+            .expect("victims");
         let survivor = self.new_outage(Device::Dp(dp), Some(&sample), at, start);
         {
             let o = self.outages.get_mut(&survivor).expect("just opened");
@@ -762,8 +834,10 @@ impl<'a> Fold<'a> {
             .flatten()
             .copied()
             .filter(|id| {
-                matches!(self.outages[id].scope(), Scope::Service | Scope::DistributionPoint)
-                    && self.weighed(id, at, window)
+                matches!(
+                    self.outages[id].scope(),
+                    Scope::Service | Scope::DistributionPoint
+                ) && self.weighed(id, at, window)
                     && self.off_in_window(id, at, window)
             })
             .collect();
@@ -791,7 +865,10 @@ impl<'a> Fold<'a> {
         let starts: Vec<Time> = dp_starts.values().copied().collect();
         let offs: Vec<Time> = first_off.values().copied().collect();
         let active = self.grid.feeder_active.get(&feeder).copied().unwrap_or(0);
-        let devices: BTreeSet<Device> = candidates.iter().map(|id| self.outages[id].device).collect();
+        let devices: BTreeSet<Device> = candidates
+            .iter()
+            .map(|id| self.outages[id].device)
+            .collect();
         if !self
             .rules
             .rollup
@@ -801,7 +878,11 @@ impl<'a> Fold<'a> {
         }
         let sample = self.spans[self.outages[&candidates[0]].spans[0]].place;
         let candidates = self.with_open_within_join_window(candidates, Device::Feeder(feeder), at);
-        let start = candidates.iter().map(|id| self.outages[id].start).min().expect("candidates");
+        let start = candidates
+            .iter()
+            .map(|id| self.outages[id].start)
+            .min()
+            .expect("candidates");
         let survivor = self.new_outage(Device::Feeder(feeder), Some(&sample), at, start);
         {
             let o = self.outages.get_mut(&survivor).expect("just opened");
@@ -814,7 +895,14 @@ impl<'a> Fold<'a> {
             );
             o.note(narrate, at, key, Change::Opened);
         }
-        self.merge(survivor, &candidates, at, key, narrate, "rolled up to its feeder");
+        self.merge(
+            survivor,
+            &candidates,
+            at,
+            key,
+            narrate,
+            "rolled up to its feeder",
+        );
     }
 
     /// The victims go into the survivor: their spans and sources move, each merged outage keeps its
@@ -850,7 +938,10 @@ impl<'a> Fold<'a> {
             let spans = std::mem::take(&mut v.spans);
             let sources = std::mem::take(&mut v.sources);
             let open = std::mem::replace(&mut v.open_spans, 0);
-            let s = self.outages.get_mut(&survivor).expect("survivor in the fold");
+            let s = self
+                .outages
+                .get_mut(&survivor)
+                .expect("survivor in the fold");
             for &i in &spans {
                 self.spans[i].outage = survivor;
             }
@@ -874,7 +965,15 @@ impl<'a> Fold<'a> {
             return;
         }
         let s = self.outages.get_mut(&survivor).expect("survivor");
-        s.note(narrate, at, key, Change::Absorbed { victims: merged, reason });
+        s.note(
+            narrate,
+            at,
+            key,
+            Change::Absorbed {
+                victims: merged,
+                reason,
+            },
+        );
         // A survivor is confirmed when a victim was (SPEC §5.3), or when its sources reach it.
         if victims_confirmed && !s.confirmed {
             s.confirmed = true;
@@ -884,7 +983,12 @@ impl<'a> Fold<'a> {
         // Every meter it took in may be back already (a roll-up weighs outages that were over).
         let s = &self.outages[&survivor];
         if s.open_spans == 0 && !s.spans.is_empty() && s.is_open() {
-            let end = s.spans.iter().filter_map(|&i| self.spans[i].on).max().unwrap_or(at);
+            let end = s
+                .spans
+                .iter()
+                .filter_map(|&i| self.spans[i].on)
+                .max()
+                .unwrap_or(at);
             self.restore(survivor, end, key, narrate);
         }
     }
@@ -926,7 +1030,9 @@ impl<'a> Fold<'a> {
             }
             if let Some(&index) = self.open_span.get(&meter) {
                 if self.spans[index].off <= at {
-                    back.entry(self.spans[index].outage).or_default().push(index);
+                    back.entry(self.spans[index].outage)
+                        .or_default()
+                        .push(index);
                 }
             }
         }
@@ -982,7 +1088,11 @@ impl<'a> Fold<'a> {
             if opened {
                 o.placement = Placement::Scada;
                 o.opened_by = SourceKind::Scada;
-                o.description = format!("{}: {} meter(s) affected", alarm.description, alarm.affected.len());
+                o.description = format!(
+                    "{}: {} meter(s) affected",
+                    alarm.description,
+                    alarm.affected.len()
+                );
                 o.latitude = alarm.latitude;
                 o.longitude = alarm.longitude;
                 o.note(narrate, at, &key, Change::Opened);
@@ -996,13 +1106,20 @@ impl<'a> Fold<'a> {
         }
         let new_source = self.add_source(outage, &key, at, Some(self.rules.weights.scada.max(1.0)));
         self.outages.get_mut(&outage).expect("outage").scada = true;
-        let said = format!("{}: {} meter(s) affected", alarm.description, alarm.affected.len());
+        let said = format!(
+            "{}: {} meter(s) affected",
+            alarm.description,
+            alarm.affected.len()
+        );
         if new_source && !opened {
             self.outages.get_mut(&outage).expect("outage").note_text(
                 narrate,
                 at,
                 &key,
-                Change::Joined { meters: 0, quiet: false },
+                Change::Joined {
+                    meters: 0,
+                    quiet: false,
+                },
                 said.clone(),
             );
         }
@@ -1034,7 +1151,14 @@ impl<'a> Fold<'a> {
                     && o.start >= earliest
             })
             .collect();
-        self.merge(outage, &victims, at, &key, narrate, "absorbed by the SCADA outage of its device");
+        self.merge(
+            outage,
+            &victims,
+            at,
+            &key,
+            narrate,
+            "absorbed by the SCADA outage of its device",
+        );
         let mut affected = alarm.affected.clone();
         affected.sort_unstable();
         affected.dedup();
@@ -1062,7 +1186,10 @@ impl<'a> Fold<'a> {
                 narrate,
                 at,
                 &key,
-                Change::Joined { meters: added, quiet: false },
+                Change::Joined {
+                    meters: added,
+                    quiet: false,
+                },
                 said,
             );
         }
@@ -1081,7 +1208,13 @@ impl<'a> Fold<'a> {
             .filter(|id| self.outages[id].is_open() && self.outages[id].start <= at)
             .collect();
         // The device's own outage first: the one the alarm's result names.
-        restored.sort_by_key(|id| (self.outages[id].device != alarm.device, self.outages[id].start, *id));
+        restored.sort_by_key(|id| {
+            (
+                self.outages[id].device != alarm.device,
+                self.outages[id].start,
+                *id,
+            )
+        });
         for &outage in &restored {
             let open: Vec<usize> = self.outages[&outage]
                 .spans
@@ -1099,7 +1232,13 @@ impl<'a> Fold<'a> {
                 });
             }
             self.add_source(outage, &key, at, None);
-            self.restore_as(outage, at, &key, narrate, Change::RestoredByScada { meters });
+            self.restore_as(
+                outage,
+                at,
+                &key,
+                narrate,
+                Change::RestoredByScada { meters },
+            );
         }
         if let Some(&first) = restored.first() {
             self.alarm_outage.insert(alarm.id, first);

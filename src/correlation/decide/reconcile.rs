@@ -190,17 +190,17 @@ fn match_identities(fold: &Fold<'_>, stored: &Stored<'_>) -> BTreeMap<Id, Id> {
                 mapping.insert(new.id, old.id);
             }
         }
-        let unmatched: Vec<&&Outage> = news.iter().filter(|n| !mapping.contains_key(&n.id)).collect();
+        let unmatched: Vec<&&Outage> = news
+            .iter()
+            .filter(|n| !mapping.contains_key(&n.id))
+            .collect();
         for new in unmatched {
             let (new_from, new_until) = (new.start, end_of(new.life));
             let best = olds
                 .iter()
                 .filter(|old| !taken.contains(&old.id))
                 .map(|old| {
-                    let until = old
-                        .merged_at
-                        .or(old.restored_at)
-                        .unwrap_or(Time::MAX);
+                    let until = old.merged_at.or(old.restored_at).unwrap_or(Time::MAX);
                     let overlap = new_until.min(until).saturating_sub(new_from.max(old.start));
                     (overlap, old)
                 })
@@ -229,7 +229,9 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     // points at what they went into.
     let mut unwritten: BTreeMap<Id, Id> = BTreeMap::new();
     for o in fold.outages.values() {
-        if let (false, Life::Merged { into, .. }) = (o.existed || mapping.contains_key(&o.id), o.life) {
+        if let (false, Life::Merged { into, .. }) =
+            (o.existed || mapping.contains_key(&o.id), o.life)
+        {
             unwritten.insert(o.id, into);
         }
     }
@@ -269,8 +271,9 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
                 }
             }
             // Taking in only outages that were never written is nothing to tell.
-            o.notes
-                .retain(|n| !matches!(&n.change, Change::Absorbed { victims, .. } if victims.is_empty()));
+            o.notes.retain(
+                |n| !matches!(&n.change, Change::Absorbed { victims, .. } if victims.is_empty()),
+            );
             (o.id, o)
         })
         .collect();
@@ -368,7 +371,10 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
             match stored_sources.get(&(o.id, key.clone())) {
                 Some(old) => {
                     kept_sources.insert((o.id, key.clone()));
-                    if old.origin != row.origin || old.at != row.at || !same_weight(old.weight, row.weight) {
+                    if old.origin != row.origin
+                        || old.at != row.at
+                        || !same_weight(old.weight, row.weight)
+                    {
                         decision.source_updates.push(SourceUpdate {
                             stored_outage: old.outage,
                             row,
@@ -393,7 +399,9 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         let mut freed = to_remove.remove(&key).unwrap_or_default();
         for row in rows {
             match freed.pop() {
-                Some(stored_outage) => decision.source_updates.push(SourceUpdate { stored_outage, row }),
+                Some(stored_outage) => decision
+                    .source_updates
+                    .push(SourceUpdate { stored_outage, row }),
                 None => decision.source_inserts.push(row),
             }
         }
@@ -408,7 +416,8 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     }
 
     // Outage rows.
-    let stored_rows: HashMap<Id, &StoredOutage> = stored.outages.iter().map(|o| (o.id, o)).collect();
+    let stored_rows: HashMap<Id, &StoredOutage> =
+        stored.outages.iter().map(|o| (o.id, o)).collect();
     let mut by_outage: HashMap<Id, Vec<&Span>> = HashMap::new();
     for span in &spans {
         by_outage.entry(span.outage).or_default().push(span);
@@ -475,14 +484,20 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     // outage that holds their meters now (a merged one keeps its survivor when its meters cannot
     // be followed), else withdrawn. From their opening on: a later replay must not find them open.
     for old in stored.outages {
-        if old.status == StoredStatus::Closed || outages.contains_key(&old.id) || old.opened_at < stored.t0 {
+        if old.status == StoredStatus::Closed
+            || outages.contains_key(&old.id)
+            || old.opened_at < stored.t0
+        {
             continue;
         }
         let into = most_spans_now_in(old.id, stored.spans, &spans).or(match old.status {
             StoredStatus::Merged => old.merged_into,
             _ => None,
         });
-        if old.status == StoredStatus::Merged && into == old.merged_into && old.merged_at == Some(old.opened_at) {
+        if old.status == StoredStatus::Merged
+            && into == old.merged_into
+            && old.merged_at == Some(old.opened_at)
+        {
             continue;
         }
         decision.retired.push(Retired { id: old.id, into });
@@ -547,8 +562,12 @@ fn same_weight(a: Option<f64>, b: Option<f64>) -> bool {
 
 fn row_differs(old: &StoredOutage, row: &OutageRow) -> bool {
     let old_status = match old.status {
-        StoredStatus::Open { in_progress: true, .. } => "in_progress",
-        StoredStatus::Open { confirmed: true, .. } => "confirmed",
+        StoredStatus::Open {
+            in_progress: true, ..
+        } => "in_progress",
+        StoredStatus::Open {
+            confirmed: true, ..
+        } => "confirmed",
         StoredStatus::Open { .. } => "detected",
         StoredStatus::Restored => "restored",
         StoredStatus::Merged => "merged",
@@ -570,15 +589,23 @@ fn row_differs(old: &StoredOutage, row: &OutageRow) -> bool {
 /// outage's spans moved to its survivor).
 fn most_spans_now_in(retired: Id, stored: &[StoredSpan], spans: &[Span]) -> Option<Id> {
     let mut counts: BTreeMap<Id, usize> = BTreeMap::new();
-    for old in stored.iter().filter(|s| s.outage == retired || s.origin == retired) {
+    for old in stored
+        .iter()
+        .filter(|s| s.outage == retired || s.origin == retired)
+    {
         let holder = spans.iter().find(|s| {
-            s.meter == old.meter && s.off <= old.on.unwrap_or(Time::MAX) && s.on.unwrap_or(Time::MAX) >= old.off
+            s.meter == old.meter
+                && s.off <= old.on.unwrap_or(Time::MAX)
+                && s.on.unwrap_or(Time::MAX) >= old.off
         });
         if let Some(holder) = holder {
             *counts.entry(holder.outage).or_default() += 1;
         }
     }
-    counts.into_iter().max_by_key(|&(id, n)| (n, std::cmp::Reverse(id))).map(|(id, _)| id)
+    counts
+        .into_iter()
+        .max_by_key(|&(id, n)| (n, std::cmp::Reverse(id)))
+        .map(|(id, _)| id)
 }
 
 /// `OMS_<tag>_<start, UTC>_<16 hex digits of the id>`, as the engine has always named outages.
@@ -608,7 +635,12 @@ fn narrate(
     decision: &mut Decision,
 ) {
     let written: BTreeSet<Id> = decision.outages.iter().map(|o| o.id).collect();
-    let new_rows: BTreeSet<Id> = decision.outages.iter().filter(|o| o.is_new).map(|o| o.id).collect();
+    let new_rows: BTreeSet<Id> = decision
+        .outages
+        .iter()
+        .filter(|o| o.is_new)
+        .map(|o| o.id)
+        .collect();
     for o in outages.values() {
         // A new row's whole story is news; an existing one's, what this batch's inputs did.
         let told = |n: &&Note| n.news || new_rows.contains(&o.id);
@@ -660,10 +692,20 @@ fn narrate(
     for r in retired {
         decision.timeline.push(TimelineRow {
             outage: r.id,
-            event_type: if r.into.is_some() { "merged" } else { "withdrawn" },
-            status: if r.into.is_some() { "merged" } else { "cancelled" },
+            event_type: if r.into.is_some() {
+                "merged"
+            } else {
+                "withdrawn"
+            },
+            status: if r.into.is_some() {
+                "merged"
+            } else {
+                "cancelled"
+            },
             description: match r.into {
-                Some(_) => "Merged on correlating a late signal: its meters are in another outage".into(),
+                Some(_) => {
+                    "Merged on correlating a late signal: its meters are in another outage".into()
+                }
                 None => "Withdrawn on correlating a late signal: none of its meters was out".into(),
             },
             source: "oms_correlation".into(),
@@ -672,7 +714,11 @@ fn narrate(
         });
         decision.announced.push(Announced {
             outage: r.id,
-            changes: vec![if r.into.is_some() { "merged" } else { "withdrawn" }],
+            changes: vec![if r.into.is_some() {
+                "merged"
+            } else {
+                "withdrawn"
+            }],
             source: None,
             first_change: Time::MAX,
         });
@@ -689,7 +735,11 @@ fn timeline_row(
     outages: &BTreeMap<Id, Outage>,
 ) -> Option<TimelineRow> {
     let source = note.source.kind.as_str().to_string();
-    let who = format!("{} {}", super::engine::label(note.source.kind), note.source.event_id);
+    let who = format!(
+        "{} {}",
+        super::engine::label(note.source.kind),
+        note.source.event_id
+    );
     let (event_type, description, metadata) = match &note.change {
         Change::Opened => (
             "outage_detected",
@@ -698,7 +748,9 @@ fn timeline_row(
         ),
         Change::Joined { meters, .. } => (
             "source_joined",
-            note.text.clone().unwrap_or_else(|| format!("{who}: {meters} meter(s) off")),
+            note.text
+                .clone()
+                .unwrap_or_else(|| format!("{who}: {meters} meter(s) off")),
             serde_json::json!({"meters_joined": meters}),
         ),
         Change::Absorbed { victims, reason } => {

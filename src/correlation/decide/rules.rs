@@ -148,7 +148,8 @@ impl RollUp {
             return false;
         }
         let within = most_within_window(off_times, window);
-        within >= self.min_meters.max(1) || fraction_reached(within, active_meters, self.dp_fraction)
+        within >= self.min_meters.max(1)
+            || fraction_reached(within, active_meters, self.dp_fraction)
     }
 
     /// Whether a feeder rolls up: enough of its DPs with outages that began within one window, or
@@ -248,7 +249,11 @@ impl StormThresholds {
     pub fn per_minute(enter: f64, exit: f64, window: Time, cooldown: Time) -> StormThresholds {
         let per_window = |rate: f64| (rate * window as f64 / 60_000_000.0).ceil().max(0.0) as u64;
         StormThresholds {
-            enter: if enter > 0.0 { per_window(enter).max(1) } else { 0 },
+            enter: if enter > 0.0 {
+                per_window(enter).max(1)
+            } else {
+                0
+            },
             exit: per_window(exit),
             window: window.max(1),
             cooldown: cooldown.max(0),

@@ -108,11 +108,21 @@ fn kaifa_on(m: &str, time: &str) -> Input {
 }
 
 fn ticket(m: &str, time: &str) -> Input {
-    off(SourceKind::CallCenter, &[m], time, &format!("TC-{m}-{time}"))
+    off(
+        SourceKind::CallCenter,
+        &[m],
+        time,
+        &format!("TC-{m}-{time}"),
+    )
 }
 
 fn onu9001(time: &str) -> Input {
-    off(SourceKind::Onu, &["A1-01", "A1-02"], time, &format!("ONU-9001-{time}"))
+    off(
+        SourceKind::Onu,
+        &["A1-01", "A1-02"],
+        time,
+        &format!("ONU-9001-{time}"),
+    )
 }
 
 fn trip(feeder: &str, time: &str, affected: &[&str]) -> Input {
@@ -170,7 +180,9 @@ impl Store {
             let span = self
                 .spans
                 .iter_mut()
-                .find(|s| s.outage == u.stored_outage && s.meter == u.row.meter && s.off == u.row.off)
+                .find(|s| {
+                    s.outage == u.stored_outage && s.meter == u.row.meter && s.off == u.row.off
+                })
                 .expect("an updated span is stored");
             span.outage = u.row.outage;
             span.origin = u.row.origin;
@@ -189,7 +201,8 @@ impl Store {
             });
         }
         for (outage, key) in &d.source_deletes {
-            self.sources.retain(|s| !(s.outage == *outage && &s.key == key));
+            self.sources
+                .retain(|s| !(s.outage == *outage && &s.key == key));
         }
         for u in &d.source_updates {
             let src = self
@@ -204,7 +217,10 @@ impl Store {
         }
         for r in &d.source_inserts {
             assert!(
-                !self.sources.iter().any(|s| s.outage == r.outage && s.key == r.key),
+                !self
+                    .sources
+                    .iter()
+                    .any(|s| s.outage == r.outage && s.key == r.key),
                 "a source is stored once per outage"
             );
             self.sources.push(StoredSource {
@@ -255,7 +271,10 @@ impl Store {
             entry.customers_out = row.customers_out;
         }
         for r in &d.retired {
-            let o = self.outages.get_mut(&r.id).expect("a retired outage is stored");
+            let o = self
+                .outages
+                .get_mut(&r.id)
+                .expect("a retired outage is stored");
             match r.into {
                 Some(into) => {
                     o.status = StoredStatus::Merged;
@@ -281,7 +300,10 @@ impl Store {
             });
         }
         for a in &d.announced {
-            assert!(self.outages.contains_key(&a.outage), "only written outages are announced");
+            assert!(
+                self.outages.contains_key(&a.outage),
+                "only written outages are announced"
+            );
             self.announced.push((a.outage, a.changes.clone()));
         }
         for t in &d.turned_on {
@@ -289,10 +311,16 @@ impl Store {
         }
         let written: BTreeSet<Id> = self.outages.keys().copied().collect();
         for s in &self.spans {
-            assert!(written.contains(&s.outage) && written.contains(&s.origin), "spans name written outages");
+            assert!(
+                written.contains(&s.outage) && written.contains(&s.origin),
+                "spans name written outages"
+            );
         }
         for s in &self.sources {
-            assert!(written.contains(&s.outage) && written.contains(&s.origin), "sources name written outages");
+            assert!(
+                written.contains(&s.outage) && written.contains(&s.origin),
+                "sources name written outages"
+            );
         }
     }
 
@@ -398,7 +426,18 @@ fn play(g: &Grid, inputs: &[Input], size: usize, rules: &Rules) -> Store {
     store
 }
 
-type Row = (String, &'static str, &'static str, i32, i32, String, String, Option<String>, Vec<String>, Option<String>);
+type Row = (
+    String,
+    &'static str,
+    &'static str,
+    i32,
+    i32,
+    String,
+    String,
+    Option<String>,
+    Vec<String>,
+    Option<String>,
+);
 
 /// Every outage but the merged ones: device, scope, status, customers affected and out,
 /// confidence, start, end, meters, and the start of the outage it is nested in.
@@ -415,7 +454,9 @@ fn picture(store: &Store, g: &Grid) -> Vec<Row> {
                 Device::Substation(_) => "S".into(),
             };
             let status = match o.status {
-                StoredStatus::Open { confirmed: true, .. } => "confirmed",
+                StoredStatus::Open {
+                    confirmed: true, ..
+                } => "confirmed",
                 StoredStatus::Open { .. } => "detected",
                 StoredStatus::Restored => "restored",
                 _ => "other",
@@ -502,22 +543,51 @@ fn every_way(g: &Grid, inputs: &[Input], rules: &Rules) -> Store {
 #[test]
 fn one_onu_building_is_one_service_outage() {
     let g = grid();
-    let store = every_way(&g, &[onu9001("10:00"), kaifa("A1-01", "10:01")], &Rules::default());
+    let store = every_way(
+        &g,
+        &[onu9001("10:00"), kaifa("A1-01", "10:01")],
+        &Rules::default(),
+    );
     assert_eq!(
         picture(&store, &g),
-        vec![(s("onu:9001"), "service", "confirmed", 2, 2, s("0.92"), s("10:00"), None, names(&["A1-01", "A1-02"]), None)]
+        vec![(
+            s("onu:9001"),
+            "service",
+            "confirmed",
+            2,
+            2,
+            s("0.92"),
+            s("10:00"),
+            None,
+            names(&["A1-01", "A1-02"]),
+            None
+        )]
     );
 }
 
 #[test]
 fn three_meters_under_one_dp_roll_up_and_a_batch_never_writes_what_it_merged() {
     let g = grid();
-    let events = [kaifa("A2-01", "10:00"), kaifa("A2-02", "10:01"), ticket("A2-03", "10:02")];
+    let events = [
+        kaifa("A2-01", "10:00"),
+        kaifa("A2-02", "10:01"),
+        ticket("A2-03", "10:02"),
+    ];
     let store = every_way(&g, &events, &Rules::default());
     assert_eq!(
         picture(&store, &g),
-        vec![(s("DP-A2"), "distribution_point", "confirmed", 3, 3, s("0.98"), s("10:00"), None,
-              names(&["A2-01", "A2-02", "A2-03"]), None)]
+        vec![(
+            s("DP-A2"),
+            "distribution_point",
+            "confirmed",
+            3,
+            3,
+            s("0.98"),
+            s("10:00"),
+            None,
+            names(&["A2-01", "A2-02", "A2-03"]),
+            None
+        )]
     );
     // One signal a batch: the first two service outages were written, then merged; the third
     // was opened and merged in its own batch, so never written.
@@ -540,8 +610,18 @@ fn two_dps_of_a_feeder_roll_up_to_the_feeder() {
     let store = every_way(&g, &events, &Rules::default());
     assert_eq!(
         picture(&store, &g),
-        vec![(s("F-B"), "feeder", "confirmed", 6, 6, s("1.00"), s("10:00"), None,
-              names(&["B1-01", "B1-02", "B1-03", "B2-01", "B2-02", "B2-03"]), None)]
+        vec![(
+            s("F-B"),
+            "feeder",
+            "confirmed",
+            6,
+            6,
+            s("1.00"),
+            s("10:00"),
+            None,
+            names(&["B1-01", "B1-02", "B1-03", "B2-01", "B2-02", "B2-03"]),
+            None
+        )]
     );
 }
 
@@ -551,15 +631,28 @@ fn confidence_is_over_the_distinct_sources_never_a_rounded_value() {
     // each join would give 0.99.
     let g = grid();
     let rules = Rules {
-        rollup: super::rules::RollUp { min_meters: 10, dp_fraction: 1.0, ..Default::default() },
+        rollup: super::rules::RollUp {
+            min_meters: 10,
+            dp_fraction: 1.0,
+            ..Default::default()
+        },
         ..Rules::default()
     };
-    let events = [kaifa("A2-01", "10:00"), kaifa("A2-01", "10:01"), kaifa("A2-01", "10:02"), ticket("A2-01", "10:03")];
+    let events = [
+        kaifa("A2-01", "10:00"),
+        kaifa("A2-01", "10:01"),
+        kaifa("A2-01", "10:02"),
+        ticket("A2-01", "10:03"),
+    ];
     let store = every_way(&g, &events, &rules);
     assert_eq!(picture(&store, &g)[0].5, "1.00");
     // With weights changed in the rules: 1 - (0.5)(0.5)(0.5)(0.9) = 0.8875 -> 0.89.
     let weighted = Rules {
-        weights: super::rules::Weights { kaifa: 0.5, call_center: 0.1, ..Default::default() },
+        weights: super::rules::Weights {
+            kaifa: 0.5,
+            call_center: 0.1,
+            ..Default::default()
+        },
         ..rules
     };
     let store = every_way(&g, &events, &weighted);
@@ -569,26 +662,58 @@ fn confidence_is_over_the_distinct_sources_never_a_rounded_value() {
 #[test]
 fn scada_absorbs_the_predicted_outages_under_its_feeder() {
     let g = grid();
-    let events = [kaifa("A4-01", "10:00"), kaifa("A4-02", "10:01"), kaifa("A4-03", "10:02"), onu9001("10:03"),
-                  trip("A", "10:04", &["A4-01", "A4-02", "A4-03", "A1-01", "A1-02"])];
+    let events = [
+        kaifa("A4-01", "10:00"),
+        kaifa("A4-02", "10:01"),
+        kaifa("A4-03", "10:02"),
+        onu9001("10:03"),
+        trip("A", "10:04", &["A4-01", "A4-02", "A4-03", "A1-01", "A1-02"]),
+    ];
     let store = every_way(&g, &events, &Rules::default());
     assert_eq!(
         picture(&store, &g),
-        vec![(s("F-A"), "feeder", "confirmed", 5, 5, s("1.00"), s("10:00"), None,
-              names(&["A1-01", "A1-02", "A4-01", "A4-02", "A4-03"]), None)]
+        vec![(
+            s("F-A"),
+            "feeder",
+            "confirmed",
+            5,
+            5,
+            s("1.00"),
+            s("10:00"),
+            None,
+            names(&["A1-01", "A1-02", "A4-01", "A4-02", "A4-03"]),
+            None
+        )]
     );
 }
 
 #[test]
 fn the_join_window_bounds_what_a_trip_takes_in() {
     let g = grid();
-    let rules = Rules { join_window: MINUTE, ..Rules::default() };
-    let store = every_way(&g, &[trip("A", "10:04", &[]), kaifa("A3-01", "10:00")], &rules);
-    let rows: Vec<_> = picture(&store, &g).into_iter().map(|r| (r.0, r.1)).collect();
+    let rules = Rules {
+        join_window: MINUTE,
+        ..Rules::default()
+    };
+    let store = every_way(
+        &g,
+        &[trip("A", "10:04", &[]), kaifa("A3-01", "10:00")],
+        &rules,
+    );
+    let rows: Vec<_> = picture(&store, &g)
+        .into_iter()
+        .map(|r| (r.0, r.1))
+        .collect();
     assert_eq!(rows, vec![(s("A3-01"), "service"), (s("F-A"), "feeder")]);
     // Within the window (the default 30 minutes), the trip takes it in.
-    let store = every_way(&g, &[trip("A", "10:04", &[]), kaifa("A3-01", "10:00")], &Rules::default());
-    let rows: Vec<_> = picture(&store, &g).into_iter().map(|r| (r.0, r.1, r.6)).collect();
+    let store = every_way(
+        &g,
+        &[trip("A", "10:04", &[]), kaifa("A3-01", "10:00")],
+        &Rules::default(),
+    );
+    let rows: Vec<_> = picture(&store, &g)
+        .into_iter()
+        .map(|r| (r.0, r.1, r.6))
+        .collect();
     assert_eq!(rows, vec![(s("F-A"), "feeder", s("10:00"))]);
 }
 
@@ -598,44 +723,115 @@ fn a_dp_roll_up_takes_in_the_open_outages_under_it_begun_within_the_join_window(
     // A2-05 out since 10:10; A2-01..03 at 10:30-10:32 roll DP-A2 up. 10:10 is within the join window
     // (30 minutes) before the DP outage's 10:30: a signal of A2-05 now would join it (SPEC §5.2), so
     // its outage merges (§5.3), and the DP outage starts at 10:10.
-    let events = [kaifa("A2-05", "10:10"), kaifa("A2-01", "10:30"), kaifa("A2-02", "10:31"), kaifa("A2-03", "10:32")];
+    let events = [
+        kaifa("A2-05", "10:10"),
+        kaifa("A2-01", "10:30"),
+        kaifa("A2-02", "10:31"),
+        kaifa("A2-03", "10:32"),
+    ];
     let store = every_way(&g, &events, &Rules::default());
-    let rows: Vec<_> = picture(&store, &g).into_iter().map(|r| (r.0, r.1, r.3, r.6)).collect();
-    assert_eq!(rows, vec![(s("DP-A2"), "distribution_point", 4, s("10:10"))]);
-    // Out since 09:50 (40 minutes before): a fault of its own, which stays.
-    let events = [kaifa("A2-05", "09:50"), kaifa("A2-01", "10:30"), kaifa("A2-02", "10:31"), kaifa("A2-03", "10:32")];
-    let store = every_way(&g, &events, &Rules::default());
-    let rows: Vec<_> = picture(&store, &g).into_iter().map(|r| (r.0, r.1, r.3, r.6)).collect();
+    let rows: Vec<_> = picture(&store, &g)
+        .into_iter()
+        .map(|r| (r.0, r.1, r.3, r.6))
+        .collect();
     assert_eq!(
         rows,
-        vec![(s("A2-05"), "service", 1, s("09:50")), (s("DP-A2"), "distribution_point", 3, s("10:30"))]
+        vec![(s("DP-A2"), "distribution_point", 4, s("10:10"))]
+    );
+    // Out since 09:50 (40 minutes before): a fault of its own, which stays.
+    let events = [
+        kaifa("A2-05", "09:50"),
+        kaifa("A2-01", "10:30"),
+        kaifa("A2-02", "10:31"),
+        kaifa("A2-03", "10:32"),
+    ];
+    let store = every_way(&g, &events, &Rules::default());
+    let rows: Vec<_> = picture(&store, &g)
+        .into_iter()
+        .map(|r| (r.0, r.1, r.3, r.6))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (s("A2-05"), "service", 1, s("09:50")),
+            (s("DP-A2"), "distribution_point", 3, s("10:30"))
+        ]
     );
 }
 
 #[test]
 fn step_and_full_restoration() {
     let g = grid();
-    let events = [kaifa("A2-01", "10:00"), kaifa("A2-02", "10:01"), kaifa("A2-03", "10:02"),
-                  kaifa_on("A2-01", "10:20"), kaifa_on("A2-02", "10:21"), kaifa_on("A2-03", "10:22")];
+    let events = [
+        kaifa("A2-01", "10:00"),
+        kaifa("A2-02", "10:01"),
+        kaifa("A2-03", "10:02"),
+        kaifa_on("A2-01", "10:20"),
+        kaifa_on("A2-02", "10:21"),
+        kaifa_on("A2-03", "10:22"),
+    ];
     let store = every_way(&g, &events, &Rules::default());
     assert_eq!(
         picture(&store, &g),
-        vec![(s("DP-A2"), "distribution_point", "restored", 3, 0, s("0.99"), s("10:00"), Some(s("10:22")),
-              names(&["A2-01", "A2-02", "A2-03"]), None)]
+        vec![(
+            s("DP-A2"),
+            "distribution_point",
+            "restored",
+            3,
+            0,
+            s("0.99"),
+            s("10:00"),
+            Some(s("10:22")),
+            names(&["A2-01", "A2-02", "A2-03"]),
+            None
+        )]
     );
-    assert_eq!(store.customers.iter().filter(|c| c.restored_at.is_some()).count(), 3);
+    assert_eq!(
+        store
+            .customers
+            .iter()
+            .filter(|c| c.restored_at.is_some())
+            .count(),
+        3
+    );
 }
 
 #[test]
 fn a_meter_off_again_soon_after_its_restoration_opens_a_nested_outage() {
     let g = grid();
-    let events = [kaifa("A3-05", "10:00"), kaifa_on("A3-05", "10:05"), kaifa("A3-05", "10:10")];
+    let events = [
+        kaifa("A3-05", "10:00"),
+        kaifa_on("A3-05", "10:05"),
+        kaifa("A3-05", "10:10"),
+    ];
     let store = every_way(&g, &events, &Rules::default());
     assert_eq!(
         picture(&store, &g),
         vec![
-            (s("A3-05"), "service", "restored", 1, 0, s("0.80"), s("10:00"), Some(s("10:05")), names(&["A3-05"]), None),
-            (s("A3-05"), "service", "confirmed", 1, 1, s("0.80"), s("10:10"), None, names(&["A3-05"]), Some(s("10:00"))),
+            (
+                s("A3-05"),
+                "service",
+                "restored",
+                1,
+                0,
+                s("0.80"),
+                s("10:00"),
+                Some(s("10:05")),
+                names(&["A3-05"]),
+                None
+            ),
+            (
+                s("A3-05"),
+                "service",
+                "confirmed",
+                1,
+                1,
+                s("0.80"),
+                s("10:10"),
+                None,
+                names(&["A3-05"]),
+                Some(s("10:00"))
+            ),
         ]
     );
 }
@@ -643,18 +839,70 @@ fn a_meter_off_again_soon_after_its_restoration_opens_a_nested_outage() {
 #[test]
 fn a_late_scada_restoration_ends_no_span_that_began_after_it() {
     let g = grid();
-    let events = [trip("A", "10:00", &[]), kaifa("A1-05", "10:01"), kaifa("A3-07", "10:02"),
-                  kaifa_on("A1-05", "10:10"), restore("A", "10:20"), kaifa("A4-02", "10:22"),
-                  kaifa_on("A4-02", "10:24"), kaifa("A1-05", "10:25"), kaifa("A2-03", "10:25"),
-                  kaifa_on("A3-07", "10:30")];
+    let events = [
+        trip("A", "10:00", &[]),
+        kaifa("A1-05", "10:01"),
+        kaifa("A3-07", "10:02"),
+        kaifa_on("A1-05", "10:10"),
+        restore("A", "10:20"),
+        kaifa("A4-02", "10:22"),
+        kaifa_on("A4-02", "10:24"),
+        kaifa("A1-05", "10:25"),
+        kaifa("A2-03", "10:25"),
+        kaifa_on("A3-07", "10:30"),
+    ];
     let store = every_way(&g, &events, &Rules::default());
     assert_eq!(
         picture(&store, &g),
         vec![
-            (s("A1-05"), "service", "confirmed", 1, 1, s("0.80"), s("10:25"), None, names(&["A1-05"]), Some(s("10:00"))),
-            (s("A2-03"), "service", "confirmed", 1, 1, s("0.80"), s("10:25"), None, names(&["A2-03"]), None),
-            (s("A4-02"), "service", "restored", 1, 0, s("0.80"), s("10:22"), Some(s("10:24")), names(&["A4-02"]), None),
-            (s("F-A"), "feeder", "restored", 2, 0, s("1.00"), s("10:00"), Some(s("10:20")), names(&["A1-05", "A3-07"]), None),
+            (
+                s("A1-05"),
+                "service",
+                "confirmed",
+                1,
+                1,
+                s("0.80"),
+                s("10:25"),
+                None,
+                names(&["A1-05"]),
+                Some(s("10:00"))
+            ),
+            (
+                s("A2-03"),
+                "service",
+                "confirmed",
+                1,
+                1,
+                s("0.80"),
+                s("10:25"),
+                None,
+                names(&["A2-03"]),
+                None
+            ),
+            (
+                s("A4-02"),
+                "service",
+                "restored",
+                1,
+                0,
+                s("0.80"),
+                s("10:22"),
+                Some(s("10:24")),
+                names(&["A4-02"]),
+                None
+            ),
+            (
+                s("F-A"),
+                "feeder",
+                "restored",
+                2,
+                0,
+                s("1.00"),
+                s("10:00"),
+                Some(s("10:20")),
+                names(&["A1-05", "A3-07"]),
+                None
+            ),
         ]
     );
     assert_eq!(
@@ -672,15 +920,28 @@ fn a_late_scada_restoration_ends_no_span_that_began_after_it() {
 #[test]
 fn a_restoration_older_than_one_already_handled_still_ends_the_outage_at_its_time() {
     let g = grid();
-    let all: Vec<String> = (1..=4).flat_map(|d| (1..=10).map(move |n| format!("A{d}-{n:02}"))).collect();
+    let all: Vec<String> = (1..=4)
+        .flat_map(|d| (1..=10).map(move |n| format!("A{d}-{n:02}")))
+        .collect();
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
-    let arrival = [trip("A", "10:00", &[]), kaifa("A3-07", "10:02"), trip("A", "10:25", &all),
-                   restore("A", "10:40"), restore("A", "10:20")];
+    let arrival = [
+        trip("A", "10:00", &[]),
+        kaifa("A3-07", "10:02"),
+        trip("A", "10:25", &all),
+        restore("A", "10:40"),
+        restore("A", "10:20"),
+    ];
     let store = play(&g, &arrival, 1, &Rules::default());
-    let rows: Vec<_> = picture(&store, &g).into_iter().map(|r| (r.0, r.2, r.3, r.6, r.7)).collect();
+    let rows: Vec<_> = picture(&store, &g)
+        .into_iter()
+        .map(|r| (r.0, r.2, r.3, r.6, r.7))
+        .collect();
     assert_eq!(
         rows,
-        vec![(s("F-A"), "restored", 1, s("10:00"), Some(s("10:20"))), (s("F-A"), "restored", 40, s("10:25"), Some(s("10:40")))]
+        vec![
+            (s("F-A"), "restored", 1, s("10:00"), Some(s("10:20"))),
+            (s("F-A"), "restored", 40, s("10:25"), Some(s("10:40")))
+        ]
     );
     // The registry learns each meter's restoration: A3-07 at 10:20 and again at 10:40.
     assert!(store.turned_on.contains(&(meter("A3-07"), at("10:20"))));
@@ -691,16 +952,34 @@ fn a_restoration_older_than_one_already_handled_still_ends_the_outage_at_its_tim
 #[test]
 fn a_scada_trip_after_its_restoration_takes_in_what_the_restoration_restored() {
     let g = grid();
-    let arrival = [kaifa("A1-01", "10:00"), kaifa("A1-02", "10:00"), kaifa("A1-03", "10:01"),
-                   restore("A", "10:30"), trip("A", "10:00", &["A1-01", "A1-02", "A1-03"])];
+    let arrival = [
+        kaifa("A1-01", "10:00"),
+        kaifa("A1-02", "10:00"),
+        kaifa("A1-03", "10:01"),
+        restore("A", "10:30"),
+        trip("A", "10:00", &["A1-01", "A1-02", "A1-03"]),
+    ];
     let store = play(&g, &arrival, 1, &Rules::default());
-    let rows: Vec<_> = picture(&store, &g).into_iter().map(|r| (r.0, r.2, r.3, r.6, r.7)).collect();
-    assert_eq!(rows, vec![(s("F-A"), "restored", 3, s("10:00"), Some(s("10:30")))]);
+    let rows: Vec<_> = picture(&store, &g)
+        .into_iter()
+        .map(|r| (r.0, r.2, r.3, r.6, r.7))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![(s("F-A"), "restored", 3, s("10:00"), Some(s("10:30")))]
+    );
     // The DP outage the meters had rolled up to was the same interruption: it went into the trip's.
-    let dp = store.outages.values().find(|o| matches!(o.device, Device::Dp(_))).expect("the DP outage was written");
+    let dp = store
+        .outages
+        .values()
+        .find(|o| matches!(o.device, Device::Dp(_)))
+        .expect("the DP outage was written");
     assert_eq!(dp.status, StoredStatus::Merged);
     assert_eq!(
-        spans(&store, &g).into_iter().filter(|s| s.0 == "A1-03").collect::<Vec<_>>(),
+        spans(&store, &g)
+            .into_iter()
+            .filter(|s| s.0 == "A1-03")
+            .collect::<Vec<_>>(),
         vec![(s("A1-03"), s("10:00"), Some(s("10:30")), "feeder")]
     );
 }
@@ -708,32 +987,67 @@ fn a_scada_trip_after_its_restoration_takes_in_what_the_restoration_restored() {
 #[test]
 fn one_dp_out_twice_in_the_window_is_one_child_of_its_feeder() {
     let g = grid();
-    let mut events: Vec<Input> = ["B1-01", "B1-02", "B1-03"].iter().map(|m| kaifa(m, "10:00")).collect();
-    events.extend(["B1-01", "B1-02", "B1-03"].iter().map(|m| kaifa_on(m, "10:01")));
-    events.extend(["B1-04", "B1-05", "B1-06"].iter().map(|m| kaifa(m, "10:03")));
+    let mut events: Vec<Input> = ["B1-01", "B1-02", "B1-03"]
+        .iter()
+        .map(|m| kaifa(m, "10:00"))
+        .collect();
+    events.extend(
+        ["B1-01", "B1-02", "B1-03"]
+            .iter()
+            .map(|m| kaifa_on(m, "10:01")),
+    );
+    events.extend(
+        ["B1-04", "B1-05", "B1-06"]
+            .iter()
+            .map(|m| kaifa(m, "10:03")),
+    );
     let store = every_way(&g, &events, &Rules::default());
-    let rows: Vec<_> = picture(&store, &g).into_iter().map(|r| (r.0, r.2, r.3, r.6, r.7)).collect();
+    let rows: Vec<_> = picture(&store, &g)
+        .into_iter()
+        .map(|r| (r.0, r.2, r.3, r.6, r.7))
+        .collect();
     assert_eq!(
         rows,
-        vec![(s("DP-B1"), "restored", 3, s("10:00"), Some(s("10:01"))), (s("DP-B1"), "confirmed", 3, s("10:03"), None)]
+        vec![
+            (s("DP-B1"), "restored", 3, s("10:00"), Some(s("10:01"))),
+            (s("DP-B1"), "confirmed", 3, s("10:03"), None)
+        ]
     );
 }
 
 #[test]
 fn flapping_meters_open_and_join_nothing() {
     let g = grid();
-    let rules = Rules { flap_threshold: 2, ..Rules::default() };
-    let events = [kaifa("A2-05", "09:50"), kaifa_on("A2-05", "09:52"), kaifa("A2-05", "09:54"),
-                  kaifa_on("A2-05", "09:56"), trip("A", "10:00", &[]), kaifa("A2-05", "10:01"), restore("A", "10:40")];
+    let rules = Rules {
+        flap_threshold: 2,
+        ..Rules::default()
+    };
+    let events = [
+        kaifa("A2-05", "09:50"),
+        kaifa_on("A2-05", "09:52"),
+        kaifa("A2-05", "09:54"),
+        kaifa_on("A2-05", "09:56"),
+        trip("A", "10:00", &[]),
+        kaifa("A2-05", "10:01"),
+        restore("A", "10:40"),
+    ];
     let store = every_way(&g, &events, &rules);
-    assert!(!spans(&store, &g).iter().any(|s| s.0 == "A2-05" && s.1.as_str() >= "10:00"));
+    assert!(!spans(&store, &g)
+        .iter()
+        .any(|s| s.0 == "A2-05" && s.1.as_str() >= "10:00"));
 }
 
 #[test]
 fn ids_are_a_function_of_the_device_and_the_opening_time() {
     let device = Device::Dp(uuid("DP-A1"));
-    assert_eq!(outage_id(device, at("10:00"), 0), outage_id(device, at("10:00"), 0));
-    assert_ne!(outage_id(device, at("10:00"), 0), outage_id(device, at("10:00"), 1));
+    assert_eq!(
+        outage_id(device, at("10:00"), 0),
+        outage_id(device, at("10:00"), 0)
+    );
+    assert_ne!(
+        outage_id(device, at("10:00"), 0),
+        outage_id(device, at("10:00"), 1)
+    );
     assert!(outage_id(device, at("10:00"), 0) < outage_id(device, at("10:01"), 0));
     assert_eq!(outage_id(device, at("10:00"), 0).get_version_num(), 7);
 }
@@ -741,15 +1055,25 @@ fn ids_are_a_function_of_the_device_and_the_opening_time() {
 #[test]
 fn storm_mode_widens_the_roll_up_window() {
     let g = grid();
-    let events = [kaifa("A2-01", "10:00"), kaifa("A2-02", "10:04"), kaifa("A2-03", "10:08")];
+    let events = [
+        kaifa("A2-01", "10:00"),
+        kaifa("A2-02", "10:04"),
+        kaifa("A2-03", "10:08"),
+    ];
     let calm = every_way(&g, &events, &Rules::default());
     assert_eq!(picture(&calm, &g).len(), 3);
     let storm = Rules {
-        storm: Storm { multiplier: 2.0, intervals: vec![(at("09:00"), None)] },
+        storm: Storm {
+            multiplier: 2.0,
+            intervals: vec![(at("09:00"), None)],
+        },
         ..Rules::default()
     };
     let store = every_way(&g, &events, &storm);
-    assert_eq!(picture(&store, &g).iter().map(|r| r.1).collect::<Vec<_>>(), vec!["distribution_point"]);
+    assert_eq!(
+        picture(&store, &g).iter().map(|r| r.1).collect::<Vec<_>>(),
+        vec!["distribution_point"]
+    );
 }
 
 /// Plays `inputs` in batches of random sizes, as a worker under a varying load takes them.
@@ -873,7 +1197,10 @@ fn any_batch_split_and_arrival_order_ends_in_the_same_outages() {
             for o in store.outages.values() {
                 let own = store.spans.iter().filter(|s| s.outage == o.id).count();
                 if o.status == StoredStatus::Merged {
-                    assert_eq!(own, 0, "seed {seed}: {name}: a merged outage holds no meters");
+                    assert_eq!(
+                        own, 0,
+                        "seed {seed}: {name}: a merged outage holds no meters"
+                    );
                 }
             }
         }

@@ -7,8 +7,8 @@ use pgrx::{JsonB, Uuid};
 
 use super::Stored;
 use crate::canonical::MeterSignal;
-use crate::db::queue::enqueue;
 use crate::db::jsonb::RawJsonb;
+use crate::db::queue::enqueue;
 use crate::db::registry::{change_args, registry_ctes};
 use crate::db::{arg, execute};
 use crate::payload::onu::OnuEvent;
@@ -67,7 +67,10 @@ const STORE_AND_APPLY: &str = concat!(
 ),"#,
     registry_ctes!(),
     ",",
-    enqueue!("audited", "CASE $6 WHEN 'power_off' THEN 'off' WHEN 'power_on' THEN 'on' END"),
+    enqueue!(
+        "audited",
+        "CASE $6 WHEN 'power_off' THEN 'off' WHEN 'power_on' THEN 'on' END"
+    ),
     "\nSELECT id, ARRAY(SELECT meter_id FROM audited) FROM event"
 );
 
