@@ -106,7 +106,7 @@ def run(admin_dsn, dsn, clients=4, storm_handling=True, log=print):
     conn = psycopg2.connect(admin_dsn)
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DB}")
+        cur.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
         cur.execute(f"CREATE DATABASE {DB}")
         cur.execute(f"ALTER DATABASE {DB} SET synchronous_commit = off")
     conn.close()

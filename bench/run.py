@@ -343,7 +343,7 @@ class Bench:
 
     # -- reliability indices on a year of history ------------------------------------------------
     def indices(self):
-        self.admin("DROP DATABASE IF EXISTS oms_history")
+        self.admin("DROP DATABASE IF EXISTS oms_history WITH (FORCE)")
         self.admin("CREATE DATABASE oms_history")
         conn = psycopg2.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=oms_history",
                                 options="-c TimeZone=UTC")

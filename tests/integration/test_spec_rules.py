@@ -254,6 +254,28 @@ def test_customers_move_with_a_merge_and_views_count_the_survivor_once(grid):
         ("F-A", 40, 3, Decimal("177.00"), Decimal("0.075000"), Decimal("4.425000"))]
 
 
+@pytest.mark.parametrize("order", ORDERS)
+def test_a_customer_counts_once_and_a_meter_with_no_customer_counts_as_one(grid, order):
+    # Catches: customers counted per meter, meters with no customer counted as none (or all as one
+    # shared "no customer"), and a customer counted back on while another of their meters is out.
+    # The engine grid gives each meter its own customer, so the other tests never meet either case.
+    # DP-A2: E-A2-02 shares E-A2-01's customer; E-A2-03 and E-A2-04 have none.
+    query(grid, """UPDATE oms_meters SET customer_id = (SELECT customer_id FROM oms_meters WHERE meter_number = 'E-A2-01')
+                   WHERE meter_number = 'E-A2-02'""")
+    query(grid, "UPDATE oms_meters SET customer_id = NULL WHERE meter_number IN ('E-A2-03', 'E-A2-04')")
+    # Four Kaifa power-offs within 3 min: the DP rolls up (three of ten). Customers: CE-A2-01 once,
+    # plus each customer-less meter as one: 3. Confidence 1 - 0.2^4 = 0.9984 -> 1.00.
+    play(grid, [kaifa(f"E-A2-0{n}", f"10:0{n - 1}") for n in (1, 2, 3, 4)], order)
+    assert [row[:7] for row in picture(grid)] == [("DP-A2", "distribution_point", "confirmed", 3, 3, "1.00", "10:00")]
+    # E-A2-03 back: 2 still out. E-A2-01 back: CE-A2-01 is still out through E-A2-02, so 2 still.
+    play(grid, [kaifa("E-A2-03", "10:30", restored=True)])
+    assert [row[3:5] for row in picture(grid)] == [(3, 2)]
+    play(grid, [kaifa("E-A2-01", "10:31", restored=True)])
+    assert [row[3:5] for row in picture(grid)] == [(3, 2)]
+    play(grid, [kaifa("E-A2-02", "10:32", restored=True)])
+    assert [row[3:5] for row in picture(grid)] == [(3, 1)]
+
+
 def test_the_correlation_summary_counts_a_merged_outage_not_at_all(grid):
     # Catches: a per-outage summary with no filter on merged outages: a dashboard counting its rows
     # counts one interruption three times.
