@@ -46,6 +46,7 @@ class Bench:
         self.version = version
         self.db = db
         self.dsn = f"host=127.0.0.1 port={port} user=postgres dbname={db}"
+        self.plan_cache_mode = None
 
     def admin(self, sql):
         conn = psycopg2.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres")
@@ -66,6 +67,10 @@ class Bench:
         # The disk flushes about 300 times a second; with synchronous_commit on, that caps every
         # workload alike. fsync stays on.
         self.admin(f"ALTER DATABASE {self.db} SET synchronous_commit = off")
+        if self.plan_cache_mode:
+            # force_generic_plan: every prepared statement on the plan it would settle on after
+            # many calls, from the first call (the plans to check for quadratic turns).
+            self.admin(f"ALTER DATABASE {self.db} SET plan_cache_mode = {self.plan_cache_mode}")
         conn = self.connect()
         with conn.cursor() as cur:
             cur.execute("CREATE EXTENSION oms_correlation" + (f" VERSION '{self.version}'" if self.version else ""))
@@ -543,8 +548,11 @@ def main():
                                                             "by bench/run.sh with scripts/previous_release.sh)")
     parser.add_argument("--extension-version", help="measure an installed earlier release (a baseline on the same "
                                                      "machine, e.g. 0.2.0 with --only throughput)")
+    parser.add_argument("--plan-cache-mode", choices=["auto", "force_generic_plan", "force_custom_plan"],
+                        help="plan_cache_mode for the bench database (default: the server's, auto)")
     args = parser.parse_args()
     bench = Bench(args.port, 3 if args.quick else args.seconds, args.quick, args.extension_version)
+    bench.plan_cache_mode = args.plan_cache_mode
     if args.only == "correlated":
         print(correlated_storm.report(*bench.correlated()))
         return
