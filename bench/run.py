@@ -47,6 +47,7 @@ class Bench:
         self.db = db
         self.dsn = f"host=127.0.0.1 port={port} user=postgres dbname={db}"
         self.plan_cache_mode = None
+        self.ab_hold_worker = False
 
     def admin(self, sql):
         conn = psycopg2.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres")
@@ -337,7 +338,13 @@ class Bench:
         for clients in (1, 4):
             for source in ("onu", "callcenter", "kaifa"):
                 for _ in range(rounds):
+                    # --ab-hold-worker: ingest's own cost, with the correlator held off while the
+                    # clients run (on 2 cores the worker otherwise takes one of them throughout).
+                    hold = correlator.hold_correlator(self.dsn) if self.ab_hold_worker else None
                     here = self.pgbench(script(source, live=True), clients)[0]
+                    if hold is not None:
+                        hold.rollback()
+                        hold.close()
                     # What the worker still had to do when the clients stopped.
                     drain = correlator.wait_drained(self.dsn)
                     there = base.pgbench(script(source, live=True), clients)[0]
@@ -507,8 +514,9 @@ def capacity_report(runs):
     return "\n".join(out)
 
 
-def ab_report(result, version):
-    out = [f"\n### A/B against {version} (the worker correlating behind ingest; events stamped as sent)\n",
+def ab_report(result, version, held=False):
+    how = "the correlator held off while the clients run" if held else "the worker correlating behind ingest"
+    out = [f"\n### A/B against {version} ({how}; events stamped as sent)\n",
            f"| function | clients | TPS here, each round | TPS {version}, each round | ratio, each round | "
            "queue empty after the clients stopped (ms) |", "|---|---:|---|---|---|---|"]
     for (source, clients), rounds in result.items():
@@ -550,9 +558,12 @@ def main():
                                                      "machine, e.g. 0.2.0 with --only throughput)")
     parser.add_argument("--plan-cache-mode", choices=["auto", "force_generic_plan", "force_custom_plan"],
                         help="plan_cache_mode for the bench database (default: the server's, auto)")
+    parser.add_argument("--ab-hold-worker", action="store_true",
+                        help="in the A/B, hold the correlator off while the clients run (ingest's own cost)")
     args = parser.parse_args()
     bench = Bench(args.port, 3 if args.quick else args.seconds, args.quick, args.extension_version)
     bench.plan_cache_mode = args.plan_cache_mode
+    bench.ab_hold_worker = args.ab_hold_worker
     if args.only == "correlated":
         print(correlated_storm.report(*bench.correlated()))
         return
@@ -575,7 +586,7 @@ def main():
         elif args.only == "capacity":
             print(capacity_report(bench.capacity(args.backlog_events)))
         elif args.only == "ab":
-            print(ab_report(bench.ab(args.baseline), args.baseline))
+            print(ab_report(bench.ab(args.baseline), args.baseline, args.ab_hold_worker))
         elif args.only == "scada":
             print(scada_report(bench.scada_latency()))
         else:
@@ -587,7 +598,7 @@ def main():
     print(report(bench, latency, tps, storm))
     print(backlog_report(bench.backlog(4000 if args.quick else args.backlog_events)))
     print(capacity_report(bench.capacity(4000 if args.quick else 20000)))
-    print(ab_report(bench.ab(args.baseline), args.baseline))
+    print(ab_report(bench.ab(args.baseline), args.baseline, args.ab_hold_worker))
     print()
     print(feeder_storm.report(bench.feeder_storm()))
     print()
