@@ -1,0 +1,123 @@
+"""The correlator's worker through its life (issue 21): started with the server under preload, and
+dynamically by an ingest call without it; back after pg_terminate_backend; stopped by DROP
+EXTENSION. Every wait is on a condition (pg_stat_activity, oms_correlation_status), with a deadline."""
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import CORRELATING, PORT, REPO, example
+from test_library import CLUSTER, PRELOAD_PORT, connect, create_database, one, preload_cluster  # noqa: F401
+
+pytestmark = pytest.mark.fresh_only  # clusters and databases of its own
+
+WORKER = """SELECT pid FROM pg_stat_activity
+            WHERE application_name = 'oms_correlation worker' AND datname = current_database()"""
+
+
+def wait_for(conn, sql, predicate, seconds, what):
+    deadline = time.monotonic() + seconds
+    while True:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            rows = cur.fetchall()
+        if predicate(rows):
+            return rows
+        assert time.monotonic() < deadline, f"{what}: still {rows} after {seconds} s"
+        time.sleep(0.05)
+
+
+def worker_pids(conn):
+    with conn.cursor() as cur:
+        cur.execute(WORKER)
+        return {pid for (pid,) in cur.fetchall()}
+
+
+def gasp(conn, n):
+    """An ONU last gasp of the demo grid's ONU, queued (deferred): the worker has to take it in."""
+    payload = dict(example("onu_last_gasp.json"), eventId=f"WORKER-LIFE-{n}",
+                   timestamp=f"2025-09-30T10:{n:02d}:00Z")
+    with conn.cursor() as cur:
+        cur.execute("SET oms_correlation.correlate = 'deferred'")
+        cur.execute(f"SELECT {CORRELATING['onu']}(%s::jsonb)", (json.dumps(payload),))
+
+
+def drained(conn, seconds=20):
+    wait_for(conn, "SELECT queue_depth FROM oms_correlation_status", lambda rows: rows == [(0,)], seconds,
+             "queue depth")
+
+
+def with_extension_and_grid(conn):
+    with conn.cursor() as cur:
+        cur.execute("CREATE EXTENSION oms_correlation")
+        with open(os.path.join(REPO, "demo", "grid.sql")) as f:
+            cur.execute(f.read())
+
+
+def test_without_preload_an_ingest_call_starts_the_worker_and_again_after_it_is_terminated(new_database):
+    database = new_database("oms_it_worker_")
+    conn = connect(PORT, database)
+    with_extension_and_grid(conn)
+    assert worker_pids(conn) == set()
+    gasp(conn, 1)
+    first = wait_for(conn, WORKER, lambda rows: len(rows) == 1, 10, "a worker for the database")[0][0]
+    drained(conn)
+    # Terminated: ingest calls look for it again every few seconds and register another.
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s)", (first,))
+    wait_for(conn, WORKER, lambda rows: first not in {pid for (pid,) in rows}, 10, "the terminated worker gone")
+    deadline = time.monotonic() + 20
+    n = 2
+    while not worker_pids(conn) - {first}:
+        assert time.monotonic() < deadline, "no worker came back"
+        gasp(conn, n)
+        n += 1
+        time.sleep(0.5)
+    drained(conn)
+    # DROP EXTENSION stops it, and nothing starts another.
+    with conn.cursor() as cur:
+        cur.execute("SET oms_correlation.allow_drop_with_data = on")  # the guard's own switch
+        cur.execute("DROP EXTENSION oms_correlation")
+    wait_for(conn, WORKER, lambda rows: rows == [], 10, "the worker after DROP EXTENSION")
+    time.sleep(1)
+    assert worker_pids(conn) == set()
+    conn.close()
+
+
+def test_with_preload_the_worker_serves_its_database_through_terminate_and_drop(preload_cluster):
+    database = "oms_worker_life"
+    admin = connect(PRELOAD_PORT, "postgres")
+    with admin.cursor() as cur:
+        cur.execute(f"ALTER SYSTEM SET oms_correlation.database = '{database}'")
+    admin.close()
+    subprocess.run([CLUSTER, "stop", "preload"], check=True)
+    started = subprocess.run([CLUSTER, "start", "preload", str(PRELOAD_PORT)], capture_output=True, text=True)
+    assert started.returncode == 0, started.stderr
+    create_database(database)
+    conn = connect(PRELOAD_PORT, database)
+    with_extension_and_grid(conn)
+    # Started with the server (the postmaster retries until the database exists), it waits for the
+    # extension, then drains without any ingest call registering it.
+    first = wait_for(conn, WORKER, lambda rows: len(rows) == 1, 30, "the preloaded worker")[0][0]
+    gasp(conn, 1)
+    drained(conn)
+    # Terminated: the postmaster starts it again.
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s)", (first,))
+    second = wait_for(conn, WORKER, lambda rows: len(rows) == 1 and rows[0][0] != first, 20,
+                      "the preloaded worker back")[0][0]
+    gasp(conn, 2)
+    drained(conn)
+    # DROP EXTENSION stops it from correlating; created again, the extension is served again.
+    with conn.cursor() as cur:
+        cur.execute("SET oms_correlation.allow_drop_with_data = on")  # the guard's own switch
+        cur.execute("DROP EXTENSION oms_correlation")
+    wait_for(conn, WORKER, lambda rows: second not in {pid for (pid,) in rows}, 10, "the worker after DROP")
+    with_extension_and_grid(conn)
+    gasp(conn, 3)
+    drained(conn, 30)
+    assert one(conn, "SELECT count(*) FROM oms_outage_events")[0] == 1
+    conn.close()
