@@ -1,4 +1,4 @@
-//! Deciding an area's outages (SPEC §5), in plain Rust: no SPI, no pgrx.
+//! Deciding an area's outages (SPEC §5), in plain Rust, with no SPI and no PostgreSQL types.
 //!
 //! `load` reads what an area's batch needs; [`decide`] rebuilds the area as it stood just before
 //! the batch's earliest signal (`engine::Fold::at`), applies every input from then on in event-time
