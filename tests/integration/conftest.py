@@ -57,8 +57,8 @@ PREVIOUS_RELEASE = RELEASES[-1]
 PREVIOUS_RELEASE_HISTORY = os.path.join(REPO, "tests", "fixtures", "previous_release_history.sql")
 
 
-def dsn(dbname):
-    return f"host=127.0.0.1 port={PORT} user=postgres dbname={dbname}"
+def dsn(dbname, port=PORT):
+    return f"host=127.0.0.1 port={port} user=postgres dbname={dbname}"
 
 
 def admin(sql):
@@ -301,9 +301,9 @@ def settle(pool, timeout=60):
         time.sleep(0.005)
 
 
-def settle_database(database, timeout=60):
-    """`settle` for a database by name."""
-    conn = psycopg2.connect(dsn(database))
+def settle_database(database, timeout=60, port=PORT):
+    """`settle` for a database by name (on another cluster: its port)."""
+    conn = psycopg2.connect(dsn(database, port))
     conn.autocommit = True
     try:
         deadline = time.monotonic() + timeout

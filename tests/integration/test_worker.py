@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import CORRELATING, PORT, REPO, example
+from conftest import CORRELATING, PORT, REPO, example, settle_database
 from test_library import CLUSTER, PRELOAD_PORT, connect, create_database, one, preload_cluster  # noqa: F401
 
 pytestmark = pytest.mark.fresh_only  # clusters and databases of its own
@@ -45,11 +45,6 @@ def gasp(conn, n):
         cur.execute(f"SELECT {CORRELATING['onu']}(%s::jsonb)", (json.dumps(payload),))
 
 
-def drained(conn, seconds=20):
-    wait_for(conn, "SELECT queue_depth FROM oms_correlation_status", lambda rows: rows == [(0,)], seconds,
-             "queue depth")
-
-
 def with_extension_and_grid(conn):
     with conn.cursor() as cur:
         cur.execute("CREATE EXTENSION oms_correlation")
@@ -64,7 +59,7 @@ def test_without_preload_an_ingest_call_starts_the_worker_and_again_after_it_is_
     assert worker_pids(conn) == set()
     gasp(conn, 1)
     first = wait_for(conn, WORKER, lambda rows: len(rows) == 1, 10, "a worker for the database")[0][0]
-    drained(conn)
+    settle_database(database, 20)
     # Terminated: ingest calls look for it again every few seconds and register another.
     with conn.cursor() as cur:
         cur.execute("SELECT pg_terminate_backend(%s)", (first,))
@@ -76,7 +71,7 @@ def test_without_preload_an_ingest_call_starts_the_worker_and_again_after_it_is_
         gasp(conn, n)
         n += 1
         time.sleep(0.5)
-    drained(conn)
+    settle_database(database, 20)
     # DROP EXTENSION stops it, and nothing starts another.
     with conn.cursor() as cur:
         cur.execute("SET oms_correlation.allow_drop_with_data = on")  # the guard's own switch
@@ -103,14 +98,14 @@ def test_with_preload_the_worker_serves_its_database_through_terminate_and_drop(
     # extension, then drains without any ingest call registering it.
     first = wait_for(conn, WORKER, lambda rows: len(rows) == 1, 30, "the preloaded worker")[0][0]
     gasp(conn, 1)
-    drained(conn)
+    settle_database(database, 20, PRELOAD_PORT)
     # Terminated: the postmaster starts it again.
     with conn.cursor() as cur:
         cur.execute("SELECT pg_terminate_backend(%s)", (first,))
     second = wait_for(conn, WORKER, lambda rows: len(rows) == 1 and rows[0][0] != first, 20,
                       "the preloaded worker back")[0][0]
     gasp(conn, 2)
-    drained(conn)
+    settle_database(database, 20, PRELOAD_PORT)
     # DROP EXTENSION stops it from correlating; created again, the extension is served again.
     with conn.cursor() as cur:
         cur.execute("SET oms_correlation.allow_drop_with_data = on")  # the guard's own switch
@@ -118,6 +113,6 @@ def test_with_preload_the_worker_serves_its_database_through_terminate_and_drop(
     wait_for(conn, WORKER, lambda rows: second not in {pid for (pid,) in rows}, 10, "the worker after DROP")
     with_extension_and_grid(conn)
     gasp(conn, 3)
-    drained(conn, 30)
+    settle_database(database, 30, PRELOAD_PORT)
     assert one(conn, "SELECT count(*) FROM oms_outage_events")[0] == 1
     conn.close()
