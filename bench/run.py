@@ -39,15 +39,15 @@ def log(message):
 
 
 class Bench:
-    def __init__(self, port, seconds, quick, version=None, db=DB):
+    def __init__(self, port, seconds, quick, version=None, db=DB, plan_cache_mode=None, ab_hold_worker=False):
         self.port = port
         self.seconds = seconds
         self.quick = quick
         self.version = version
         self.db = db
         self.dsn = f"host=127.0.0.1 port={port} user=postgres dbname={db}"
-        self.plan_cache_mode = None
-        self.ab_hold_worker = False
+        self.plan_cache_mode = plan_cache_mode
+        self.ab_hold_worker = ab_hold_worker
 
     def admin(self, sql):
         conn = psycopg2.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres")
@@ -323,7 +323,8 @@ class Bench:
     def ab(self, version, rounds=2):
         """Each meter-signal function's TPS here (the worker correlating behind it) and in a database
         on `version`, alternating, `rounds` times each, events stamped as sent."""
-        base = Bench(self.port, self.seconds, self.quick, version, db=f"{DB}_base")
+        base = Bench(self.port, self.seconds, self.quick, version, db=f"{DB}_base",
+                     plan_cache_mode=self.plan_cache_mode)
         base.setup()
         for source in ("onu", "callcenter", "kaifa"):
             for bench in (self, base):
@@ -341,10 +342,11 @@ class Bench:
                     # --ab-hold-worker: ingest's own cost, with the correlator held off while the
                     # clients run (on 2 cores the worker otherwise takes one of them throughout).
                     hold = correlator.hold_correlator(self.dsn) if self.ab_hold_worker else None
-                    here = self.pgbench(script(source, live=True), clients)[0]
-                    if hold is not None:
-                        hold.rollback()
-                        hold.close()
+                    try:
+                        here = self.pgbench(script(source, live=True), clients)[0]
+                    finally:
+                        if hold is not None:
+                            hold.close()  # its transaction ends with it
                     # What the worker still had to do when the clients stopped.
                     drain = correlator.wait_drained(self.dsn)
                     there = base.pgbench(script(source, live=True), clients)[0]
@@ -561,9 +563,8 @@ def main():
     parser.add_argument("--ab-hold-worker", action="store_true",
                         help="in the A/B, hold the correlator off while the clients run (ingest's own cost)")
     args = parser.parse_args()
-    bench = Bench(args.port, 3 if args.quick else args.seconds, args.quick, args.extension_version)
-    bench.plan_cache_mode = args.plan_cache_mode
-    bench.ab_hold_worker = args.ab_hold_worker
+    bench = Bench(args.port, 3 if args.quick else args.seconds, args.quick, args.extension_version,
+                  plan_cache_mode=args.plan_cache_mode, ab_hold_worker=args.ab_hold_worker)
     if args.only == "correlated":
         print(correlated_storm.report(*bench.correlated()))
         return
