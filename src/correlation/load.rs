@@ -204,12 +204,13 @@ FROM unnest($1::uuid[]) AS f(id)
 LEFT JOIN own ON own.id = f.id LEFT JOIN mapped ON mapped.id = f.id LEFT JOIN through_dp ON through_dp.id = f.id
 "#;
 
-// Each meter's power changes since $2, for flapping (SPEC §5.7).
+// Each meter's power changes since $2, for flapping (SPEC §5.7), where there are more than $3.
 const POWER_CHANGES: &str = r#"
 SELECT e.meter_id, array_agg(e.event_timestamp ORDER BY e.event_timestamp)
 FROM oms_meter_status_events e
 WHERE e.meter_id = ANY ($1) AND e.event_type IN ('power_on', 'power_off') AND e.event_timestamp > $2
 GROUP BY e.meter_id
+HAVING count(*) > $3
 "#;
 
 fn status(status: &str, operator_closed: bool) -> StoredStatus {
@@ -283,6 +284,9 @@ pub struct Batch<'a> {
     /// Sources new in this batch, per area.
     pub narrated: HashMap<Area, BTreeSet<SourceKey>>,
     pub lookback: Time,
+    /// More power changes than this in an hour make a meter flapping: a meter with no more in
+    /// all it is read for cannot be, and is not read.
+    pub flap_threshold: usize,
     /// The places of the batch's own meters, read already: only older inputs' meters are read here.
     pub known: &'a HashMap<Id, Place>,
 }
@@ -330,13 +334,16 @@ pub fn areas(client: &mut SpiClient<'_>, batch: &Batch) -> SpiResult<Vec<AreaInp
     }
     let inputs = read_inputs(client, &starts)?;
     let mut meters: BTreeSet<Id> = BTreeSet::new();
-    let mut signal_meters: BTreeSet<Id> = BTreeSet::new();
+    // Meters that go off: the only ones a flapping or DP roll-up check asks about.
+    let mut off_meters: BTreeSet<Id> = BTreeSet::new();
     for list in inputs.values() {
         for input in list {
             match input {
                 Input::Meter(m) => {
                     meters.extend(m.meters.iter().copied());
-                    signal_meters.extend(m.meters.iter().copied());
+                    if m.power == Power::Off {
+                        off_meters.extend(m.meters.iter().copied());
+                    }
                 }
                 Input::Alarm(a) => meters.extend(a.affected.iter().copied()),
             }
@@ -353,12 +360,20 @@ pub fn areas(client: &mut SpiClient<'_>, batch: &Batch) -> SpiResult<Vec<AreaInp
             .iter()
             .filter_map(|m| batch.known.get(m).map(|p| (*m, *p))),
     );
-    let dps: BTreeSet<Id> = places.values().filter_map(|p| p.dp).collect();
+    let dps: BTreeSet<Id> = off_meters
+        .iter()
+        .filter_map(|m| places.get(m).and_then(|p| p.dp))
+        .collect();
     let feeders: BTreeSet<Id> = places.values().filter_map(|p| p.feeder).collect();
     let dp_active = counts(client, DP_ACTIVE, &dps)?;
     let feeder_active = counts(client, FEEDER_ACTIVE, &feeders)?;
     let earliest = starts.values().map(|s| s.t0).min().unwrap_or(0);
-    let power_changes = power_changes(client, &signal_meters, earliest - 24 * super::model::HOUR)?;
+    let power_changes = power_changes(
+        client,
+        &off_meters,
+        earliest - 24 * super::model::HOUR,
+        batch.flap_threshold,
+    )?;
     let mut out = Vec::with_capacity(starts.len());
     for (area, start) in starts {
         let rows = stored.remove(&area).unwrap_or_default();
@@ -682,6 +697,7 @@ fn power_changes(
     client: &mut SpiClient<'_>,
     meters: &BTreeSet<Id>,
     since: Time,
+    flap_threshold: usize,
 ) -> SpiResult<HashMap<Id, Vec<Time>>> {
     let mut changes = HashMap::new();
     if meters.is_empty() {
@@ -690,7 +706,11 @@ fn power_changes(
     for row in execute(
         client,
         POWER_CHANGES,
-        &[arg(ids(meters.iter().copied())), arg(ts(since))],
+        &[
+            arg(ids(meters.iter().copied())),
+            arg(ts(since)),
+            arg(i64::try_from(flap_threshold).unwrap_or(i64::MAX)),
+        ],
     )? {
         let meter = id(row.get::<pgrx::Uuid>(1)?.expect("meter_id"));
         let times = row

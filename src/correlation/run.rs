@@ -516,6 +516,7 @@ fn batch(
             starts: areas.into_values().collect(),
             narrated: area_narrated,
             lookback,
+            flap_threshold: rules.flap_threshold,
             known: &places,
         },
     )?;

@@ -146,6 +146,9 @@ pub struct Outage {
     /// Indexes into `Fold::spans`.
     pub spans: Vec<usize>,
     pub open_spans: usize,
+    /// Its open spans by customer key: the customers still out, kept as spans open and close
+    /// (counting them over every span on each power-on made a big outage's batch quadratic).
+    pub open_customers: HashMap<Id, usize>,
     pub placement: Placement,
     pub opened_by: SourceKind,
     pub description: String,
@@ -322,6 +325,7 @@ impl<'a> Fold<'a> {
                 sources: BTreeMap::new(),
                 spans: Vec::new(),
                 open_spans: 0,
+                open_customers: HashMap::new(),
                 placement: Placement::Stored,
                 opened_by: tag_kind(&o.event_id),
                 description: o.description.clone().unwrap_or_default(),
@@ -438,6 +442,10 @@ impl<'a> Fold<'a> {
         outage.spans.push(index);
         if span.on.is_none() {
             outage.open_spans += 1;
+            *outage
+                .open_customers
+                .entry(span.place.customer_key())
+                .or_insert(0) += 1;
             self.open_span.insert(span.meter, index);
         }
         let list = self.meter_spans.entry(span.meter).or_default();
@@ -547,6 +555,7 @@ impl<'a> Fold<'a> {
             sources: BTreeMap::new(),
             spans: Vec::new(),
             open_spans: 0,
+            open_customers: HashMap::new(),
             placement: Placement::Service,
             opened_by: SourceKind::Scada,
             description: String::new(),
@@ -938,6 +947,7 @@ impl<'a> Fold<'a> {
             let spans = std::mem::take(&mut v.spans);
             let sources = std::mem::take(&mut v.sources);
             let open = std::mem::replace(&mut v.open_spans, 0);
+            let open_customers = std::mem::take(&mut v.open_customers);
             let s = self
                 .outages
                 .get_mut(&survivor)
@@ -947,6 +957,9 @@ impl<'a> Fold<'a> {
             }
             s.spans.extend(spans);
             s.open_spans += open;
+            for (customer, n) in open_customers {
+                *s.open_customers.entry(customer).or_insert(0) += n;
+            }
             for (k, src) in sources {
                 match s.sources.get(&k) {
                     Some(kept) if kept.at <= src.at => {}
@@ -1013,8 +1026,15 @@ impl<'a> Fold<'a> {
         span.on = Some(at);
         self.open_span.remove(&span.meter);
         let outage = span.outage;
+        let customer = span.place.customer_key();
         let o = self.outages.get_mut(&outage).expect("outage in the fold");
         o.open_spans -= 1;
+        if let Some(n) = o.open_customers.get_mut(&customer) {
+            *n -= 1;
+            if *n == 0 {
+                o.open_customers.remove(&customer);
+            }
+        }
     }
 
     fn power_on(&mut self, signal: &MeterSignal, narrate: bool) {
@@ -1042,21 +1062,15 @@ impl<'a> Fold<'a> {
             }
             self.add_source(outage, key, at, None);
             let o = &self.outages[&outage];
-            let still_out: BTreeSet<Id> = o
-                .spans
-                .iter()
-                .filter(|&&i| self.spans[i].on.is_none())
-                .map(|&i| self.spans[i].place.customer_key())
-                .collect();
             let back_keys: BTreeSet<Id> = spans
                 .iter()
                 .map(|&i| self.spans[i].place.customer_key())
-                .filter(|k| !still_out.contains(k))
+                .filter(|k| !o.open_customers.contains_key(k))
                 .collect();
             let change = Change::PartiallyRestored {
                 meters_back: spans.len(),
                 customers_back: back_keys.len(),
-                customers_out: still_out.len(),
+                customers_out: o.open_customers.len(),
             };
             let all_back = o.open_spans == 0 && o.scope() != Scope::Substation;
             self.outages
