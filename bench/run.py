@@ -287,7 +287,6 @@ class Bench:
                         WHERE schemaname = 'public'"""
         runs = []
         with hold.cursor() as cur:
-            cur.execute("SET oms_correlation.batch_size = 5000")
             for _ in range(rounds):
                 cur.execute("SAVEPOINT engine")
                 cur.execute(counts_sql)
@@ -504,7 +503,7 @@ def backlog_report(result):
 
 def capacity_report(runs):
     out = ["\n### The correlator against the floor of its writes\n",
-           "ONU signals queued with the correlator held off, then drained in one transaction (batches of 5,000) "
+           "ONU signals queued with the correlator held off, then drained in one transaction (batches of up to `oms_correlation.batch_size`, default 50,000) "
            "and, on the same state, written by `reference/correlator_floor.sql` (the same rows per table by bare "
            "statements, no correlation), each rolled back:\n",
            "| signals | engine (s) | engine signals/s | floor (s) | floor signals/s | engine / floor | rows written "

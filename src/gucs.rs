@@ -68,7 +68,7 @@ pub enum Correlate {
 }
 
 static CORRELATE: GucSetting<Correlate> = GucSetting::<Correlate>::new(Correlate::Deferred);
-static BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(5000);
+static BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(50_000);
 static WORKER_NAPTIME: GucSetting<i32> = GucSetting::<i32>::new(20);
 static WORKER_DATABASE: GucSetting<Option<std::ffi::CString>> =
     GucSetting::<Option<std::ffi::CString>>::new(Some(c"postgres"));
@@ -224,7 +224,7 @@ pub fn correlate() -> Correlate {
 
 /// Signals a correlator batch takes at most.
 pub fn batch_size() -> i64 {
-    i64::from(int_setting(&BATCH_SIZE, c"oms_correlation.batch_size", 5000).max(1))
+    i64::from(int_setting(&BATCH_SIZE, c"oms_correlation.batch_size", 50_000).max(1))
 }
 
 /// How long the worker sleeps when the queue is empty, in milliseconds.
