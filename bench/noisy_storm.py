@@ -36,6 +36,8 @@ Noise (flags, defaults as given):
   --flap-pairs times within the storm's first hour. Note: 10 pairs are 20 changes an hour, which is
   not more than flap_threshold (20): the engine does not call them flapping.
 - --stray-calls: customers who call with no AMI signal and no fault (their own breaker, say).
+- --monitored: share of feeders whose breakers report to SCADA, marked in network_feeders
+  (default 1.0: feeder breakers at a substation usually are; 0 is the grid of the baseline).
 
 Delivery: one client, in arrival order, with oms_correlation.correlate = 'immediate' for the session.
 Why immediate rather than the worker and a drain at the end: each ingest call then returns only once
@@ -107,6 +109,10 @@ class Storm:
     def __init__(self, seed, args):
         rng = random.Random(seed)
         self.seed = seed
+        # Feeders whose breakers report to SCADA (network_feeders.scada_monitored), drawn apart from
+        # the storm so that --monitored changes nothing else.
+        marked = random.Random(f"monitored-{seed}").sample(range(1, FEEDERS + 1), round(args.monitored * FEEDERS))
+        self.monitored = sorted(feeder(f) for f in marked)
         # The grid as it is (true DP of each meter), and as the registry has it.
         self.true_dp, self.true_feeder, self.onu_of = {}, {}, {}
         self.registered_dp = {}
@@ -288,6 +294,9 @@ def build(admin_dsn, dsn, storm):
                        JOIN oms_customers c ON c.customer_id = 'C-' || u.m""",
                     (BASE - timedelta(minutes=1), meters, [storm.registered_dp[m] for m in meters],
                      [storm.onu_of.get(m) for m in meters]))
+        if storm.monitored:
+            cur.execute("UPDATE network_feeders SET scada_monitored = true WHERE feeder_id = ANY (%s)",
+                        (storm.monitored,))
         cur.execute("ANALYZE")
     conn.close()
 
@@ -445,7 +454,7 @@ def report(args, storms, results, deliveries):
     flags = (f"--wrong-dp {args.wrong_dp} --call-rate {args.call_rate} --gasp-rate {args.gasp_rate} "
              f"--max-repeats {args.max_repeats} --restore-skew {args.restore_skew} --restore-rate {args.restore_rate} "
              f"--delay {args.delay} --flappers {args.flappers} --flap-pairs {args.flap_pairs} "
-             f"--stray-calls {args.stray_calls} --seeds {args.seeds}")
+             f"--stray-calls {args.stray_calls} --monitored {args.monitored} --seeds {args.seeds}")
     out = ["### Noisy storm (bench/noisy_storm.py)", "",
            f"Flags: `{flags}`", "",
            f"Grid: {FEEDERS} feeders x {DPS} DPs x {METERS} meters ({FEEDERS * DPS * METERS:,} meters, one customer "
@@ -519,6 +528,9 @@ def main():
     p.add_argument("--flappers", type=int, default=5)
     p.add_argument("--flap-pairs", type=int, default=10)
     p.add_argument("--stray-calls", type=int, default=5)
+    p.add_argument("--monitored", type=float, default=1.0,
+                   help="share of feeders whose breakers report to SCADA (network_feeders.scada_monitored); "
+                        "0 for a grid without (the baseline before issue 22)")
     p.add_argument("--clients", type=int, default=1, help="only 1 for now")
     args = p.parse_args()
     if args.clients != 1:

@@ -961,3 +961,12 @@ SELECT 'scada', e.id::text, 'substation ' || e.substation_id || coalesce(', feed
 FROM @extschema@.scada_events e
 WHERE e.check_result ->> 'reason' LIKE 'unknown substation%';
 --@views-end
+
+
+-- A feeder whose breaker reports to SCADA is never predicted out (SPEC §5.3). Learned from the
+-- outage and restoration alarms already stored; a DBA marks the others.
+ALTER TABLE @extschema@.network_feeders ADD COLUMN scada_monitored boolean NOT NULL DEFAULT false;
+UPDATE @extschema@.network_feeders f SET scada_monitored = true
+WHERE EXISTS (SELECT FROM @extschema@.scada_events e
+              WHERE e.feeder_id = f.feeder_id
+                AND e.check_result ->> 'classification' IN ('outage', 'restoration'));

@@ -30,7 +30,10 @@ CREATE TABLE @extschema@.network_feeders (
     capacity_kva    numeric(12, 2),
     status          varchar(20) DEFAULT 'active',
     created_at      timestamptz DEFAULT pg_catalog.now(),
-    updated_at      timestamptz DEFAULT pg_catalog.now()
+    updated_at      timestamptz DEFAULT pg_catalog.now(),
+    -- Its breaker reports to SCADA: set by a DBA, and by the first outage or restoration alarm that
+    -- names the feeder. The correlator never predicts a monitored feeder out (SPEC §5.3).
+    scada_monitored boolean NOT NULL DEFAULT false
 );
 CREATE INDEX network_feeders_substation_idx ON @extschema@.network_feeders (substation_id);
 

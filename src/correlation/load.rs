@@ -179,6 +179,10 @@ SELECT e.id, lower(e.severity), e.reason::text, e.event_type::text, e.substation
 FROM scada_events e WHERE e.id = ANY ($1)
 "#;
 
+// The feeders ($1) whose breakers report to SCADA.
+const MONITORED: &str =
+    "SELECT f.id, 1::int8 FROM network_feeders f WHERE f.id = ANY ($1) AND f.scada_monitored";
+
 const DP_ACTIVE: &str = r#"
 SELECT m.dp_id, count(*)::int8 FROM oms_meters m
 WHERE m.dp_id = ANY ($1) AND m.status = 'active' GROUP BY m.dp_id
@@ -367,6 +371,7 @@ pub fn areas(client: &mut SpiClient<'_>, batch: &Batch) -> SpiResult<Vec<AreaInp
     let feeders: BTreeSet<Id> = places.values().filter_map(|p| p.feeder).collect();
     let dp_active = counts(client, DP_ACTIVE, &dps)?;
     let feeder_active = counts(client, FEEDER_ACTIVE, &feeders)?;
+    let monitored: BTreeSet<Id> = counts(client, MONITORED, &feeders)?.into_keys().collect();
     let earliest = starts.values().map(|s| s.t0).min().unwrap_or(0);
     let power_changes = power_changes(
         client,
@@ -399,6 +404,7 @@ pub fn areas(client: &mut SpiClient<'_>, batch: &Batch) -> SpiResult<Vec<AreaInp
                 .collect(),
             dp_active: dp_active.clone(),
             feeder_active: feeder_active.clone(),
+            monitored: monitored.clone(),
             power_changes: area_meters
                 .iter()
                 .filter_map(|m| power_changes.get(m).map(|t| (*m, t.clone())))

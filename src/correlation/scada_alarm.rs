@@ -56,6 +56,11 @@ FROM (SELECT 1) AS one
 LEFT JOIN network_feeders f ON f.feeder_id = $2
 "#;
 
+// An outage or restoration alarm that names a feeder shows its breaker reports to SCADA: from now
+// on the correlator never predicts it out (SPEC §5.3). Written once per feeder.
+const MONITORED: &str =
+    "UPDATE network_feeders SET scada_monitored = true WHERE id = $1 AND NOT scada_monitored";
+
 const RECORD_CHECK: &str = r#"
 UPDATE scada_events
 SET affected_meter_count = $2, meters_checked_at = pg_catalog.now(), outage_event_id = $3, check_result = $4
@@ -177,6 +182,9 @@ pub fn check_alarm(
         record_check(client, scada_event_id, None, None, &result)?;
         return Ok(result);
     };
+    if let Some(feeder) = device.feeder {
+        execute(client, MONITORED, &[arg(feeder)])?;
+    }
     result.meters_checked = true;
     result.scope = Some(device.scope().into());
     let metadata = json!({

@@ -217,6 +217,9 @@ pub struct Grid<'a> {
     pub places: &'a HashMap<Id, Place>,
     pub dp_active: &'a HashMap<Id, usize>,
     pub feeder_active: &'a HashMap<Id, usize>,
+    /// Feeders whose breakers report to SCADA: telemetry says whether they are out, so no
+    /// prediction does (Oracle NMS's rule): their meters' outages never roll up to them.
+    pub monitored: &'a BTreeSet<Id>,
     /// Each input meter's power changes (`oms_meter_status_events`), sorted: for flapping.
     pub power_changes: &'a HashMap<Id, Vec<Time>>,
 }
@@ -832,7 +835,7 @@ impl<'a> Fold<'a> {
     /// Rolls a feeder's service and DP outages up into a feeder outage when enough of its DPs
     /// went out, or enough of its meters, within the window (SPEC §5.3).
     fn roll_up_feeder(&mut self, feeder: Id, at: Time, key: &SourceKey, narrate: bool) {
-        if self.open_on(Device::Feeder(feeder)).is_some() {
+        if self.open_on(Device::Feeder(feeder)).is_some() || self.grid.monitored.contains(&feeder) {
             return;
         }
         let window = self.rules.rollup_window(at);

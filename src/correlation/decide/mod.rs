@@ -42,6 +42,8 @@ pub struct AreaInput {
     pub places: HashMap<Id, Place>,
     pub dp_active: HashMap<Id, usize>,
     pub feeder_active: HashMap<Id, usize>,
+    /// Feeders whose breakers report to SCADA: never predicted out.
+    pub monitored: BTreeSet<Id>,
     pub power_changes: HashMap<Id, Vec<Time>>,
 }
 
@@ -51,6 +53,7 @@ pub fn decide(input: &AreaInput, rules: &Rules) -> Decision {
         places: &input.places,
         dp_active: &input.dp_active,
         feeder_active: &input.feeder_active,
+        monitored: &input.monitored,
         power_changes: &input.power_changes,
     };
     let mut fold = Fold::at(

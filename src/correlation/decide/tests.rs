@@ -37,6 +37,8 @@ struct Grid {
     names: BTreeMap<Id, String>,
     dp_active: HashMap<Id, usize>,
     feeder_active: HashMap<Id, usize>,
+    /// Feeders whose breakers report to SCADA (none unless a test says so).
+    monitored: BTreeSet<Id>,
 }
 
 fn grid() -> Grid {
@@ -46,6 +48,7 @@ fn grid() -> Grid {
         names: BTreeMap::new(),
         dp_active: HashMap::new(),
         feeder_active: HashMap::new(),
+        monitored: BTreeSet::new(),
     };
     for f in ["A", "B"] {
         let feeder = uuid(&format!("F-{f}"));
@@ -411,6 +414,7 @@ impl Store {
             places: g.places.clone(),
             dp_active: g.dp_active.clone(),
             feeder_active: g.feeder_active.clone(),
+            monitored: g.monitored.clone(),
             power_changes,
         }
     }
@@ -630,6 +634,69 @@ fn two_dps_of_a_feeder_roll_up_to_the_feeder() {
             None
         )]
     );
+}
+
+#[test]
+fn three_dp_faults_on_a_monitored_feeder_stay_three_dp_outages() {
+    // Without telemetry, three DPs of F-A out within the window roll the feeder up (two are
+    // enough). F-A's breaker reports to SCADA and sent no trip: SCADA says the feeder is closed,
+    // so these are three faults of their own, at three DPs, in every order and batch split.
+    let mut g = grid();
+    g.monitored.insert(uuid("F-A"));
+    let mut events = Vec::new();
+    for (dp, minute) in [("A1", 0), ("A2", 1), ("A3", 2)] {
+        for n in 1..=3 {
+            events.push(kaifa(
+                &format!("{dp}-0{n}"),
+                &format!("10:0{}", minute + n - 1),
+            ));
+        }
+    }
+    let store = every_way(&g, &events, &Rules::default());
+    let picture = picture(&store, &g);
+    let devices: Vec<(&str, &str, i32)> =
+        picture.iter().map(|r| (r.0.as_str(), r.1, r.3)).collect();
+    assert_eq!(
+        devices,
+        vec![
+            ("DP-A1", "distribution_point", 3),
+            ("DP-A2", "distribution_point", 3),
+            ("DP-A3", "distribution_point", 3),
+        ]
+    );
+    // The same signals on the unmonitored grid: one feeder outage (the veto is what changed it).
+    let unmonitored = every_way(&grid(), &events, &Rules::default());
+    let picture = super::tests::picture(&unmonitored, &grid());
+    assert_eq!(picture.len(), 1);
+    assert_eq!(
+        (picture[0].0.as_str(), picture[0].1, picture[0].3),
+        ("F-A", "feeder", 9)
+    );
+}
+
+#[test]
+fn a_feeder_fault_on_a_monitored_feeder_is_one_outage_when_scada_trips() {
+    // F-A is monitored; its breaker trips at 10:00 and the meters of two DPs report. Before the
+    // trip arrives (the reversed orders) the DPs are outages of their own; the trip, at its own
+    // time, takes them in: one feeder outage of six meters, certain, in every order.
+    let mut g = grid();
+    g.monitored.insert(uuid("F-A"));
+    let mut events = Vec::new();
+    for (dp, minute) in [("A1", 1), ("A2", 2)] {
+        for n in 1..=3 {
+            events.push(kaifa(&format!("{dp}-0{n}"), &format!("10:0{minute}")));
+        }
+    }
+    events.push(trip("A", "10:00", &[]));
+    let store = every_way(&g, &events, &Rules::default());
+    let picture = picture(&store, &g);
+    assert_eq!(picture.len(), 1);
+    let row = &picture[0];
+    assert_eq!(
+        (row.0.as_str(), row.1, row.2, row.3),
+        ("F-A", "feeder", "confirmed", 6)
+    );
+    assert_eq!(row.5, "1.00");
 }
 
 #[test]
