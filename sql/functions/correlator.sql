@@ -31,3 +31,60 @@ AS $$
     )
     SELECT count(*)::integer FROM queued
 $$;
+
+-- Why an outage stands where it does (issue 22): its evidence by source and time, the rule that
+-- placed it at its device with that rule's thresholds, each veto that kept it from going higher, and
+-- the outages it took in. Thresholds are the settings as this session sees them (their defaults
+-- before the library is loaded in it); the correlator decided under its own session's.
+CREATE FUNCTION @extschema@.oms_outage_explain(p_outage uuid) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+    WITH setting AS (
+        SELECT jsonb_object_agg(d.name, coalesce(nullif(current_setting('oms_correlation.' || d.name, true), ''),
+                                                 d.fallback)) AS s
+        FROM (VALUES ('rollup_window', '5min'), ('rollup_min_meters', '3'), ('rollup_dp_fraction', '0.5'),
+                     ('rollup_min_children', '2'), ('rollup_feeder_fraction', '0.3')) AS d(name, fallback)
+    )
+    SELECT jsonb_build_object(
+        'outage_event_id', o.id, 'event_id', o.event_id, 'device_key', o.device_key, 'scope', o.scope,
+        'status', o.status, 'first_detected_at', o.first_detected_at, 'confidence', o.confidence_score,
+        'affected_customers_count', o.affected_customers_count,
+        'meters', (SELECT count(*) FROM oms_outage_meters om WHERE om.outage_id = o.id),
+        'rule', jsonb_build_object(
+            'name', o.placement, 'description', o.description,
+            'thresholds', CASE o.placement
+                WHEN 'dp_rollup' THEN jsonb_build_object(
+                    'rollup_window', st.s ->> 'rollup_window', 'rollup_min_meters', (st.s ->> 'rollup_min_meters')::int,
+                    'rollup_dp_fraction', (st.s ->> 'rollup_dp_fraction')::numeric)
+                WHEN 'feeder_rollup' THEN jsonb_build_object(
+                    'rollup_window', st.s ->> 'rollup_window', 'rollup_min_children', (st.s ->> 'rollup_min_children')::int,
+                    'rollup_feeder_fraction', (st.s ->> 'rollup_feeder_fraction')::numeric)
+                ELSE '{}'::jsonb END),
+        'evidence', coalesce((
+            SELECT jsonb_agg(jsonb_build_object(
+                       'source_type', es.source_type, 'source_event_id', es.source_event_id,
+                       'at', coalesce(es.event_timestamp, es.detected_at), 'weight', es.correlation_weight,
+                       'power', es.event_data ->> 'power')
+                   ORDER BY coalesce(es.event_timestamp, es.detected_at), es.source_type, es.source_event_id)
+            FROM oms_event_sources es WHERE es.outage_event_id = o.id), '[]'::jsonb),
+        -- A DP outage on a feeder whose breaker reports to SCADA was never weighed for a feeder
+        -- roll-up: with how many DP outages of the feeder began within the roll-up window of it.
+        'vetoes', CASE WHEN o.scope = 'distribution_point' AND f.scada_monitored THEN jsonb_build_array(jsonb_build_object(
+                'rule', 'scada_monitored', 'device_key', 'feeder:' || f.id, 'feeder', f.feeder_id,
+                'detail', 'feeder ' || f.feeder_id || ' reports to SCADA and sent no outage alarm: it is not predicted out',
+                'dp_outages_within_rollup_window', (
+                    SELECT count(*) FROM oms_outage_events d
+                    WHERE d.feeder_id = f.id AND d.scope = 'distribution_point' AND d.status <> 'merged'
+                      AND d.first_detected_at BETWEEN o.first_detected_at - (st.s ->> 'rollup_window')::interval
+                                                  AND o.first_detected_at + (st.s ->> 'rollup_window')::interval)))
+            ELSE '[]'::jsonb END,
+        'took_in', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('outage_event_id', m.id, 'device_key', m.device_key, 'scope', m.scope,
+                                                'merged_at', m.merged_at) ORDER BY m.merged_at, m.id)
+            FROM oms_outage_events m WHERE m.merged_into = o.id AND m.status = 'merged'), '[]'::jsonb))
+    FROM oms_outage_events o
+    CROSS JOIN setting st
+    LEFT JOIN network_feeders f ON f.id = o.feeder_id
+    WHERE o.id = p_outage
+$$;

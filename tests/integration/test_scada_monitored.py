@@ -88,3 +88,65 @@ def test_an_informational_alarm_marks_nothing(grid):
     payload = dict(payload, eventType="status_report", alarmType="info")
     call(grid, function, payload)
     assert not monitored(grid, "F-B")
+
+
+# --- oms_outage_explain ----------------------------------------------------------------------------
+
+def explain(pool, device):
+    """The explanation of the outage at `device` (as picture() names it), by its device key."""
+    row = query(pool, """SELECT oms_outage_explain(o.id) FROM oms_outage_events o
+                         LEFT JOIN network_distribution_points dp ON dp.id = o.dp_id
+                         LEFT JOIN network_feeders f ON f.id = o.feeder_id
+                         WHERE o.status <> 'merged'
+                           AND CASE o.scope WHEN 'distribution_point' THEN dp.dp_id WHEN 'feeder' THEN f.feeder_id END = %s""",
+                (device,))
+    assert len(row) == 1, (device, row)
+    return row[0][0]
+
+
+def kaifa_evidence(explanation):
+    """(source, meter, HH:MI, weight, power) of each piece of evidence; engine_grid's Kaifa event ids
+    are KF-<meter>-<time>-<off|on>-<n>."""
+    return [(e["source_type"], "-".join(e["source_event_id"].split("-")[1:4]), e["at"][11:16], e["weight"], e["power"])
+            for e in explanation["evidence"]]
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_a_dp_outage_explains_its_rule_its_evidence_and_the_veto_that_kept_it_there(grid, order):
+    # DP-B1's outage from the monitored-feeder scenario: placed by the DP roll-up (three meters of
+    # two services or more within the window: the thresholds as set), from its three Kaifa last
+    # gasps (weight 0.80 each, as oms_correlation_rules has it), kept at the DP by F-B's telemetry,
+    # with DP-B2's outage the other one within the window.
+    query(grid, "UPDATE network_feeders SET scada_monitored = true WHERE feeder_id = 'F-B'")
+    play(grid, two_dps_of_f_b(), order)
+    e = explain(grid, "DP-B1")
+    assert (e["scope"], e["status"], e["meters"], e["affected_customers_count"], e["confidence"]) == (
+        "distribution_point", "confirmed", 3, 3, 0.99)
+    assert e["rule"]["name"] == "dp_rollup"
+    assert e["rule"]["thresholds"] == {"rollup_window": "5min", "rollup_min_meters": 3, "rollup_dp_fraction": 0.5}
+    assert kaifa_evidence(e) == [("kaifa", "E-B1-01", "10:00", 0.8, "off"), ("kaifa", "E-B1-02", "10:01", 0.8, "off"),
+                                 ("kaifa", "E-B1-03", "10:02", 0.8, "off")]
+    (veto,) = e["vetoes"]
+    assert (veto["rule"], veto["feeder"], veto["dp_outages_within_rollup_window"]) == ("scada_monitored", "F-B", 2)
+    # Each signal is its own batch: the first two meters' service outages were written, then taken in
+    # by the roll-up (the third meter's was opened and merged in its batch, never written).
+    assert sorted(t["scope"] for t in e["took_in"]) == ["service", "service"]
+
+
+def test_an_unmonitored_dp_outage_has_no_veto_and_a_feeder_roll_up_explains_its_own_rule(grid):
+    # F-B unmonitored: the same signals roll it up (two DP outages within five minutes, the
+    # feeder's thresholds). Each signal is its own batch: DP-B1's outage was written (it took in its
+    # first two meters' service outages); DP-B2's was opened by the sixth signal and merged into
+    # the feeder's in that batch, never written, so the feeder took in DP-B1's outage and DP-B2's two
+    # written service outages directly.
+    play(grid, two_dps_of_f_b(), "as sent")
+    e = explain(grid, "F-B")
+    assert e["rule"]["name"] == "feeder_rollup"
+    assert e["rule"]["thresholds"] == {"rollup_window": "5min", "rollup_min_children": 2, "rollup_feeder_fraction": 0.3}
+    assert e["vetoes"] == []
+    assert [s[:2] for s in kaifa_evidence(e)] == [("kaifa", f"E-B{d}-0{n}") for d in (1, 2) for n in (1, 2, 3)]
+    assert sorted(t["scope"] for t in e["took_in"]) == ["distribution_point", "service", "service"]
+
+
+def test_explaining_an_unknown_outage_gives_null(grid):
+    assert scalar(grid, "SELECT oms_outage_explain(gen_random_uuid())") is None
