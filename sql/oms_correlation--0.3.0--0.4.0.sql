@@ -971,9 +971,29 @@ WHERE EXISTS (SELECT FROM @extschema@.scada_events e
               WHERE e.feeder_id = f.feeder_id
                 AND e.check_result ->> 'classification' IN ('outage', 'restoration'));
 
+-- A membership taken in at a DP other than the registry's, in step with that DP's outage (issue 22).
+ALTER TABLE @extschema@.oms_outage_meters ADD COLUMN suspected_mismapped boolean NOT NULL DEFAULT false;
+
+-- Meters the correlator took into an outage at a DP other than the one the registry names, in step
+-- with that DP's outage (issue 22): the GIS team's list of mapping errors to check. One row per
+-- meter: where the registry has it, how often its evidence matched another DP's outage, which DPs,
+-- and when last.
+CREATE VIEW @extschema@.oms_suspected_mismapped_meters AS
+SELECT m.id AS meter_id, m.meter_number, rdp.dp_id AS registered_dp,
+       count(*) AS times_suspected,
+       array_agg(DISTINCT odp.dp_id ORDER BY odp.dp_id) FILTER (WHERE odp.dp_id IS NOT NULL) AS matched_dps,
+       max(om.off_at) AS last_suspected_at
+FROM @extschema@.oms_outage_meters om
+JOIN @extschema@.oms_meters m ON m.id = om.meter_id
+JOIN @extschema@.oms_outage_events o ON o.id = om.outage_id
+LEFT JOIN @extschema@.network_distribution_points rdp ON rdp.id = m.dp_id
+LEFT JOIN @extschema@.network_distribution_points odp ON odp.id = o.dp_id
+WHERE om.suspected_mismapped
+GROUP BY m.id, m.meter_number, rdp.dp_id;
+
 -- Why an outage stands where it does (issue 22): its evidence by source and time, the rule that
--- placed it at its device with that rule's thresholds, each veto that kept it from going higher, and
--- the outages it took in. Thresholds are the settings as this session sees them (their defaults
+-- placed it at its device with that rule's thresholds, each veto that kept it from going higher, the
+-- meters it took in as suspected mis-mapped, and the outages it took in. Thresholds are the settings as this session sees them (their defaults
 -- before the library is loaded in it); the correlator decided under its own session's.
 CREATE FUNCTION @extschema@.oms_outage_explain(p_outage uuid) RETURNS jsonb
 LANGUAGE sql STABLE
@@ -983,7 +1003,8 @@ AS $$
         SELECT jsonb_object_agg(d.name, coalesce(nullif(current_setting('oms_correlation.' || d.name, true), ''),
                                                  d.fallback)) AS s
         FROM (VALUES ('rollup_window', '5min'), ('rollup_min_meters', '3'), ('rollup_dp_fraction', '0.5'),
-                     ('rollup_min_children', '2'), ('rollup_feeder_fraction', '0.3')) AS d(name, fallback)
+                     ('rollup_min_children', '2'), ('rollup_feeder_fraction', '0.3'), ('mismap_window', '10s'))
+             AS d(name, fallback)
     )
     SELECT jsonb_build_object(
         'outage_event_id', o.id, 'event_id', o.event_id, 'device_key', o.device_key, 'scope', o.scope,
@@ -995,7 +1016,8 @@ AS $$
             'thresholds', CASE o.placement
                 WHEN 'dp_rollup' THEN jsonb_build_object(
                     'rollup_window', st.s ->> 'rollup_window', 'rollup_min_meters', (st.s ->> 'rollup_min_meters')::int,
-                    'rollup_dp_fraction', (st.s ->> 'rollup_dp_fraction')::numeric)
+                    'rollup_dp_fraction', (st.s ->> 'rollup_dp_fraction')::numeric,
+                    'mismap_window', st.s ->> 'mismap_window')
                 WHEN 'feeder_rollup' THEN jsonb_build_object(
                     'rollup_window', st.s ->> 'rollup_window', 'rollup_min_children', (st.s ->> 'rollup_min_children')::int,
                     'rollup_feeder_fraction', (st.s ->> 'rollup_feeder_fraction')::numeric)
@@ -1018,6 +1040,12 @@ AS $$
                       AND d.first_detected_at BETWEEN o.first_detected_at - (st.s ->> 'rollup_window')::interval
                                                   AND o.first_detected_at + (st.s ->> 'rollup_window')::interval)))
             ELSE '[]'::jsonb END,
+        'suspected_mismapped', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('meter_number', m.meter_number, 'registered_dp', rdp.dp_id,
+                                                'off_at', om.off_at) ORDER BY m.meter_number, om.off_at)
+            FROM oms_outage_meters om JOIN oms_meters m ON m.id = om.meter_id
+            LEFT JOIN network_distribution_points rdp ON rdp.id = m.dp_id
+            WHERE om.outage_id = o.id AND om.suspected_mismapped), '[]'::jsonb),
         'took_in', coalesce((
             SELECT jsonb_agg(jsonb_build_object('outage_event_id', m.id, 'device_key', m.device_key, 'scope', m.scope,
                                                 'merged_at', m.merged_at) ORDER BY m.merged_at, m.id)

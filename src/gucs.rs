@@ -52,6 +52,7 @@ static ROLLUP_MIN_CHILDREN: GucSetting<i32> = GucSetting::<i32>::new(2);
 static ROLLUP_FEEDER_FRACTION: GucSetting<f64> = GucSetting::<f64>::new(0.3);
 static JOIN_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(30 * 60);
 static NESTED_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(10 * 60);
+static MISMAP_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(10);
 static CONFIRM_CONFIDENCE: GucSetting<f64> = GucSetting::<f64>::new(0.8);
 
 // Reliability (SPEC §5.5, §5.7).
@@ -185,6 +186,7 @@ pub fn engine() -> EngineSettings {
         },
         join_window_seconds: int_setting(&JOIN_WINDOW, c"oms_correlation.join_window", 1800),
         nested_window_seconds: int_setting(&NESTED_WINDOW, c"oms_correlation.nested_window", 600),
+        mismap_window_seconds: int_setting(&MISMAP_WINDOW, c"oms_correlation.mismap_window", 10),
         confirm_confidence: confidence(
             &CONFIRM_CONFIDENCE,
             c"oms_correlation.confirm_confidence",
@@ -205,6 +207,9 @@ pub struct EngineSettings {
     pub rollup: crate::correlation::decide::rules::RollUp,
     pub join_window_seconds: i32,
     pub nested_window_seconds: i32,
+    /// A lone meter off this close to a DP outage elsewhere on its feeder joins it, suspected
+    /// mis-mapped (0: never).
+    pub mismap_window_seconds: i32,
     pub confirm_confidence: f64,
     /// An outage over within this of its start is momentary (IEEE 1366).
     pub momentary_window_seconds: i32,
@@ -358,6 +363,12 @@ pub fn register() {
             c"How soon after an outage's restoration a meter of it going off opens a nested outage.",
             &NESTED_WINDOW,
             7 * 24 * 3600,
+        ),
+        (
+            c"oms_correlation.mismap_window",
+            c"A meter alone off under its DP this close to a DP outage elsewhere on its feeder joins it, suspected mis-mapped (0: never).",
+            &MISMAP_WINDOW,
+            3600,
         ),
         (
             c"oms_correlation.momentary_window",

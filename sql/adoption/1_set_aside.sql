@@ -30,7 +30,8 @@ DECLARE
     our_views constant text[] := ARRAY[
         'oms_meters_with_topology', 'network_substations_with_meters', 'network_feeders_with_meters',
         'oms_active_outages', 'oms_correlation_summary', 'oms_unmatched_events', 'oms_source_summary',
-        'oms_outage_interruptions', 'oms_flapping_meters', 'oms_storm_mode', 'oms_correlation_status'];
+        'oms_outage_interruptions', 'oms_flapping_meters', 'oms_storm_mode', 'oms_correlation_status',
+        'oms_suspected_mismapped_meters'];
     our_functions constant text[] := ARRAY[
         'insert_scada_event_with_meter_check', 'insert_scada_event_from_json',
         'insert_onu_event_from_json_with_meter_sync', 'insert_onu_event_from_json',

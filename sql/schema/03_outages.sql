@@ -92,6 +92,9 @@ CREATE TABLE @extschema@.oms_outage_meters (
     -- The outage the span was first placed in; merges move the span, never this (a replay puts
     -- the span back where it was at its start time).
     origin_outage_id        uuid,
+    -- Taken into an outage at a DP other than the one the registry names, in step with that DP's
+    -- outage: a suspected mapping error (oms_suspected_mismapped_meters lists them).
+    suspected_mismapped     boolean NOT NULL DEFAULT false,
     PRIMARY KEY (outage_id, meter_id, off_at)
 );
 -- The correlator reads an outage's spans by its key; these serve everyone else: a meter's

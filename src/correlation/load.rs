@@ -148,7 +148,7 @@ const OUTAGES_BY_ID: &str = concat!(
 const SPANS: &str = r#"
 SELECT om.outage_id, coalesce(om.origin_outage_id, om.outage_id), om.meter_id, om.off_at, om.on_at,
        om.first_source::text, coalesce(om.first_source_event_id, '')::text, om.customer_id, om.dp_id,
-       om.feeder_id, om.substation_id
+       om.feeder_id, om.substation_id, om.suspected_mismapped
 FROM oms_outage_meters om WHERE om.outage_id = ANY ($1)
 "#;
 
@@ -505,6 +505,7 @@ fn read_stored(
                 feeder: row.get::<pgrx::Uuid>(10)?.map(id),
                 substation: row.get::<pgrx::Uuid>(11)?.map(id),
             },
+            suspected: row.get::<bool>(12)?.unwrap_or(false),
         };
         for area in area_of.get(&outage).into_iter().flatten() {
             origins.entry(origin).or_default().insert(*area);

@@ -356,6 +356,8 @@ pub struct StoredSpan {
     pub on: Option<Time>,
     pub first_source: SourceKey,
     pub place: Place,
+    /// Taken into an outage at a DP other than its registered one: a suspected mapping error.
+    pub suspected: bool,
 }
 
 /// A source event of an outage (`oms_event_sources`).

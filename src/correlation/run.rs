@@ -734,6 +734,7 @@ fn rules(client: &mut SpiClient<'_>) -> SpiResult<Rules> {
         rollup: settings.rollup,
         join_window: i64::from(settings.join_window_seconds) * 1_000_000,
         nested_window: i64::from(settings.nested_window_seconds) * 1_000_000,
+        mismap_window: i64::from(settings.mismap_window_seconds) * 1_000_000,
         confirm_confidence: settings.confirm_confidence,
         momentary_window: i64::from(settings.momentary_window_seconds) * 1_000_000,
         flap_threshold: settings.flap_threshold.max(1) as usize,

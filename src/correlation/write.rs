@@ -125,21 +125,23 @@ WHERE om.outage_id = d.outage AND om.meter_id = d.meter AND om.off_at = d.off_at
 
 const UPDATE_SPANS: &str = r#"
 UPDATE oms_outage_meters om SET outage_id = u.outage, origin_outage_id = u.origin, on_at = u.on_at,
-       first_source = u.source_type, first_source_event_id = u.source_event_id
-FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::text[], $8::text[])
-    AS u(stored_outage, meter, off_at, outage, origin, on_at, source_type, source_event_id)
+       first_source = u.source_type, first_source_event_id = u.source_event_id, suspected_mismapped = u.suspected
+FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::text[], $8::text[],
+            $9::bool[])
+    AS u(stored_outage, meter, off_at, outage, origin, on_at, source_type, source_event_id, suspected)
 WHERE om.outage_id = u.stored_outage AND om.meter_id = u.meter AND om.off_at = u.off_at
 "#;
 
 const INSERT_SPANS: &str = r#"
 INSERT INTO oms_outage_meters
     (outage_id, meter_id, off_at, on_at, customer_key, customer_id, dp_id, feeder_id, substation_id,
-     first_source, first_source_event_id, origin_outage_id)
+     first_source, first_source_event_id, origin_outage_id, suspected_mismapped)
 SELECT i.outage, i.meter, i.off_at, i.on_at, coalesce(i.customer, i.meter), i.customer, i.dp, i.feeder, i.substation,
-       i.source_type, i.source_event_id, i.origin
+       i.source_type, i.source_event_id, i.origin, i.suspected
 FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::uuid[], $6::uuid[], $7::uuid[],
-            $8::uuid[], $9::text[], $10::text[], $11::uuid[])
-    AS i(outage, meter, off_at, on_at, customer, dp, feeder, substation, source_type, source_event_id, origin)
+            $8::uuid[], $9::text[], $10::text[], $11::uuid[], $12::bool[])
+    AS i(outage, meter, off_at, on_at, customer, dp, feeder, substation, source_type, source_event_id, origin,
+         suspected)
 "#;
 
 const DELETE_SOURCES: &str = r#"
@@ -295,6 +297,7 @@ pub fn write(
                         .map(|u| u.row.first_source.kind.as_str().to_string()),
                 ),
                 texts(group.iter().map(|u| u.row.first_source.event_id.clone())),
+                arg(group.iter().map(|u| u.row.suspected).collect::<Vec<bool>>()),
             ],
         )?;
     }
@@ -323,6 +326,7 @@ pub fn write(
                     ),
                     texts(inserts.iter().map(|r| r.first_source.event_id.clone())),
                     arg(uuids(inserts.iter().map(|r| r.origin))),
+                    arg(inserts.iter().map(|r| r.suspected).collect::<Vec<bool>>()),
                 ],
             )?;
             Ok(())

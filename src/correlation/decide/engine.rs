@@ -68,6 +68,8 @@ pub struct Span {
     pub on: Option<Time>,
     pub first_source: SourceKey,
     pub place: Place,
+    /// Taken into an outage at a DP other than its registered one (suspected mis-mapping).
+    pub suspected: bool,
 }
 
 /// A change to an outage made by an input of this batch: its announcement and timeline.
@@ -384,6 +386,7 @@ impl<'a> Fold<'a> {
                 on,
                 first_source: span.first_source.clone(),
                 place: span.place,
+                suspected: span.suspected,
             });
         }
         for source in sources {
@@ -624,6 +627,7 @@ impl<'a> Fold<'a> {
                         on: None,
                         first_source: key.clone(),
                         place,
+                        suspected: false,
                     });
                     *joined.entry(outage).or_insert(0) += 1;
                     match self.outages[&outage].scope() {
@@ -640,6 +644,7 @@ impl<'a> Fold<'a> {
                 None => opens.entry(place.service()).or_default().push(place),
             }
         }
+        self.join_mismapped(&mut opens, &mut joined, &mut feeders, at, key);
         for (outage, added) in joined {
             let new_source = self.add_source(outage, key, at, weight);
             if added > 0 || new_source {
@@ -687,6 +692,7 @@ impl<'a> Fold<'a> {
                     on: None,
                     first_source: key.clone(),
                     place: *place,
+                    suspected: false,
                 });
             }
             self.add_source(id, key, at, weight);
@@ -701,6 +707,129 @@ impl<'a> Fold<'a> {
         }
         for feeder in feeders {
             self.roll_up_feeder(feeder, at, key, narrate);
+        }
+    }
+
+    /// Suspected mapping errors (issue 22): a meter that would open a service outage alone under
+    /// its registered DP, within `mismap_window` of the start of a DP outage elsewhere on its
+    /// feeder, is out in that outage: its span joins it, marked suspected, and opens nothing.
+    fn join_mismapped(
+        &mut self,
+        opens: &mut BTreeMap<crate::correlation::model::Service, Vec<Place>>,
+        joined: &mut BTreeMap<Id, usize>,
+        feeders: &mut BTreeSet<Id>,
+        at: Time,
+        key: &SourceKey,
+    ) {
+        if self.rules.mismap_window <= 0 {
+            return;
+        }
+        let mut per_dp: BTreeMap<Id, usize> = BTreeMap::new();
+        for place in opens.values().flatten() {
+            if let Some(dp) = place.dp {
+                *per_dp.entry(dp).or_insert(0) += 1;
+            }
+        }
+        let lone: Vec<(crate::correlation::model::Service, Place)> = opens
+            .iter()
+            .filter(|(_, places)| places.len() == 1)
+            .map(|(service, places)| (*service, places[0]))
+            .filter(|(_, place)| place.dp.is_some_and(|dp| per_dp.get(&dp) == Some(&1)))
+            .collect();
+        for (service, place) in lone {
+            let Some(outage) = self.mismapped_into(&place, at, None) else {
+                continue;
+            };
+            opens.remove(&service);
+            self.add_span(Span {
+                outage,
+                origin: outage,
+                meter: place.meter,
+                off: at,
+                on: None,
+                first_source: key.clone(),
+                place,
+                suspected: true,
+            });
+            *joined.entry(outage).or_insert(0) += 1;
+            feeders.extend(place.feeder);
+        }
+    }
+
+    /// The DP outage a meter alone off at `at` under its registered DP is in, if it is suspected
+    /// mis-mapped: open, on its feeder, at another DP, begun within `mismap_window` of `at` (the
+    /// nearest). `own`: the meter's own service outage, if it has one, which does not count
+    /// against its being alone.
+    fn mismapped_into(&self, place: &Place, at: Time, own: Option<Id>) -> Option<Id> {
+        let window = self.rules.mismap_window;
+        let (feeder, dp) = (place.feeder?, place.dp?);
+        let rollup = self.rules.rollup_window(at);
+        let alone = !self.by_dp.get(&dp).into_iter().flatten().any(|id| {
+            let o = &self.outages[id];
+            Some(*id) != own && o.is_open() && (o.start - at).abs() <= rollup
+        });
+        if !alone {
+            return None;
+        }
+        self.by_feeder
+            .get(&feeder)?
+            .iter()
+            .copied()
+            .filter(|id| {
+                let o = &self.outages[id];
+                o.is_open()
+                    && o.scope() == Scope::DistributionPoint
+                    && o.dp.is_some_and(|d| d != dp)
+                    && (o.start - at).abs() <= window
+            })
+            .min_by_key(|id| ((self.outages[id].start - at).abs(), *id))
+    }
+
+    /// After a DP roll-up: the lone service outages elsewhere on the feeder that began within
+    /// `mismap_window` of it (opened before the DP outage was there) are taken in, suspected
+    /// mis-mapped, as a later signal of theirs would have been.
+    fn take_in_mismapped(&mut self, survivor: Id, at: Time, key: &SourceKey, narrate: bool) {
+        if self.rules.mismap_window <= 0 {
+            return;
+        }
+        let Some(feeder) = self.outages[&survivor].feeder else {
+            return;
+        };
+        let lone: Vec<Id> = self
+            .by_feeder
+            .get(&feeder)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|id| {
+                let o = &self.outages[id];
+                o.is_open()
+                    && o.scope() == Scope::Service
+                    && o.spans.len() == 1
+                    && o.open_spans == 1
+            })
+            .filter(|id| {
+                let span = &self.spans[self.outages[id].spans[0]];
+                self.mismapped_into(&span.place, span.off, Some(*id)) == Some(survivor)
+            })
+            .collect();
+        if lone.is_empty() {
+            return;
+        }
+        let moved: Vec<usize> = lone
+            .iter()
+            .flat_map(|id| self.outages[id].spans.clone())
+            .collect();
+        self.merge(
+            survivor,
+            &lone,
+            at,
+            key,
+            narrate,
+            "suspected mis-mapping: in step with this DP's outage",
+        );
+        for i in moved {
+            self.spans[i].suspected = true;
         }
     }
 
@@ -829,6 +958,7 @@ impl<'a> Fold<'a> {
             o.note(narrate, at, key, Change::Opened);
         }
         self.merge(survivor, &victims, at, key, narrate, "rolled up to its DP");
+        self.take_in_mismapped(survivor, at, key, narrate);
         sample.feeder
     }
 
@@ -1195,6 +1325,7 @@ impl<'a> Fold<'a> {
                 on: None,
                 first_source: key.clone(),
                 place,
+                suspected: false,
             });
             added += 1;
         }

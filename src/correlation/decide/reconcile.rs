@@ -49,6 +49,7 @@ pub struct SpanRow {
     pub on: Option<Time>,
     pub first_source: SourceKey,
     pub place: Place,
+    pub suspected: bool,
 }
 
 /// A stored span that changes: found by its stored key.
@@ -319,6 +320,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
             on: span.on,
             first_source: span.first_source.clone(),
             place: span.place,
+            suspected: span.suspected,
         };
         kept.insert((span.meter, span.off));
         match stored_spans.get(&(span.meter, span.off)) {
@@ -327,6 +329,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
                     || old.origin != row.origin
                     || old.on != row.on
                     || old.first_source != row.first_source
+                    || old.suspected != row.suspected
                 {
                     touched.insert(old.outage);
                     touched.insert(row.outage);

@@ -12,6 +12,9 @@ pub struct Rules {
     pub join_window: Time,
     /// A meter of an outage restored less than this ago that goes off again opens a nested outage.
     pub nested_window: Time,
+    /// A meter alone off under its registered DP this close to the start of a DP outage elsewhere
+    /// on its feeder is taken into it, suspected mis-mapped (0: never).
+    pub mismap_window: Time,
     pub confirm_confidence: f64,
     pub momentary_window: Time,
     pub flap_threshold: usize,
@@ -56,6 +59,7 @@ impl Default for Rules {
             rollup: RollUp::default(),
             join_window: 30 * 60 * 1_000_000,
             nested_window: 10 * 60 * 1_000_000,
+            mismap_window: 10 * 1_000_000,
             confirm_confidence: 0.8,
             momentary_window: 5 * 60 * 1_000_000,
             flap_threshold: 20,

@@ -198,6 +198,7 @@ impl Store {
             span.origin = u.row.origin;
             span.on = u.row.on;
             span.first_source = u.row.first_source.clone();
+            span.suspected = u.row.suspected;
         }
         for r in &d.span_inserts {
             self.spans.push(StoredSpan {
@@ -208,6 +209,7 @@ impl Store {
                 on: r.on,
                 first_source: r.first_source.clone(),
                 place: r.place,
+                suspected: r.suspected,
             });
         }
         for (outage, key) in &d.source_deletes {
@@ -697,6 +699,143 @@ fn a_feeder_fault_on_a_monitored_feeder_is_one_outage_when_scada_trips() {
         ("F-A", "feeder", "confirmed", 6)
     );
     assert_eq!(row.5, "1.00");
+}
+
+/// The meters whose spans are marked suspected mis-mapped, by name.
+fn suspected(store: &Store, g: &Grid) -> Vec<String> {
+    let mut names: Vec<String> = store
+        .spans
+        .iter()
+        .filter(|s| s.suspected)
+        .map(|s| g.names[&s.meter].clone())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `every_way`, and the same suspected meters in each play.
+fn every_way_suspected(g: &Grid, inputs: &[Input], rules: &Rules) -> (Store, Vec<String>) {
+    let first = every_way(g, inputs, rules);
+    let expected = suspected(&first, g);
+    let mut reversed = inputs.to_vec();
+    reversed.reverse();
+    for (name, store) in [
+        ("one batch", play(g, inputs, 0, rules)),
+        ("reversed", play(g, &reversed, 1, rules)),
+        ("reversed pairs", play(g, &reversed, 2, rules)),
+    ] {
+        assert_eq!(suspected(&store, g), expected, "{name}: suspected");
+    }
+    (first, expected)
+}
+
+#[test]
+fn a_lone_meter_in_step_with_a_dp_outage_elsewhere_on_its_feeder_is_taken_in_as_suspected() {
+    // DP-A1's three meters go at 10:00 and roll it up; A3-05, registered under DP-A3, goes at the
+    // same second and no other meter of DP-A3 does: the registry most likely has it under the
+    // wrong DP. It is out in DP-A1's outage (4 meters), marked suspected, and opens nothing.
+    let g = grid();
+    let events = [
+        kaifa("A1-01", "10:00"),
+        kaifa("A3-05", "10:00"),
+        kaifa("A1-02", "10:00"),
+        kaifa("A1-03", "10:00"),
+    ];
+    let (store, suspects) = every_way_suspected(&g, &events, &Rules::default());
+    let picture = picture(&store, &g);
+    assert_eq!(picture.len(), 1);
+    assert_eq!(
+        (picture[0].0.as_str(), picture[0].1, picture[0].3),
+        ("DP-A1", "distribution_point", 4)
+    );
+    assert_eq!(picture[0].8, names(&["A1-01", "A1-02", "A1-03", "A3-05"]));
+    assert_eq!(suspects, names(&["A3-05"]));
+}
+
+#[test]
+fn a_lone_meter_a_few_seconds_before_the_dp_rolls_up_is_taken_in_by_the_roll_up() {
+    // A3-05 goes 5 s before DP-A1's three meters: in event time its service outage comes first,
+    // and DP-A1's roll-up takes it in (within mismap_window of the DP outage's start), as it would
+    // have joined had it come after. The DP outage starts with it, at 09:59.
+    let g = grid();
+    let mut early = kaifa("A3-05", "10:00");
+    if let Input::Meter(signal) = &mut early {
+        signal.at -= 5 * SECOND;
+    }
+    let events = [
+        early,
+        kaifa("A1-01", "10:00"),
+        kaifa("A1-02", "10:00"),
+        kaifa("A1-03", "10:00"),
+    ];
+    let (store, suspects) = every_way_suspected(&g, &events, &Rules::default());
+    let picture = picture(&store, &g);
+    assert_eq!(picture.len(), 1);
+    assert_eq!(
+        (picture[0].0.as_str(), picture[0].3, picture[0].6.as_str()),
+        ("DP-A1", 4, "09:59")
+    );
+    assert_eq!(suspects, names(&["A3-05"]));
+}
+
+#[test]
+fn a_meter_whose_dp_has_its_own_outage_or_out_of_step_is_no_mapping_suspicion() {
+    // A3-06 has been out since 09:58 (its own service outage, under DP-A3). At 10:00 DP-A1 goes
+    // and so does A3-05: it is not alone under DP-A3 (A3-06 went within the roll-up window), so it
+    // is an outage of its own (two of DP-A3's ten meters roll nothing up). A4-01 goes at 10:01, a
+    // minute after DP-A1's outage began: beyond mismap_window (10 s), its own outage too.
+    let g = grid();
+    let events = [
+        kaifa("A3-06", "09:58"),
+        kaifa("A1-01", "10:00"),
+        kaifa("A1-02", "10:00"),
+        kaifa("A1-03", "10:00"),
+        kaifa("A3-05", "10:00"),
+        kaifa("A4-01", "10:01"),
+    ];
+    let (store, suspects) = every_way_suspected(&g, &events, &Rules::default());
+    let devices: Vec<(String, &str, i32)> = picture(&store, &g)
+        .into_iter()
+        .map(|r| (r.0, r.1, r.3))
+        .collect();
+    assert_eq!(
+        devices,
+        vec![
+            (s("A3-05"), "service", 1),
+            (s("A3-06"), "service", 1),
+            (s("A4-01"), "service", 1),
+            (s("DP-A1"), "distribution_point", 3),
+        ]
+    );
+    assert!(suspects.is_empty());
+}
+
+#[test]
+fn two_lone_meters_of_one_dp_in_step_are_both_suspected_and_the_rule_can_be_switched_off() {
+    // A3-05 and A3-06 go with DP-A1's meters at 10:00, and no meter of DP-A3 is out in an outage
+    // of DP-A3's own: both are taken in (a DP outage's meters mis-mapped to one other DP; those
+    // taken in as suspected do not count against each other).
+    let g = grid();
+    let events = [
+        kaifa("A1-01", "10:00"),
+        kaifa("A3-05", "10:00"),
+        kaifa("A1-02", "10:00"),
+        kaifa("A3-06", "10:00"),
+        kaifa("A1-03", "10:00"),
+    ];
+    let (store, suspects) = every_way_suspected(&g, &events, &Rules::default());
+    let picture_on = picture(&store, &g);
+    assert_eq!(picture_on.len(), 1);
+    assert_eq!((picture_on[0].0.as_str(), picture_on[0].3), ("DP-A1", 5));
+    assert_eq!(suspects, names(&["A3-05", "A3-06"]));
+    // With mismap_window 0 the rule is off: DP-A1's outage and two service outages.
+    let off = Rules {
+        mismap_window: 0,
+        ..Rules::default()
+    };
+    let (store, suspects) = every_way_suspected(&g, &events, &off);
+    assert_eq!(picture(&store, &g).len(), 3);
+    assert!(suspects.is_empty());
 }
 
 #[test]

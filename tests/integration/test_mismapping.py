@@ -1,0 +1,63 @@
+"""Suspected mapping errors (issue 22, SPEC §5.3): a meter off alone under the DP the registry
+names, within `mismap_window` (10 s) of a DP outage elsewhere on its feeder, is out in that outage,
+marked suspected mis-mapped, and opens no outage of its own. `oms_suspected_mismapped_meters` lists
+such meters for the GIS team; `oms_outage_explain` names them in their outage.
+
+On the engine grid (engine_grid.py): feeder F-A has DPs DP-A1..DP-A4 of ten meters each; three
+meters of a DP off within five minutes roll it up. Each scenario is played as sent and reversed."""
+
+import pytest
+
+from conftest import call, query, scalar
+from engine_grid import assert_counts_are_recounts, build_grid, kaifa, picture
+
+ORDERS = ["as sent", "reversed"]
+
+
+@pytest.fixture
+def grid(pool):
+    build_grid(pool)
+    return pool
+
+
+def play(pool, events, order, settings=None):
+    for function, payload in (events if order == "as sent" else list(reversed(events))):
+        call(pool, function, payload, settings)
+    assert_counts_are_recounts(pool)
+
+
+def dp_a1_and(meter, hhmm):
+    """DP-A1's meters 1-3 off at 10:00 (it rolls up), and `meter` at `hhmm`."""
+    return [kaifa("E-A1-01", "10:00"), kaifa(meter, hhmm), kaifa("E-A1-02", "10:00"), kaifa("E-A1-03", "10:00")]
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_a_lone_meter_in_step_with_a_dp_outage_is_taken_in_as_suspected_and_listed(grid, order):
+    # E-A3-05, registered under DP-A3, goes at DP-A1's second and no other meter of DP-A3 does: it
+    # is out in DP-A1's outage (four meters, four customers), suspected mis-mapped.
+    play(grid, dp_a1_and("E-A3-05", "10:00"), order)
+    assert [row[:5] + (row[8],) for row in picture(grid)] == [
+        ("DP-A1", "distribution_point", "confirmed", 4, 4, ["E-A1-01", "E-A1-02", "E-A1-03", "E-A3-05"])]
+    assert query(grid, """SELECT meter_number, registered_dp, times_suspected, matched_dps,
+                                 to_char(last_suspected_at AT TIME ZONE 'UTC', 'HH24:MI')
+                          FROM oms_suspected_mismapped_meters""") == [("E-A3-05", "DP-A3", 1, ["DP-A1"], "10:00")]
+    explanation = scalar(grid, "SELECT oms_outage_explain(id) FROM oms_outage_events WHERE scope = 'distribution_point'")
+    assert [(m["meter_number"], m["registered_dp"]) for m in explanation["suspected_mismapped"]] == [("E-A3-05", "DP-A3")]
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_a_meter_out_of_step_opens_its_own_outage(grid, order):
+    # E-A3-05 goes a minute after DP-A1's outage began: beyond mismap_window, an outage of its own,
+    # and nothing is listed.
+    play(grid, dp_a1_and("E-A3-05", "10:01"), order)
+    assert [row[:4] for row in picture(grid)] == [
+        ("DP-A1", "distribution_point", "confirmed", 3), ("E-A3-05", "service", "confirmed", 1)]
+    assert scalar(grid, "SELECT count(*) FROM oms_suspected_mismapped_meters") == 0
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_mismap_window_zero_switches_the_rule_off(grid, order):
+    play(grid, dp_a1_and("E-A3-05", "10:00"), order, settings={"oms_correlation.mismap_window": "0"})
+    assert [row[:4] for row in picture(grid)] == [
+        ("DP-A1", "distribution_point", "confirmed", 3), ("E-A3-05", "service", "confirmed", 1)]
+    assert scalar(grid, "SELECT count(*) FROM oms_suspected_mismapped_meters") == 0
