@@ -9,8 +9,9 @@ defaults, worked out here by hand:
   meters stay below 30 %. Whatever the order, one feeder outage ends with all 28 meters.
 - F-Y: DP-Y1 loses three meters (a DP outage); ONU 9202's building, two meters of DP-Y2, stays a
   service outage (2 < 3, 2 of 10 < 50 %); DP-Y3 to DP-Y6 each have one meter reported by a call or
-  a Kaifa message: four service outages. One DP outage does not roll the feeder up; 9 of 100 meters
-  is below 30 %.
+  a Kaifa message: four service outages, except that a Kaifa meter gone in the same minute as
+  DP-Y1's first is in DP-Y1's outage, suspected mis-mapped (issue 22). One DP outage does not roll
+  the feeder up; 9 of 100 meters is below 30 %.
 Every signal is between 10:00 and 10:04, so every window holds them all. Extra calls about meters
 already out add sources, never meters.
 """
@@ -112,11 +113,19 @@ def test_a_storm_from_eight_sessions_ends_with_exactly_the_rules_outages(pool, d
         for name in names:
             start[name] = min(start.get(name, "99:99"), hhmm)
     first = lambda ms: min(start[m] for m in ms)  # noqa: E731
+    # Suspected mis-mapping (issue 22): a lone meter reported by a Kaifa last gasp (E-Y4-01, E-Y6-01;
+    # the calls are not in step by nature) within mismap_window (10 s) of DP-Y1's outage start is out
+    # in DP-Y1's outage. Times here are whole minutes, so: in the same minute as DP-Y1's first meter.
+    taken_in = sorted(m for m in ("E-Y4-01", "E-Y6-01") if start[m] == first(y1))
+    services = {device: ms for device, ms in services.items() if device not in taken_in}
+    y1_out = sorted(y1 + taken_in)
+    y1_confidence = "0.99" if not taken_in else "1.00"  # 1 - 0.2^3; with a fourth Kaifa source 1 - 0.2^4
     y_services = [(device, "service", "confirmed" if device.startswith("E-Y4") or device.startswith("E-Y6") else
                    "detected", len(ms), len(ms), {"onu:9202": "0.60", "E-Y3-01": "0.40", "E-Y4-01": "0.80",
                                                    "E-Y5-01": "0.40", "E-Y6-01": "0.80"}[device],
                    first(ms), None, ms, None) for device, ms in services.items()]
-    expected = sorted([("DP-Y1", "distribution_point", "confirmed", 3, 3, "0.99", first(y1), None, y1, None),
+    expected = sorted([("DP-Y1", "distribution_point", "confirmed", len(y1_out), len(y1_out), y1_confidence, first(y1),
+                        None, y1_out, None),
                        ("F-X", "feeder", "confirmed", 28, 28, "1.00", first(x_meters), None, x_meters, None)]
                       + y_services, key=lambda row: (row[0], row[6]))
     assert picture(pool) == expected

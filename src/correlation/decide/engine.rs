@@ -248,6 +248,9 @@ pub struct Fold<'a> {
     /// Every restoration alarm's restored outages, in order.
     pub alarm_restored: BTreeMap<Id, Vec<Id>>,
     opened: HashMap<(Device, Time), u32>,
+    /// Spans taken in as suspected mis-mapped, by the DP the registry names (some may have closed
+    /// or been released since: checked where read).
+    suspected_by_dp: HashMap<Id, Vec<usize>>,
 }
 
 /// A new outage's id, from what it is: the same outage replayed gets the same id. Time-ordered
@@ -296,6 +299,7 @@ impl<'a> Fold<'a> {
             alarm_outage: BTreeMap::new(),
             alarm_restored: BTreeMap::new(),
             opened: HashMap::new(),
+            suspected_by_dp: HashMap::new(),
         };
         let stored: HashMap<Id, &StoredOutage> = outages.iter().map(|o| (o.id, o)).collect();
         for o in outages {
@@ -453,6 +457,11 @@ impl<'a> Fold<'a> {
                 .entry(span.place.customer_key())
                 .or_insert(0) += 1;
             self.open_span.insert(span.meter, index);
+        }
+        if span.suspected && span.on.is_none() {
+            if let Some(dp) = span.place.dp {
+                self.suspected_by_dp.entry(dp).or_default().push(index);
+            }
         }
         let list = self.meter_spans.entry(span.meter).or_default();
         let at = list.partition_point(|&i| self.spans[i].off <= span.off);
@@ -641,7 +650,12 @@ impl<'a> Fold<'a> {
                         _ => {}
                     }
                 }
-                None => opens.entry(place.service()).or_default().push(place),
+                None => {
+                    if let Some(dp) = place.dp {
+                        self.release_suspected(dp, meter, at, key, narrate);
+                    }
+                    opens.entry(place.service()).or_default().push(place)
+                }
             }
         }
         self.join_mismapped(&mut opens, &mut joined, &mut feeders, at, key);
@@ -721,7 +735,9 @@ impl<'a> Fold<'a> {
         at: Time,
         key: &SourceKey,
     ) {
-        if self.rules.mismap_window <= 0 {
+        // A last gasp is sent as power goes; a call comes minutes later: only the first is in step.
+        if self.rules.mismap_window <= 0 || !matches!(key.kind, SourceKind::Kaifa | SourceKind::Onu)
+        {
             return;
         }
         let mut per_dp: BTreeMap<Id, usize> = BTreeMap::new();
@@ -753,6 +769,92 @@ impl<'a> Fold<'a> {
             });
             *joined.entry(outage).or_insert(0) += 1;
             feeders.extend(place.feeder);
+        }
+    }
+
+    /// A meter of `dp` goes off while others of `dp` sit in another DP's outage as suspected
+    /// mis-mapped, gone within the roll-up window of it: `dp` has a fault of its own, so they were
+    /// not mis-mapped after all. Each goes back to an outage of its own, opened at its own time,
+    /// so that `dp`'s meters count together (and roll it up) whatever order they came in.
+    fn release_suspected(&mut self, dp: Id, meter: Id, at: Time, key: &SourceKey, narrate: bool) {
+        let window = self.rules.rollup_window(at);
+        let Some(list) = self.suspected_by_dp.get(&dp) else {
+            return;
+        };
+        let release: Vec<usize> = list
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let span = &self.spans[i];
+                span.suspected
+                    && span.on.is_none()
+                    && span.meter != meter
+                    && span.place.dp == Some(dp)
+                    && (span.off - at).abs() <= window
+                    && self.open_span.get(&span.meter) == Some(&i)
+            })
+            .collect();
+        if release.is_empty() {
+            return;
+        }
+        self.suspected_by_dp
+            .get_mut(&dp)
+            .expect("listed")
+            .retain(|i| !release.contains(i));
+        for i in release {
+            let span = self.spans[i].clone();
+            let from = span.outage;
+            let customer = span.place.customer_key();
+            {
+                let o = self.outages.get_mut(&from).expect("outage in the fold");
+                o.spans.retain(|&j| j != i);
+                o.open_spans -= 1;
+                if let Some(n) = o.open_customers.get_mut(&customer) {
+                    *n -= 1;
+                    if *n == 0 {
+                        o.open_customers.remove(&customer);
+                    }
+                }
+            }
+            // The event leaves the outage with its meter, unless it brought others there too.
+            let shared = self.outages[&from]
+                .spans
+                .iter()
+                .any(|&j| self.spans[j].first_source == span.first_source);
+            if !shared {
+                self.outages
+                    .get_mut(&from)
+                    .expect("outage in the fold")
+                    .sources
+                    .remove(&span.first_source);
+            }
+            // Opened now (a replay from before now rebuilds it), begun when the meter went.
+            let id = self.new_outage(
+                Device::Service(span.place.service()),
+                Some(&span.place),
+                at,
+                span.off,
+            );
+            {
+                let o = self.outages.get_mut(&id).expect("just opened");
+                o.opened_by = span.first_source.kind;
+                o.description = format!(
+                    "Predicted from {} {}: 1 meter(s) off",
+                    label(span.first_source.kind),
+                    span.first_source.event_id
+                );
+                o.note(narrate, at, key, Change::Opened);
+                o.spans.push(i);
+                o.open_spans += 1;
+                *o.open_customers.entry(customer).or_insert(0) += 1;
+            }
+            let s = &mut self.spans[i];
+            s.outage = id;
+            s.origin = id;
+            s.suspected = false;
+            let weight = Some(self.rules.weights.of(span.first_source.kind));
+            self.add_source(id, &span.first_source, span.off, weight);
+            self.confirm(id, narrate, at, key);
         }
     }
 
@@ -807,6 +909,10 @@ impl<'a> Fold<'a> {
                     && o.scope() == Scope::Service
                     && o.spans.len() == 1
                     && o.open_spans == 1
+                    && matches!(
+                        self.spans[o.spans[0]].first_source.kind,
+                        SourceKind::Kaifa | SourceKind::Onu
+                    )
             })
             .filter(|id| {
                 let span = &self.spans[self.outages[id].spans[0]];
@@ -830,6 +936,9 @@ impl<'a> Fold<'a> {
         );
         for i in moved {
             self.spans[i].suspected = true;
+            if let Some(dp) = self.spans[i].place.dp {
+                self.suspected_by_dp.entry(dp).or_default().push(i);
+            }
         }
     }
 

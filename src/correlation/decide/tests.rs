@@ -779,6 +779,39 @@ fn a_lone_meter_a_few_seconds_before_the_dp_rolls_up_is_taken_in_by_the_roll_up(
 }
 
 #[test]
+fn two_dp_faults_in_the_same_second_stay_two_dp_outages() {
+    // DP-A1 and DP-A2 each lose three meters at 10:00 (feeder roll-up needs three DPs here). DP-A1
+    // rolls up first; DP-A2's first meter looks alone and in step with it and is taken in, but the
+    // second meter of DP-A2 shows a fault of DP-A2's own: the first goes back to an outage of its
+    // own, and DP-A2 rolls up on its three. Nothing is left suspected, in every order and split.
+    let g = grid();
+    let rules = Rules {
+        rollup: super::rules::RollUp {
+            min_children: 3,
+            ..Default::default()
+        },
+        ..Rules::default()
+    };
+    let events: Vec<Input> = ["A1-01", "A1-02", "A1-03", "A2-01", "A2-02", "A2-03"]
+        .iter()
+        .map(|m| kaifa(m, "10:00"))
+        .collect();
+    let (store, suspects) = every_way_suspected(&g, &events, &rules);
+    let devices: Vec<(String, &str, i32)> = picture(&store, &g)
+        .into_iter()
+        .map(|r| (r.0, r.1, r.3))
+        .collect();
+    assert_eq!(
+        devices,
+        vec![
+            (s("DP-A1"), "distribution_point", 3),
+            (s("DP-A2"), "distribution_point", 3),
+        ]
+    );
+    assert!(suspects.is_empty());
+}
+
+#[test]
 fn a_meter_whose_dp_has_its_own_outage_or_out_of_step_is_no_mapping_suspicion() {
     // A3-06 has been out since 09:58 (its own service outage, under DP-A3). At 10:00 DP-A1 goes
     // and so does A3-05: it is not alone under DP-A3 (A3-06 went within the roll-up window), so it
@@ -811,10 +844,10 @@ fn a_meter_whose_dp_has_its_own_outage_or_out_of_step_is_no_mapping_suspicion() 
 }
 
 #[test]
-fn two_lone_meters_of_one_dp_in_step_are_both_suspected_and_the_rule_can_be_switched_off() {
-    // A3-05 and A3-06 go with DP-A1's meters at 10:00, and no meter of DP-A3 is out in an outage
-    // of DP-A3's own: both are taken in (a DP outage's meters mis-mapped to one other DP; those
-    // taken in as suspected do not count against each other).
+fn two_meters_of_one_dp_in_step_are_no_suspicion_and_the_rule_can_be_switched_off() {
+    // A3-05 and A3-06 go with DP-A1's meters at 10:00. The first looks alone and is taken in; the
+    // second shows DP-A3 has meters out of its own: both are outages of their own (two of ten
+    // meters roll DP-A3 nothing up), in every order and split.
     let g = grid();
     let events = [
         kaifa("A1-01", "10:00"),
@@ -824,17 +857,36 @@ fn two_lone_meters_of_one_dp_in_step_are_both_suspected_and_the_rule_can_be_swit
         kaifa("A1-03", "10:00"),
     ];
     let (store, suspects) = every_way_suspected(&g, &events, &Rules::default());
-    let picture_on = picture(&store, &g);
-    assert_eq!(picture_on.len(), 1);
-    assert_eq!((picture_on[0].0.as_str(), picture_on[0].3), ("DP-A1", 5));
-    assert_eq!(suspects, names(&["A3-05", "A3-06"]));
-    // With mismap_window 0 the rule is off: DP-A1's outage and two service outages.
+    let devices: Vec<(String, &str, i32)> = picture(&store, &g)
+        .into_iter()
+        .map(|r| (r.0, r.1, r.3))
+        .collect();
+    assert_eq!(
+        devices,
+        vec![
+            (s("A3-05"), "service", 1),
+            (s("A3-06"), "service", 1),
+            (s("DP-A1"), "distribution_point", 3),
+        ]
+    );
+    assert!(suspects.is_empty());
+    // With mismap_window 0 the rule is off: a lone meter in step is its own outage.
     let off = Rules {
         mismap_window: 0,
         ..Rules::default()
     };
-    let (store, suspects) = every_way_suspected(&g, &events, &off);
-    assert_eq!(picture(&store, &g).len(), 3);
+    let lone = [
+        kaifa("A1-01", "10:00"),
+        kaifa("A3-05", "10:00"),
+        kaifa("A1-02", "10:00"),
+        kaifa("A1-03", "10:00"),
+    ];
+    let (store, suspects) = every_way_suspected(&g, &lone, &off);
+    let devices: Vec<(String, i32)> = picture(&store, &g)
+        .into_iter()
+        .map(|r| (r.0, r.3))
+        .collect();
+    assert_eq!(devices, vec![(s("A3-05"), 1), (s("DP-A1"), 3)]);
     assert!(suspects.is_empty());
 }
 
