@@ -183,6 +183,23 @@ impl Outage {
         noisy_or(self.sources.values().filter_map(|s| s.weight))
     }
 
+    /// One more of its spans is open: a meter of `customer` is out in it.
+    fn span_opened(&mut self, customer: Id) {
+        self.open_spans += 1;
+        *self.open_customers.entry(customer).or_insert(0) += 1;
+    }
+
+    /// One of its open spans closed or left it.
+    fn span_closed(&mut self, customer: Id) {
+        self.open_spans -= 1;
+        if let Some(n) = self.open_customers.get_mut(&customer) {
+            *n -= 1;
+            if *n == 0 {
+                self.open_customers.remove(&customer);
+            }
+        }
+    }
+
     fn note(&mut self, news: bool, at: Time, source: &SourceKey, change: Change) {
         self.notes.push(Note {
             at,
@@ -451,11 +468,7 @@ impl<'a> Fold<'a> {
             .expect("a span's outage is in the fold");
         outage.spans.push(index);
         if span.on.is_none() {
-            outage.open_spans += 1;
-            *outage
-                .open_customers
-                .entry(span.place.customer_key())
-                .or_insert(0) += 1;
+            outage.span_opened(span.place.customer_key());
             self.open_span.insert(span.meter, index);
         }
         if span.suspected && span.on.is_none() {
@@ -808,13 +821,7 @@ impl<'a> Fold<'a> {
             {
                 let o = self.outages.get_mut(&from).expect("outage in the fold");
                 o.spans.retain(|&j| j != i);
-                o.open_spans -= 1;
-                if let Some(n) = o.open_customers.get_mut(&customer) {
-                    *n -= 1;
-                    if *n == 0 {
-                        o.open_customers.remove(&customer);
-                    }
-                }
+                o.span_closed(customer);
             }
             // The event leaves the outage with its meter, unless it brought others there too.
             let shared = self.outages[&from]
@@ -845,8 +852,7 @@ impl<'a> Fold<'a> {
                 );
                 o.note(narrate, at, key, Change::Opened);
                 o.spans.push(i);
-                o.open_spans += 1;
-                *o.open_customers.entry(customer).or_insert(0) += 1;
+                o.span_opened(customer);
             }
             let s = &mut self.spans[i];
             s.outage = id;
@@ -1269,14 +1275,10 @@ impl<'a> Fold<'a> {
         self.open_span.remove(&span.meter);
         let outage = span.outage;
         let customer = span.place.customer_key();
-        let o = self.outages.get_mut(&outage).expect("outage in the fold");
-        o.open_spans -= 1;
-        if let Some(n) = o.open_customers.get_mut(&customer) {
-            *n -= 1;
-            if *n == 0 {
-                o.open_customers.remove(&customer);
-            }
-        }
+        self.outages
+            .get_mut(&outage)
+            .expect("outage in the fold")
+            .span_closed(customer);
     }
 
     fn power_on(&mut self, signal: &MeterSignal, narrate: bool) {
