@@ -302,6 +302,39 @@ CREATE TABLE @extschema@.oms_correlation_inputs (
     PRIMARY KEY (area, at, source_type, source_event_id, kind)
 );
 
+-- The outage declaration delay (oms_correlation.declaration_delay, issue 22): a service outage only
+-- a meter's own last gasp speaks for is held that long before it is written. Each area holding
+-- such outages, from when (the next replay of the area starts there) and when they fall due: in
+-- event time (due_at, against oms_correlation_state.newest_event_at) or, on a quiet network, on the
+-- wall clock (declare_by).
+CREATE TABLE @extschema@.oms_correlation_pending (
+    area                varchar(120) PRIMARY KEY,
+    since               timestamptz NOT NULL,
+    due_at              timestamptz NOT NULL,
+    declare_by          timestamptz NOT NULL
+);
+
+-- Interruptions that were never outages: a held outage whose meters all came back within the
+-- declaration delay (IEEE 1366 momentary interruptions, counted in MAIFI by oms_reliability_indices).
+-- A replay of an area rewrites its rows from the replay's start.
+CREATE TABLE @extschema@.oms_momentary_interruptions (
+    id                  bigserial PRIMARY KEY,
+    meter_id            uuid NOT NULL REFERENCES @extschema@.oms_meters(id) ON DELETE CASCADE,
+    customer_id         uuid,
+    dp_id               uuid,
+    feeder_id           uuid,
+    substation_id       uuid,
+    area                varchar(120) NOT NULL,
+    interrupted_at      timestamptz NOT NULL,
+    restored_at         timestamptz NOT NULL,
+    source_type         varchar(32) NOT NULL,
+    source_event_id     varchar(255) NOT NULL,
+    recorded_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    UNIQUE (meter_id, interrupted_at)
+);
+CREATE INDEX oms_momentary_interruptions_area ON @extschema@.oms_momentary_interruptions (area, interrupted_at);
+CREATE INDEX oms_momentary_interruptions_time ON @extschema@.oms_momentary_interruptions (interrupted_at);
+
 -- The correlator's own row: the single-writer lock (each batch takes it FOR UPDATE, so a
 -- REPEATABLE READ caller whose snapshot predates another batch gets a serialization failure, as
 -- for any concurrent update), and what the last batch did, for oms_correlation_status.
@@ -336,6 +369,9 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_set_asid
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_set_aside_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_inputs', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_state', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_pending', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_momentary_interruptions', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_momentary_interruptions_id_seq', '');
 --@correlator-schema-end
 
 -- The input log, from the day before the newest status event stored: every power signal of the
@@ -618,7 +654,8 @@ WHERE m.last_event_at > now() - interval '1 hour'
 -- - Customers served: the distinct customers of the active meters in scope (a meter without a
 --   customer is one).
 -- - Merged outages hold no meters (their survivors do), so nothing counts twice; cancelled ones
---   count nowhere.
+--   count nowhere. Interruptions that were never outages (oms_momentary_interruptions: back
+--   within the declaration delay) count in MAIFI_E.
 -- - With p_exclude_major_event_days, days whose system SAIDI exceeds T_MED = exp(α + 2.5 β) (α, β:
 --   mean and standard deviation of ln(daily SAIDI) over the five years before p_from, IEEE 1366's
 --   history "ending on the last day of the last complete reporting period": the period's own days
@@ -736,6 +773,14 @@ BEGIN
         FROM spans s JOIN classes c ON c.id = s.outage_id
         WHERE NOT ((s.off_at AT TIME ZONE 'UTC')::date = ANY (med))
         GROUP BY 1, 2
+        UNION ALL
+        -- Interruptions that were never outages (the declaration delay): each one momentary.
+        SELECT CASE p_level WHEN 'feeder' THEN mi.feeder_id WHEN 'substation' THEN mi.substation_id END,
+               coalesce(mi.customer_id, mi.meter_id), 0, 0::numeric, count(*)
+        FROM oms_momentary_interruptions mi
+        WHERE mi.interrupted_at >= p_from AND mi.interrupted_at < p_to
+          AND NOT ((mi.interrupted_at AT TIME ZONE 'UTC')::date = ANY (med))
+        GROUP BY 1, 2
     ), per_device AS (
         SELECT device_id, sum(sustained)::bigint AS interrupted, sum(minutes) AS minutes,
                sum(momentary)::bigint AS momentary,
@@ -777,10 +822,14 @@ SELECT q.depth AS queue_depth,
        s.batches, s.signals AS signals_correlated,
        w.pid AS worker_pid, w.state AS worker_state, w.backend_start AS worker_started_at,
        (SELECT count(*) FROM @extschema@.oms_correlation_set_aside) AS set_aside,
-       s.newest_event_at, s.log_start
+       s.newest_event_at, s.log_start,
+       -- Areas holding outages the declaration delay has not let out yet, and the oldest's start.
+       p.areas AS areas_pending_declaration, p.since AS oldest_pending_declaration
 FROM @extschema@.oms_correlation_state s
 CROSS JOIN LATERAL (SELECT count(*) AS depth, min(enqueued_at) AS oldest_enqueued_at
                     FROM @extschema@.oms_correlation_queue) AS q
+CROSS JOIN LATERAL (SELECT count(*) AS areas, min(since) AS since
+                    FROM @extschema@.oms_correlation_pending) AS p
 LEFT JOIN LATERAL (SELECT a.pid, a.state, a.backend_start FROM pg_catalog.pg_stat_activity a
                    WHERE a.datname = pg_catalog.current_database() AND a.application_name = 'oms_correlation worker'
                    ORDER BY a.backend_start LIMIT 1) AS w ON true
@@ -799,6 +848,91 @@ AS $$
         RETURNING 1
     )
     SELECT count(*)::integer FROM queued
+$$;
+
+-- Meters the correlator took into an outage at a DP other than the one the registry names, in step
+-- with that DP's outage (issue 22): the GIS team's list of mapping errors to check. One row per
+-- meter: where the registry has it, how often its evidence matched another DP's outage, which DPs,
+-- and when last.
+CREATE VIEW @extschema@.oms_suspected_mismapped_meters AS
+SELECT m.id AS meter_id, m.meter_number, rdp.dp_id AS registered_dp,
+       count(*) AS times_suspected,
+       array_agg(DISTINCT odp.dp_id ORDER BY odp.dp_id) FILTER (WHERE odp.dp_id IS NOT NULL) AS matched_dps,
+       max(om.off_at) AS last_suspected_at
+FROM @extschema@.oms_outage_meters om
+JOIN @extschema@.oms_meters m ON m.id = om.meter_id
+JOIN @extschema@.oms_outage_events o ON o.id = om.outage_id
+LEFT JOIN @extschema@.network_distribution_points rdp ON rdp.id = m.dp_id
+LEFT JOIN @extschema@.network_distribution_points odp ON odp.id = o.dp_id
+WHERE om.suspected_mismapped
+GROUP BY m.id, m.meter_number, rdp.dp_id;
+
+-- Why an outage stands where it does (issue 22): its evidence by source and time, the rule that
+-- placed it at its device with that rule's thresholds, each veto that kept it from going higher, the
+-- meters it took in as suspected mis-mapped, and the outages it took in. Thresholds are the settings as this session sees them (their defaults
+-- before the library is loaded in it); the correlator decided under its own session's.
+CREATE FUNCTION @extschema@.oms_outage_explain(p_outage uuid) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+    WITH setting AS (
+        SELECT jsonb_object_agg(d.name, coalesce(nullif(current_setting('oms_correlation.' || d.name, true), ''),
+                                                 d.fallback)) AS s
+        FROM (VALUES ('rollup_window', '5min'), ('rollup_min_meters', '3'), ('rollup_dp_fraction', '0.5'),
+                     ('rollup_min_children', '2'), ('rollup_feeder_fraction', '0.3'), ('mismap_window', '10s'),
+                     ('declaration_delay', '60s'))
+             AS d(name, fallback)
+    )
+    SELECT jsonb_build_object(
+        'outage_event_id', o.id, 'event_id', o.event_id, 'device_key', o.device_key, 'scope', o.scope,
+        'status', o.status, 'first_detected_at', o.first_detected_at, 'confidence', o.confidence_score,
+        'affected_customers_count', o.affected_customers_count,
+        'meters', (SELECT count(*) FROM oms_outage_meters om WHERE om.outage_id = o.id),
+        'rule', jsonb_build_object(
+            'name', o.placement, 'description', o.description,
+            'thresholds', CASE o.placement
+                WHEN 'dp_rollup' THEN jsonb_build_object(
+                    'rollup_window', st.s ->> 'rollup_window', 'rollup_min_meters', (st.s ->> 'rollup_min_meters')::int,
+                    'rollup_dp_fraction', (st.s ->> 'rollup_dp_fraction')::numeric,
+                    'mismap_window', st.s ->> 'mismap_window')
+                WHEN 'feeder_rollup' THEN jsonb_build_object(
+                    'rollup_window', st.s ->> 'rollup_window', 'rollup_min_children', (st.s ->> 'rollup_min_children')::int,
+                    'rollup_feeder_fraction', (st.s ->> 'rollup_feeder_fraction')::numeric)
+                -- A lone service outage of last gasps was held this long before it was written.
+                WHEN 'service' THEN jsonb_build_object('declaration_delay', st.s ->> 'declaration_delay')
+                ELSE '{}'::jsonb END),
+        'evidence', coalesce((
+            SELECT jsonb_agg(jsonb_build_object(
+                       'source_type', es.source_type, 'source_event_id', es.source_event_id,
+                       'at', coalesce(es.event_timestamp, es.detected_at), 'weight', es.correlation_weight,
+                       'power', es.event_data ->> 'power')
+                   ORDER BY coalesce(es.event_timestamp, es.detected_at), es.source_type, es.source_event_id)
+            FROM oms_event_sources es WHERE es.outage_event_id = o.id), '[]'::jsonb),
+        -- A DP outage on a feeder whose breaker reports to SCADA was never weighed for a feeder
+        -- roll-up: with how many DP outages of the feeder began within the roll-up window of it.
+        'vetoes', CASE WHEN o.scope = 'distribution_point' AND f.scada_monitored THEN jsonb_build_array(jsonb_build_object(
+                'rule', 'scada_monitored', 'device_key', 'feeder:' || f.id, 'feeder', f.feeder_id,
+                'detail', 'feeder ' || f.feeder_id || ' reports to SCADA and sent no outage alarm: it is not predicted out',
+                'dp_outages_within_rollup_window', (
+                    SELECT count(*) FROM oms_outage_events d
+                    WHERE d.feeder_id = f.id AND d.scope = 'distribution_point' AND d.status <> 'merged'
+                      AND d.first_detected_at BETWEEN o.first_detected_at - (st.s ->> 'rollup_window')::interval
+                                                  AND o.first_detected_at + (st.s ->> 'rollup_window')::interval)))
+            ELSE '[]'::jsonb END,
+        'suspected_mismapped', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('meter_number', m.meter_number, 'registered_dp', rdp.dp_id,
+                                                'off_at', om.off_at) ORDER BY m.meter_number, om.off_at)
+            FROM oms_outage_meters om JOIN oms_meters m ON m.id = om.meter_id
+            LEFT JOIN network_distribution_points rdp ON rdp.id = m.dp_id
+            WHERE om.outage_id = o.id AND om.suspected_mismapped), '[]'::jsonb),
+        'took_in', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('outage_event_id', m.id, 'device_key', m.device_key, 'scope', m.scope,
+                                                'merged_at', m.merged_at) ORDER BY m.merged_at, m.id)
+            FROM oms_outage_events m WHERE m.merged_into = o.id AND m.status = 'merged'), '[]'::jsonb))
+    FROM oms_outage_events o
+    CROSS JOIN setting st
+    LEFT JOIN network_feeders f ON f.id = o.feeder_id
+    WHERE o.id = p_outage
 $$;
 --@correlator-functions-end
 

@@ -53,6 +53,7 @@ static ROLLUP_FEEDER_FRACTION: GucSetting<f64> = GucSetting::<f64>::new(0.3);
 static JOIN_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(30 * 60);
 static NESTED_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(10 * 60);
 static MISMAP_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(10);
+static DECLARATION_DELAY: GucSetting<i32> = GucSetting::<i32>::new(60);
 static CONFIRM_CONFIDENCE: GucSetting<f64> = GucSetting::<f64>::new(0.8);
 
 // Reliability (SPEC §5.5, §5.7).
@@ -187,6 +188,11 @@ pub fn engine() -> EngineSettings {
         join_window_seconds: int_setting(&JOIN_WINDOW, c"oms_correlation.join_window", 1800),
         nested_window_seconds: int_setting(&NESTED_WINDOW, c"oms_correlation.nested_window", 600),
         mismap_window_seconds: int_setting(&MISMAP_WINDOW, c"oms_correlation.mismap_window", 10),
+        declaration_delay_seconds: int_setting(
+            &DECLARATION_DELAY,
+            c"oms_correlation.declaration_delay",
+            60,
+        ),
         confirm_confidence: confidence(
             &CONFIRM_CONFIDENCE,
             c"oms_correlation.confirm_confidence",
@@ -210,6 +216,9 @@ pub struct EngineSettings {
     /// A lone meter off this close to a DP outage elsewhere on its feeder joins it, suspected
     /// mis-mapped (0: never).
     pub mismap_window_seconds: i32,
+    /// A service outage only its meter's own last gasp speaks for is held this long before it is
+    /// declared; back on within it, it was a momentary interruption (0: declared at once).
+    pub declaration_delay_seconds: i32,
     pub confirm_confidence: f64,
     /// An outage over within this of its start is momentary (IEEE 1366).
     pub momentary_window_seconds: i32,
@@ -368,6 +377,12 @@ pub fn register() {
             c"oms_correlation.mismap_window",
             c"A meter alone off under its DP this close to a DP outage elsewhere on its feeder joins it, suspected mis-mapped (0: never).",
             &MISMAP_WINDOW,
+            3600,
+        ),
+        (
+            c"oms_correlation.declaration_delay",
+            c"A service outage only a meter's own last gasp speaks for is declared after this; back on within it, it was a momentary interruption (0: at once).",
+            &DECLARATION_DELAY,
             3600,
         ),
         (

@@ -26,7 +26,8 @@ DECLARE
         'callcenter_raw_messages', 'oms_rejected_events', 'scada_raw_messages', 'oms_outage_customers',
         'oms_crew_assignments', 'oms_customer_notifications', 'oms_smart_meters', 'oms_onu_devices',
         'oms_outage_meters', 'oms_signal_rate', 'oms_storm_mode_log', 'oms_correlation_queue',
-        'oms_correlation_set_aside', 'oms_correlation_inputs', 'oms_correlation_state'];
+        'oms_correlation_set_aside', 'oms_correlation_inputs', 'oms_correlation_state',
+        'oms_correlation_pending', 'oms_momentary_interruptions'];
     our_views constant text[] := ARRAY[
         'oms_meters_with_topology', 'network_substations_with_meters', 'network_feeders_with_meters',
         'oms_active_outages', 'oms_correlation_summary', 'oms_unmatched_events', 'oms_source_summary',

@@ -8,10 +8,14 @@ SELECT q.depth AS queue_depth,
        s.batches, s.signals AS signals_correlated,
        w.pid AS worker_pid, w.state AS worker_state, w.backend_start AS worker_started_at,
        (SELECT count(*) FROM @extschema@.oms_correlation_set_aside) AS set_aside,
-       s.newest_event_at, s.log_start
+       s.newest_event_at, s.log_start,
+       -- Areas holding outages the declaration delay has not let out yet, and the oldest's start.
+       p.areas AS areas_pending_declaration, p.since AS oldest_pending_declaration
 FROM @extschema@.oms_correlation_state s
 CROSS JOIN LATERAL (SELECT count(*) AS depth, min(enqueued_at) AS oldest_enqueued_at
                     FROM @extschema@.oms_correlation_queue) AS q
+CROSS JOIN LATERAL (SELECT count(*) AS areas, min(since) AS since
+                    FROM @extschema@.oms_correlation_pending) AS p
 LEFT JOIN LATERAL (SELECT a.pid, a.state, a.backend_start FROM pg_catalog.pg_stat_activity a
                    WHERE a.datname = pg_catalog.current_database() AND a.application_name = 'oms_correlation worker'
                    ORDER BY a.backend_start LIMIT 1) AS w ON true
@@ -61,7 +65,8 @@ AS $$
         SELECT jsonb_object_agg(d.name, coalesce(nullif(current_setting('oms_correlation.' || d.name, true), ''),
                                                  d.fallback)) AS s
         FROM (VALUES ('rollup_window', '5min'), ('rollup_min_meters', '3'), ('rollup_dp_fraction', '0.5'),
-                     ('rollup_min_children', '2'), ('rollup_feeder_fraction', '0.3'), ('mismap_window', '10s'))
+                     ('rollup_min_children', '2'), ('rollup_feeder_fraction', '0.3'), ('mismap_window', '10s'),
+                     ('declaration_delay', '60s'))
              AS d(name, fallback)
     )
     SELECT jsonb_build_object(
@@ -79,6 +84,8 @@ AS $$
                 WHEN 'feeder_rollup' THEN jsonb_build_object(
                     'rollup_window', st.s ->> 'rollup_window', 'rollup_min_children', (st.s ->> 'rollup_min_children')::int,
                     'rollup_feeder_fraction', (st.s ->> 'rollup_feeder_fraction')::numeric)
+                -- A lone service outage of last gasps was held this long before it was written.
+                WHEN 'service' THEN jsonb_build_object('declaration_delay', st.s ->> 'declaration_delay')
                 ELSE '{}'::jsonb END),
         'evidence', coalesce((
             SELECT jsonb_agg(jsonb_build_object(

@@ -109,7 +109,8 @@ WHERE m.last_event_at > now() - interval '1 hour'
 -- - Customers served: the distinct customers of the active meters in scope (a meter without a
 --   customer is one).
 -- - Merged outages hold no meters (their survivors do), so nothing counts twice; cancelled ones
---   count nowhere.
+--   count nowhere. Interruptions that were never outages (oms_momentary_interruptions: back
+--   within the declaration delay) count in MAIFI_E.
 -- - With p_exclude_major_event_days, days whose system SAIDI exceeds T_MED = exp(α + 2.5 β) (α, β:
 --   mean and standard deviation of ln(daily SAIDI) over the five years before p_from, IEEE 1366's
 --   history "ending on the last day of the last complete reporting period": the period's own days
@@ -226,6 +227,14 @@ BEGIN
                count(*) FILTER (WHERE c.class = 'momentary' AND s.off_at >= p_from) AS momentary
         FROM spans s JOIN classes c ON c.id = s.outage_id
         WHERE NOT ((s.off_at AT TIME ZONE 'UTC')::date = ANY (med))
+        GROUP BY 1, 2
+        UNION ALL
+        -- Interruptions that were never outages (the declaration delay): each one momentary.
+        SELECT CASE p_level WHEN 'feeder' THEN mi.feeder_id WHEN 'substation' THEN mi.substation_id END,
+               coalesce(mi.customer_id, mi.meter_id), 0, 0::numeric, count(*)
+        FROM oms_momentary_interruptions mi
+        WHERE mi.interrupted_at >= p_from AND mi.interrupted_at < p_to
+          AND NOT ((mi.interrupted_at AT TIME ZONE 'UTC')::date = ANY (med))
         GROUP BY 1, 2
     ), per_device AS (
         SELECT device_id, sum(sustained)::bigint AS interrupted, sum(minutes) AS minutes,

@@ -52,6 +52,39 @@ CREATE TABLE @extschema@.oms_correlation_inputs (
     PRIMARY KEY (area, at, source_type, source_event_id, kind)
 );
 
+-- The outage declaration delay (oms_correlation.declaration_delay, issue 22): a service outage only
+-- a meter's own last gasp speaks for is held that long before it is written. Each area holding
+-- such outages, from when (the next replay of the area starts there) and when they fall due: in
+-- event time (due_at, against oms_correlation_state.newest_event_at) or, on a quiet network, on the
+-- wall clock (declare_by).
+CREATE TABLE @extschema@.oms_correlation_pending (
+    area                varchar(120) PRIMARY KEY,
+    since               timestamptz NOT NULL,
+    due_at              timestamptz NOT NULL,
+    declare_by          timestamptz NOT NULL
+);
+
+-- Interruptions that were never outages: a held outage whose meters all came back within the
+-- declaration delay (IEEE 1366 momentary interruptions, counted in MAIFI by oms_reliability_indices).
+-- A replay of an area rewrites its rows from the replay's start.
+CREATE TABLE @extschema@.oms_momentary_interruptions (
+    id                  bigserial PRIMARY KEY,
+    meter_id            uuid NOT NULL REFERENCES @extschema@.oms_meters(id) ON DELETE CASCADE,
+    customer_id         uuid,
+    dp_id               uuid,
+    feeder_id           uuid,
+    substation_id       uuid,
+    area                varchar(120) NOT NULL,
+    interrupted_at      timestamptz NOT NULL,
+    restored_at         timestamptz NOT NULL,
+    source_type         varchar(32) NOT NULL,
+    source_event_id     varchar(255) NOT NULL,
+    recorded_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    UNIQUE (meter_id, interrupted_at)
+);
+CREATE INDEX oms_momentary_interruptions_area ON @extschema@.oms_momentary_interruptions (area, interrupted_at);
+CREATE INDEX oms_momentary_interruptions_time ON @extschema@.oms_momentary_interruptions (interrupted_at);
+
 -- The correlator's own row: the single-writer lock (each batch takes it FOR UPDATE, so a
 -- REPEATABLE READ caller whose snapshot predates another batch gets a serialization failure, as
 -- for any concurrent update), and what the last batch did, for oms_correlation_status.
@@ -86,3 +119,6 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_set_asid
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_set_aside_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_inputs', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_state', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_correlation_pending', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_momentary_interruptions', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.oms_momentary_interruptions_id_seq', '');

@@ -293,6 +293,8 @@ pub struct Batch<'a> {
     pub flap_threshold: usize,
     /// The places of the batch's own meters, read already: only older inputs' meters are read here.
     pub known: &'a HashMap<Id, Place>,
+    /// Each area's declaration clock (`AreaInput::clock`).
+    pub clocks: HashMap<Area, Time>,
 }
 
 /// Reads every area of the batch. An area's start moves earlier when a span or source it holds
@@ -392,6 +394,8 @@ pub fn areas(client: &mut SpiClient<'_>, batch: &Batch) -> SpiResult<Vec<AreaInp
         }
         out.push(AreaInput {
             area: Some(area),
+            logs: start.logs.clone(),
+            clock: batch.clocks.get(&area).copied(),
             t0: start.t0,
             outages: rows.outages,
             spans: rows.spans,

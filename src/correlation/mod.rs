@@ -12,9 +12,12 @@
 //! - `worker`: the background worker that drains the queue, a batch per transaction;
 //! - `scada_alarm`: a SCADA alarm's own call: checked, then applied by the correlator;
 //! - `storm`: storm mode, decided in event time from the power-off signals;
+//! - `declaration`: the outage declaration delay between batches (pending areas, momentary
+//!   interruptions);
 //! - `stream`: the `oms_outage` announcements.
 
 pub mod decide;
+pub mod declaration;
 pub mod load;
 pub mod model;
 pub mod queue;

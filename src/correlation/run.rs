@@ -18,6 +18,7 @@ use pgrx::spi::{SpiClient, SpiResult};
 use super::decide::decide;
 use super::decide::reconcile::{Announced, Decision};
 use super::decide::rules::Rules;
+use super::declaration;
 use super::load::{self, pg, ts, AreaStart, Batch};
 use super::model::{Area, Device, Id, Power, SourceKey, Time};
 use super::queue::{self, Queued};
@@ -95,6 +96,8 @@ pub fn try_lock(client: &mut SpiClient<'_>) -> SpiResult<bool> {
 
 const STATE: &str = "SELECT log_start FROM oms_correlation_state WHERE id = 1";
 
+const EVENT_CLOCK: &str = "SELECT newest_event_at FROM oms_correlation_state WHERE id = 1";
+
 const RECORD_BATCH: &str = r#"
 UPDATE oms_correlation_state SET batches = batches + 1, signals = signals + $1, last_batch_at = pg_catalog.clock_timestamp(),
        last_batch_signals = $1, last_batch_ms = $2, last_batch_by = $3,
@@ -121,12 +124,14 @@ pub fn drain(
         .unwrap_or(Time::MIN);
     let mut drained = Drained::default();
     let mut size = limit.max(1);
+    // With the queue empty, areas whose pending outages fell due are replayed once.
+    let mut due_done = false;
     loop {
         // A batch that fails is taken back whole (its rows return to the queue) and tried again in
         // halves, down to the one signal that fails, which is set aside with its error.
         let outcome = subtransaction::run(|| -> SpiResult<Option<BatchOutcome>> {
             let signals = queue::take(client, size)?;
-            if signals.is_empty() {
+            if signals.is_empty() && (due_done || !declaration::any_due(client)?) {
                 return Ok(None);
             }
             batch(client, by, &signals, None, log_start).map(Some)
@@ -134,6 +139,7 @@ pub fn drain(
         match outcome {
             Ok(Ok(None)) => break,
             Ok(Ok(Some(done))) => {
+                due_done |= done.signals == 0 && done.set_aside == 0;
                 drained.batches += 1;
                 drained.signals += done.signals;
                 drained.set_aside += done.set_aside;
@@ -386,7 +392,18 @@ fn batch(
     phases.done("log");
     let correlated = signals.len() - set_aside;
     let oldest_enqueued = signals.iter().map(|s| s.enqueued_at).min();
-    if logged.is_empty() {
+    // Where event time has come to (the declaration delay's clock), and the areas holding
+    // pending outages: those that fall due are replayed even with no signal of theirs.
+    let clock = execute(client, EVENT_CLOCK, &[])?
+        .first()
+        .get_one::<pgrx::datum::TimestampWithTimeZone>()?
+        .map(load::time)
+        .unwrap_or(Time::MIN)
+        .max(logged.iter().map(|l| l.at).max().unwrap_or(Time::MIN));
+    let pending = declaration::pending(client, clock)?;
+    let due: Vec<&declaration::PendingArea> =
+        pending.iter().filter(|p| p.due || p.overdue).collect();
+    if logged.is_empty() && due.is_empty() {
         record_batch(client, by, correlated, started, None, oldest_enqueued)?;
         return Ok(BatchOutcome {
             signals: correlated,
@@ -405,8 +422,13 @@ fn batch(
     storm::count(client, &power_offs)?;
     phases.done("storm count");
     let mut rules = rules(client)?;
-    let earliest = logged.iter().map(|l| l.at).min().unwrap_or(0);
-    let newest = logged.iter().map(|l| l.at).max().unwrap_or(0);
+    let earliest = logged
+        .iter()
+        .map(|l| l.at)
+        .chain(due.iter().map(|p| p.since))
+        .min()
+        .unwrap_or(0);
+    let newest = logged.iter().map(|l| l.at).max().unwrap_or(clock);
     let config = storm::config(client)?;
     rules.storm = storm::storm(client, &config, earliest - rules.lookback(), newest)?;
 
@@ -427,6 +449,16 @@ fn batch(
             {
                 substation_of.insert(l.area, s);
             }
+        }
+    }
+    // An area's pending outages have no rows: its replay starts where they began.
+    for p in &pending {
+        match starts.get_mut(&p.area) {
+            Some(t0) => *t0 = (*t0).min(p.since),
+            None if p.due || p.overdue => {
+                starts.insert(p.area, p.since);
+            }
+            None => {}
         }
     }
     if let (Some(alarm), Some(s)) = (alarm, alarm.and_then(|a| a.substation)) {
@@ -510,9 +542,15 @@ fn batch(
             .extend(narrated.remove(area).unwrap_or_default());
     }
     phases.done("storm and areas");
+    let clocks = declaration::clocks(
+        areas.values().map(|a| (a.area, a.logs.clone())),
+        &pending,
+        clock,
+    );
     let inputs = load::areas(
         client,
         &Batch {
+            clocks,
             starts: areas.into_values().collect(),
             narrated: area_narrated,
             lookback,
@@ -533,6 +571,8 @@ fn batch(
         inputs.iter().all(|i| i.area == Some(own))
     });
     write(client, &decisions, alarm_locked)?;
+    declaration::write_interruptions(client, &decisions)?;
+    declaration::record_pending(client, &decisions, &pending, rules.declaration_delay)?;
     phases.done("write");
     let (turned_on, turned_on_by_others) = turn_on(client, &decisions, alarm.map(|a| a.id))?;
     link_alarms(client, &decisions)?;
@@ -735,6 +775,7 @@ fn rules(client: &mut SpiClient<'_>) -> SpiResult<Rules> {
         join_window: i64::from(settings.join_window_seconds) * 1_000_000,
         nested_window: i64::from(settings.nested_window_seconds) * 1_000_000,
         mismap_window: i64::from(settings.mismap_window_seconds) * 1_000_000,
+        declaration_delay: i64::from(settings.declaration_delay_seconds) * 1_000_000,
         confirm_confidence: settings.confirm_confidence,
         momentary_window: i64::from(settings.momentary_window_seconds) * 1_000_000,
         flap_threshold: settings.flap_threshold.max(1) as usize,

@@ -164,6 +164,9 @@ pub struct Outage {
     pub merged_customers: Option<usize>,
     /// It existed before `t0`: its id is the stored one.
     pub existed: bool,
+    /// A service outage only its meters' own last gasps speak for (no call, no SCADA, no
+    /// roll-up): weak evidence, held for `declaration_delay` before it is declared.
+    pub weak: bool,
 }
 
 impl Outage {
@@ -268,6 +271,22 @@ pub struct Fold<'a> {
     /// Spans taken in as suspected mis-mapped, by the DP the registry names (some may have closed
     /// or been released since: checked where read).
     suspected_by_dp: HashMap<Id, Vec<usize>>,
+    /// Where event time has come to for declaring weak outages (`declaration`): None declares
+    /// every open one, as if their delay had passed.
+    pub clock: Option<Time>,
+    /// Where the replay starts.
+    t0: Time,
+}
+
+/// Whether an outage is on the operators' list (issue 22, the outage declaration delay).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Declaration {
+    Declared,
+    /// Weak, open, and its delay has not passed: not written yet.
+    Pending,
+    /// Weak, and every meter came back within the delay: a momentary interruption of its meters
+    /// (for MAIFI), never an outage row.
+    Momentary,
 }
 
 /// A new outage's id, from what it is: the same outage replayed gets the same id. Time-ordered
@@ -317,6 +336,8 @@ impl<'a> Fold<'a> {
             alarm_restored: BTreeMap::new(),
             opened: HashMap::new(),
             suspected_by_dp: HashMap::new(),
+            clock: None,
+            t0,
         };
         let stored: HashMap<Id, &StoredOutage> = outages.iter().map(|o| (o.id, o)).collect();
         for o in outages {
@@ -365,6 +386,7 @@ impl<'a> Fold<'a> {
                     _ => None,
                 },
                 existed: true,
+                weak: false,
             });
         }
         // The outage a span or source belonged to at t0: where its origin had merged by then.
@@ -433,6 +455,14 @@ impl<'a> Fold<'a> {
         }
         let threshold = rules.confirm_confidence;
         for outage in fold.outages.values_mut() {
+            // Written, but still only its meters' last gasps behind it: a power-on within the
+            // delay that comes late still makes it a momentary interruption.
+            outage.weak = outage.scope() == Scope::Service
+                && is_last_gasp(outage.opened_by)
+                && outage
+                    .sources
+                    .iter()
+                    .all(|(key, src)| src.weight.is_none() || is_last_gasp(key.kind));
             let spans_start = outage
                 .spans
                 .iter()
@@ -537,7 +567,31 @@ impl<'a> Fold<'a> {
         if key.kind == SourceKind::Scada && weight.is_some() {
             o.scada = true;
         }
+        // A call or SCADA is evidence enough to declare it at once.
+        if weight.is_some() && !is_last_gasp(key.kind) {
+            o.weak = false;
+        }
         true
+    }
+
+    /// Whether the outage is declared, pending, or was a momentary interruption (issue 22): a weak
+    /// outage is declared once `declaration_delay` has passed in event time (`clock`) with a meter
+    /// still out; back on within it, it was momentary. Whatever was written stays declared.
+    pub fn declaration(&self, o: &Outage) -> Declaration {
+        let delay = self.rules.declaration_delay;
+        if !o.weak || delay <= 0 {
+            return Declaration::Declared;
+        }
+        match o.life {
+            // A written outage restored before the replay is decided; one restored in it is not.
+            Life::Restored(at) if at - o.start <= delay && (!o.existed || at >= self.t0) => {
+                Declaration::Momentary
+            }
+            Life::Open if !o.existed && self.clock.is_some_and(|clock| o.start + delay > clock) => {
+                Declaration::Pending
+            }
+            _ => Declaration::Declared,
+        }
     }
 
     fn confirm(&mut self, outage: Id, narrate: bool, at: Time, source: &SourceKey) {
@@ -594,6 +648,7 @@ impl<'a> Fold<'a> {
             notes: Vec::new(),
             merged_customers: None,
             existed: false,
+            weak: false,
         });
         id
     }
@@ -702,6 +757,7 @@ impl<'a> Fold<'a> {
                 let o = self.outages.get_mut(&id).expect("just opened");
                 o.parent = parent;
                 o.opened_by = key.kind;
+                o.weak = is_last_gasp(key.kind);
                 o.description = format!(
                     "Predicted from {} {}: {} meter(s) off",
                     label(key.kind),
@@ -749,8 +805,7 @@ impl<'a> Fold<'a> {
         key: &SourceKey,
     ) {
         // A last gasp is sent as power goes; a call comes minutes later: only the first is in step.
-        if self.rules.mismap_window <= 0 || !matches!(key.kind, SourceKind::Kaifa | SourceKind::Onu)
-        {
+        if self.rules.mismap_window <= 0 || !is_last_gasp(key.kind) {
             return;
         }
         let mut per_dp: BTreeMap<Id, usize> = BTreeMap::new();
@@ -845,6 +900,7 @@ impl<'a> Fold<'a> {
             {
                 let o = self.outages.get_mut(&id).expect("just opened");
                 o.opened_by = span.first_source.kind;
+                o.weak = is_last_gasp(span.first_source.kind);
                 o.description = format!(
                     "Predicted from {} {}: 1 meter(s) off",
                     label(span.first_source.kind),
@@ -915,10 +971,7 @@ impl<'a> Fold<'a> {
                     && o.scope() == Scope::Service
                     && o.spans.len() == 1
                     && o.open_spans == 1
-                    && matches!(
-                        self.spans[o.spans[0]].first_source.kind,
-                        SourceKind::Kaifa | SourceKind::Onu
-                    )
+                    && is_last_gasp(self.spans[o.spans[0]].first_source.kind)
             })
             .filter(|id| {
                 let span = &self.spans[self.outages[id].spans[0]];
@@ -1504,6 +1557,12 @@ impl<'a> Fold<'a> {
         }
         self.alarm_restored.insert(alarm.id, restored);
     }
+}
+
+/// A meter's own report of losing power (Kaifa, ONU): sent as power goes, and repeated by a
+/// meter that flaps.
+fn is_last_gasp(kind: SourceKind) -> bool {
+    matches!(kind, SourceKind::Kaifa | SourceKind::Onu)
 }
 
 /// A source's name in descriptions.

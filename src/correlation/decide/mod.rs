@@ -27,6 +27,8 @@ use rules::Rules;
 #[derive(Debug, Clone, Default)]
 pub struct AreaInput {
     pub area: Option<Area>,
+    /// The input logs it replays: its own, and for a whole substation each of its feeders'.
+    pub logs: Vec<Area>,
     /// The earliest input that is new to the area: the replay starts here.
     pub t0: Time,
     /// Stored outages the replay may change (open, recently restored, or opened from `t0` on),
@@ -45,6 +47,9 @@ pub struct AreaInput {
     /// Feeders whose breakers report to SCADA: never predicted out.
     pub monitored: BTreeSet<Id>,
     pub power_changes: HashMap<Id, Vec<Time>>,
+    /// Where event time has come to, for declaring weak outages (`Time::MAX`: declare them all,
+    /// their wall-clock delay has passed); None: no outage is held.
+    pub clock: Option<Time>,
 }
 
 /// Decides an area's batch: what to write.
@@ -64,9 +69,10 @@ pub fn decide(input: &AreaInput, rules: &Rules) -> Decision {
         &input.spans,
         &input.sources,
     );
+    fold.clock = input.clock;
     let mut inputs = input.inputs.clone();
     fold.apply(&mut inputs, &input.narrated);
-    reconcile(
+    let mut decision = reconcile(
         fold,
         &Stored {
             t0: input.t0,
@@ -75,5 +81,9 @@ pub fn decide(input: &AreaInput, rules: &Rules) -> Decision {
             sources: &input.sources,
             customers: &input.customers,
         },
-    )
+    );
+    decision.area = input.area;
+    decision.replayed = input.logs.clone();
+    decision.t0 = input.t0;
+    decision
 }

@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::engine::{Change, Fold, Life, Note, Outage, Placement, Span, TurnedOn};
+use super::engine::{Change, Declaration, Fold, Life, Note, Outage, Placement, Span, TurnedOn};
 use crate::correlation::model::{
-    Device, Id, Place, SourceKey, StoredCustomer, StoredOutage, StoredSource, StoredSpan,
+    Area, Device, Id, Place, SourceKey, StoredCustomer, StoredOutage, StoredSource, StoredSpan,
     StoredStatus, Time,
 };
 
@@ -110,6 +110,19 @@ pub struct Announced {
 pub struct Retired {
     pub id: Id,
     pub into: Option<Id>,
+    /// Withdrawn as a momentary interruption: its meters came back within the declaration delay.
+    pub momentary: bool,
+}
+
+/// A meter's momentary interruption that was never an outage (issue 22): a weak outage whose
+/// meters all came back within `declaration_delay`. Counted in MAIFI.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interruption {
+    pub meter: Id,
+    pub place: Place,
+    pub off: Time,
+    pub on: Time,
+    pub source: SourceKey,
 }
 
 /// Everything an area's batch writes.
@@ -132,6 +145,16 @@ pub struct Decision {
     /// Each alarm of the batch's replay, and the outage it belongs to.
     pub alarm_outages: Vec<(Id, Id)>,
     pub alarm_restored: Vec<(Id, Vec<Id>)>,
+    /// The replay's momentary interruptions: they replace the stored ones of the replayed logs
+    /// (`replayed`) from `t0` on.
+    pub interruptions: Vec<Interruption>,
+    /// The earliest start of the area's pending outages: the next replay of the area starts there,
+    /// so that it makes them again (they have no rows to start from).
+    pub pending_since: Option<Time>,
+    /// The area decided, the input logs it replayed and from when (set by `decide`).
+    pub area: Option<Area>,
+    pub replayed: Vec<Area>,
+    pub t0: Time,
 }
 
 /// What was stored before the batch, for the comparison.
@@ -219,7 +242,36 @@ fn match_identities(fold: &Fold<'_>, stored: &Stored<'_>) -> BTreeMap<Id, Id> {
 /// Turns a replayed fold into the area's writes.
 pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     let mapping = match_identities(&fold, stored);
+    // Weak outages not (yet) declared are not written: a pending one until its delay passes (one
+    // written already stays), a momentary one never (one written before its meter's power-on came
+    // late is withdrawn); its meters' interruptions are recorded instead.
+    let mut hidden: BTreeSet<Id> = BTreeSet::new();
+    let mut interruptions = Vec::new();
+    let mut pending_since: Option<Time> = None;
+    for o in fold.outages.values() {
+        match fold.declaration(o) {
+            Declaration::Pending if !mapping.contains_key(&o.id) => {
+                hidden.insert(o.id);
+                pending_since = Some(pending_since.map_or(o.start, |t| t.min(o.start)));
+            }
+            Declaration::Momentary => {
+                hidden.insert(o.id);
+                for &i in &o.spans {
+                    let span = &fold.spans[i];
+                    interruptions.push(Interruption {
+                        meter: span.meter,
+                        place: span.place,
+                        off: span.off,
+                        on: span.on.unwrap_or(span.off),
+                        source: span.first_source.clone(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
     let remap = |id: Id| mapping.get(&id).copied().unwrap_or(id);
+    let hidden_rows: BTreeSet<Id> = hidden.iter().map(|&id| remap(id)).collect();
     let stored_ids: BTreeSet<Id> = stored
         .outages
         .iter()
@@ -247,10 +299,10 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     };
     let outages: BTreeMap<Id, Outage> = std::mem::take(&mut fold.outages)
         .into_values()
-        .filter(|o| !unwritten.contains_key(&o.id))
+        .filter(|o| !unwritten.contains_key(&o.id) && !hidden.contains(&o.id))
         .map(|mut o| {
             o.id = remap(o.id);
-            o.parent = o.parent.map(settle);
+            o.parent = o.parent.filter(|p| !hidden.contains(p)).map(settle);
             if let Life::Merged { into, at } = o.life {
                 o.life = Life::Merged {
                     into: settle(into),
@@ -281,6 +333,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     let spans: Vec<Span> = fold
         .spans
         .iter()
+        .filter(|s| !hidden.contains(&s.outage))
         .map(|s| Span {
             outage: settle(s.outage),
             origin: settle(s.origin),
@@ -297,8 +350,13 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         alarm_restored: fold
             .alarm_restored
             .iter()
-            .map(|(&alarm, ids)| (alarm, ids.iter().map(|&id| settle(id)).collect()))
+            .map(|(&alarm, ids)| {
+                let written = ids.iter().filter(|id| !hidden.contains(id));
+                (alarm, written.map(|&id| settle(id)).collect())
+            })
             .collect(),
+        interruptions,
+        pending_since,
         ..Decision::default()
     };
 
@@ -487,9 +545,10 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     // outage that holds their meters now (a merged one keeps its survivor when its meters cannot
     // be followed), else withdrawn. From their opening on: a later replay must not find them open.
     for old in stored.outages {
+        let momentary = hidden_rows.contains(&old.id);
         if old.status == StoredStatus::Closed
             || outages.contains_key(&old.id)
-            || old.opened_at < stored.t0
+            || (old.opened_at < stored.t0 && !momentary)
         {
             continue;
         }
@@ -503,7 +562,11 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         {
             continue;
         }
-        decision.retired.push(Retired { id: old.id, into });
+        decision.retired.push(Retired {
+            id: old.id,
+            into,
+            momentary,
+        });
         changed.insert(old.id);
     }
 
@@ -708,6 +771,9 @@ fn narrate(
             description: match r.into {
                 Some(_) => {
                     "Merged on correlating a late signal: its meters are in another outage".into()
+                }
+                None if r.momentary => {
+                    "Withdrawn: its meters came back within the declaration delay (a momentary interruption)".into()
                 }
                 None => "Withdrawn on correlating a late signal: none of its meters was out".into(),
             },

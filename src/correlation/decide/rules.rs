@@ -15,6 +15,10 @@ pub struct Rules {
     /// A meter alone off under its registered DP this close to the start of a DP outage elsewhere
     /// on its feeder is taken into it, suspected mis-mapped (0: never).
     pub mismap_window: Time,
+    /// A service outage a meter's own last gasp opened, with nothing stronger behind it, is held
+    /// this long before it is declared; back on within it, it was a momentary interruption of the
+    /// meter, never an outage (0: declared at once).
+    pub declaration_delay: Time,
     pub confirm_confidence: f64,
     pub momentary_window: Time,
     pub flap_threshold: usize,
@@ -60,6 +64,7 @@ impl Default for Rules {
             join_window: 30 * 60 * 1_000_000,
             nested_window: 10 * 60 * 1_000_000,
             mismap_window: 10 * 1_000_000,
+            declaration_delay: 60 * 1_000_000,
             confirm_confidence: 0.8,
             momentary_window: 5 * 60 * 1_000_000,
             flap_threshold: 20,

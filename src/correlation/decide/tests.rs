@@ -11,9 +11,10 @@ use crate::correlation::model::*;
 
 const DAY: Time = 815_097_600_000_000; // 2025-10-31 00:00 UTC, in PostgreSQL's epoch
 
-fn at(hhmm: &str) -> Time {
-    let (h, m) = hhmm.split_once(':').expect("HH:MM");
-    DAY + h.parse::<i64>().unwrap() * HOUR + m.parse::<i64>().unwrap() * MINUTE
+/// `HH:MM` or `HH:MM:SS` of the test day.
+fn at(time: &str) -> Time {
+    let parts: Vec<i64> = time.split(':').map(|p| p.parse().unwrap()).collect();
+    DAY + parts[0] * HOUR + parts[1] * MINUTE + parts.get(2).copied().unwrap_or(0) * 1_000_000
 }
 
 fn hhmm(t: Time) -> String {
@@ -173,10 +174,20 @@ struct Store {
     turned_on: BTreeSet<(Id, Time)>,
     /// Every timeline row written: (outage, event type, metadata).
     timeline: Vec<(Id, &'static str, serde_json::Value)>,
+    /// Where the area's pending outages began (`oms_correlation_pending.since`).
+    pending: Option<Time>,
+    /// The newest event time correlated: the declaration clock.
+    clock: Time,
+    /// Momentary interruptions that were never outages: (meter, off, on).
+    interruptions: BTreeSet<(Id, Time, Time)>,
 }
 
 impl Store {
     fn apply(&mut self, d: &Decision) {
+        self.pending = d.pending_since;
+        self.interruptions.retain(|&(_, off, _)| off < d.t0);
+        self.interruptions
+            .extend(d.interruptions.iter().map(|i| (i.meter, i.off, i.on)));
         self.timeline.extend(
             d.timeline
                 .iter()
@@ -339,7 +350,13 @@ impl Store {
     /// What `load` reads for a batch of `new` inputs: the replay's start, the stored rows it may
     /// touch, and the log from then on.
     fn load(&self, g: &Grid, new: &[Input], rules: &Rules) -> AreaInput {
-        let mut t0 = new.iter().map(Input::at).min().expect("a batch has inputs");
+        // Pending outages have no rows: the replay starts where they began.
+        let mut t0 = new
+            .iter()
+            .map(Input::at)
+            .chain(self.pending)
+            .min()
+            .expect("a batch has inputs or pending outages");
         // A span or source placed in an outage that was never written (opened and merged in one
         // batch) names the outage it went into: the replay must start before it was placed.
         loop {
@@ -401,6 +418,11 @@ impl Store {
         }
         AreaInput {
             area: None,
+            logs: Vec::new(),
+            clock: Some(
+                self.clock
+                    .max(new.iter().map(Input::at).max().unwrap_or(Time::MIN)),
+            ),
             t0,
             outages: ids.iter().map(|id| self.outages[id].clone()).collect(),
             spans,
@@ -425,12 +447,33 @@ impl Store {
         let input = self.load(g, new, rules);
         let decision = decide(&input, rules);
         self.apply(&decision);
+        self.clock = input.clock.expect("the store keeps a clock");
         self.log.extend(new.iter().cloned());
+    }
+
+    /// Time passes: the pending outages' wall-clock deadline does (the worker replays their area
+    /// with every one of them due).
+    fn settle(&mut self, g: &Grid, rules: &Rules) {
+        if self.pending.is_none() {
+            return;
+        }
+        let mut input = self.load(g, &[], rules);
+        input.clock = Some(Time::MAX);
+        let decision = decide(&input, rules);
+        self.apply(&decision);
     }
 }
 
-/// Plays `inputs` in the given order, `size` a batch (0: all in one).
+/// Plays `inputs` in the given order, `size` a batch (0: all in one), and lets time pass (every
+/// pending outage's delay with it).
 fn play(g: &Grid, inputs: &[Input], size: usize, rules: &Rules) -> Store {
+    let mut store = play_held(g, inputs, size, rules);
+    store.settle(g, rules);
+    store
+}
+
+/// `play` without time passing after the last input: the outages still held are not written.
+fn play_held(g: &Grid, inputs: &[Input], size: usize, rules: &Rules) -> Store {
     let mut store = Store::default();
     let size = if size == 0 { inputs.len().max(1) } else { size };
     for chunk in inputs.chunks(size) {
@@ -554,6 +597,10 @@ fn every_way(g: &Grid, inputs: &[Input], rules: &Rules) -> Store {
             suspected(&first, g),
             "{name}: suspected"
         );
+        assert_eq!(
+            store.interruptions, first.interruptions,
+            "{name}: interruptions"
+        );
     }
     first
 }
@@ -615,9 +662,10 @@ fn three_meters_under_one_dp_roll_up_and_a_batch_never_writes_what_it_merged() {
             None
         )]
     );
-    // One signal a batch: the first two service outages were written, then merged; the third
-    // was opened and merged in its own batch, so never written.
-    assert_eq!(merged(&store), 2);
+    // One signal a batch: the first service outage was written (its declaration delay, 60 s, had
+    // passed when the second meter's last gasp came), then merged; the second was still held by
+    // its delay, and the third was opened and merged in its own batch: neither was written.
+    assert_eq!(merged(&store), 1);
     // All in one batch: none of the three was ever written or announced.
     let once = play(&g, &events, 0, &Rules::default());
     assert_eq!(merged(&once), 0);
@@ -1393,6 +1441,7 @@ fn uneven_batches(g: &Grid, inputs: &[Input], rules: &Rules, seed: u64) -> Store
         store.batch(g, &rest[..size], rules);
         rest = &rest[size..];
     }
+    store.settle(g, rules);
     store
 }
 
@@ -1407,6 +1456,9 @@ impl Store {
             announced: self.announced.clone(),
             turned_on: self.turned_on.clone(),
             timeline: self.timeline.clone(),
+            pending: self.pending,
+            clock: self.clock,
+            interruptions: self.interruptions.clone(),
         }
     }
 }
@@ -1513,4 +1565,168 @@ fn any_batch_split_and_arrival_order_ends_in_the_same_outages() {
             }
         }
     }
+}
+
+// The outage declaration delay (issue 22): a service outage only a meter's own last gasp speaks for
+// is held for `declaration_delay` (60 s by default) before it is written.
+
+/// (meter, off, on) of each momentary interruption recorded instead of an outage.
+fn interruptions(store: &Store, g: &Grid) -> Vec<(String, Time, Time)> {
+    store
+        .interruptions
+        .iter()
+        .map(|&(m, off, on)| (g.names[&m].clone(), off - at("10:00"), on - at("10:00")))
+        .collect()
+}
+
+const SECOND: Time = 1_000_000;
+
+#[test]
+fn a_lone_last_gasp_back_within_the_delay_is_a_momentary_interruption_never_an_outage() {
+    let g = grid();
+    let events = [kaifa("A3-05", "10:00:00"), kaifa_on("A3-05", "10:00:40")];
+    let store = every_way(&g, &events, &Rules::default());
+    assert_eq!(picture(&store, &g), vec![]);
+    assert_eq!(store.outages.len(), 0, "no row was ever written");
+    assert_eq!(store.announced, vec![], "nothing was announced");
+    assert_eq!(
+        interruptions(&store, &g),
+        vec![(s("A3-05"), 0, 40 * SECOND)]
+    );
+    // Before its power-on, and before the delay passed: held, not written.
+    let held = play_held(&g, &events[..1], 1, &Rules::default());
+    assert_eq!(held.outages.len(), 0);
+    assert_eq!(held.pending, Some(at("10:00")));
+}
+
+#[test]
+fn a_flapping_meter_under_the_threshold_leaves_interruptions_not_outages() {
+    let g = grid();
+    let mut events = Vec::new();
+    for minute in ["10:00", "10:07", "10:15", "10:31", "10:48"] {
+        events.push(kaifa("B2-04", &format!("{minute}:10")));
+        events.push(kaifa_on("B2-04", &format!("{minute}:55")));
+    }
+    let store = every_way(&g, &events, &Rules::default());
+    assert_eq!(store.outages.len(), 0);
+    assert_eq!(interruptions(&store, &g).len(), 5);
+}
+
+#[test]
+fn a_lone_outage_that_outlasts_the_delay_is_declared_from_its_start() {
+    let g = grid();
+    // A3-05 goes at 10:00; event time passes 10:01 with another meter's last gasp at 10:02.
+    let events = [
+        kaifa("A3-05", "10:00:00"),
+        kaifa("B1-01", "10:02:00"),
+        kaifa_on("A3-05", "10:20:00"),
+    ];
+    let held = play_held(&g, &events[..2], 1, &Rules::default());
+    assert_eq!(
+        devices(&held, &g),
+        vec![(s("A3-05"), "service", 1)],
+        "B1-01 is still held at 10:02"
+    );
+    assert_eq!(held.pending, Some(at("10:02")));
+    let store = every_way(&g, &events, &Rules::default());
+    let rows = picture(&store, &g);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (
+            rows[0].0.as_str(),
+            rows[0].2,
+            rows[0].6.as_str(),
+            rows[0].7.as_deref()
+        ),
+        ("A3-05", "restored", "10:00", Some("10:20"))
+    );
+    assert_eq!((rows[1].0.as_str(), rows[1].2), ("B1-01", "confirmed"));
+    assert_eq!(store.interruptions.len(), 0);
+}
+
+#[test]
+fn a_call_or_a_roll_up_declares_at_once() {
+    let g = grid();
+    // A call is evidence enough: written within the delay.
+    let called = play_held(
+        &g,
+        &[kaifa("A3-05", "10:00:00"), ticket("A3-05", "10:00:20")],
+        1,
+        &Rules::default(),
+    );
+    assert_eq!(devices(&called, &g), vec![(s("A3-05"), "service", 1)]);
+    assert_eq!(called.pending, None);
+    // Three meters of a DP within seconds: the DP outage is written at once.
+    let rolled = play_held(
+        &g,
+        &[
+            kaifa("A2-01", "10:00:00"),
+            kaifa("A2-02", "10:00:05"),
+            kaifa("A2-03", "10:00:10"),
+        ],
+        1,
+        &Rules::default(),
+    );
+    assert_eq!(
+        devices(&rolled, &g),
+        vec![(s("DP-A2"), "distribution_point", 3)]
+    );
+    assert_eq!(
+        merged(&rolled),
+        0,
+        "the held service outages were never written"
+    );
+    // Back within the delay, a called outage is still an outage (a momentary one).
+    let store = every_way(
+        &g,
+        &[
+            kaifa("A3-05", "10:00:00"),
+            ticket("A3-05", "10:00:20"),
+            kaifa_on("A3-05", "10:00:40"),
+        ],
+        &Rules::default(),
+    );
+    assert_eq!(devices(&store, &g), vec![(s("A3-05"), "service", 1)]);
+    assert_eq!(store.interruptions.len(), 0);
+}
+
+#[test]
+fn a_power_on_that_comes_after_the_declaration_withdraws_the_outage() {
+    let g = grid();
+    // Arrival order: the 10:02 last gasp declares A3-05 (written); its 10:00:30 power-on comes late.
+    let events = [
+        kaifa("A3-05", "10:00:00"),
+        kaifa("B1-01", "10:02:00"),
+        kaifa_on("A3-05", "10:00:30"),
+    ];
+    let store = play(&g, &events, 1, &Rules::default());
+    let a305 = store
+        .outages
+        .values()
+        .find(|o| o.device == Device::Service(Service::Meter(meter("A3-05"))))
+        .expect("A3-05's outage was written once declared");
+    assert_eq!(a305.status, StoredStatus::Closed, "then withdrawn");
+    assert_eq!(devices(&store, &g), vec![(s("B1-01"), "service", 1)]);
+    assert_eq!(
+        interruptions(&store, &g),
+        vec![(s("A3-05"), 0, 30 * SECOND)]
+    );
+    // Whatever the order, the outcome is the same.
+    let any = every_way(&g, &events, &Rules::default());
+    assert_eq!(picture(&any, &g), picture(&store, &g));
+}
+
+#[test]
+fn no_delay_declares_a_lone_last_gasp_at_once() {
+    let g = grid();
+    let rules = Rules {
+        declaration_delay: 0,
+        ..Rules::default()
+    };
+    let events = [kaifa("A3-05", "10:00:00"), kaifa_on("A3-05", "10:00:40")];
+    let held = play_held(&g, &events[..1], 1, &rules);
+    assert_eq!(devices(&held, &g), vec![(s("A3-05"), "service", 1)]);
+    let store = every_way(&g, &events, &rules);
+    assert_eq!(picture(&store, &g)[0].2, "restored");
+    assert_eq!(store.interruptions.len(), 0);
 }
