@@ -199,6 +199,17 @@ ALTER TABLE @extschema@.oms_outage_meters DROP CONSTRAINT IF EXISTS oms_outage_m
 ALTER TABLE @extschema@.oms_event_sources ADD COLUMN origin_outage_id uuid;
 ALTER TABLE @extschema@.oms_storm_mode_log ADD COLUMN event_at timestamptz;
 
+-- A feeder whose breaker reports to SCADA is never predicted out (SPEC §5.3). Learned from the
+-- outage and restoration alarms already stored; a DBA marks the others.
+ALTER TABLE @extschema@.network_feeders ADD COLUMN scada_monitored boolean NOT NULL DEFAULT false;
+UPDATE @extschema@.network_feeders f SET scada_monitored = true
+WHERE EXISTS (SELECT FROM @extschema@.scada_events e
+              WHERE e.feeder_id = f.feeder_id
+                AND e.check_result ->> 'classification' IN ('outage', 'restoration'));
+
+-- A membership taken in at a DP other than the registry's, in step with that DP's outage (issue 22).
+ALTER TABLE @extschema@.oms_outage_meters ADD COLUMN suspected_mismapped boolean NOT NULL DEFAULT false;
+
 -- The correlator reads an area's outages by feeder (or substation, or device) and end; the indexes
 -- 0.3.0's per-signal statements read by go.
 DROP INDEX @extschema@.oms_outage_events_feeder_start_idx, @extschema@.oms_outage_events_open_feeder_idx,
@@ -1095,97 +1106,3 @@ SELECT 'scada', e.id::text, 'substation ' || e.substation_id || coalesce(', feed
 FROM @extschema@.scada_events e
 WHERE e.check_result ->> 'reason' LIKE 'unknown substation%';
 --@views-end
-
-
--- A feeder whose breaker reports to SCADA is never predicted out (SPEC §5.3). Learned from the
--- outage and restoration alarms already stored; a DBA marks the others.
-ALTER TABLE @extschema@.network_feeders ADD COLUMN scada_monitored boolean NOT NULL DEFAULT false;
-UPDATE @extschema@.network_feeders f SET scada_monitored = true
-WHERE EXISTS (SELECT FROM @extschema@.scada_events e
-              WHERE e.feeder_id = f.feeder_id
-                AND e.check_result ->> 'classification' IN ('outage', 'restoration'));
-
--- A membership taken in at a DP other than the registry's, in step with that DP's outage (issue 22).
-ALTER TABLE @extschema@.oms_outage_meters ADD COLUMN suspected_mismapped boolean NOT NULL DEFAULT false;
-
--- Meters the correlator took into an outage at a DP other than the one the registry names, in step
--- with that DP's outage (issue 22): the GIS team's list of mapping errors to check. One row per
--- meter: where the registry has it, how often its evidence matched another DP's outage, which DPs,
--- and when last.
-CREATE VIEW @extschema@.oms_suspected_mismapped_meters AS
-SELECT m.id AS meter_id, m.meter_number, rdp.dp_id AS registered_dp,
-       count(*) AS times_suspected,
-       array_agg(DISTINCT odp.dp_id ORDER BY odp.dp_id) FILTER (WHERE odp.dp_id IS NOT NULL) AS matched_dps,
-       max(om.off_at) AS last_suspected_at
-FROM @extschema@.oms_outage_meters om
-JOIN @extschema@.oms_meters m ON m.id = om.meter_id
-JOIN @extschema@.oms_outage_events o ON o.id = om.outage_id
-LEFT JOIN @extschema@.network_distribution_points rdp ON rdp.id = m.dp_id
-LEFT JOIN @extschema@.network_distribution_points odp ON odp.id = o.dp_id
-WHERE om.suspected_mismapped
-GROUP BY m.id, m.meter_number, rdp.dp_id;
-
--- Why an outage stands where it does (issue 22): its evidence by source and time, the rule that
--- placed it at its device with that rule's thresholds, each veto that kept it from going higher, the
--- meters it took in as suspected mis-mapped, and the outages it took in. Thresholds are the settings as this session sees them (their defaults
--- before the library is loaded in it); the correlator decided under its own session's.
-CREATE FUNCTION @extschema@.oms_outage_explain(p_outage uuid) RETURNS jsonb
-LANGUAGE sql STABLE
-SET search_path = @extschema@, pg_catalog, pg_temp
-AS $$
-    WITH setting AS (
-        SELECT jsonb_object_agg(d.name, coalesce(nullif(current_setting('oms_correlation.' || d.name, true), ''),
-                                                 d.fallback)) AS s
-        FROM (VALUES ('rollup_window', '5min'), ('rollup_min_meters', '3'), ('rollup_dp_fraction', '0.5'),
-                     ('rollup_min_children', '2'), ('rollup_feeder_fraction', '0.3'), ('mismap_window', '10s'))
-             AS d(name, fallback)
-    )
-    SELECT jsonb_build_object(
-        'outage_event_id', o.id, 'event_id', o.event_id, 'device_key', o.device_key, 'scope', o.scope,
-        'status', o.status, 'first_detected_at', o.first_detected_at, 'confidence', o.confidence_score,
-        'affected_customers_count', o.affected_customers_count,
-        'meters', (SELECT count(*) FROM oms_outage_meters om WHERE om.outage_id = o.id),
-        'rule', jsonb_build_object(
-            'name', o.placement, 'description', o.description,
-            'thresholds', CASE o.placement
-                WHEN 'dp_rollup' THEN jsonb_build_object(
-                    'rollup_window', st.s ->> 'rollup_window', 'rollup_min_meters', (st.s ->> 'rollup_min_meters')::int,
-                    'rollup_dp_fraction', (st.s ->> 'rollup_dp_fraction')::numeric,
-                    'mismap_window', st.s ->> 'mismap_window')
-                WHEN 'feeder_rollup' THEN jsonb_build_object(
-                    'rollup_window', st.s ->> 'rollup_window', 'rollup_min_children', (st.s ->> 'rollup_min_children')::int,
-                    'rollup_feeder_fraction', (st.s ->> 'rollup_feeder_fraction')::numeric)
-                ELSE '{}'::jsonb END),
-        'evidence', coalesce((
-            SELECT jsonb_agg(jsonb_build_object(
-                       'source_type', es.source_type, 'source_event_id', es.source_event_id,
-                       'at', coalesce(es.event_timestamp, es.detected_at), 'weight', es.correlation_weight,
-                       'power', es.event_data ->> 'power')
-                   ORDER BY coalesce(es.event_timestamp, es.detected_at), es.source_type, es.source_event_id)
-            FROM oms_event_sources es WHERE es.outage_event_id = o.id), '[]'::jsonb),
-        -- A DP outage on a feeder whose breaker reports to SCADA was never weighed for a feeder
-        -- roll-up: with how many DP outages of the feeder began within the roll-up window of it.
-        'vetoes', CASE WHEN o.scope = 'distribution_point' AND f.scada_monitored THEN jsonb_build_array(jsonb_build_object(
-                'rule', 'scada_monitored', 'device_key', 'feeder:' || f.id, 'feeder', f.feeder_id,
-                'detail', 'feeder ' || f.feeder_id || ' reports to SCADA and sent no outage alarm: it is not predicted out',
-                'dp_outages_within_rollup_window', (
-                    SELECT count(*) FROM oms_outage_events d
-                    WHERE d.feeder_id = f.id AND d.scope = 'distribution_point' AND d.status <> 'merged'
-                      AND d.first_detected_at BETWEEN o.first_detected_at - (st.s ->> 'rollup_window')::interval
-                                                  AND o.first_detected_at + (st.s ->> 'rollup_window')::interval)))
-            ELSE '[]'::jsonb END,
-        'suspected_mismapped', coalesce((
-            SELECT jsonb_agg(jsonb_build_object('meter_number', m.meter_number, 'registered_dp', rdp.dp_id,
-                                                'off_at', om.off_at) ORDER BY m.meter_number, om.off_at)
-            FROM oms_outage_meters om JOIN oms_meters m ON m.id = om.meter_id
-            LEFT JOIN network_distribution_points rdp ON rdp.id = m.dp_id
-            WHERE om.outage_id = o.id AND om.suspected_mismapped), '[]'::jsonb),
-        'took_in', coalesce((
-            SELECT jsonb_agg(jsonb_build_object('outage_event_id', m.id, 'device_key', m.device_key, 'scope', m.scope,
-                                                'merged_at', m.merged_at) ORDER BY m.merged_at, m.id)
-            FROM oms_outage_events m WHERE m.merged_into = o.id AND m.status = 'merged'), '[]'::jsonb))
-    FROM oms_outage_events o
-    CROSS JOIN setting st
-    LEFT JOIN network_feeders f ON f.id = o.feeder_id
-    WHERE o.id = p_outage
-$$;

@@ -87,6 +87,9 @@ def test_with_preload_the_worker_serves_its_database_through_terminate_and_drop(
     admin = connect(PRELOAD_PORT, "postgres")
     with admin.cursor() as cur:
         cur.execute(f"ALTER SYSTEM SET oms_correlation.database = '{database}'")
+        # Each lone last gasp here must show as an outage once correlated, not a minute later
+        # (the declaration delay, issue 22, has its own tests).
+        cur.execute("ALTER SYSTEM SET oms_correlation.declaration_delay = 0")
     admin.close()
     subprocess.run([CLUSTER, "stop", "preload"], check=True)
     started = subprocess.run([CLUSTER, "start", "preload", str(PRELOAD_PORT)], capture_output=True, text=True)
