@@ -745,7 +745,9 @@ impl<'a> Fold<'a> {
             self.confirm(outage, narrate, at, key);
         }
         for (service, places) in opens {
-            let first = places[0];
+            // A building's meters may be registered under different DPs: its outage stands under
+            // the DP most of them are, so that it counts toward that DP's roll-up.
+            let first = representative(&places);
             let parent = self.nested_parent(places.iter().map(|p| p.meter), at);
             let id = self.new_outage(
                 crate::correlation::model::Device::Service(service),
@@ -841,11 +843,11 @@ impl<'a> Fold<'a> {
     }
 
     /// A meter of `dp` goes off while others of `dp` sit in another DP's outage as suspected
-    /// mis-mapped, gone within the roll-up window of it: `dp` has a fault of its own, so they were
-    /// not mis-mapped after all. Each goes back to an outage of its own, opened at its own time,
+    /// mis-mapped, gone within `mismap_window` of it (a DP's fault takes its meters in the same
+    /// instant): `dp` has a fault of its own, so they were not mis-mapped after all. Each goes back to an outage of its own, opened at its own time,
     /// so that `dp`'s meters count together (and roll it up) whatever order they came in.
     fn release_suspected(&mut self, dp: Id, meter: Id, at: Time, key: &SourceKey, narrate: bool) {
-        let window = self.rules.rollup_window(at);
+        let window = self.rules.mismap_window;
         let Some(list) = self.suspected_by_dp.get(&dp) else {
             return;
         };
@@ -927,10 +929,11 @@ impl<'a> Fold<'a> {
     fn mismapped_into(&self, place: &Place, at: Time, own: Option<Id>) -> Option<Id> {
         let window = self.rules.mismap_window;
         let (feeder, dp) = (place.feeder?, place.dp?);
-        let rollup = self.rules.rollup_window(at);
+        // Alone: no other outage of its registered DP began in step with it (two meters mis-mapped
+        // to one DP, minutes apart, are each still in step with their own DP's fault).
         let alone = !self.by_dp.get(&dp).into_iter().flatten().any(|id| {
             let o = &self.outages[id];
-            Some(*id) != own && o.is_open() && (o.start - at).abs() <= rollup
+            Some(*id) != own && o.is_open() && (o.start - at).abs() <= window
         });
         if !alone {
             return None;
@@ -1557,6 +1560,19 @@ impl<'a> Fold<'a> {
         }
         self.alarm_restored.insert(alarm.id, restored);
     }
+}
+
+/// The place of a service's meters whose DP most of them share (ties: the first such).
+fn representative(places: &[Place]) -> Place {
+    let mut counts: HashMap<Option<Id>, usize> = HashMap::new();
+    for p in places {
+        *counts.entry(p.dp).or_insert(0) += 1;
+    }
+    let most = counts.values().copied().max().unwrap_or(0);
+    *places
+        .iter()
+        .find(|p| counts[&p.dp] == most)
+        .expect("a service has a meter")
 }
 
 /// A meter's own report of losing power (Kaifa, ONU): sent as power goes, and repeated by a

@@ -858,13 +858,13 @@ fn two_dp_faults_in_the_same_second_stay_two_dp_outages() {
 
 #[test]
 fn a_meter_whose_dp_has_its_own_outage_or_out_of_step_is_no_mapping_suspicion() {
-    // A3-06 has been out since 09:58 (its own service outage, under DP-A3). At 10:00 DP-A1 goes
-    // and so does A3-05: it is not alone under DP-A3 (A3-06 went within the roll-up window), so it
-    // is an outage of its own (two of DP-A3's ten meters roll nothing up). A4-01 goes at 10:01, a
+    // A3-06 goes at 09:59:58 (its own service outage, under DP-A3). At 10:00 DP-A1 goes and so
+    // does A3-05: it is not alone under DP-A3 (A3-06 went within mismap_window of it), so it is an
+    // outage of its own (two of DP-A3's ten meters roll nothing up). A4-01 goes at 10:01, a
     // minute after DP-A1's outage began: beyond mismap_window (10 s), its own outage too.
     let g = grid();
     let events = [
-        kaifa("A3-06", "09:58"),
+        kaifa("A3-06", "09:59:58"),
         kaifa("A1-01", "10:00"),
         kaifa("A1-02", "10:00"),
         kaifa("A1-03", "10:00"),
@@ -872,10 +872,8 @@ fn a_meter_whose_dp_has_its_own_outage_or_out_of_step_is_no_mapping_suspicion() 
         kaifa("A4-01", "10:01"),
     ];
     let store = every_way(&g, &events, &Rules::default());
-    let suspects = suspected(&store, &g);
-    let devices = devices(&store, &g);
     assert_eq!(
-        devices,
+        devices(&store, &g),
         vec![
             (s("A3-05"), "service", 1),
             (s("A3-06"), "service", 1),
@@ -883,7 +881,20 @@ fn a_meter_whose_dp_has_its_own_outage_or_out_of_step_is_no_mapping_suspicion() 
             (s("DP-A1"), "distribution_point", 3),
         ]
     );
-    assert!(suspects.is_empty());
+    assert!(suspected(&store, &g).is_empty());
+    // A3-06 out since 09:58 is another fault: A3-05, in step with DP-A1 alone, is taken in.
+    let mut earlier = events.to_vec();
+    earlier[0] = kaifa("A3-06", "09:58");
+    let store = every_way(&g, &earlier, &Rules::default());
+    assert_eq!(
+        devices(&store, &g),
+        vec![
+            (s("A3-06"), "service", 1),
+            (s("A4-01"), "service", 1),
+            (s("DP-A1"), "distribution_point", 4),
+        ]
+    );
+    assert_eq!(suspected(&store, &g), vec![s("A3-05")]);
 }
 
 #[test]
@@ -1729,4 +1740,63 @@ fn no_delay_declares_a_lone_last_gasp_at_once() {
     let store = every_way(&g, &events, &rules);
     assert_eq!(picture(&store, &g)[0].2, "restored");
     assert_eq!(store.interruptions.len(), 0);
+}
+
+#[test]
+fn two_meters_mis_mapped_to_one_dp_minutes_apart_each_go_with_their_own_dp_fault() {
+    // A3-05 and A3-06 are registered under DP-A3 but hang under DP-A1 and DP-A2. DP-A1 goes at
+    // 10:00, DP-A2 at 10:03 (F-A reports to SCADA: no feeder roll-up). Each meter goes in step
+    // with its own DP's fault; three minutes apart, they are no evidence of a DP-A3 fault.
+    let mut g = grid();
+    g.monitored.insert(uuid("F-A"));
+    let events = [
+        kaifa("A1-01", "10:00:00"),
+        kaifa("A1-02", "10:00:00"),
+        kaifa("A1-03", "10:00:01"),
+        kaifa("A3-05", "10:00:01"),
+        kaifa("A2-01", "10:03:00"),
+        kaifa("A2-02", "10:03:00"),
+        kaifa("A2-03", "10:03:01"),
+        kaifa("A3-06", "10:03:02"),
+    ];
+    let store = every_way(&g, &events, &Rules::default());
+    assert_eq!(
+        devices(&store, &g),
+        vec![
+            (s("DP-A1"), "distribution_point", 4),
+            (s("DP-A2"), "distribution_point", 4),
+        ]
+    );
+    assert_eq!(suspected(&store, &g), names(&["A3-05", "A3-06"]));
+}
+
+#[test]
+fn a_building_whose_meters_the_registry_splits_stands_under_the_dp_most_are_under() {
+    // An ONU serves three meters of DP-B1; the registry puts one of them (whichever the engine
+    // meets first) under DP-B2. The building's last gasp and B1-04's roll DP-B1 up: the building's
+    // outage stood under DP-B1, where two of its three meters are.
+    let mut g = grid();
+    let mut building: Vec<Id> = ["B1-01", "B1-02", "B1-03"]
+        .iter()
+        .map(|m| meter(m))
+        .collect();
+    building.sort();
+    for m in &building {
+        g.places.get_mut(m).expect("meter").onu = Some(9002);
+    }
+    g.places.get_mut(&building[0]).expect("meter").dp = Some(uuid("DP-B2"));
+    let events = [
+        off(
+            SourceKind::Onu,
+            &["B1-01", "B1-02", "B1-03"],
+            "10:00:00",
+            "ONU-9002",
+        ),
+        kaifa("B1-04", "10:00:02"),
+    ];
+    let store = every_way(&g, &events, &Rules::default());
+    assert_eq!(
+        devices(&store, &g),
+        vec![(s("DP-B1"), "distribution_point", 4)]
+    );
 }
