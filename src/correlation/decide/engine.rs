@@ -682,6 +682,8 @@ impl<'a> Fold<'a> {
         let mut opens: BTreeMap<crate::correlation::model::Service, Vec<Place>> = BTreeMap::new();
         let mut dps = BTreeSet::new();
         let mut feeders = BTreeSet::new();
+        // The outage each service's covered meters went into (a building behind one ONU).
+        let mut covering: BTreeMap<crate::correlation::model::Service, Id> = BTreeMap::new();
         for meter in meters {
             let Some(place) = self.grid.places.get(&meter).copied() else {
                 continue;
@@ -696,6 +698,7 @@ impl<'a> Fold<'a> {
             }
             match self.cover(&place) {
                 Some(outage) => {
+                    covering.entry(place.service()).or_insert(outage);
                     self.add_span(Span {
                         outage,
                         origin: outage,
@@ -726,6 +729,7 @@ impl<'a> Fold<'a> {
                 }
             }
         }
+        self.join_building(&mut opens, &covering, &mut joined, &mut feeders, at, key);
         self.join_mismapped(&mut opens, &mut joined, &mut feeders, at, key);
         for (outage, added) in joined {
             let new_source = self.add_source(outage, key, at, weight);
@@ -792,6 +796,43 @@ impl<'a> Fold<'a> {
         }
         for feeder in feeders {
             self.roll_up_feeder(feeder, at, key, narrate);
+        }
+    }
+
+    /// A building's meters lose power together: those of a service whose other meters went into
+    /// an outage go there too, wherever the registry puts them (suspected mis-mapped when that is
+    /// another DP's outage), rather than open an outage of their own.
+    fn join_building(
+        &mut self,
+        opens: &mut BTreeMap<crate::correlation::model::Service, Vec<Place>>,
+        covering: &BTreeMap<crate::correlation::model::Service, Id>,
+        joined: &mut BTreeMap<Id, usize>,
+        feeders: &mut BTreeSet<Id>,
+        at: Time,
+        key: &SourceKey,
+    ) {
+        for (service, &outage) in covering {
+            let Some(places) = opens.remove(service) else {
+                continue;
+            };
+            let at_dp = match self.outages[&outage].scope() {
+                Scope::DistributionPoint => self.outages[&outage].dp,
+                _ => None,
+            };
+            for place in places {
+                self.add_span(Span {
+                    outage,
+                    origin: outage,
+                    meter: place.meter,
+                    off: at,
+                    on: None,
+                    first_source: key.clone(),
+                    place,
+                    suspected: at_dp.is_some() && place.dp != at_dp,
+                });
+                *joined.entry(outage).or_insert(0) += 1;
+                feeders.extend(place.feeder);
+            }
         }
     }
 

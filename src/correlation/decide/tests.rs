@@ -1800,3 +1800,33 @@ fn a_building_whose_meters_the_registry_splits_stands_under_the_dp_most_are_unde
         vec![(s("DP-B1"), "distribution_point", 4)]
     );
 }
+
+#[test]
+fn a_building_goes_with_its_meters_the_registry_puts_under_an_outage() {
+    // DP-B1 is out from 10:00. A minute later the ONU of a building of three DP-B1 meters sends
+    // its last gasp; the registry puts one of them under DP-B2. The building is one supply: all
+    // three are out in DP-B1's outage, the one registered elsewhere suspected mis-mapped (a minute
+    // is beyond mismap_window: only the building ties it to DP-B1).
+    let mut g = grid();
+    for m in ["B1-05", "B1-06", "B1-07"] {
+        g.places.get_mut(&meter(m)).expect("meter").onu = Some(9003);
+    }
+    g.places.get_mut(&meter("B1-07")).expect("meter").dp = Some(uuid("DP-B2"));
+    let events = [
+        kaifa("B1-01", "10:00:00"),
+        kaifa("B1-02", "10:00:00"),
+        kaifa("B1-03", "10:00:01"),
+        off(
+            SourceKind::Onu,
+            &["B1-05", "B1-06", "B1-07"],
+            "10:01:00",
+            "ONU-9003",
+        ),
+    ];
+    let store = every_way(&g, &events, &Rules::default());
+    assert_eq!(
+        devices(&store, &g),
+        vec![(s("DP-B1"), "distribution_point", 6)]
+    );
+    assert_eq!(suspected(&store, &g), names(&["B1-07"]));
+}
