@@ -38,6 +38,8 @@ Noise (flags, defaults as given):
 - --stray-calls: customers who call with no AMI signal and no fault (their own breaker, say).
 - --monitored: share of feeders whose breakers report to SCADA, marked in network_feeders
   (default 1.0: feeder breakers at a substation usually are; 0 is the grid of the baseline).
+- --declaration-delay: oms_correlation.declaration_delay (seconds) for the storm's database; by
+  default the extension's own (60 s).
 
 Delivery: one client, in arrival order, with oms_correlation.correlate = 'immediate' for the session.
 Why immediate rather than the worker and a drain at the end: each ingest call then returns only once
@@ -109,6 +111,7 @@ class Storm:
     def __init__(self, seed, args):
         rng = random.Random(seed)
         self.seed = seed
+        self.declaration_delay = args.declaration_delay
         # Feeders whose breakers report to SCADA (network_feeders.scada_monitored), drawn apart from
         # the storm so that --monitored changes nothing else.
         marked = random.Random(f"monitored-{seed}").sample(range(1, FEEDERS + 1), round(args.monitored * FEEDERS))
@@ -268,6 +271,8 @@ def build(admin_dsn, dsn, storm):
         cur.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
         cur.execute(f"CREATE DATABASE {DB}")
         cur.execute(f"ALTER DATABASE {DB} SET synchronous_commit = off")
+        if storm.declaration_delay is not None:
+            cur.execute(f"ALTER DATABASE {DB} SET oms_correlation.declaration_delay = {int(storm.declaration_delay)}")
     conn.close()
     conn = psycopg2.connect(dsn, options="-c TimeZone=UTC")
     conn.autocommit = True
@@ -454,7 +459,8 @@ def report(args, storms, results, deliveries):
     flags = (f"--wrong-dp {args.wrong_dp} --call-rate {args.call_rate} --gasp-rate {args.gasp_rate} "
              f"--max-repeats {args.max_repeats} --restore-skew {args.restore_skew} --restore-rate {args.restore_rate} "
              f"--delay {args.delay} --flappers {args.flappers} --flap-pairs {args.flap_pairs} "
-             f"--stray-calls {args.stray_calls} --monitored {args.monitored} --seeds {args.seeds}")
+             f"--stray-calls {args.stray_calls} --monitored {args.monitored} --seeds {args.seeds}"
+             + (f" --declaration-delay {args.declaration_delay}" if args.declaration_delay is not None else ""))
     out = ["### Noisy storm (bench/noisy_storm.py)", "",
            f"Flags: `{flags}`", "",
            f"Grid: {FEEDERS} feeders x {DPS} DPs x {METERS} meters ({FEEDERS * DPS * METERS:,} meters, one customer "
@@ -528,6 +534,8 @@ def main():
     p.add_argument("--flappers", type=int, default=5)
     p.add_argument("--flap-pairs", type=int, default=10)
     p.add_argument("--stray-calls", type=int, default=5)
+    p.add_argument("--declaration-delay", type=int, default=None,
+                   help="oms_correlation.declaration_delay in seconds for the storm's database (default: the extension's)")
     p.add_argument("--monitored", type=float, default=1.0,
                    help="share of feeders whose breakers report to SCADA (network_feeders.scada_monitored); "
                         "0 for a grid without (the baseline before issue 22)")
