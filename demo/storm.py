@@ -42,7 +42,8 @@ def call(meter, hhmm):
 
 
 STORM = [
-    ("A last gasp from M-FD001-005 (DP-FD001-02): a predicted service outage", [kaifa("M-FD001-005", "12:00")]),
+    ("A last gasp from M-FD001-005 (DP-FD001-02): a service outage held for the declaration delay (a minute;\n"
+     "a meter's blip is never an outage), so nothing is announced yet", [kaifa("M-FD001-005", "12:00")]),
     ("M-FD001-006 too: half of DP-FD001-02's four meters, so the DP rolls up", [kaifa("M-FD001-006", "12:01")]),
     ("A customer calls about M-FD001-009 (DP-FD001-03): a service outage at 0.40", [call("M-FD001-009", "12:02")]),
     ("M-FD001-010's last gasp rolls DP-FD001-03 up, and two DP outages roll FD001 up",
