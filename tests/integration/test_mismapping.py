@@ -61,3 +61,13 @@ def test_mismap_window_zero_switches_the_rule_off(grid, order):
     assert [row[:4] for row in picture(grid)] == [
         ("DP-A1", "distribution_point", "confirmed", 3), ("E-A3-05", "service", "confirmed", 1)]
     assert scalar(grid, "SELECT count(*) FROM oms_suspected_mismapped_meters") == 0
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_two_meters_of_a_dp_in_step_too_few_to_roll_it_up_are_both_suspected(grid, order):
+    # E-A3-05 and E-A3-06 go with DP-A1: two of DP-A3's ten meters do not roll it up, and a fault of
+    # DP-A3 would not take two of its meters alone: both are out in DP-A1's outage, suspected.
+    play(grid, dp_a1_and("E-A3-05", "10:00") + [kaifa("E-A3-06", "10:00")], order)
+    assert [row[:5] for row in picture(grid)] == [("DP-A1", "distribution_point", "confirmed", 5, 5)]
+    assert query(grid, "SELECT meter_number, registered_dp, matched_dps FROM oms_suspected_mismapped_meters "
+                       "ORDER BY 1") == [("E-A3-05", "DP-A3", ["DP-A1"]), ("E-A3-06", "DP-A3", ["DP-A1"])]

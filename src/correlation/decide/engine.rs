@@ -885,7 +885,8 @@ impl<'a> Fold<'a> {
 
     /// A meter of `dp` goes off while others of `dp` sit in another DP's outage as suspected
     /// mis-mapped, gone within `mismap_window` of it (a DP's fault takes its meters in the same
-    /// instant): `dp` has a fault of its own, so they were not mis-mapped after all. Each goes back to an outage of its own, opened at its own time,
+    /// instant), and together they roll `dp` up: `dp` has a fault of its own, so they were not
+    /// mis-mapped after all. Each goes back to an outage of its own, opened at its own time,
     /// so that `dp`'s meters count together (and roll it up) whatever order they came in.
     fn release_suspected(&mut self, dp: Id, meter: Id, at: Time, key: &SourceKey, narrate: bool) {
         let window = self.rules.mismap_window;
@@ -906,6 +907,13 @@ impl<'a> Fold<'a> {
             })
             .collect();
         if release.is_empty() {
+            return;
+        }
+        // Only if together they roll their DP up: fewer are mapping errors as well.
+        let Some(place) = self.grid.places.get(&meter).copied() else {
+            return;
+        };
+        if !self.in_step_rolls_up(dp, at, &[place], None) {
             return;
         }
         self.suspected_by_dp
@@ -970,13 +978,9 @@ impl<'a> Fold<'a> {
     fn mismapped_into(&self, place: &Place, at: Time, own: Option<Id>) -> Option<Id> {
         let window = self.rules.mismap_window;
         let (feeder, dp) = (place.feeder?, place.dp?);
-        // Alone: no other outage of its registered DP began in step with it (two meters mis-mapped
-        // to one DP, minutes apart, are each still in step with their own DP's fault).
-        let alone = !self.by_dp.get(&dp).into_iter().flatten().any(|id| {
-            let o = &self.outages[id];
-            Some(*id) != own && o.is_open() && (o.start - at).abs() <= window
-        });
-        if !alone {
+        // Its registered DP's meters in step with it (two meters mis-mapped to one DP minutes
+        // apart are each in step with their own DP's fault) would not roll that DP up.
+        if self.in_step_rolls_up(dp, at, &[*place], own) {
             return None;
         }
         self.by_feeder
@@ -991,6 +995,43 @@ impl<'a> Fold<'a> {
                     && (o.start - at).abs() <= window
             })
             .min_by_key(|id| ((self.outages[id].start - at).abs(), *id))
+    }
+
+    /// Whether the meters of `dp` out since within `mismap_window` of `at` (in outages of their own
+    /// under it, but `own`, or suspected in another DP's), with `more`, gone at `at`, roll `dp` up:
+    /// then they are `dp`'s own fault, not mapping errors.
+    fn in_step_rolls_up(&self, dp: Id, at: Time, more: &[Place], own: Option<Id>) -> bool {
+        let window = self.rules.mismap_window;
+        let in_step = |i: usize| {
+            let span = &self.spans[i];
+            span.on.is_none() && (span.off - at).abs() <= window
+        };
+        let mut group: BTreeMap<Id, (Time, crate::correlation::model::Service)> = BTreeMap::new();
+        for id in self.by_dp.get(&dp).into_iter().flatten() {
+            let o = &self.outages[id];
+            if Some(*id) == own || !o.is_open() {
+                continue;
+            }
+            for &i in o.spans.iter().filter(|&&i| in_step(i)) {
+                let span = &self.spans[i];
+                group.insert(span.meter, (span.off, span.place.service()));
+            }
+        }
+        for &i in self.suspected_by_dp.get(&dp).into_iter().flatten() {
+            let span = &self.spans[i];
+            if span.suspected && in_step(i) && self.open_span.get(&span.meter) == Some(&i) {
+                group.insert(span.meter, (span.off, span.place.service()));
+            }
+        }
+        for place in more {
+            group.insert(place.meter, (at, place.service()));
+        }
+        let offs: Vec<Time> = group.values().map(|(off, _)| *off).collect();
+        let services: BTreeSet<_> = group.values().map(|(_, service)| *service).collect();
+        let active = self.grid.dp_active.get(&dp).copied().unwrap_or(0);
+        self.rules
+            .rollup
+            .dp_rolls_up(&offs, window, active, services.len())
     }
 
     /// After a DP roll-up: the lone service outages elsewhere on the feeder that began within

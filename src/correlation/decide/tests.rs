@@ -858,13 +858,15 @@ fn two_dp_faults_in_the_same_second_stay_two_dp_outages() {
 
 #[test]
 fn a_meter_whose_dp_has_its_own_outage_or_out_of_step_is_no_mapping_suspicion() {
-    // A3-06 goes at 09:59:58 (its own service outage, under DP-A3). At 10:00 DP-A1 goes and so
-    // does A3-05: it is not alone under DP-A3 (A3-06 went within mismap_window of it), so it is an
-    // outage of its own (two of DP-A3's ten meters roll nothing up). A4-01 goes at 10:01, a
-    // minute after DP-A1's outage began: beyond mismap_window (10 s), its own outage too.
-    let g = grid();
+    // A3-06 and A3-07 go at 09:59:58. At 10:00 DP-A1 goes and so does A3-05: with it, three of
+    // DP-A3's meters went in step, and DP-A3 rolls up: its own fault (F-A reports to SCADA: no
+    // feeder roll-up). A4-01 goes at 10:01, a minute after DP-A1's outage began: beyond
+    // mismap_window (10 s), its own outage.
+    let mut g = grid();
+    g.monitored.insert(uuid("F-A"));
     let events = [
         kaifa("A3-06", "09:59:58"),
+        kaifa("A3-07", "09:59:58"),
         kaifa("A1-01", "10:00"),
         kaifa("A1-02", "10:00"),
         kaifa("A1-03", "10:00"),
@@ -875,16 +877,16 @@ fn a_meter_whose_dp_has_its_own_outage_or_out_of_step_is_no_mapping_suspicion() 
     assert_eq!(
         devices(&store, &g),
         vec![
-            (s("A3-05"), "service", 1),
-            (s("A3-06"), "service", 1),
             (s("A4-01"), "service", 1),
             (s("DP-A1"), "distribution_point", 3),
+            (s("DP-A3"), "distribution_point", 3),
         ]
     );
     assert!(suspected(&store, &g).is_empty());
-    // A3-06 out since 09:58 is another fault: A3-05, in step with DP-A1 alone, is taken in.
+    // A3-06 out alone since 09:58 is another fault: A3-05, in step with DP-A1 alone, is taken in.
     let mut earlier = events.to_vec();
     earlier[0] = kaifa("A3-06", "09:58");
+    earlier.remove(1);
     let store = every_way(&g, &earlier, &Rules::default());
     assert_eq!(
         devices(&store, &g),
@@ -898,10 +900,11 @@ fn a_meter_whose_dp_has_its_own_outage_or_out_of_step_is_no_mapping_suspicion() 
 }
 
 #[test]
-fn two_meters_of_one_dp_in_step_are_no_suspicion_and_the_rule_can_be_switched_off() {
-    // A3-05 and A3-06 go with DP-A1's meters at 10:00. The first looks alone and is taken in; the
-    // second shows DP-A3 has meters out of its own: both are outages of their own (two of ten
-    // meters roll DP-A3 nothing up), in every order and split.
+fn meters_of_one_dp_in_step_too_few_to_roll_it_up_are_suspected_and_the_rule_can_be_switched_off() {
+    // A3-05 and A3-06 go with DP-A1's meters at 10:00. Two of DP-A3's ten meters do not roll it
+    // up: no fault of DP-A3's would take two of its meters alone, so both are DP-A1's, suspected
+    // mis-mapped, in every order and split. A third DP-A3 meter in step rolls DP-A3 up: then
+    // all three are DP-A3's own fault.
     let g = grid();
     let events = [
         kaifa("A1-01", "10:00"),
@@ -911,17 +914,24 @@ fn two_meters_of_one_dp_in_step_are_no_suspicion_and_the_rule_can_be_switched_of
         kaifa("A1-03", "10:00"),
     ];
     let store = every_way(&g, &events, &Rules::default());
-    let suspects = suspected(&store, &g);
-    let devices = devices(&store, &g);
     assert_eq!(
-        devices,
+        devices(&store, &g),
+        vec![(s("DP-A1"), "distribution_point", 5)]
+    );
+    assert_eq!(suspected(&store, &g), names(&["A3-05", "A3-06"]));
+    let mut g_monitored = grid();
+    g_monitored.monitored.insert(uuid("F-A"));
+    let mut three = events.to_vec();
+    three.push(kaifa("A3-07", "10:00"));
+    let store = every_way(&g_monitored, &three, &Rules::default());
+    assert_eq!(
+        devices(&store, &g_monitored),
         vec![
-            (s("A3-05"), "service", 1),
-            (s("A3-06"), "service", 1),
             (s("DP-A1"), "distribution_point", 3),
+            (s("DP-A3"), "distribution_point", 3),
         ]
     );
-    assert!(suspects.is_empty());
+    assert!(suspected(&store, &g_monitored).is_empty());
     // With mismap_window 0 the rule is off: a lone meter in step is its own outage.
     let off = Rules {
         mismap_window: 0,
