@@ -820,20 +820,36 @@ impl<'a> Fold<'a> {
                 _ => None,
             };
             for place in places {
-                self.add_span(Span {
-                    outage,
-                    origin: outage,
-                    meter: place.meter,
-                    off: at,
-                    on: None,
-                    first_source: key.clone(),
-                    place,
-                    suspected: at_dp.is_some() && place.dp != at_dp,
-                });
-                *joined.entry(outage).or_insert(0) += 1;
-                feeders.extend(place.feeder);
+                let suspected = at_dp.is_some() && place.dp != at_dp;
+                self.join_from_elsewhere(outage, place, suspected, joined, feeders, at, key);
             }
         }
+    }
+
+    /// A meter that would have opened an outage of its own goes into `outage` instead.
+    #[allow(clippy::too_many_arguments)]
+    fn join_from_elsewhere(
+        &mut self,
+        outage: Id,
+        place: Place,
+        suspected: bool,
+        joined: &mut BTreeMap<Id, usize>,
+        feeders: &mut BTreeSet<Id>,
+        at: Time,
+        key: &SourceKey,
+    ) {
+        self.add_span(Span {
+            outage,
+            origin: outage,
+            meter: place.meter,
+            off: at,
+            on: None,
+            first_source: key.clone(),
+            place,
+            suspected,
+        });
+        *joined.entry(outage).or_insert(0) += 1;
+        feeders.extend(place.feeder);
     }
 
     /// Suspected mapping errors (issue 22): a meter that would open a service outage alone under
@@ -868,18 +884,7 @@ impl<'a> Fold<'a> {
                 continue;
             };
             opens.remove(&service);
-            self.add_span(Span {
-                outage,
-                origin: outage,
-                meter: place.meter,
-                off: at,
-                on: None,
-                first_source: key.clone(),
-                place,
-                suspected: true,
-            });
-            *joined.entry(outage).or_insert(0) += 1;
-            feeders.extend(place.feeder);
+            self.join_from_elsewhere(outage, place, true, joined, feeders, at, key);
         }
     }
 
