@@ -327,7 +327,8 @@ CREATE TABLE @extschema@.oms_correlation_pending (
 
 -- Interruptions that were never outages: a held outage whose meters all came back within the
 -- declaration delay (IEEE 1366 momentary interruptions, counted in MAIFI by oms_reliability_indices).
--- A replay of an area rewrites its rows from the replay's start.
+-- A replay of an area rewrites its rows from the replay's start. Where the meter hung and whom it
+-- served are a snapshot of when it went, as in oms_outage_meters (no foreign keys).
 CREATE TABLE @extschema@.oms_momentary_interruptions (
     id                  bigserial PRIMARY KEY,
     meter_id            uuid NOT NULL REFERENCES @extschema@.oms_meters(id) ON DELETE CASCADE,

@@ -69,10 +69,15 @@ mod tests {
         "scada_events.outage_event_id",
     ];
 
-    /// A membership's record of where its meter hung and whom it served when it went off: a
-    /// snapshot, kept as it was when the device or customer goes (and written by the single
-    /// correlator in bulk, where these checks cost half of a storm's membership writes).
+    /// A membership's (or a momentary interruption's) record of where its meter hung and whom it
+    /// served when it went off: a snapshot, kept as it was when the device or customer goes (and
+    /// written by the single correlator in bulk, where these checks cost half of a storm's
+    /// membership writes).
     const SNAPSHOTS: &[&str] = &[
+        "oms_momentary_interruptions.customer_id",
+        "oms_momentary_interruptions.dp_id",
+        "oms_momentary_interruptions.feeder_id",
+        "oms_momentary_interruptions.substation_id",
         "oms_outage_meters.customer_id",
         "oms_outage_meters.dp_id",
         "oms_outage_meters.feeder_id",
