@@ -889,12 +889,11 @@ impl<'a> Fold<'a> {
     }
 
     /// A meter of `dp` goes off while others of `dp` sit in another DP's outage as suspected
-    /// mis-mapped, gone within `mismap_window` of it (a DP's fault takes its meters in the same
-    /// instant), and together they roll `dp` up: `dp` has a fault of its own, so they were not
+    /// mis-mapped, and together they roll `dp` up: `dp` has a fault of its own, so they were not
     /// mis-mapped after all. Each goes back to an outage of its own, opened at its own time,
     /// so that `dp`'s meters count together (and roll it up) whatever order they came in.
     fn release_suspected(&mut self, dp: Id, meter: Id, at: Time, key: &SourceKey, narrate: bool) {
-        let window = self.rules.mismap_window;
+        let window = self.rules.rollup_window(at);
         let Some(list) = self.suspected_by_dp.get(&dp) else {
             return;
         };
@@ -918,7 +917,7 @@ impl<'a> Fold<'a> {
         let Some(place) = self.grid.places.get(&meter).copied() else {
             return;
         };
-        if !self.in_step_rolls_up(dp, at, &[place], None) {
+        if !self.registered_dp_rolls_up(dp, at, &[place], None) {
             return;
         }
         self.suspected_by_dp
@@ -983,9 +982,9 @@ impl<'a> Fold<'a> {
     fn mismapped_into(&self, place: &Place, at: Time, own: Option<Id>) -> Option<Id> {
         let window = self.rules.mismap_window;
         let (feeder, dp) = (place.feeder?, place.dp?);
-        // Its registered DP's meters in step with it (two meters mis-mapped to one DP minutes
-        // apart are each in step with their own DP's fault) would not roll that DP up.
-        if self.in_step_rolls_up(dp, at, &[*place], own) {
+        // Its registered DP's meters out with it would not roll that DP up (two meters of ten are
+        // no fault of that DP's: a DP's fault takes its meters together).
+        if self.registered_dp_rolls_up(dp, at, &[*place], own) {
             return None;
         }
         self.by_feeder
@@ -1002,11 +1001,11 @@ impl<'a> Fold<'a> {
             .min_by_key(|id| ((self.outages[id].start - at).abs(), *id))
     }
 
-    /// Whether the meters of `dp` out since within `mismap_window` of `at` (in outages of their own
-    /// under it, but `own`, or suspected in another DP's), with `more`, gone at `at`, roll `dp` up:
-    /// then they are `dp`'s own fault, not mapping errors.
-    fn in_step_rolls_up(&self, dp: Id, at: Time, more: &[Place], own: Option<Id>) -> bool {
-        let window = self.rules.mismap_window;
+    /// Whether the meters of `dp` out since within the roll-up window of `at` (in outages of their
+    /// own under it, but `own`, or suspected in another DP's), with `more`, gone at `at`, roll `dp`
+    /// up, as its own roll-up would count them: then they are `dp`'s own fault, not mapping errors.
+    fn registered_dp_rolls_up(&self, dp: Id, at: Time, more: &[Place], own: Option<Id>) -> bool {
+        let window = self.rules.rollup_window(at);
         let in_step = |i: usize| {
             let span = &self.spans[i];
             span.on.is_none() && (span.off - at).abs() <= window

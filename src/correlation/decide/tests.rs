@@ -1840,3 +1840,23 @@ fn a_building_goes_with_its_meters_the_registry_puts_under_an_outage() {
     );
     assert_eq!(suspected(&store, &g), names(&["B1-07"]));
 }
+
+#[test]
+fn two_dps_whose_third_meters_come_a_minute_later_both_roll_up_and_their_feeder() {
+    // Two meters of DP-A1 and two of DP-A2 at 10:00, each DP's third at 10:01 (the isolation spec
+    // engine_rollups_race). When DP-A1 rolls up, DP-A2's two look mis-mapped into it (two of ten
+    // are no DP-A2 fault); DP-A2's third, within the roll-up window of them, makes three: they are
+    // released, DP-A2 rolls up, and two DP outages roll F-A up. Whatever the order and split.
+    let g = grid();
+    let events = [
+        kaifa("A1-01", "10:00"),
+        kaifa("A1-02", "10:00"),
+        kaifa("A2-01", "10:00"),
+        kaifa("A2-02", "10:00"),
+        kaifa("A1-03", "10:01"),
+        kaifa("A2-03", "10:01"),
+    ];
+    let store = every_way(&g, &events, &Rules::default());
+    assert_eq!(devices(&store, &g), vec![(s("F-A"), "feeder", 6)]);
+    assert!(suspected(&store, &g).is_empty());
+}
