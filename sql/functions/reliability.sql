@@ -229,9 +229,10 @@ BEGIN
         WHERE NOT ((s.off_at AT TIME ZONE 'UTC')::date = ANY (med))
         GROUP BY 1, 2
         UNION ALL
-        -- Interruptions that were never outages (the declaration delay): each one momentary.
+        -- Interruptions that were never outages (the declaration delay): each one momentary, once a
+        -- customer however many of its meters it took (a building's go together).
         SELECT CASE p_level WHEN 'feeder' THEN mi.feeder_id WHEN 'substation' THEN mi.substation_id END,
-               coalesce(mi.customer_id, mi.meter_id), 0, 0::numeric, count(*)
+               coalesce(mi.customer_id, mi.meter_id), 0, 0::numeric, count(DISTINCT mi.interrupted_at)
         FROM oms_momentary_interruptions mi
         WHERE mi.interrupted_at >= p_from AND mi.interrupted_at < p_to
           AND NOT ((mi.interrupted_at AT TIME ZONE 'UTC')::date = ANY (med))

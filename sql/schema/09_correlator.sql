@@ -75,6 +75,7 @@ CREATE TABLE @extschema@.oms_momentary_interruptions (
     dp_id               uuid,
     feeder_id           uuid,
     substation_id       uuid,
+    onu_id              integer,
     area                varchar(120) NOT NULL,
     interrupted_at      timestamptz NOT NULL,
     restored_at         timestamptz NOT NULL,

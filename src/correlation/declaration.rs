@@ -63,6 +63,18 @@ SELECT EXISTS (SELECT FROM oms_correlation_pending p, oms_correlation_state s
                WHERE s.id = 1 AND (p.due_at <= s.newest_event_at OR p.declare_by <= pg_catalog.clock_timestamp()))
 "#;
 
+/// Whether any area holds outages the declaration delay has not let out yet.
+pub fn any_held(client: &mut SpiClient<'_>) -> SpiResult<bool> {
+    Ok(execute(
+        client,
+        "SELECT EXISTS (SELECT FROM oms_correlation_pending)",
+        &[],
+    )?
+    .first()
+    .get_one::<bool>()?
+    .unwrap_or(false))
+}
+
 /// Whether an area's pending outages fall due, with no signal queued to bring it.
 pub fn any_due(client: &mut SpiClient<'_>) -> SpiResult<bool> {
     Ok(execute(client, ANY_DUE, &[])?
@@ -72,16 +84,19 @@ pub fn any_due(client: &mut SpiClient<'_>) -> SpiResult<bool> {
 }
 
 // Every decided area's rows go (its own, and its logs' when it was replayed as a whole
-// substation), but those still holding pending outages, which are set anew. A wall-clock deadline is kept from
-// the area's earlier row: a busy area must not push it on forever.
+// substation), but those still holding pending outages, which are set anew. The wall-clock
+// deadline stays while the earliest held outage is the same one (a busy area must not push it on);
+// a newer one gets its own.
 const RECORD_PENDING: &str = r#"
 WITH gone AS (DELETE FROM oms_correlation_pending WHERE area = ANY ($1) AND area <> ALL ($2))
 INSERT INTO oms_correlation_pending AS p (area, since, due_at, declare_by)
-SELECT n.area, n.since, n.since + pg_catalog.make_interval(secs => $5),
-       least(n.declare_by, pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => $5))
-FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[]) AS n(area, since, declare_by)
+SELECT n.area, n.since, n.since + pg_catalog.make_interval(secs => $4),
+       coalesce(n.declare_by, pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => $4))
+FROM unnest($2::text[], $3::timestamptz[], $5::timestamptz[]) AS n(area, since, declare_by)
 ON CONFLICT (area) DO UPDATE
-SET since = EXCLUDED.since, due_at = EXCLUDED.due_at, declare_by = EXCLUDED.declare_by
+SET since = EXCLUDED.since, due_at = EXCLUDED.due_at,
+    declare_by = CASE WHEN p.since = EXCLUDED.since THEN least(p.declare_by, EXCLUDED.declare_by)
+                      ELSE pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => $4) END
 "#;
 
 /// Records which decided areas hold pending outages now. `found`: the rows the batch read.
@@ -102,10 +117,11 @@ pub fn record_pending(
         if let Some(t) = d.pending_since {
             areas.push(area.to_string());
             since.push(ts(t));
+            // The same earliest held outage keeps its deadline (under whichever of its logs).
             declare_by.push(
                 found
                     .iter()
-                    .filter(|p| own.contains(&p.area))
+                    .filter(|p| own.contains(&p.area) && p.since == t)
                     .map(|p| p.declare_by)
                     .min()
                     .map(ts),
@@ -126,8 +142,8 @@ pub fn record_pending(
             arg(cleared),
             arg(areas),
             arg(since),
-            arg(declare_by),
             arg(delay as f64 / 1e6),
+            arg(declare_by),
         ],
     )?;
     Ok(())
@@ -135,28 +151,29 @@ pub fn record_pending(
 
 const CLEAR_INTERRUPTIONS: &str = r#"
 DELETE FROM oms_momentary_interruptions m
-USING unnest($1::text[], $2::timestamptz[]) AS r(area, t0)
-WHERE m.area = r.area AND m.interrupted_at >= r.t0
+USING unnest($1::text[], $2::timestamptz[]) AS r(area, since)
+WHERE m.area = r.area AND m.restored_at >= r.since
 "#;
 
 const INSERT_INTERRUPTIONS: &str = r#"
 INSERT INTO oms_momentary_interruptions
     (meter_id, customer_id, dp_id, feeder_id, substation_id, area, interrupted_at, restored_at,
-     source_type, source_event_id)
+     source_type, source_event_id, onu_id)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[],
-                     $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[])
+                     $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::int[])
 ON CONFLICT (meter_id, interrupted_at) DO UPDATE
 SET restored_at = EXCLUDED.restored_at, area = EXCLUDED.area,
     source_type = EXCLUDED.source_type, source_event_id = EXCLUDED.source_event_id
 "#;
 
-/// The replays' momentary interruptions replace the stored ones of what they replayed.
+/// The replays' momentary interruptions replace the stored ones of what they replayed (those they
+/// read, and those they made again: over since `interruptions_from`).
 pub fn write_interruptions(client: &mut SpiClient<'_>, decisions: &[Decision]) -> SpiResult<()> {
     let (mut areas, mut t0s) = (Vec::new(), Vec::new());
     for d in decisions {
         for area in &d.replayed {
             areas.push(area.to_string());
-            t0s.push(ts(d.t0));
+            t0s.push(ts(d.interruptions_from));
         }
     }
     if !areas.is_empty() {
@@ -192,6 +209,7 @@ pub fn write_interruptions(client: &mut SpiClient<'_>, decisions: &[Decision]) -
                 .iter()
                 .map(|i| i.source.event_id.clone())
                 .collect::<Vec<_>>()),
+            arg(all.iter().map(|i| i.place.onu).collect::<Vec<_>>()),
         ],
     )?;
     Ok(())

@@ -11,7 +11,7 @@ use pgrx::spi::{SpiClient, SpiResult};
 use super::decide::AreaInput;
 use super::model::{
     Alarm, Area, Device, Id, Input, MeterSignal, Place, Power, SourceKey, SourceKind,
-    StoredCustomer, StoredOutage, StoredSource, StoredSpan, StoredStatus, Time,
+    StoredCustomer, StoredInterruption, StoredOutage, StoredSource, StoredSpan, StoredStatus, Time,
 };
 use crate::db::topology::located_meters;
 use crate::db::{arg, execute};
@@ -170,6 +170,65 @@ SELECT a.area, i.at, i.kind::text, i.source_type::text, i.source_event_id::text,
 FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS a(area, log_area, t0)
 JOIN oms_correlation_inputs i ON i.area = a.log_area AND i.at >= a.t0
 "#;
+
+// Each area's momentary interruptions begun before its start and over within the lookback ($4):
+// the weak outages they were have no rows.
+const INTERRUPTIONS: &str = r#"
+SELECT a.area, i.meter_id, i.customer_id, i.onu_id, i.dp_id, i.feeder_id, i.substation_id,
+       i.interrupted_at, i.restored_at, i.source_type::text, i.source_event_id::text
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS a(area, log_area, t0, since)
+JOIN oms_momentary_interruptions i ON i.area = a.log_area AND i.interrupted_at < a.t0 AND i.restored_at >= a.since
+"#;
+
+/// The interruptions each area's replay weighs (`INTERRUPTIONS`).
+fn read_interruptions(
+    client: &mut SpiClient<'_>,
+    starts: &BTreeMap<Area, AreaStart>,
+    lookback: Time,
+) -> SpiResult<HashMap<Area, Vec<StoredInterruption>>> {
+    let (mut areas, mut logs, mut t0s, mut since) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for start in starts.values() {
+        for log in &start.logs {
+            areas.push(area_key(&start.area));
+            logs.push(area_key(log));
+            t0s.push(ts(start.t0));
+            since.push(ts(start.t0.saturating_sub(lookback)));
+        }
+    }
+    let mut out: HashMap<Area, Vec<StoredInterruption>> = HashMap::new();
+    let args = [arg(areas), arg(logs), arg(t0s), arg(since)];
+    for row in execute(client, INTERRUPTIONS, &args)? {
+        let Some(area) = row.get::<String>(1)?.as_deref().and_then(Area::parse) else {
+            continue;
+        };
+        let Some(kind) = row
+            .get::<String>(10)?
+            .as_deref()
+            .and_then(SourceKind::parse)
+        else {
+            continue;
+        };
+        let meter = id(row.get::<pgrx::Uuid>(2)?.expect("meter_id"));
+        out.entry(area).or_default().push(StoredInterruption {
+            place: Place {
+                meter,
+                customer: row.get::<pgrx::Uuid>(3)?.map(id),
+                onu: row.get::<i32>(4)?,
+                dp: row.get::<pgrx::Uuid>(5)?.map(id),
+                feeder: row.get::<pgrx::Uuid>(6)?.map(id),
+                substation: row.get::<pgrx::Uuid>(7)?.map(id),
+            },
+            off: time(
+                row.get::<TimestampWithTimeZone>(8)?
+                    .expect("interrupted_at"),
+            ),
+            on: time(row.get::<TimestampWithTimeZone>(9)?.expect("restored_at")),
+            source: SourceKey::new(kind, row.get::<String>(11)?.unwrap_or_default()),
+        });
+    }
+    Ok(out)
+}
 
 // What an alarm's outage says of it.
 const ALARMS: &str = r#"
@@ -339,6 +398,7 @@ pub fn areas(client: &mut SpiClient<'_>, batch: &Batch) -> SpiResult<Vec<AreaInp
         stored = read_stored(client, &starts, batch.lookback)?;
     }
     let inputs = read_inputs(client, &starts)?;
+    let mut interruptions = read_interruptions(client, &starts, batch.lookback)?;
     let mut meters: BTreeSet<Id> = BTreeSet::new();
     // Meters that go off: the only ones a flapping or DP roll-up check asks about.
     let mut off_meters: BTreeSet<Id> = BTreeSet::new();
@@ -394,6 +454,7 @@ pub fn areas(client: &mut SpiClient<'_>, batch: &Batch) -> SpiResult<Vec<AreaInp
         }
         out.push(AreaInput {
             area: Some(area),
+            interruptions: interruptions.remove(&area).unwrap_or_default(),
             logs: start.logs.clone(),
             clock: batch.clocks.get(&area).copied(),
             t0: start.t0,

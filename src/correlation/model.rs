@@ -360,6 +360,16 @@ pub struct StoredSpan {
     pub suspected: bool,
 }
 
+/// A momentary interruption recorded instead of an outage (`oms_momentary_interruptions`): a
+/// meter's weak outage that was over within the declaration delay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredInterruption {
+    pub place: Place,
+    pub off: Time,
+    pub on: Time,
+    pub source: SourceKey,
+}
+
 /// A source event of an outage (`oms_event_sources`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredSource {

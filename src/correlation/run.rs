@@ -541,6 +541,16 @@ fn batch(
             .or_default()
             .extend(narrated.remove(area).unwrap_or_default());
     }
+    // A feeder replayed within its whole substation (or the reverse) still holds its own pending
+    // outages: the replay starts where any of its logs' began.
+    for start in areas.values_mut() {
+        for p in pending
+            .iter()
+            .filter(|p| p.area == start.area || start.logs.contains(&p.area))
+        {
+            start.t0 = start.t0.min(p.since);
+        }
+    }
     phases.done("storm and areas");
     let clocks = declaration::clocks(
         areas.values().map(|a| (a.area, a.logs.clone())),

@@ -127,6 +127,9 @@ enum Turn {
     /// Another correlator holds the lock (a SCADA alarm's call, `oms_correlate_pending()`, or a
     /// session holding the state row): not idle, since the queue may be waiting behind it.
     Blocked,
+    /// Nothing to do now, but outages held by the declaration delay are waiting for the wall
+    /// clock: not idle, someone must write them.
+    Holding,
     Idle,
     /// The database's schema is at another version than this library.
     Waiting(String),
@@ -189,6 +192,8 @@ pub extern "C-unwind" fn oms_correlation_worker_main(argument: pg_sys::Datum) {
                 let drained = run::drain(client, By::Worker, None, gucs::batch_size(), true)?;
                 Ok(if drained.batches > 0 {
                     Turn::Busy
+                } else if super::declaration::any_held(client)? {
+                    Turn::Holding
                 } else {
                     Turn::Idle
                 })
@@ -211,7 +216,7 @@ pub extern "C-unwind" fn oms_correlation_worker_main(argument: pg_sys::Datum) {
                 idle_since = std::time::Instant::now();
                 continue;
             }
-            Ok(Turn::Blocked) => idle_since = std::time::Instant::now(),
+            Ok(Turn::Blocked | Turn::Holding) => idle_since = std::time::Instant::now(),
             Ok(Turn::Idle) if database != 0 && idle_since.elapsed() >= IDLE_EXIT => return,
             Ok(Turn::Idle) => {}
             Ok(Turn::Waiting(installed)) => {

@@ -77,6 +77,7 @@ mod tests {
         "oms_momentary_interruptions.customer_id",
         "oms_momentary_interruptions.dp_id",
         "oms_momentary_interruptions.feeder_id",
+        "oms_momentary_interruptions.onu_id",
         "oms_momentary_interruptions.substation_id",
         "oms_outage_meters.customer_id",
         "oms_outage_meters.dp_id",

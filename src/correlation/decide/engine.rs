@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::rules::{is_flapping, noisy_or, Rules};
 use crate::correlation::model::{
-    Alarm, Device, Id, Input, MeterSignal, Place, Power, Scope, SourceKey, SourceKind,
-    StoredOutage, StoredSpan, StoredStatus, Time,
+    Alarm, Device, Id, Input, MeterSignal, Place, Power, Scope, Service, SourceKey, SourceKind,
+    StoredInterruption, StoredOutage, StoredSpan, StoredStatus, Time,
 };
 
 /// What an outage is at a moment of the fold.
@@ -475,6 +475,68 @@ impl<'a> Fold<'a> {
         fold
     }
 
+    /// Momentary interruptions begun before `t0` have no rows: the weak outages they were are made
+    /// again, restored (or still out at `t0`, when their power-on is in the replay), so that the
+    /// replay weighs them as the first play did, and a late call or roll-up can still take them.
+    pub fn restore_interruptions(&mut self, interruptions: &[StoredInterruption]) {
+        let mut groups: BTreeMap<(Service, Time), Vec<&StoredInterruption>> = BTreeMap::new();
+        for i in interruptions.iter().filter(|i| i.off < self.t0) {
+            groups
+                .entry((i.place.service(), i.off))
+                .or_default()
+                .push(i);
+        }
+        for ((service, off), list) in groups {
+            if list
+                .iter()
+                .any(|i| self.open_span.contains_key(&i.place.meter))
+            {
+                continue;
+            }
+            let places: Vec<Place> = list.iter().map(|i| i.place).collect();
+            let source = list[0].source.clone();
+            let id = self.new_outage(
+                Device::Service(service),
+                Some(&representative(&places)),
+                off,
+                off,
+            );
+            {
+                let o = self.outages.get_mut(&id).expect("just opened");
+                o.weak = true;
+                o.opened_by = source.kind;
+                o.description = format!(
+                    "Predicted from {} {}: {} meter(s) off",
+                    label(source.kind),
+                    source.event_id,
+                    places.len()
+                );
+                o.note(false, off, &source, Change::Opened);
+            }
+            for i in &list {
+                self.add_span(Span {
+                    outage: id,
+                    origin: id,
+                    meter: i.place.meter,
+                    off,
+                    on: Some(i.on).filter(|&on| on < self.t0),
+                    first_source: i.source.clone(),
+                    place: i.place,
+                    suspected: false,
+                });
+            }
+            let weight = Some(self.rules.weights.of(source.kind));
+            self.add_source(id, &source, off, weight);
+            let threshold = self.rules.confirm_confidence;
+            let o = self.outages.get_mut(&id).expect("just opened");
+            o.confirmed = o.confidence() + 1e-9 >= threshold;
+            if o.open_spans == 0 {
+                let end = list.iter().map(|i| i.on).max().unwrap_or(off);
+                o.life = Life::Restored(end);
+            }
+        }
+    }
+
     fn insert(&mut self, outage: Outage) {
         let id = outage.id;
         self.by_device.entry(outage.device).or_default().push(id);
@@ -679,11 +741,11 @@ impl<'a> Fold<'a> {
         meters.sort_unstable();
         meters.dedup();
         let mut joined: BTreeMap<Id, usize> = BTreeMap::new();
-        let mut opens: BTreeMap<crate::correlation::model::Service, Vec<Place>> = BTreeMap::new();
+        let mut opens: BTreeMap<Service, Vec<Place>> = BTreeMap::new();
         let mut dps = BTreeSet::new();
         let mut feeders = BTreeSet::new();
         // The outage each service's covered meters went into (a building behind one ONU).
-        let mut covering: BTreeMap<crate::correlation::model::Service, Id> = BTreeMap::new();
+        let mut covering: BTreeMap<Service, Id> = BTreeMap::new();
         for meter in meters {
             let Some(place) = self.grid.places.get(&meter).copied() else {
                 continue;
@@ -804,8 +866,8 @@ impl<'a> Fold<'a> {
     /// another DP's outage), rather than open an outage of their own.
     fn join_building(
         &mut self,
-        opens: &mut BTreeMap<crate::correlation::model::Service, Vec<Place>>,
-        covering: &BTreeMap<crate::correlation::model::Service, Id>,
+        opens: &mut BTreeMap<Service, Vec<Place>>,
+        covering: &BTreeMap<Service, Id>,
         joined: &mut BTreeMap<Id, usize>,
         feeders: &mut BTreeSet<Id>,
         at: Time,
@@ -857,7 +919,7 @@ impl<'a> Fold<'a> {
     /// feeder, is out in that outage: its span joins it, marked suspected, and opens nothing.
     fn join_mismapped(
         &mut self,
-        opens: &mut BTreeMap<crate::correlation::model::Service, Vec<Place>>,
+        opens: &mut BTreeMap<Service, Vec<Place>>,
         joined: &mut BTreeMap<Id, usize>,
         feeders: &mut BTreeSet<Id>,
         at: Time,
@@ -873,7 +935,7 @@ impl<'a> Fold<'a> {
                 *per_dp.entry(dp).or_insert(0) += 1;
             }
         }
-        let lone: Vec<(crate::correlation::model::Service, Place)> = opens
+        let lone: Vec<(Service, Place)> = opens
             .iter()
             .filter(|(_, places)| places.len() == 1)
             .map(|(service, places)| (*service, places[0]))
@@ -1001,29 +1063,26 @@ impl<'a> Fold<'a> {
             .min_by_key(|id| ((self.outages[id].start - at).abs(), *id))
     }
 
-    /// Whether the meters of `dp` out since within the roll-up window of `at` (in outages of their
-    /// own under it, but `own`, or suspected in another DP's), with `more`, gone at `at`, roll `dp`
-    /// up, as its own roll-up would count them: then they are `dp`'s own fault, not mapping errors.
+    /// Whether the meters of `dp` gone within the roll-up window of `at` (in outages of their own
+    /// under it that a roll-up weighs, but `own`, or suspected in another DP's), with `more`, gone
+    /// at `at`, roll `dp` up, as its own roll-up would count them: then they are `dp`'s own fault,
+    /// not mapping errors.
     fn registered_dp_rolls_up(&self, dp: Id, at: Time, more: &[Place], own: Option<Id>) -> bool {
         let window = self.rules.rollup_window(at);
-        let in_step = |i: usize| {
-            let span = &self.spans[i];
-            span.on.is_none() && (span.off - at).abs() <= window
-        };
-        let mut group: BTreeMap<Id, (Time, crate::correlation::model::Service)> = BTreeMap::new();
+        let near = |i: usize| (self.spans[i].off - at).abs() <= window;
+        let mut group: BTreeMap<Id, (Time, Service)> = BTreeMap::new();
         for id in self.by_dp.get(&dp).into_iter().flatten() {
-            let o = &self.outages[id];
-            if Some(*id) == own || !o.is_open() {
+            if Some(*id) == own || !self.weighed(id, at, window) {
                 continue;
             }
-            for &i in o.spans.iter().filter(|&&i| in_step(i)) {
+            for &i in self.outages[id].spans.iter().filter(|&&i| near(i)) {
                 let span = &self.spans[i];
                 group.insert(span.meter, (span.off, span.place.service()));
             }
         }
         for &i in self.suspected_by_dp.get(&dp).into_iter().flatten() {
             let span = &self.spans[i];
-            if span.suspected && in_step(i) && self.open_span.get(&span.meter) == Some(&i) {
+            if span.suspected && span.place.dp == Some(dp) && near(i) {
                 group.insert(span.meter, (span.off, span.place.service()));
             }
         }

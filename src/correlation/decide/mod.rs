@@ -17,7 +17,8 @@ mod tests;
 use std::collections::{BTreeSet, HashMap};
 
 use crate::correlation::model::{
-    Area, Id, Input, Place, SourceKey, StoredCustomer, StoredOutage, StoredSource, StoredSpan, Time,
+    Area, Id, Input, Place, SourceKey, StoredCustomer, StoredInterruption, StoredOutage,
+    StoredSource, StoredSpan, Time,
 };
 use engine::{Fold, Grid};
 use reconcile::{reconcile, Decision, Stored};
@@ -37,6 +38,9 @@ pub struct AreaInput {
     pub spans: Vec<StoredSpan>,
     pub sources: Vec<StoredSource>,
     pub customers: Vec<StoredCustomer>,
+    /// Momentary interruptions begun before `t0` and over within the lookback: they have no rows,
+    /// so the replay makes again the weak outages they were (a roll-up still weighs them).
+    pub interruptions: Vec<StoredInterruption>,
     /// Every input of the area from `t0` on, old and new.
     pub inputs: Vec<Input>,
     /// The inputs this batch brings: their changes are announced and written to the timeline.
@@ -70,6 +74,7 @@ pub fn decide(input: &AreaInput, rules: &Rules) -> Decision {
         &input.sources,
     );
     fold.clock = input.clock;
+    fold.restore_interruptions(&input.interruptions);
     let mut inputs = input.inputs.clone();
     fold.apply(&mut inputs, &input.narrated);
     let mut decision = reconcile(
@@ -85,5 +90,6 @@ pub fn decide(input: &AreaInput, rules: &Rules) -> Decision {
     decision.area = input.area;
     decision.replayed = input.logs.clone();
     decision.t0 = input.t0;
+    decision.interruptions_from = input.t0.saturating_sub(rules.lookback());
     decision
 }

@@ -146,7 +146,7 @@ pub struct Decision {
     pub alarm_outages: Vec<(Id, Id)>,
     pub alarm_restored: Vec<(Id, Vec<Id>)>,
     /// The replay's momentary interruptions: they replace the stored ones of the replayed logs
-    /// (`replayed`) from `t0` on.
+    /// (`replayed`) over since `interruptions_from`.
     pub interruptions: Vec<Interruption>,
     /// The earliest start of the area's pending outages: the next replay of the area starts there,
     /// so that it makes them again (they have no rows to start from).
@@ -155,6 +155,9 @@ pub struct Decision {
     pub area: Option<Area>,
     pub replayed: Vec<Area>,
     pub t0: Time,
+    /// The replay's interruptions replace the stored ones of its logs over since then (the ones
+    /// it read, and the ones it made again).
+    pub interruptions_from: Time,
 }
 
 /// What was stored before the batch, for the comparison.

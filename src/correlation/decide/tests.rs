@@ -180,14 +180,27 @@ struct Store {
     clock: Time,
     /// Momentary interruptions that were never outages: (meter, off, on).
     interruptions: BTreeSet<(Id, Time, Time)>,
+    /// Their rows (`oms_momentary_interruptions`).
+    interruption_rows: Vec<StoredInterruption>,
 }
 
 impl Store {
     fn apply(&mut self, d: &Decision) {
         self.pending = d.pending_since;
-        self.interruptions.retain(|&(_, off, _)| off < d.t0);
-        self.interruptions
-            .extend(d.interruptions.iter().map(|i| (i.meter, i.off, i.on)));
+        self.interruption_rows
+            .retain(|i| i.on < d.interruptions_from);
+        self.interruption_rows
+            .extend(d.interruptions.iter().map(|i| StoredInterruption {
+                place: i.place,
+                off: i.off,
+                on: i.on,
+                source: i.source.clone(),
+            }));
+        self.interruptions = self
+            .interruption_rows
+            .iter()
+            .map(|i| (i.place.meter, i.off, i.on))
+            .collect();
         self.timeline.extend(
             d.timeline
                 .iter()
@@ -419,6 +432,12 @@ impl Store {
         AreaInput {
             area: None,
             logs: Vec::new(),
+            interruptions: self
+                .interruption_rows
+                .iter()
+                .filter(|i| i.off < t0 && i.on >= t0.saturating_sub(lookback))
+                .cloned()
+                .collect(),
             clock: Some(
                 self.clock
                     .max(new.iter().map(Input::at).max().unwrap_or(Time::MIN)),
@@ -1480,6 +1499,7 @@ impl Store {
             pending: self.pending,
             clock: self.clock,
             interruptions: self.interruptions.clone(),
+            interruption_rows: self.interruption_rows.clone(),
         }
     }
 }
@@ -1859,4 +1879,43 @@ fn two_dps_whose_third_meters_come_a_minute_later_both_roll_up_and_their_feeder(
     let store = every_way(&g, &events, &Rules::default());
     assert_eq!(devices(&store, &g), vec![(s("F-A"), "feeder", 6)]);
     assert!(suspected(&store, &g).is_empty());
+}
+
+#[test]
+fn a_blip_still_counts_toward_its_dp_roll_up_whatever_the_batches() {
+    // A2-01 blips at 10:00:00-10:00:20 (held, then a momentary interruption); A2-02 and A2-03 go
+    // at 10:00:30 and 10:00:40. The roll-up weighs the outage A2-01's blip was, as it weighs any
+    // restored outage begun within the window: DP-A2 rolls up with three meters, one back, in
+    // every split (a later batch makes the blip's outage again from its interruption row).
+    let g = grid();
+    let events = [
+        kaifa("A2-01", "10:00:00"),
+        kaifa_on("A2-01", "10:00:20"),
+        kaifa("A2-02", "10:00:30"),
+        kaifa("A2-03", "10:00:40"),
+    ];
+    let store = every_way(&g, &events, &Rules::default());
+    assert_eq!(
+        devices(&store, &g),
+        vec![(s("DP-A2"), "distribution_point", 3)]
+    );
+    assert_eq!(picture(&store, &g)[0].4, 2, "two still out");
+    assert!(store.interruptions.is_empty());
+}
+
+#[test]
+fn a_late_call_within_a_blip_makes_it_an_outage_whatever_the_batches() {
+    // A3-05's last gasp at 10:00:00, its power-on at 10:00:20, and a call dated 10:00:10 that
+    // arrives last: the call spoke while the meter was out, so it was an outage (a momentary one),
+    // not a blip, and no interruption is left behind.
+    let g = grid();
+    let events = [
+        kaifa("A3-05", "10:00:00"),
+        kaifa_on("A3-05", "10:00:20"),
+        ticket("A3-05", "10:00:10"),
+    ];
+    let store = every_way(&g, &events, &Rules::default());
+    assert_eq!(devices(&store, &g), vec![(s("A3-05"), "service", 1)]);
+    assert_eq!(picture(&store, &g)[0].2, "restored");
+    assert!(store.interruptions.is_empty());
 }
