@@ -746,6 +746,9 @@ impl<'a> Fold<'a> {
         let mut feeders = BTreeSet::new();
         // The outage each service's covered meters went into (a building behind one ONU).
         let mut covering: BTreeMap<Service, Id> = BTreeMap::new();
+        // The meters about to open outages, by registered DP: together they may show it has a
+        // fault of its own.
+        let mut uncovered: BTreeMap<Id, Vec<Place>> = BTreeMap::new();
         for meter in meters {
             let Some(place) = self.grid.places.get(&meter).copied() else {
                 continue;
@@ -785,11 +788,14 @@ impl<'a> Fold<'a> {
                 }
                 None => {
                     if let Some(dp) = place.dp {
-                        self.release_suspected(dp, meter, at, key, narrate);
+                        uncovered.entry(dp).or_default().push(place);
                     }
                     opens.entry(place.service()).or_default().push(place)
                 }
             }
+        }
+        for (dp, places) in uncovered {
+            self.release_suspected(dp, &places, at, key, narrate);
         }
         self.join_building(&mut opens, &covering, &mut joined, &mut feeders, at, key);
         self.join_mismapped(&mut opens, &mut joined, &mut feeders, at, key);
@@ -950,11 +956,18 @@ impl<'a> Fold<'a> {
         }
     }
 
-    /// A meter of `dp` goes off while others of `dp` sit in another DP's outage as suspected
-    /// mis-mapped, and together they roll `dp` up: `dp` has a fault of its own, so they were not
-    /// mis-mapped after all. Each goes back to an outage of its own, opened at its own time,
+    /// Meters of `dp` (one signal's `places`) go off while others of `dp` sit in another DP's
+    /// outage as suspected mis-mapped, and together they roll `dp` up: `dp` has a fault of its own,
+    /// so they were not mis-mapped after all. Each goes back to an outage of its own, opened at its own time,
     /// so that `dp`'s meters count together (and roll it up) whatever order they came in.
-    fn release_suspected(&mut self, dp: Id, meter: Id, at: Time, key: &SourceKey, narrate: bool) {
+    fn release_suspected(
+        &mut self,
+        dp: Id,
+        places: &[Place],
+        at: Time,
+        key: &SourceKey,
+        narrate: bool,
+    ) {
         let window = self.rules.rollup_window(at);
         let Some(list) = self.suspected_by_dp.get(&dp) else {
             return;
@@ -966,7 +979,7 @@ impl<'a> Fold<'a> {
                 let span = &self.spans[i];
                 span.suspected
                     && span.on.is_none()
-                    && span.meter != meter
+                    && places.iter().all(|p| p.meter != span.meter)
                     && span.place.dp == Some(dp)
                     && (span.off - at).abs() <= window
                     && self.open_span.get(&span.meter) == Some(&i)
@@ -976,10 +989,7 @@ impl<'a> Fold<'a> {
             return;
         }
         // Only if together they roll their DP up: fewer are mapping errors as well.
-        let Some(place) = self.grid.places.get(&meter).copied() else {
-            return;
-        };
-        if !self.registered_dp_rolls_up(dp, at, &[place], None) {
+        if !self.registered_dp_rolls_up(dp, at, places, None) {
             return;
         }
         self.suspected_by_dp

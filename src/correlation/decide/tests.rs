@@ -1919,3 +1919,31 @@ fn a_late_call_within_a_blip_makes_it_an_outage_whatever_the_batches() {
     assert_eq!(picture(&store, &g)[0].2, "restored");
     assert!(store.interruptions.is_empty());
 }
+
+#[test]
+fn a_building_of_the_registered_dp_releases_a_suspected_meter_as_two_signals_would() {
+    // A3-05 goes with DP-A1 at 10:00 and is taken in, suspected. Five seconds later one ONU's last
+    // gasp brings A3-07 and A3-08 (a building under DP-A3): with A3-05 that is three meters of
+    // two services, so DP-A3 has a fault of its own. F-A reports to SCADA (no feeder roll-up).
+    let mut g = grid();
+    g.monitored.insert(uuid("F-A"));
+    for m in ["A3-07", "A3-08"] {
+        g.places.get_mut(&meter(m)).expect("meter").onu = Some(9004);
+    }
+    let events = [
+        kaifa("A1-01", "10:00:00"),
+        kaifa("A1-02", "10:00:00"),
+        kaifa("A1-03", "10:00:00"),
+        kaifa("A3-05", "10:00:01"),
+        off(SourceKind::Onu, &["A3-07", "A3-08"], "10:00:05", "ONU-9004"),
+    ];
+    let store = every_way(&g, &events, &Rules::default());
+    assert_eq!(
+        devices(&store, &g),
+        vec![
+            (s("DP-A1"), "distribution_point", 3),
+            (s("DP-A3"), "distribution_point", 3),
+        ]
+    );
+    assert!(suspected(&store, &g).is_empty());
+}
