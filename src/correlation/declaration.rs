@@ -58,10 +58,16 @@ pub fn pending(client: &mut SpiClient<'_>, clock: Time) -> SpiResult<Vec<Pending
     Ok(areas)
 }
 
-const ANY_DUE: &str = r#"
-SELECT EXISTS (SELECT FROM oms_correlation_pending p, oms_correlation_state s
-               WHERE s.id = 1 AND (p.due_at <= s.newest_event_at OR p.declare_by <= pg_catalog.clock_timestamp()))
-"#;
+const EVENT_CLOCK: &str = "SELECT newest_event_at FROM oms_correlation_state WHERE id = 1";
+
+/// Where event time has come to: the newest event time correlated.
+pub fn event_clock(client: &mut SpiClient<'_>) -> SpiResult<Time> {
+    Ok(execute(client, EVENT_CLOCK, &[])?
+        .first()
+        .get_one::<pgrx::datum::TimestampWithTimeZone>()?
+        .map(time)
+        .unwrap_or(Time::MIN))
+}
 
 /// Whether any area holds outages the declaration delay has not let out yet.
 pub fn any_held(client: &mut SpiClient<'_>) -> SpiResult<bool> {
@@ -77,10 +83,8 @@ pub fn any_held(client: &mut SpiClient<'_>) -> SpiResult<bool> {
 
 /// Whether an area's pending outages fall due, with no signal queued to bring it.
 pub fn any_due(client: &mut SpiClient<'_>) -> SpiResult<bool> {
-    Ok(execute(client, ANY_DUE, &[])?
-        .first()
-        .get_one::<bool>()?
-        .unwrap_or(false))
+    let clock = event_clock(client)?;
+    Ok(pending(client, clock)?.iter().any(|p| p.due || p.overdue))
 }
 
 // Every decided area's rows go (its own, and its logs' when it was replayed as a whole
@@ -128,11 +132,8 @@ pub fn record_pending(
             );
         }
     }
-    if cleared.is_empty() {
-        return Ok(());
-    }
-    let had_any = !found.is_empty() || !areas.is_empty();
-    if !had_any {
+    // Nothing was held and nothing is: no row to touch.
+    if cleared.is_empty() || (found.is_empty() && areas.is_empty()) {
         return Ok(());
     }
     execute(

@@ -96,8 +96,6 @@ pub fn try_lock(client: &mut SpiClient<'_>) -> SpiResult<bool> {
 
 const STATE: &str = "SELECT log_start FROM oms_correlation_state WHERE id = 1";
 
-const EVENT_CLOCK: &str = "SELECT newest_event_at FROM oms_correlation_state WHERE id = 1";
-
 const RECORD_BATCH: &str = r#"
 UPDATE oms_correlation_state SET batches = batches + 1, signals = signals + $1, last_batch_at = pg_catalog.clock_timestamp(),
        last_batch_signals = $1, last_batch_ms = $2, last_batch_by = $3,
@@ -394,11 +392,7 @@ fn batch(
     let oldest_enqueued = signals.iter().map(|s| s.enqueued_at).min();
     // Where event time has come to (the declaration delay's clock), and the areas holding
     // pending outages: those that fall due are replayed even with no signal of theirs.
-    let clock = execute(client, EVENT_CLOCK, &[])?
-        .first()
-        .get_one::<pgrx::datum::TimestampWithTimeZone>()?
-        .map(load::time)
-        .unwrap_or(Time::MIN)
+    let clock = declaration::event_clock(client)?
         .max(logged.iter().map(|l| l.at).max().unwrap_or(Time::MIN));
     let pending = declaration::pending(client, clock)?;
     let due: Vec<&declaration::PendingArea> =

@@ -495,24 +495,20 @@ impl<'a> Fold<'a> {
             }
             let places: Vec<Place> = list.iter().map(|i| i.place).collect();
             let source = list[0].source.clone();
-            let id = self.new_outage(
-                Device::Service(service),
-                Some(&representative(&places)),
+            let id = self.open_service(
+                service,
+                &representative(&places),
                 off,
                 off,
+                &source,
+                places.len(),
             );
-            {
-                let o = self.outages.get_mut(&id).expect("just opened");
-                o.weak = true;
-                o.opened_by = source.kind;
-                o.description = format!(
-                    "Predicted from {} {}: {} meter(s) off",
-                    label(source.kind),
-                    source.event_id,
-                    places.len()
-                );
-                o.note(false, off, &source, Change::Opened);
-            }
+            self.outages.get_mut(&id).expect("just opened").note(
+                false,
+                off,
+                &source,
+                Change::Opened,
+            );
             for i in &list {
                 self.add_span(Span {
                     outage: id,
@@ -715,6 +711,29 @@ impl<'a> Fold<'a> {
         id
     }
 
+    /// A service outage predicted from `source`'s report of `meters` meter(s) off, opened at `at`
+    /// and begun at `start`: weak while only a last gasp speaks for it.
+    fn open_service(
+        &mut self,
+        service: Service,
+        place: &Place,
+        at: Time,
+        start: Time,
+        source: &SourceKey,
+        meters: usize,
+    ) -> Id {
+        let id = self.new_outage(Device::Service(service), Some(place), at, start);
+        let o = self.outages.get_mut(&id).expect("just opened");
+        o.opened_by = source.kind;
+        o.weak = is_last_gasp(source.kind);
+        o.description = format!(
+            "Predicted from {} {}: {meters} meter(s) off",
+            label(source.kind),
+            source.event_id
+        );
+        id
+    }
+
     /// Applies the inputs in event-time order; `narrated` says which are this batch's own (their
     /// changes are announced and written to the timeline).
     pub fn apply(&mut self, inputs: &mut [Input], narrated: &BTreeSet<SourceKey>) {
@@ -821,23 +840,10 @@ impl<'a> Fold<'a> {
             // the DP most of them are, so that it counts toward that DP's roll-up.
             let first = representative(&places);
             let parent = self.nested_parent(places.iter().map(|p| p.meter), at);
-            let id = self.new_outage(
-                crate::correlation::model::Device::Service(service),
-                Some(&first),
-                at,
-                at,
-            );
+            let id = self.open_service(service, &first, at, at, key, places.len());
             {
                 let o = self.outages.get_mut(&id).expect("just opened");
                 o.parent = parent;
-                o.opened_by = key.kind;
-                o.weak = is_last_gasp(key.kind);
-                o.description = format!(
-                    "Predicted from {} {}: {} meter(s) off",
-                    label(key.kind),
-                    key.event_id,
-                    places.len()
-                );
                 o.note(narrate, at, key, Change::Opened);
             }
             for place in &places {
@@ -1018,21 +1024,16 @@ impl<'a> Fold<'a> {
                     .remove(&span.first_source);
             }
             // Opened now (a replay from before now rebuilds it), begun when the meter went.
-            let id = self.new_outage(
-                Device::Service(span.place.service()),
-                Some(&span.place),
+            let id = self.open_service(
+                span.place.service(),
+                &span.place,
                 at,
                 span.off,
+                &span.first_source,
+                1,
             );
             {
                 let o = self.outages.get_mut(&id).expect("just opened");
-                o.opened_by = span.first_source.kind;
-                o.weak = is_last_gasp(span.first_source.kind);
-                o.description = format!(
-                    "Predicted from {} {}: 1 meter(s) off",
-                    label(span.first_source.kind),
-                    span.first_source.event_id
-                );
                 o.note(narrate, at, key, Change::Opened);
                 o.spans.push(i);
                 o.span_opened(customer);

@@ -89,7 +89,6 @@ pub fn decide(input: &AreaInput, rules: &Rules) -> Decision {
     );
     decision.area = input.area;
     decision.replayed = input.logs.clone();
-    decision.t0 = input.t0;
     decision.interruptions_from = input.t0.saturating_sub(rules.lookback());
     decision
 }

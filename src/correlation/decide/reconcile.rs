@@ -151,10 +151,9 @@ pub struct Decision {
     /// The earliest start of the area's pending outages: the next replay of the area starts there,
     /// so that it makes them again (they have no rows to start from).
     pub pending_since: Option<Time>,
-    /// The area decided, the input logs it replayed and from when (set by `decide`).
+    /// The area decided and the input logs it replayed (set by `decide`).
     pub area: Option<Area>,
     pub replayed: Vec<Area>,
-    pub t0: Time,
     /// The replay's interruptions replace the stored ones of its logs over since then (the ones
     /// it read, and the ones it made again).
     pub interruptions_from: Time,
