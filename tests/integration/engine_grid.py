@@ -9,7 +9,7 @@ meters, E-A1-01 and E-A1-02. Under the default settings a DP of ten meters rolls
 
 import itertools
 
-from conftest import CORRELATING, query
+from conftest import CORRELATING, call, query
 
 DAY = "2025-10-01"
 SUBSTATION = "SS-ENG"
@@ -143,3 +143,11 @@ def assert_counts_are_recounts(pool):
         SELECT a.outage_id, a.meter_id, a.off_at, b.off_at FROM oms_outage_meters a
         JOIN oms_outage_meters b ON b.outage_id = a.outage_id AND b.meter_id = a.meter_id
                                 AND b.off_at > a.off_at AND b.off_at < coalesce(a.on_at, 'infinity')""") == []
+
+
+def play(pool, events, order="as sent", settings=None):
+    """Sends `events` as the consumers do, in the order sent or reversed, then checks every
+    outage's counts against a recount of its meters."""
+    for function, payload in (events if order == "as sent" else list(reversed(events))):
+        call(pool, function, payload, settings)
+    assert_counts_are_recounts(pool)

@@ -18,7 +18,7 @@ import json
 import pytest
 
 from conftest import call, heard, listen, query, scalar
-from engine_grid import (assert_counts_are_recounts, build_grid, kaifa, merged_count, onu, picture, scada,
+from engine_grid import (assert_counts_are_recounts, build_grid, kaifa, merged_count, onu, picture, play, scada,
                          ticket)
 
 ORDERS = ["as sent", "reversed"]
@@ -36,12 +36,6 @@ def reversed_fails(reason):
 def grid(pool):
     build_grid(pool)
     return pool
-
-
-def play(pool, events, order="as sent", settings=None):
-    for function, payload in (events if order == "as sent" else list(reversed(events))):
-        call(pool, function, payload, settings)
-    assert_counts_are_recounts(pool)
 
 
 def meters(prefix, numbers):

@@ -8,8 +8,8 @@ meters of a DP off within five minutes roll it up. Each scenario is played as se
 
 import pytest
 
-from conftest import call, query, scalar
-from engine_grid import assert_counts_are_recounts, build_grid, kaifa, picture
+from conftest import query, scalar
+from engine_grid import build_grid, kaifa, picture, play
 
 ORDERS = ["as sent", "reversed"]
 
@@ -18,12 +18,6 @@ ORDERS = ["as sent", "reversed"]
 def grid(pool):
     build_grid(pool)
     return pool
-
-
-def play(pool, events, order, settings=None):
-    for function, payload in (events if order == "as sent" else list(reversed(events))):
-        call(pool, function, payload, settings)
-    assert_counts_are_recounts(pool)
 
 
 def dp_a1_and(meter, hhmm):

@@ -10,7 +10,7 @@ test_two_dps_of_a_feeder_roll_up_to_the_feeder). Each scenario is played as sent
 import pytest
 
 from conftest import call, query, scalar
-from engine_grid import assert_counts_are_recounts, build_grid, kaifa, picture, scada
+from engine_grid import assert_counts_are_recounts, build_grid, kaifa, picture, play, scada
 
 ORDERS = ["as sent", "reversed"]
 
@@ -19,12 +19,6 @@ ORDERS = ["as sent", "reversed"]
 def grid(pool):
     build_grid(pool)
     return pool
-
-
-def play(pool, events, order):
-    for function, payload in (events if order == "as sent" else list(reversed(events))):
-        call(pool, function, payload)
-    assert_counts_are_recounts(pool)
 
 
 def meters(prefix, numbers):

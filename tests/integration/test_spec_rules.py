@@ -15,7 +15,7 @@ import psycopg2
 import pytest
 
 from conftest import CORRELATING, call, dsn, heard, listen, query, scalar
-from engine_grid import assert_counts_are_recounts, at, build_grid, kaifa, onu, picture, scada, ticket
+from engine_grid import at, build_grid, kaifa, onu, picture, play, scada, ticket
 
 ORDERS = ["as sent", "reversed"]
 
@@ -24,12 +24,6 @@ ORDERS = ["as sent", "reversed"]
 def grid(pool):
     build_grid(pool)
     return pool
-
-
-def play(pool, events, order="as sent", settings=None):
-    for function, payload in (events if order == "as sent" else list(reversed(events))):
-        call(pool, function, payload, settings)
-    assert_counts_are_recounts(pool)
 
 
 def meters(prefix, numbers):
