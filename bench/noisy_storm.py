@@ -40,6 +40,12 @@ Noise (flags, defaults as given):
   (default 1.0: feeder breakers at a substation usually are; 0 is the grid of the baseline).
 - --declaration-delay: oms_correlation.declaration_delay (seconds) for the storm's database; by
   default the extension's own (60 s).
+- --report-interval: every Kaifa meter (not behind an ONU) that has power reports (a communication
+  event, power unchanged) every this many seconds, from a random phase, over the storm's span; a
+  meter truly out, in a fault or a flap, sends nothing. 0: meters never report (the grid before the
+  meter-report veto). --report-rate is the share of those reports heard.
+- --call-verify-window: oms_correlation.call_verify_window (seconds) for the storm's database; by
+  default the extension's own (900 s).
 
 Delivery: one client, in arrival order, with oms_correlation.correlate = 'immediate' for the session.
 Why immediate rather than the worker and a drain at the end: each ingest call then returns only once
@@ -112,6 +118,7 @@ class Storm:
         rng = random.Random(seed)
         self.seed = seed
         self.declaration_delay = args.declaration_delay
+        self.call_verify_window = args.call_verify_window
         # Feeders whose breakers report to SCADA (network_feeders.scada_monitored), drawn apart from
         # the storm so that --monitored changes nothing else.
         marked = random.Random(f"monitored-{seed}").sample(range(1, FEEDERS + 1), round(args.monitored * FEEDERS))
@@ -230,6 +237,35 @@ class Storm:
         for m in self.stray:
             add("call", m, BASE + timedelta(seconds=rng.uniform(60, 60 * 60)), None, "stray")
 
+        # Meters with power report now and then (their own rng, so that the storm above is the same
+        # storm whatever --report-interval is). Out when truly out: a fault, or a flap until it is back.
+        if args.report_interval > 0:
+            reports = random.Random(f"reports-{seed}")
+            out = {}
+            for fault in self.faults:
+                for m in fault["meters"]:
+                    out.setdefault(m, []).append((fault["start"], fault["end"] + timedelta(seconds=args.restore_skew)))
+            flaps = sorted((s for s in self.signals if s["tag"] == "flap"), key=lambda s: s["at"])
+            for s in flaps:
+                if not s["restored"]:
+                    out.setdefault(s["key"], []).append([s["at"], None])
+                elif out.get(s["key"]) and out[s["key"]][-1][1] is None:
+                    out[s["key"]][-1][1] = s["at"]
+            horizon = max(s["at"] for s in self.signals)
+            every = timedelta(seconds=args.report_interval)
+            for m in sorted(self.true_dp):
+                if m in self.onu_of:
+                    continue
+                t = BASE + every * reports.random()
+                while t <= horizon:
+                    if reports.random() < args.report_rate and not any(
+                            a <= t <= (b or a) for a, b in out.get(m, [])):
+                        arrival = t + timedelta(seconds=reports.uniform(0, args.delay))
+                        self.signals.append({"kind": "kaifa", "key": m, "at": t, "arrival": arrival, "fault": None,
+                                             "tag": "report", "id": f"NS{seed}-r{next(ids)}", "report": True,
+                                             "restored": False})
+                    t += every
+
         self.signals.sort(key=lambda s: (s["arrival"], s["id"]))
         for fault in self.faults:
             mine = [s for s in self.signals if s["fault"] == fault["n"]]
@@ -247,7 +283,10 @@ class Storm:
                     "onuId": key, "timestamp": at, "associatedMeters": []}
         if kind == "kaifa":
             body = {"event_id": s["id"], "created_date_time": at, "assets": {"ns2:mRID": key}}
-            if s["restored"]:
+            if s.get("report"):
+                # IEC 61968-9 communication domain: the meter spoke, power unchanged.
+                body.update(event_type={"@ref": "3.23.0.79"}, severity="low", reason="Meter read")
+            elif s["restored"]:
                 body.update(event_type={"@ref": "3.26.0.216"}, severity="low", reason="Power restored")
             else:
                 body.update(severity="critical", reason="Last gasp signal detected")
@@ -273,6 +312,8 @@ def build(admin_dsn, dsn, storm):
         cur.execute(f"ALTER DATABASE {DB} SET synchronous_commit = off")
         if storm.declaration_delay is not None:
             cur.execute(f"ALTER DATABASE {DB} SET oms_correlation.declaration_delay = {int(storm.declaration_delay)}")
+        if storm.call_verify_window is not None:
+            cur.execute(f"ALTER DATABASE {DB} SET oms_correlation.call_verify_window = {int(storm.call_verify_window)}")
     conn.close()
     conn = psycopg2.connect(dsn, options="-c TimeZone=UTC")
     conn.autocommit = True
@@ -459,8 +500,10 @@ def report(args, storms, results, deliveries):
     flags = (f"--wrong-dp {args.wrong_dp} --call-rate {args.call_rate} --gasp-rate {args.gasp_rate} "
              f"--max-repeats {args.max_repeats} --restore-skew {args.restore_skew} --restore-rate {args.restore_rate} "
              f"--delay {args.delay} --flappers {args.flappers} --flap-pairs {args.flap_pairs} "
-             f"--stray-calls {args.stray_calls} --monitored {args.monitored} --seeds {args.seeds}"
-             + (f" --declaration-delay {args.declaration_delay}" if args.declaration_delay is not None else ""))
+             f"--stray-calls {args.stray_calls} --monitored {args.monitored} --report-interval {args.report_interval} "
+             f"--report-rate {args.report_rate} --seeds {args.seeds}"
+             + (f" --declaration-delay {args.declaration_delay}" if args.declaration_delay is not None else "")
+             + (f" --call-verify-window {args.call_verify_window}" if args.call_verify_window is not None else ""))
     out = ["### Noisy storm (bench/noisy_storm.py)", "",
            f"Flags: `{flags}`", "",
            f"Grid: {FEEDERS} feeders x {DPS} DPs x {METERS} meters ({FEEDERS * DPS * METERS:,} meters, one customer "
@@ -536,6 +579,11 @@ def main():
     p.add_argument("--stray-calls", type=int, default=5)
     p.add_argument("--declaration-delay", type=int, default=None,
                    help="oms_correlation.declaration_delay in seconds for the storm's database (default: the extension's)")
+    p.add_argument("--report-interval", type=float, default=900,
+                   help="seconds between a powered Kaifa meter's communication events (0: none)")
+    p.add_argument("--report-rate", type=float, default=1.0, help="share of those reports heard")
+    p.add_argument("--call-verify-window", type=int, default=None,
+                   help="oms_correlation.call_verify_window in seconds for the storm's database (default: the extension's)")
     p.add_argument("--monitored", type=float, default=1.0,
                    help="share of feeders whose breakers report to SCADA (network_feeders.scada_monitored); "
                         "0 for a grid without (the baseline before issue 22)")

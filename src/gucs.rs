@@ -54,6 +54,7 @@ static JOIN_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(30 * 60);
 static NESTED_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(10 * 60);
 static MISMAP_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(10);
 static DECLARATION_DELAY: GucSetting<i32> = GucSetting::<i32>::new(60);
+static CALL_VERIFY_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(900);
 static CONFIRM_CONFIDENCE: GucSetting<f64> = GucSetting::<f64>::new(0.8);
 
 // Reliability (SPEC §5.5, §5.7).
@@ -157,6 +158,12 @@ fn int_setting(setting: &GucSetting<i32>, name: &CStr, default: i32) -> i32 {
     by_name(name).parse().unwrap_or(default)
 }
 
+/// `oms_correlation.call_verify_window` in seconds: ingest reads it to queue a called meter's
+/// reports, the correlator to weigh them.
+pub fn call_verify_window_seconds() -> i32 {
+    int_setting(&CALL_VERIFY_WINDOW, c"oms_correlation.call_verify_window", 900)
+}
+
 /// The engine's settings of this session.
 pub fn engine() -> EngineSettings {
     EngineSettings {
@@ -193,6 +200,7 @@ pub fn engine() -> EngineSettings {
             c"oms_correlation.declaration_delay",
             60,
         ),
+        call_verify_window_seconds: call_verify_window_seconds(),
         confirm_confidence: confidence(
             &CONFIRM_CONFIDENCE,
             c"oms_correlation.confirm_confidence",
@@ -219,6 +227,9 @@ pub struct EngineSettings {
     /// A service outage only its meter's own last gasp speaks for is held this long before it is
     /// declared; back on within it, it was a momentary interruption (0: declared at once).
     pub declaration_delay_seconds: i32,
+    /// A service outage only calls speak for is withdrawn when its meter reports within this after
+    /// the call (0: never); ingest queues such reports (issue 22).
+    pub call_verify_window_seconds: i32,
     pub confirm_confidence: f64,
     /// An outage over within this of its start is momentary (IEEE 1366).
     pub momentary_window_seconds: i32,
@@ -384,6 +395,12 @@ pub fn register() {
             c"A service outage only a meter's own last gasp speaks for is declared after this; back on within it, it was a momentary interruption (0: at once).",
             &DECLARATION_DELAY,
             3600,
+        ),
+        (
+            c"oms_correlation.call_verify_window",
+            c"A service outage only calls speak for is withdrawn when its meter reports within this after the call: it had power (0: never).",
+            &CALL_VERIFY_WINDOW,
+            24 * 3600,
         ),
         (
             c"oms_correlation.momentary_window",

@@ -6,10 +6,11 @@
 -- events were written for. The correlator deletes what it takes in the transaction that writes
 -- the outages, so a committed signal is correlated exactly once, across crashes: a transaction that
 -- commits after later ones is simply found by the next batch (no sequence is read as a position).
+-- 'report': a meter a customer called about spoke after the call, so it had power (issue 22).
 CREATE TABLE @extschema@.oms_correlation_queue (
     id                  bigserial PRIMARY KEY,
     at                  timestamptz NOT NULL,
-    power               varchar(3) NOT NULL CHECK (power IN ('off', 'on')),
+    power               varchar(6) NOT NULL CHECK (power IN ('off', 'on', 'report')),
     source_type         varchar(32) NOT NULL,
     source_event_id     varchar(255) NOT NULL,
     meters              uuid[] NOT NULL,
@@ -21,7 +22,7 @@ CREATE TABLE @extschema@.oms_correlation_queue (
 CREATE TABLE @extschema@.oms_correlation_set_aside (
     id                  bigserial PRIMARY KEY,
     at                  timestamptz NOT NULL,
-    power               varchar(3) NOT NULL,
+    power               varchar(6) NOT NULL,
     source_type         varchar(32) NOT NULL,
     source_event_id     varchar(255) NOT NULL,
     meters              uuid[] NOT NULL,
@@ -39,7 +40,7 @@ CREATE TABLE @extschema@.oms_correlation_set_aside (
 CREATE TABLE @extschema@.oms_correlation_inputs (
     area                varchar(120) NOT NULL,
     at                  timestamptz NOT NULL,
-    kind                varchar(12) NOT NULL CHECK (kind IN ('off', 'on', 'trip', 'restoration')),
+    kind                varchar(12) NOT NULL CHECK (kind IN ('off', 'on', 'report', 'trip', 'restoration')),
     source_type         varchar(32) NOT NULL,
     source_event_id     varchar(255) NOT NULL,
     meters              uuid[] NOT NULL,

@@ -30,7 +30,8 @@ pub fn insert_kaifa_event_from_json(json_data: Option<RawJsonb>) -> Option<Uuid>
 }
 
 /// Stores the message and applies what it says to its meter: power off or restored by CIM code,
-/// else by severity, else a communication refresh; power signals are queued for the correlator.
+/// else by severity, else a communication refresh; power signals, and the reports of meters a customer
+/// called about, are queued for the correlator.
 #[pg_extern(volatile, parallel_unsafe, security_definer)]
 #[search_path(@extschema@, pg_catalog, pg_temp)]
 pub fn insert_kaifa_event_from_json_with_meter_sync(json_data: Option<RawJsonb>) -> Option<Uuid> {
@@ -42,10 +43,12 @@ pub fn insert_kaifa_event_from_json_with_meter_sync(json_data: Option<RawJsonb>)
             let (event, stored) = decode_and_store(client, received)?;
             if !stored.duplicate {
                 let signal = canonical::from_kaifa(&event, &gucs::confidences());
-                let power = signal
-                    .as_ref()
-                    .is_some_and(|s| s.change.new_power_status().is_some());
-                if power {
+                // A communication event may be queued too: a called meter's report (issue 22).
+                let may_queue = signal.as_ref().is_some_and(|s| {
+                    s.change.new_power_status().is_some()
+                        || s.change == canonical::StatusChange::CommunicationSeen
+                });
+                if may_queue {
                     before_signal(client)?;
                 }
                 registry::learn_mrids(client, &event.asset_mrids(), &event.usage_point_mrids())?;
@@ -57,7 +60,7 @@ pub fn insert_kaifa_event_from_json_with_meter_sync(json_data: Option<RawJsonb>)
                     )?;
                     registry::apply(client, signal, at)?;
                 }
-                if power {
+                if may_queue {
                     after_signal(client)?;
                 }
             }

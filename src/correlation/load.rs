@@ -667,13 +667,13 @@ fn read_inputs(
             .map(id)
             .collect();
         match kind.as_str() {
-            "off" | "on" => inputs
+            "off" | "on" | "report" => inputs
                 .entry(area)
                 .or_default()
                 .push(Input::Meter(MeterSignal {
                     at,
                     source: SourceKey::new(source, event_id),
-                    power: if kind == "off" { Power::Off } else { Power::On },
+                    power: Power::parse(&kind).expect("matched"),
                     meters,
                 })),
             _ => {

@@ -236,6 +236,26 @@ impl Place {
 pub enum Power {
     Off,
     On,
+    /// The meter spoke (a communication event): it had power then. Queued only where it can
+    /// matter, a meter a customer called about (issue 22, the meter-report veto).
+    Report,
+}
+
+impl Power {
+    /// Its name in the queue and the input log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Power::Off => "off",
+            Power::On => "on",
+            Power::Report => "report",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Power> {
+        [Power::Off, Power::On, Power::Report]
+            .into_iter()
+            .find(|power| power.as_str() == text)
+    }
 }
 
 /// A power signal about meters (ONU, Kaifa, call center): a `power_off` or `power_on` status event
@@ -300,7 +320,7 @@ impl Input {
     pub fn order_key(&self) -> (Time, u8, SourceKey) {
         let rank = match self {
             Input::Alarm(alarm) if alarm.restoration => 0,
-            Input::Meter(signal) if signal.power == Power::On => 1,
+            Input::Meter(signal) if signal.power != Power::Off => 1,
             Input::Alarm(_) => 2,
             Input::Meter(_) => 3,
         };

@@ -35,11 +35,11 @@ pub fn take(client: &mut SpiClient<'_>, limit: i64) -> SpiResult<Vec<Queued>> {
         taken.push(Queued {
             id: row.get::<i64>(1)?.expect("id"),
             at: time(row.get::<TimestampWithTimeZone>(2)?.expect("at")),
-            power: if row.get::<String>(3)?.as_deref() == Some("on") {
-                Power::On
-            } else {
-                Power::Off
-            },
+            power: row
+                .get::<String>(3)?
+                .as_deref()
+                .and_then(Power::parse)
+                .unwrap_or(Power::Off),
             source: SourceKey::new(
                 SourceKind::parse(&source_type).unwrap_or(SourceKind::CallCenter),
                 row.get::<String>(5)?.unwrap_or_default(),
@@ -74,10 +74,7 @@ pub fn set_aside(
         SET_ASIDE,
         &[
             arg(ts(signal.at)),
-            arg(match signal.power {
-                Power::Off => "off",
-                Power::On => "on",
-            }),
+            arg(signal.power.as_str()),
             arg(signal.source.kind.as_str()),
             arg(signal.source.event_id.as_str()),
             arg(signal

@@ -20,7 +20,7 @@ use super::decide::reconcile::{Announced, Decision};
 use super::decide::rules::Rules;
 use super::declaration;
 use super::load::{self, pg, ts, AreaStart, Batch};
-use super::model::{Area, Device, Id, Power, SourceKey, Time};
+use super::model::{Area, Device, Id, SourceKey, Time};
 use super::queue::{self, Queued};
 use super::storm;
 use super::stream::{announce, EngineWrites};
@@ -320,10 +320,7 @@ fn batch(
             logged.push(Logged {
                 area,
                 at: signal.at,
-                kind: match signal.power {
-                    Power::Off => "off",
-                    Power::On => "on",
-                },
+                kind: signal.power.as_str(),
                 source: signal.source.clone(),
                 meters,
                 enqueued_at: Some(signal.enqueued_at),
@@ -780,6 +777,7 @@ fn rules(client: &mut SpiClient<'_>) -> SpiResult<Rules> {
         nested_window: i64::from(settings.nested_window_seconds) * 1_000_000,
         mismap_window: i64::from(settings.mismap_window_seconds) * 1_000_000,
         declaration_delay: i64::from(settings.declaration_delay_seconds) * 1_000_000,
+        call_verify_window: i64::from(settings.call_verify_window_seconds) * 1_000_000,
         confirm_confidence: settings.confirm_confidence,
         momentary_window: i64::from(settings.momentary_window_seconds) * 1_000_000,
         flap_threshold: settings.flap_threshold.max(1) as usize,

@@ -115,16 +115,29 @@ SELECT (SELECT count(*) FROM locked)::int4,
 }
 
 // SPEC §4.3: a message reaches its meter by asset mRID, usage-point mRID, or a meter number equal
-// to the asset mRID. A power signal is queued for the correlator in the same statement.
+// to the asset mRID. A power signal is queued for the correlator in the same statement; so is a
+// communication event of a meter a customer called about within `call_verify_window` ($12 s)
+// before it, which says the meter had power (issue 22). Other communication events are not news
+// to the correlator, and most of a head-end's traffic is those.
 const APPLY_BY_MRID: &str = concat!(
     "WITH target AS (SELECT id FROM oms_meters WHERE asset_mrid = ANY($10) ",
     "UNION SELECT id FROM oms_meters WHERE usage_point_mrid = ANY($11) ",
     "UNION SELECT id FROM oms_meters WHERE meter_number = ANY($10)),",
     registry_ctes!(),
-    ",",
+    r#",
+signalled AS (
+    SELECT meter_id FROM audited WHERE $6 IN ('power_off', 'power_on')
+    UNION ALL
+    SELECT l.id FROM locked l
+    WHERE $6 = 'communication_restored' AND $12 > 0
+      AND EXISTS (SELECT 1 FROM oms_meter_status_events e
+                  WHERE e.meter_id = l.id AND e.event_timestamp < $1
+                    AND e.event_timestamp >= $1 - $12 * interval '1 second'
+                    AND e.source_type = 'call_center' AND e.event_type = 'power_off')
+),"#,
     crate::db::queue::enqueue!(
-        "audited",
-        "CASE $6 WHEN 'power_off' THEN 'off' WHEN 'power_on' THEN 'on' END"
+        "signalled",
+        "CASE $6 WHEN 'power_off' THEN 'off' WHEN 'power_on' THEN 'on' WHEN 'communication_restored' THEN 'report' END"
     ),
     registry_counts!(),
     ", ARRAY(SELECT meter_id FROM audited)"
@@ -206,6 +219,7 @@ pub fn apply(
             args.extend(change_args(change));
             args.push(arg(asset_mrids.clone()));
             args.push(arg(usage_point_mrids.clone()));
+            args.push(arg(crate::gucs::call_verify_window_seconds()));
             APPLY_BY_MRID
         }
     };

@@ -167,6 +167,17 @@ pub struct Outage {
     /// A service outage only its meters' own last gasps speak for (no call, no SCADA, no
     /// roll-up): weak evidence, held for `declaration_delay` before it is declared.
     pub weak: bool,
+    /// Only calls spoke for it, and its meter reported after the call (issue 22): it had power,
+    /// so this is no outage of the network's; withdrawn.
+    pub vetoed: Option<Veto>,
+}
+
+/// A meter report that withdrew a service outage only calls spoke for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Veto {
+    pub meter: Id,
+    pub at: Time,
+    pub source: SourceKey,
 }
 
 impl Outage {
@@ -287,6 +298,9 @@ pub enum Declaration {
     /// Weak, and every meter came back within the delay: a momentary interruption of its meters
     /// (for MAIFI), never an outage row.
     Momentary,
+    /// Only calls spoke for it and its meter reported after the call: never an outage row (one
+    /// written is withdrawn).
+    Vetoed,
 }
 
 /// A new outage's id, from what it is: the same outage replayed gets the same id. Time-ordered
@@ -387,6 +401,7 @@ impl<'a> Fold<'a> {
                 },
                 existed: true,
                 weak: false,
+            vetoed: None,
             });
         }
         // The outage a span or source belonged to at t0: where its origin had merged by then.
@@ -636,6 +651,9 @@ impl<'a> Fold<'a> {
     /// outage is declared once `declaration_delay` has passed in event time (`clock`) with a meter
     /// still out; back on within it, it was momentary. Whatever was written stays declared.
     pub fn declaration(&self, o: &Outage) -> Declaration {
+        if o.vetoed.is_some() {
+            return Declaration::Vetoed;
+        }
         let delay = self.rules.declaration_delay;
         if !o.weak || delay <= 0 {
             return Declaration::Declared;
@@ -707,6 +725,7 @@ impl<'a> Fold<'a> {
             merged_customers: None,
             existed: false,
             weak: false,
+            vetoed: None,
         });
         id
     }
@@ -744,6 +763,7 @@ impl<'a> Fold<'a> {
                 Input::Meter(signal) if signal.power == Power::Off => {
                     self.power_off(signal, narrate)
                 }
+                Input::Meter(signal) if signal.power == Power::Report => self.report(signal),
                 Input::Meter(signal) => self.power_on(signal, narrate),
                 Input::Alarm(alarm) if alarm.restoration => self.restoration(alarm, narrate),
                 Input::Alarm(alarm) => self.trip(alarm, narrate),
@@ -1539,6 +1559,49 @@ impl<'a> Fold<'a> {
         }
     }
 
+    /// A meter a customer called about spoke (issue 22, the meter-report veto): within
+    /// `call_verify_window` after the call, it had power then, so a service outage only calls
+    /// speak for is the customer's own trouble (their breaker, say), not the network's. It is
+    /// withdrawn: never written, or `cancelled` if it was. An operator's `in_progress` keeps it.
+    fn report(&mut self, signal: &MeterSignal) {
+        let window = self.rules.call_verify_window;
+        if window <= 0 {
+            return;
+        }
+        for meter in &signal.meters {
+            let Some(&index) = self.open_span.get(meter) else {
+                continue;
+            };
+            let since_off = signal.at - self.spans[index].off;
+            let id = self.spans[index].outage;
+            let o = &self.outages[&id];
+            if since_off <= 0
+                || since_off > window
+                || o.scope() != Scope::Service
+                || o.in_progress
+                || !only_calls(o)
+            {
+                continue;
+            }
+            let open: Vec<usize> = o
+                .spans
+                .iter()
+                .copied()
+                .filter(|&i| self.spans[i].on.is_none())
+                .collect();
+            for i in open {
+                self.close_span(i, signal.at);
+            }
+            let o = self.outages.get_mut(&id).expect("outage in the fold");
+            o.life = Life::Restored(signal.at);
+            o.vetoed = Some(Veto {
+                meter: *meter,
+                at: signal.at,
+                source: signal.source.clone(),
+            });
+        }
+    }
+
     fn trip(&mut self, alarm: &Alarm, narrate: bool) {
         let at = alarm.at;
         let key = alarm.source();
@@ -1733,6 +1796,15 @@ fn representative(places: &[Place]) -> Place {
 
 /// A meter's own report of losing power (Kaifa, ONU): sent as power goes, and repeated by a
 /// meter that flaps.
+/// A service outage a call opened and only calls speak for (power-ons are no evidence).
+fn only_calls(o: &Outage) -> bool {
+    o.opened_by == SourceKind::CallCenter
+        && o
+            .sources
+            .iter()
+            .all(|(key, src)| src.weight.is_none() || key.kind == SourceKind::CallCenter)
+}
+
 fn is_last_gasp(kind: SourceKind) -> bool {
     matches!(kind, SourceKind::Kaifa | SourceKind::Onu)
 }

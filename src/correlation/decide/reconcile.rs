@@ -110,8 +110,8 @@ pub struct Announced {
 pub struct Retired {
     pub id: Id,
     pub into: Option<Id>,
-    /// Withdrawn as a momentary interruption: its meters came back within the declaration delay.
-    pub momentary: bool,
+    /// Why a withdrawn one was never an outage, where the replay knows.
+    pub not_an_outage: Option<Declaration>,
 }
 
 /// A meter's momentary interruption that was never an outage (issue 22): a weak outage whose
@@ -247,17 +247,21 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     // Weak outages not (yet) declared are not written: a pending one until its delay passes (one
     // written already stays), a momentary one never (one written before its meter's power-on came
     // late is withdrawn); its meters' interruptions are recorded instead.
-    let mut hidden: BTreeSet<Id> = BTreeSet::new();
+    let mut hidden: BTreeMap<Id, Declaration> = BTreeMap::new();
     let mut interruptions = Vec::new();
     let mut pending_since: Option<Time> = None;
     for o in fold.outages.values() {
         match fold.declaration(o) {
             Declaration::Pending if !mapping.contains_key(&o.id) => {
-                hidden.insert(o.id);
+                hidden.insert(o.id, Declaration::Pending);
                 pending_since = Some(pending_since.map_or(o.start, |t| t.min(o.start)));
             }
+            // Its meter had power: no interruption either.
+            Declaration::Vetoed => {
+                hidden.insert(o.id, Declaration::Vetoed);
+            }
             Declaration::Momentary => {
-                hidden.insert(o.id);
+                hidden.insert(o.id, Declaration::Momentary);
                 for &i in &o.spans {
                     let span = &fold.spans[i];
                     interruptions.push(Interruption {
@@ -273,7 +277,8 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         }
     }
     let remap = |id: Id| mapping.get(&id).copied().unwrap_or(id);
-    let hidden_rows: BTreeSet<Id> = hidden.iter().map(|&id| remap(id)).collect();
+    let hidden_rows: BTreeMap<Id, Declaration> =
+        hidden.iter().map(|(&id, &why)| (remap(id), why)).collect();
     let stored_ids: BTreeSet<Id> = stored
         .outages
         .iter()
@@ -301,10 +306,10 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     };
     let outages: BTreeMap<Id, Outage> = std::mem::take(&mut fold.outages)
         .into_values()
-        .filter(|o| !unwritten.contains_key(&o.id) && !hidden.contains(&o.id))
+        .filter(|o| !unwritten.contains_key(&o.id) && !hidden.contains_key(&o.id))
         .map(|mut o| {
             o.id = remap(o.id);
-            o.parent = o.parent.filter(|p| !hidden.contains(p)).map(settle);
+            o.parent = o.parent.filter(|p| !hidden.contains_key(p)).map(settle);
             if let Life::Merged { into, at } = o.life {
                 o.life = Life::Merged {
                     into: settle(into),
@@ -335,7 +340,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     let spans: Vec<Span> = fold
         .spans
         .iter()
-        .filter(|s| !hidden.contains(&s.outage))
+        .filter(|s| !hidden.contains_key(&s.outage))
         .map(|s| Span {
             outage: settle(s.outage),
             origin: settle(s.origin),
@@ -353,7 +358,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
             .alarm_restored
             .iter()
             .map(|(&alarm, ids)| {
-                let written = ids.iter().filter(|id| !hidden.contains(id));
+                let written = ids.iter().filter(|id| !hidden.contains_key(id));
                 (alarm, written.map(|&id| settle(id)).collect())
             })
             .collect(),
@@ -547,10 +552,10 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     // outage that holds their meters now (a merged one keeps its survivor when its meters cannot
     // be followed), else withdrawn. From their opening on: a later replay must not find them open.
     for old in stored.outages {
-        let momentary = hidden_rows.contains(&old.id);
+        let not_an_outage = hidden_rows.get(&old.id).copied();
         if old.status == StoredStatus::Closed
             || outages.contains_key(&old.id)
-            || (old.opened_at < stored.t0 && !momentary)
+            || (old.opened_at < stored.t0 && not_an_outage.is_none())
         {
             continue;
         }
@@ -567,7 +572,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         decision.retired.push(Retired {
             id: old.id,
             into,
-            momentary,
+            not_an_outage,
         });
         changed.insert(old.id);
     }
@@ -774,8 +779,11 @@ fn narrate(
                 Some(_) => {
                     "Merged on correlating a late signal: its meters are in another outage".into()
                 }
-                None if r.momentary => {
+                None if r.not_an_outage == Some(Declaration::Momentary) => {
                     "Withdrawn: its meters came back within the declaration delay (a momentary interruption)".into()
+                }
+                None if r.not_an_outage == Some(Declaration::Vetoed) => {
+                    "Withdrawn: its meter reported after the call (oms_correlation.call_verify_window), so it had power; the trouble is on the customer's side".into()
                 }
                 None => "Withdrawn on correlating a late signal: none of its meters was out".into(),
             },

@@ -19,6 +19,9 @@ pub struct Rules {
     /// this long before it is declared; back on within it, it was a momentary interruption of the
     /// meter, never an outage (0: declared at once).
     pub declaration_delay: Time,
+    /// A service outage only calls speak for is withdrawn when its meter reports within this
+    /// after the call: the meter had power, the trouble is on the customer's side (0: never).
+    pub call_verify_window: Time,
     pub confirm_confidence: f64,
     pub momentary_window: Time,
     pub flap_threshold: usize,
@@ -65,6 +68,7 @@ impl Default for Rules {
             nested_window: 10 * 60 * 1_000_000,
             mismap_window: 10 * 1_000_000,
             declaration_delay: 60 * 1_000_000,
+            call_verify_window: 15 * 60 * 1_000_000,
             confirm_confidence: 0.8,
             momentary_window: 5 * 60 * 1_000_000,
             flap_threshold: 20,

@@ -111,6 +111,16 @@ fn kaifa_on(m: &str, time: &str) -> Input {
     on(SourceKind::Kaifa, &[m], time, &format!("KF-{m}-{time}-on"))
 }
 
+/// The meter spoke (a Kaifa communication event): it had power.
+fn report(m: &str, time: &str) -> Input {
+    Input::Meter(MeterSignal {
+        at: at(time),
+        source: SourceKey::new(SourceKind::Kaifa, format!("KF-{m}-{time}-report")),
+        power: Power::Report,
+        meters: vec![meter(m)],
+    })
+}
+
 fn ticket(m: &str, time: &str) -> Input {
     off(
         SourceKind::CallCenter,
@@ -1946,4 +1956,83 @@ fn a_building_of_the_registered_dp_releases_a_suspected_meter_as_two_signals_wou
         ]
     );
     assert!(suspected(&store, &g).is_empty());
+}
+
+#[test]
+fn a_caller_whose_meter_reports_after_the_call_has_no_outage_of_the_network() {
+    let g = grid();
+    // A3-05's customer calls at 10:00; at 10:05 the meter reports: it had power (the customer's
+    // own breaker). Whatever the order and batches, no outage, and no interruption either.
+    let events = [ticket("A3-05", "10:00:00"), report("A3-05", "10:05:00")];
+    let store = every_way(&g, &events, &Rules::default());
+    assert_eq!(devices(&store, &g), vec![]);
+    assert_eq!(store.interruptions.len(), 0);
+    // In arrival order the call's outage is written at once (a call declares), then withdrawn.
+    let arrival = play(&g, &events, 1, &Rules::default());
+    let called: Vec<_> = arrival.outages.values().collect();
+    assert_eq!(called.len(), 1);
+    assert_eq!(called[0].status, StoredStatus::Closed, "withdrawn (cancelled)");
+    // Another customer's call on the same DP still stands.
+    let store = every_way(
+        &g,
+        &[
+            ticket("A3-05", "10:00:00"),
+            ticket("A3-06", "10:01:00"),
+            report("A3-05", "10:05:00"),
+        ],
+        &Rules::default(),
+    );
+    assert_eq!(devices(&store, &g), vec![(s("A3-06"), "service", 1)]);
+}
+
+#[test]
+fn a_report_vetoes_only_a_call_only_outage_within_the_window_after_the_call() {
+    let g = grid();
+    let stands = |events: &[Input], rules: &Rules, why: &str| {
+        let store = every_way(&g, events, rules);
+        assert_eq!(
+            devices(&store, &g),
+            vec![(s("A3-05"), "service", 1)],
+            "{why}"
+        );
+    };
+    let rules = Rules::default();
+    stands(
+        &[report("A3-05", "09:59:00"), ticket("A3-05", "10:00:00")],
+        &rules,
+        "a report before the call says nothing of the call's time",
+    );
+    stands(
+        &[ticket("A3-05", "10:00:00"), report("A3-05", "10:15:01")],
+        &rules,
+        "a report after the window (15 min) may follow an unheard restoration",
+    );
+    stands(
+        &[
+            kaifa("A3-05", "10:00:00"),
+            ticket("A3-05", "10:00:20"),
+            report("A3-05", "10:05:00"),
+        ],
+        &rules,
+        "a last gasp is the network's evidence: the veto is for calls alone",
+    );
+    stands(
+        &[ticket("A3-05", "10:00:00"), report("A3-05", "10:05:00")],
+        &Rules {
+            call_verify_window: 0,
+            ..Rules::default()
+        },
+        "a window of 0 switches the veto off",
+    );
+    // A meter back on after a real outage that a call reported: its power-on closed it first.
+    let store = every_way(
+        &g,
+        &[
+            ticket("A3-05", "10:00:00"),
+            kaifa_on("A3-05", "10:03:00"),
+            report("A3-05", "10:05:00"),
+        ],
+        &rules,
+    );
+    assert_eq!(picture(&store, &g)[0].2, "restored");
 }

@@ -19,7 +19,11 @@ use crate::payload::callcenter::Ticket;
 // Parameters follow the report audit's numbering (`db::registry::customer_report_audit`): $1 the
 // ticket's time, $2 source type, $3 ticket id, $4 confidence, $5 report metadata, $6 meter number,
 // then $7 intake id, $8 OMS event id, $9 status, $10 source, $11 phone, $12 address, $13 notes,
-// $14 the raw payload, $15 whether to record the report.
+// $14 the raw payload, $15 whether to record the report, $16 `call_verify_window` in seconds.
+//
+// A meter that spoke after the call's time, within the window, before the call came in (a call
+// delayed on its way) is queued as a report dated at its last communication: the correlator then
+// weighs it as it weighs a report that comes after the call (issue 22).
 const INSERT: &str = concat!(
     r#"
 WITH ticket AS (
@@ -44,6 +48,12 @@ WITH ticket AS (
     customer_report_audit!(),
     ",",
     enqueue!("report", "'off'"),
+    r#", heard AS (
+    INSERT INTO oms_correlation_queue (at, power, source_type, source_event_id, meters)
+    SELECT m.last_communication, 'report', $2, $3, ARRAY[m.id]
+    FROM report r JOIN oms_meters m ON m.id = r.meter_id
+    WHERE m.last_communication > $1 AND m.last_communication <= $1 + $16 * interval '1 second'
+)"#,
     "\nSELECT id, ARRAY(SELECT meter_id FROM report) FROM ticket"
 );
 
@@ -77,6 +87,7 @@ pub fn store(
             arg(customer.notes.as_deref()),
             arg(raw_payload),
             arg(report.is_some()),
+            arg(crate::gucs::call_verify_window_seconds()),
         ],
     )?;
     if !inserted.is_empty() {
