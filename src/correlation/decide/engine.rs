@@ -838,7 +838,11 @@ impl<'a> Fold<'a> {
         }
         self.join_building(&mut opens, &covering, &mut joined, &mut feeders, at, key);
         self.join_mismapped(&mut opens, &mut joined, &mut feeders, at, key);
+        let mut joined_dps = Vec::new();
         for (outage, added) in joined {
+            if added > 0 && self.outages[&outage].scope() == Scope::DistributionPoint {
+                joined_dps.push(outage);
+            }
             let new_source = self.add_source(outage, key, at, weight);
             if added > 0 || new_source {
                 let quiet = quiet && added == 0;
@@ -854,6 +858,11 @@ impl<'a> Fold<'a> {
                 );
             }
             self.confirm(outage, narrate, at, key);
+        }
+        // Meters of a DP outage's own DP went off now: lone meters elsewhere on the feeder gone
+        // just before, in step with them, are its mis-mapped meters (as those gone after are).
+        for outage in joined_dps {
+            self.take_in_mismapped(outage, at, key, narrate);
         }
         for (service, places) in opens {
             // A building's meters may be registered under different DPs: its outage stands under
@@ -1089,9 +1098,27 @@ impl<'a> Fold<'a> {
                 o.is_open()
                     && o.scope() == Scope::DistributionPoint
                     && o.dp.is_some_and(|d| d != dp)
-                    && (o.start - at).abs() <= window
             })
-            .min_by_key(|id| ((self.outages[id].start - at).abs(), *id))
+            .filter_map(|id| Some((self.in_step(&self.outages[&id], at, window)?, id)))
+            .min()
+            .map(|(_, id)| id)
+    }
+
+    /// How near `at` (within `window`) a DP outage's own meters went off: its start, or a meter
+    /// registered under its DP that joined it later (a DP outage open since earlier takes in a
+    /// second fault of its DP, and the mis-mapped meters of that fault go with it).
+    fn in_step(&self, o: &Outage, at: Time, window: Time) -> Option<Time> {
+        let own_offs = o
+            .spans
+            .iter()
+            .map(|&i| &self.spans[i])
+            .filter(|span| !span.suspected && span.place.dp == o.dp)
+            .map(|span| span.off);
+        std::iter::once(o.start)
+            .chain(own_offs)
+            .map(|off| (off - at).abs())
+            .filter(|&distance| distance <= window)
+            .min()
     }
 
     /// Whether the meters of `dp` gone within the roll-up window of `at` (in outages of their own

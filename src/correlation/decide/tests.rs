@@ -2036,3 +2036,48 @@ fn a_report_vetoes_only_a_call_only_outage_within_the_window_after_the_call() {
     );
     assert_eq!(picture(&store, &g)[0].2, "restored");
 }
+
+#[test]
+fn a_second_fault_of_an_open_dp_outage_takes_in_the_mis_mapped_meters_in_step_with_it() {
+    // DP-A1 rolls up at 10:00. At 10:05 more of its meters go (a second fault of the DP, into the
+    // open outage), and with them A3-05 (2 s before) and A4-05 (2 s after), each alone under its
+    // registered DP: in step with DP-A1's meters, not with its start five minutes before. Both
+    // are out in DP-A1's outage, suspected; neither opens an outage of its own.
+    let g = grid();
+    let mut early = kaifa("A3-05", "10:05");
+    if let Input::Meter(signal) = &mut early {
+        signal.at -= 2 * SECOND;
+    }
+    let mut late = kaifa("A4-05", "10:05");
+    if let Input::Meter(signal) = &mut late {
+        signal.at += 2 * SECOND;
+    }
+    let events = [
+        kaifa("A1-01", "10:00"),
+        kaifa("A1-02", "10:00"),
+        kaifa("A1-03", "10:00"),
+        early,
+        kaifa("A1-04", "10:05"),
+        kaifa("A1-05", "10:05"),
+        late,
+    ];
+    let store = every_way(&g, &events, &Rules::default());
+    assert_eq!(devices(&store, &g), vec![(s("DP-A1"), "distribution_point", 7)]);
+    assert_eq!(suspected(&store, &g), names(&["A3-05", "A4-05"]));
+    // Not in step with anything of DP-A1's (a minute after its last meter): its own outage.
+    let store = every_way(
+        &g,
+        &[
+            kaifa("A1-01", "10:00"),
+            kaifa("A1-02", "10:00"),
+            kaifa("A1-03", "10:00"),
+            kaifa("A1-04", "10:05"),
+            kaifa("A3-05", "10:06"),
+        ],
+        &Rules::default(),
+    );
+    assert_eq!(
+        devices(&store, &g),
+        vec![(s("A3-05"), "service", 1), (s("DP-A1"), "distribution_point", 4)]
+    );
+}
