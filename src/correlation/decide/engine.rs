@@ -1003,7 +1003,8 @@ impl<'a> Fold<'a> {
         key: &SourceKey,
         narrate: bool,
     ) {
-        let window = self.rules.rollup_window(at);
+        // As `registered_dp_rolls_up` counts them.
+        let window = self.rules.rollup.window;
         let Some(list) = self.suspected_by_dp.get(&dp) else {
             return;
         };
@@ -1138,9 +1139,13 @@ impl<'a> Fold<'a> {
                 group.insert(span.meter, (span.off, span.place.service()));
             }
         }
+        // A meter suspected in another DP's outage went in step with that one: it counts toward its
+        // own DP's fault only within the plain roll-up window, which storm mode does not widen (in a
+        // storm, DP faults minutes apart each bring their mis-mapped meters).
+        let suspected_near = |i: usize| (self.spans[i].off - at).abs() <= self.rules.rollup.window;
         for &i in self.suspected_by_dp.get(&dp).into_iter().flatten() {
             let span = &self.spans[i];
-            if span.suspected && span.place.dp == Some(dp) && near(i) {
+            if span.suspected && span.place.dp == Some(dp) && suspected_near(i) {
                 group.insert(span.meter, (span.off, span.place.service()));
             }
         }

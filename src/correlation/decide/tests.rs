@@ -2081,3 +2081,40 @@ fn a_second_fault_of_an_open_dp_outage_takes_in_the_mis_mapped_meters_in_step_wi
         vec![(s("A3-05"), "service", 1), (s("DP-A1"), "distribution_point", 4)]
     );
 }
+
+#[test]
+fn in_a_storm_dp_faults_minutes_apart_each_keep_their_mis_mapped_meters() {
+    // Storm mode (roll-up window 10 min). On the monitored F-A, DP-A1's fault at 10:00 takes A4-01
+    // and A4-02 (registered under DP-A4) with it; DP-A2's at 10:06 takes A4-03. Three of DP-A4's
+    // meters within the widened window, but each in step with another DP's fault: no DP-A4 fault.
+    // A suspected meter counts toward its own DP only within the plain window (5 min).
+    let mut g = grid();
+    g.monitored.insert(uuid("F-A"));
+    let storm = Rules {
+        storm: Storm {
+            multiplier: 2.0,
+            intervals: vec![(at("09:00"), None)],
+        },
+        ..Rules::default()
+    };
+    let events = [
+        kaifa("A1-01", "10:00"),
+        kaifa("A4-01", "10:00"),
+        kaifa("A1-02", "10:00"),
+        kaifa("A4-02", "10:00"),
+        kaifa("A1-03", "10:00"),
+        kaifa("A2-01", "10:06"),
+        kaifa("A4-03", "10:06"),
+        kaifa("A2-02", "10:06"),
+        kaifa("A2-03", "10:06"),
+    ];
+    let store = every_way(&g, &events, &storm);
+    assert_eq!(
+        devices(&store, &g),
+        vec![
+            (s("DP-A1"), "distribution_point", 5),
+            (s("DP-A2"), "distribution_point", 4)
+        ]
+    );
+    assert_eq!(suspected(&store, &g), names(&["A4-01", "A4-02", "A4-03"]));
+}
