@@ -161,7 +161,11 @@ fn int_setting(setting: &GucSetting<i32>, name: &CStr, default: i32) -> i32 {
 /// `oms_correlation.call_verify_window` in seconds: ingest reads it to queue a called meter's
 /// reports, the correlator to weigh them.
 pub fn call_verify_window_seconds() -> i32 {
-    int_setting(&CALL_VERIFY_WINDOW, c"oms_correlation.call_verify_window", 900)
+    int_setting(
+        &CALL_VERIFY_WINDOW,
+        c"oms_correlation.call_verify_window",
+        900,
+    )
 }
 
 /// The engine's settings of this session.
@@ -227,8 +231,8 @@ pub struct EngineSettings {
     /// A service outage only its meter's own last gasp speaks for is held this long before it is
     /// declared; back on within it, it was a momentary interruption (0: declared at once).
     pub declaration_delay_seconds: i32,
-    /// A service outage only calls speak for is withdrawn when its meter reports within this after
-    /// the call (0: never); ingest queues such reports (issue 22).
+    /// A call whose meter reports within this after it is no evidence of an outage (0: never);
+    /// ingest queues such reports (issue 22).
     pub call_verify_window_seconds: i32,
     pub confirm_confidence: f64,
     /// An outage over within this of its start is momentary (IEEE 1366).
@@ -398,7 +402,7 @@ pub fn register() {
         ),
         (
             c"oms_correlation.call_verify_window",
-            c"A service outage only calls speak for is withdrawn when its meter reports within this after the call: it had power (0: never).",
+            c"A call whose meter reports within this after it is no evidence of an outage (its meter had power); what rested on it is withdrawn (0: never).",
             &CALL_VERIFY_WINDOW,
             24 * 3600,
         ),

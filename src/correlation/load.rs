@@ -667,15 +667,17 @@ fn read_inputs(
             .map(id)
             .collect();
         match kind.as_str() {
-            "off" | "on" | "report" => inputs
-                .entry(area)
-                .or_default()
-                .push(Input::Meter(MeterSignal {
-                    at,
-                    source: SourceKey::new(source, event_id),
-                    power: Power::parse(&kind).expect("matched"),
-                    meters,
-                })),
+            "off" | "on" | "report" => {
+                inputs
+                    .entry(area)
+                    .or_default()
+                    .push(Input::Meter(MeterSignal {
+                        at,
+                        source: SourceKey::new(source, event_id),
+                        power: Power::parse(&kind).expect("matched"),
+                        meters,
+                    }))
+            }
             _ => {
                 let Ok(alarm) = Id::parse_str(&event_id) else {
                     continue;

@@ -20,7 +20,7 @@ use super::decide::reconcile::{Announced, Decision};
 use super::decide::rules::Rules;
 use super::declaration;
 use super::load::{self, pg, ts, AreaStart, Batch};
-use super::model::{Area, Device, Id, SourceKey, Time};
+use super::model::{Area, Device, Id, Power, SourceKey, Time};
 use super::queue::{self, Queued};
 use super::storm;
 use super::stream::{announce, EngineWrites};
@@ -415,7 +415,7 @@ fn batch(
     let mut rules = rules(client)?;
     let earliest = logged
         .iter()
-        .map(|l| l.at)
+        .map(|l| rules.replay_from(l.at, Power::parse(l.kind)))
         .chain(due.iter().map(|p| p.since))
         .min()
         .unwrap_or(0);
@@ -429,8 +429,9 @@ fn batch(
     let mut narrated: HashMap<Area, BTreeSet<SourceKey>> = HashMap::new();
     let mut substation_of: HashMap<Area, Id> = HashMap::new();
     for l in &logged {
-        let t0 = starts.entry(l.area).or_insert(l.at);
-        *t0 = (*t0).min(l.at);
+        let from = rules.replay_from(l.at, Power::parse(l.kind));
+        let t0 = starts.entry(l.area).or_insert(from);
+        *t0 = (*t0).min(from);
         narrated.entry(l.area).or_default().insert(l.source.clone());
         if let Area::Feeder(_) = l.area {
             if let Some(s) = l

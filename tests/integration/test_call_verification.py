@@ -1,8 +1,10 @@
 """The meter-report veto for calls (issue 22): a customer calls, and their smart meter speaks (a Kaifa
 communication event) within `oms_correlation.call_verify_window` (15 min by default) after the call.
-The meter had power, so the trouble is on the customer's side (their own breaker): a service outage
-only calls speak for is no outage of the network's. It is never written, or withdrawn (`cancelled`,
-with a timeline entry saying why) when the call's outage was written before the report came.
+The meter had power, so the trouble is on the customer's side (their own breaker): the call is no
+evidence of an outage of the network's. What rested on it (its service outage, or a DP roll-up it
+made) is never written, or withdrawn (`cancelled`, with a timeline entry saying why) when it was
+written before the report came. A last gasp or a power-on of the meter between says it did lose
+power: the report then answers nothing.
 
 Ingest queues only the reports that can matter: a communication event of a meter a customer called
 about within the window before it, and, when the call comes after the meter already spoke (a call
@@ -81,6 +83,26 @@ def test_other_calls_stand_and_a_report_outside_the_window_vetoes_nothing(grid, 
                 report("E-B3-01", "10:00:30")], order)
     # A call alone (weight 0.4) leaves an outage detected, not confirmed.
     assert standing(grid) == [("E-B2-01", "detected", "10:00:00"), ("E-B3-01", "detected", "10:01:00")]
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_a_dp_roll_up_that_rested_on_an_answered_call_is_withdrawn(grid, order):
+    # With the call, three meters of DP-A3 within the roll-up window; the call's meter then reports,
+    # and two blips (the declaration delay at its default) are no DP fault.
+    events = [ticket("E-A3-05", "10:00:00"),
+              kaifa("E-A3-06", "10:00:20"), kaifa("E-A3-06", "10:00:40", restored=True),
+              kaifa("E-A3-07", "10:02:00"), kaifa("E-A3-07", "10:02:30", restored=True),
+              report("E-A3-05", "10:05:00")]
+    play(grid, events, order, {"oms_correlation.declaration_delay": "60"})
+    assert query(grid, "SELECT scope, status FROM oms_outage_events WHERE status <> 'cancelled'") == []
+    assert query(grid, """SELECT m.meter_number FROM oms_momentary_interruptions i JOIN oms_meters m ON m.id = i.meter_id
+                          ORDER BY 1""") == [("E-A3-06",), ("E-A3-07",)]
+    if order == "as sent":
+        # The call's service outage (merged into the roll-up) and the roll-up are both withdrawn.
+        assert query(grid, """SELECT o.scope, t.description LIKE '%%call_verify_window%%'
+                              FROM oms_event_timeline t JOIN oms_outage_events o ON o.id = t.outage_event_id
+                              WHERE t.event_type = 'withdrawn' ORDER BY 1""") == [("distribution_point", True),
+                                                                                    ("service", True)]
 
 
 @pytest.mark.parametrize("order", ORDERS)

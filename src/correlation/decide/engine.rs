@@ -167,17 +167,6 @@ pub struct Outage {
     /// A service outage only its meters' own last gasps speak for (no call, no SCADA, no
     /// roll-up): weak evidence, held for `declaration_delay` before it is declared.
     pub weak: bool,
-    /// Only calls spoke for it, and its meter reported after the call (issue 22): it had power,
-    /// so this is no outage of the network's; withdrawn.
-    pub vetoed: Option<Veto>,
-}
-
-/// A meter report that withdrew a service outage only calls spoke for.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Veto {
-    pub meter: Id,
-    pub at: Time,
-    pub source: SourceKey,
 }
 
 impl Outage {
@@ -287,6 +276,9 @@ pub struct Fold<'a> {
     pub clock: Option<Time>,
     /// Where the replay starts.
     t0: Time,
+    /// Calls whose meters reported within `call_verify_window` after them, and those meters:
+    /// no evidence of an outage (`answered_calls`).
+    pub answered: BTreeMap<SourceKey, BTreeSet<Id>>,
 }
 
 /// Whether an outage is on the operators' list (issue 22, the outage declaration delay).
@@ -298,9 +290,6 @@ pub enum Declaration {
     /// Weak, and every meter came back within the delay: a momentary interruption of its meters
     /// (for MAIFI), never an outage row.
     Momentary,
-    /// Only calls spoke for it and its meter reported after the call: never an outage row (one
-    /// written is withdrawn).
-    Vetoed,
 }
 
 /// A new outage's id, from what it is: the same outage replayed gets the same id. Time-ordered
@@ -352,6 +341,7 @@ impl<'a> Fold<'a> {
             suspected_by_dp: HashMap::new(),
             clock: None,
             t0,
+            answered: BTreeMap::new(),
         };
         let stored: HashMap<Id, &StoredOutage> = outages.iter().map(|o| (o.id, o)).collect();
         for o in outages {
@@ -401,7 +391,6 @@ impl<'a> Fold<'a> {
                 },
                 existed: true,
                 weak: false,
-            vetoed: None,
             });
         }
         // The outage a span or source belonged to at t0: where its origin had merged by then.
@@ -651,9 +640,6 @@ impl<'a> Fold<'a> {
     /// outage is declared once `declaration_delay` has passed in event time (`clock`) with a meter
     /// still out; back on within it, it was momentary. Whatever was written stays declared.
     pub fn declaration(&self, o: &Outage) -> Declaration {
-        if o.vetoed.is_some() {
-            return Declaration::Vetoed;
-        }
         let delay = self.rules.declaration_delay;
         if !o.weak || delay <= 0 {
             return Declaration::Declared;
@@ -725,7 +711,6 @@ impl<'a> Fold<'a> {
             merged_customers: None,
             existed: false,
             weak: false,
-            vetoed: None,
         });
         id
     }
@@ -757,13 +742,24 @@ impl<'a> Fold<'a> {
     /// changes are announced and written to the timeline).
     pub fn apply(&mut self, inputs: &mut [Input], narrated: &BTreeSet<SourceKey>) {
         inputs.sort_by_key(Input::order_key);
+        self.answered = answered_calls(inputs, self.rules.call_verify_window);
         for input in inputs.iter() {
             let narrate = narrated.contains(&input.source());
             match input {
                 Input::Meter(signal) if signal.power == Power::Off => {
-                    self.power_off(signal, narrate)
+                    match self.answered.get(&signal.source) {
+                        Some(reported) => {
+                            let mut signal = signal.clone();
+                            signal.meters.retain(|m| !reported.contains(m));
+                            if !signal.meters.is_empty() {
+                                self.power_off(&signal, narrate);
+                            }
+                        }
+                        None => self.power_off(signal, narrate),
+                    }
                 }
-                Input::Meter(signal) if signal.power == Power::Report => self.report(signal),
+                // Weighed before the fold (`answered_calls`).
+                Input::Meter(signal) if signal.power == Power::Report => {}
                 Input::Meter(signal) => self.power_on(signal, narrate),
                 Input::Alarm(alarm) if alarm.restoration => self.restoration(alarm, narrate),
                 Input::Alarm(alarm) => self.trip(alarm, narrate),
@@ -1591,49 +1587,6 @@ impl<'a> Fold<'a> {
         }
     }
 
-    /// A meter a customer called about spoke (issue 22, the meter-report veto): within
-    /// `call_verify_window` after the call, it had power then, so a service outage only calls
-    /// speak for is the customer's own trouble (their breaker, say), not the network's. It is
-    /// withdrawn: never written, or `cancelled` if it was. An operator's `in_progress` keeps it.
-    fn report(&mut self, signal: &MeterSignal) {
-        let window = self.rules.call_verify_window;
-        if window <= 0 {
-            return;
-        }
-        for meter in &signal.meters {
-            let Some(&index) = self.open_span.get(meter) else {
-                continue;
-            };
-            let since_off = signal.at - self.spans[index].off;
-            let id = self.spans[index].outage;
-            let o = &self.outages[&id];
-            if since_off <= 0
-                || since_off > window
-                || o.scope() != Scope::Service
-                || o.in_progress
-                || !only_calls(o)
-            {
-                continue;
-            }
-            let open: Vec<usize> = o
-                .spans
-                .iter()
-                .copied()
-                .filter(|&i| self.spans[i].on.is_none())
-                .collect();
-            for i in open {
-                self.close_span(i, signal.at);
-            }
-            let o = self.outages.get_mut(&id).expect("outage in the fold");
-            o.life = Life::Restored(signal.at);
-            o.vetoed = Some(Veto {
-                meter: *meter,
-                at: signal.at,
-                source: signal.source.clone(),
-            });
-        }
-    }
-
     fn trip(&mut self, alarm: &Alarm, narrate: bool) {
         let at = alarm.at;
         let key = alarm.source();
@@ -1828,13 +1781,63 @@ fn representative(places: &[Place]) -> Place {
 
 /// A meter's own report of losing power (Kaifa, ONU): sent as power goes, and repeated by a
 /// meter that flaps.
-/// A service outage a call opened and only calls speak for (power-ons are no evidence).
-fn only_calls(o: &Outage) -> bool {
-    o.opened_by == SourceKind::CallCenter
-        && o
-            .sources
-            .iter()
-            .all(|(key, src)| src.weight.is_none() || key.kind == SourceKind::CallCenter)
+/// The meter-report veto (issue 22): a meter a customer called about that spoke (a communication
+/// event) within `window` after the call had power then; the trouble was on the customer's side
+/// (their own breaker), so the call is no evidence of an outage of the network's. Decided before
+/// the fold, with hindsight: a report makes its area replay from `window` before it
+/// (`Rules::replay_from`), so every replay that holds the call holds the report too, and the
+/// outcome does not depend on which came first. Returns each such call and its meters.
+pub fn answered_calls(inputs: &[Input], window: Time) -> BTreeMap<SourceKey, BTreeSet<Id>> {
+    let mut answered: BTreeMap<SourceKey, BTreeSet<Id>> = BTreeMap::new();
+    if window <= 0 {
+        return answered;
+    }
+    // Each meter's reports, and its own power signals (a last gasp or a power-on says it did lose
+    // power: a report then follows a restoration, and answers nothing).
+    let mut reports: HashMap<Id, Vec<Time>> = HashMap::new();
+    let mut own_power: HashMap<Id, Vec<Time>> = HashMap::new();
+    for input in inputs {
+        if let Input::Meter(signal) = input {
+            let list = match (signal.power, signal.source.kind) {
+                (Power::Report, _) => &mut reports,
+                (_, SourceKind::CallCenter) => continue,
+                _ => &mut own_power,
+            };
+            for meter in &signal.meters {
+                list.entry(*meter).or_default().push(signal.at);
+            }
+        }
+    }
+    if reports.is_empty() {
+        return answered;
+    }
+    for input in inputs {
+        let Input::Meter(call) = input else {
+            continue;
+        };
+        if call.power != Power::Off || call.source.kind != SourceKind::CallCenter {
+            continue;
+        }
+        for meter in &call.meters {
+            let lost_power = |until: Time| {
+                own_power.get(meter).is_some_and(|times| {
+                    times.iter().any(|&at| at > call.at - window && at <= until)
+                })
+            };
+            let spoke = reports.get(meter).is_some_and(|times| {
+                times
+                    .iter()
+                    .any(|&at| at > call.at && at - call.at <= window && !lost_power(at))
+            });
+            if spoke {
+                answered
+                    .entry(call.source.clone())
+                    .or_default()
+                    .insert(*meter);
+            }
+        }
+    }
+    answered
 }
 
 fn is_last_gasp(kind: SourceKind) -> bool {

@@ -111,7 +111,15 @@ pub struct Retired {
     pub id: Id,
     pub into: Option<Id>,
     /// Why a withdrawn one was never an outage, where the replay knows.
-    pub not_an_outage: Option<Declaration>,
+    pub why: Option<Withdrawal>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withdrawal {
+    /// Its meters came back within the declaration delay: a momentary interruption.
+    Momentary,
+    /// It rested on a call whose meter reported after it (the meter-report veto).
+    CallAnswered,
 }
 
 /// A meter's momentary interruption that was never an outage (issue 22): a weak outage whose
@@ -247,21 +255,18 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     // Weak outages not (yet) declared are not written: a pending one until its delay passes (one
     // written already stays), a momentary one never (one written before its meter's power-on came
     // late is withdrawn); its meters' interruptions are recorded instead.
-    let mut hidden: BTreeMap<Id, Declaration> = BTreeMap::new();
+    let answered = std::mem::take(&mut fold.answered);
+    let mut hidden: BTreeSet<Id> = BTreeSet::new();
     let mut interruptions = Vec::new();
     let mut pending_since: Option<Time> = None;
     for o in fold.outages.values() {
         match fold.declaration(o) {
             Declaration::Pending if !mapping.contains_key(&o.id) => {
-                hidden.insert(o.id, Declaration::Pending);
+                hidden.insert(o.id);
                 pending_since = Some(pending_since.map_or(o.start, |t| t.min(o.start)));
             }
-            // Its meter had power: no interruption either.
-            Declaration::Vetoed => {
-                hidden.insert(o.id, Declaration::Vetoed);
-            }
             Declaration::Momentary => {
-                hidden.insert(o.id, Declaration::Momentary);
+                hidden.insert(o.id);
                 for &i in &o.spans {
                     let span = &fold.spans[i];
                     interruptions.push(Interruption {
@@ -277,8 +282,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         }
     }
     let remap = |id: Id| mapping.get(&id).copied().unwrap_or(id);
-    let hidden_rows: BTreeMap<Id, Declaration> =
-        hidden.iter().map(|(&id, &why)| (remap(id), why)).collect();
+    let hidden_rows: BTreeSet<Id> = hidden.iter().map(|&id| remap(id)).collect();
     let stored_ids: BTreeSet<Id> = stored
         .outages
         .iter()
@@ -306,10 +310,10 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     };
     let outages: BTreeMap<Id, Outage> = std::mem::take(&mut fold.outages)
         .into_values()
-        .filter(|o| !unwritten.contains_key(&o.id) && !hidden.contains_key(&o.id))
+        .filter(|o| !unwritten.contains_key(&o.id) && !hidden.contains(&o.id))
         .map(|mut o| {
             o.id = remap(o.id);
-            o.parent = o.parent.filter(|p| !hidden.contains_key(p)).map(settle);
+            o.parent = o.parent.filter(|p| !hidden.contains(p)).map(settle);
             if let Life::Merged { into, at } = o.life {
                 o.life = Life::Merged {
                     into: settle(into),
@@ -340,7 +344,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     let spans: Vec<Span> = fold
         .spans
         .iter()
-        .filter(|s| !hidden.contains_key(&s.outage))
+        .filter(|s| !hidden.contains(&s.outage))
         .map(|s| Span {
             outage: settle(s.outage),
             origin: settle(s.origin),
@@ -358,7 +362,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
             .alarm_restored
             .iter()
             .map(|(&alarm, ids)| {
-                let written = ids.iter().filter(|id| !hidden.contains_key(id));
+                let written = ids.iter().filter(|id| !hidden.contains(id));
                 (alarm, written.map(|&id| settle(id)).collect())
             })
             .collect(),
@@ -550,17 +554,24 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     }
     // Stored outages the replay did not make again: merged, from their opening on, into the
     // outage that holds their meters now (a merged one keeps its survivor when its meters cannot
-    // be followed), else withdrawn. From their opening on: a later replay must not find them open.
+    // be followed, unless the replay withdraws that one too), else withdrawn. From their opening
+    // on: a later replay must not find them open.
+    let withdrawn_too = |target: &Id| {
+        !outages.contains_key(target)
+            && stored.outages.iter().any(|o| {
+                o.id == *target && o.status != StoredStatus::Closed && o.opened_at >= stored.t0
+            })
+    };
     for old in stored.outages {
-        let not_an_outage = hidden_rows.get(&old.id).copied();
+        let momentary = hidden_rows.contains(&old.id);
         if old.status == StoredStatus::Closed
             || outages.contains_key(&old.id)
-            || (old.opened_at < stored.t0 && not_an_outage.is_none())
+            || (old.opened_at < stored.t0 && !momentary)
         {
             continue;
         }
         let into = most_spans_now_in(old.id, stored.spans, &spans).or(match old.status {
-            StoredStatus::Merged => old.merged_into,
+            StoredStatus::Merged => old.merged_into.filter(|t| !withdrawn_too(t)),
             _ => None,
         });
         if old.status == StoredStatus::Merged
@@ -572,7 +583,15 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         decision.retired.push(Retired {
             id: old.id,
             into,
-            not_an_outage,
+            why: if momentary {
+                Some(Withdrawal::Momentary)
+            } else if stored.sources.iter().any(|s| {
+                (s.outage == old.id || s.origin == old.id) && answered.contains_key(&s.key)
+            }) {
+                Some(Withdrawal::CallAnswered)
+            } else {
+                None
+            },
         });
         changed.insert(old.id);
     }
@@ -779,11 +798,11 @@ fn narrate(
                 Some(_) => {
                     "Merged on correlating a late signal: its meters are in another outage".into()
                 }
-                None if r.not_an_outage == Some(Declaration::Momentary) => {
+                None if r.why == Some(Withdrawal::Momentary) => {
                     "Withdrawn: its meters came back within the declaration delay (a momentary interruption)".into()
                 }
-                None if r.not_an_outage == Some(Declaration::Vetoed) => {
-                    "Withdrawn: its meter reported after the call (oms_correlation.call_verify_window), so it had power; the trouble is on the customer's side".into()
+                None if r.why == Some(Withdrawal::CallAnswered) => {
+                    "Withdrawn: a call it rested on was answered by its meter reporting within oms_correlation.call_verify_window (the meter had power; the trouble was on the customer's side)".into()
                 }
                 None => "Withdrawn on correlating a late signal: none of its meters was out".into(),
             },

@@ -1,7 +1,7 @@
 //! The rules' arithmetic (SPEC §5.2-5.7): noisy-OR confidence, the densest window, roll-up
 //! thresholds, flapping, storm mode's windows. Small pure functions the engine calls.
 
-use crate::correlation::model::{SourceKind, Time, HOUR};
+use crate::correlation::model::{Power, SourceKind, Time, HOUR};
 
 /// The settings a batch is decided under (SPEC §8, `oms_correlation_rules`).
 #[derive(Debug, Clone, PartialEq)]
@@ -19,8 +19,8 @@ pub struct Rules {
     /// this long before it is declared; back on within it, it was a momentary interruption of the
     /// meter, never an outage (0: declared at once).
     pub declaration_delay: Time,
-    /// A service outage only calls speak for is withdrawn when its meter reports within this
-    /// after the call: the meter had power, the trouble is on the customer's side (0: never).
+    /// A call whose meter reports within this after it (no power signal of its own between) is
+    /// no evidence: the meter had power, the trouble was the customer's (0: never).
     pub call_verify_window: Time,
     pub confirm_confidence: f64,
     pub momentary_window: Time,
@@ -79,6 +79,15 @@ impl Default for Rules {
 }
 
 impl Rules {
+    /// Where a replay that takes in an input at `at` must start: its own time, but a meter's
+    /// report reaches back over `call_verify_window` to the calls it answers (`answered_calls`).
+    pub fn replay_from(&self, at: Time, power: Option<Power>) -> Time {
+        match power {
+            Some(Power::Report) => at - self.call_verify_window.max(0),
+            _ => at,
+        }
+    }
+
     /// The roll-up window at `at`: wider while storm mode is on.
     pub fn rollup_window(&self, at: Time) -> Time {
         self.storm.widen(self.rollup.window, at)

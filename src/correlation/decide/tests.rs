@@ -376,7 +376,10 @@ impl Store {
         // Pending outages have no rows: the replay starts where they began.
         let mut t0 = new
             .iter()
-            .map(Input::at)
+            .map(|i| match i {
+                Input::Meter(m) => rules.replay_from(m.at, Some(m.power)),
+                Input::Alarm(a) => a.at,
+            })
             .chain(self.pending)
             .min()
             .expect("a batch has inputs or pending outages");
@@ -431,6 +434,9 @@ impl Store {
         let mut power_changes: HashMap<Id, Vec<Time>> = HashMap::new();
         for input in self.log.iter().chain(new) {
             if let Input::Meter(m) = input {
+                if m.power == Power::Report {
+                    continue;
+                }
                 for meter in &m.meters {
                     power_changes.entry(*meter).or_default().push(m.at);
                 }
@@ -1971,7 +1977,11 @@ fn a_caller_whose_meter_reports_after_the_call_has_no_outage_of_the_network() {
     let arrival = play(&g, &events, 1, &Rules::default());
     let called: Vec<_> = arrival.outages.values().collect();
     assert_eq!(called.len(), 1);
-    assert_eq!(called[0].status, StoredStatus::Closed, "withdrawn (cancelled)");
+    assert_eq!(
+        called[0].status,
+        StoredStatus::Closed,
+        "withdrawn (cancelled)"
+    );
     // Another customer's call on the same DP still stands.
     let store = every_way(
         &g,
@@ -2062,7 +2072,10 @@ fn a_second_fault_of_an_open_dp_outage_takes_in_the_mis_mapped_meters_in_step_wi
         late,
     ];
     let store = every_way(&g, &events, &Rules::default());
-    assert_eq!(devices(&store, &g), vec![(s("DP-A1"), "distribution_point", 7)]);
+    assert_eq!(
+        devices(&store, &g),
+        vec![(s("DP-A1"), "distribution_point", 7)]
+    );
     assert_eq!(suspected(&store, &g), names(&["A3-05", "A4-05"]));
     // Not in step with anything of DP-A1's (a minute after its last meter): its own outage.
     let store = every_way(
@@ -2078,7 +2091,10 @@ fn a_second_fault_of_an_open_dp_outage_takes_in_the_mis_mapped_meters_in_step_wi
     );
     assert_eq!(
         devices(&store, &g),
-        vec![(s("A3-05"), "service", 1), (s("DP-A1"), "distribution_point", 4)]
+        vec![
+            (s("A3-05"), "service", 1),
+            (s("DP-A1"), "distribution_point", 4)
+        ]
     );
 }
 
@@ -2117,4 +2133,49 @@ fn in_a_storm_dp_faults_minutes_apart_each_keep_their_mis_mapped_meters() {
         ]
     );
     assert_eq!(suspected(&store, &g), names(&["A4-01", "A4-02", "A4-03"]));
+}
+
+#[test]
+fn a_roll_up_that_rested_on_an_answered_call_is_no_outage() {
+    // A3-05's customer calls at 10:00 (their own breaker); A3-06 and A3-07 blip at 10:00:20 and
+    // 10:02 (back within the declaration delay). With the call, three meters of DP-A3 within the
+    // window roll it up; at 10:05 A3-05's meter reports: the call was no evidence, two blips are
+    // no DP fault. Whatever the order: no outage, two momentary interruptions.
+    let g = grid();
+    let events = [
+        ticket("A3-05", "10:00:00"),
+        kaifa("A3-06", "10:00:20"),
+        kaifa_on("A3-06", "10:00:40"),
+        kaifa("A3-07", "10:02:00"),
+        kaifa_on("A3-07", "10:02:30"),
+        report("A3-05", "10:05:00"),
+    ];
+    let store = every_way(&g, &events, &Rules::default());
+    assert_eq!(devices(&store, &g), vec![]);
+    assert_eq!(
+        interruptions(&store, &g),
+        vec![
+            (s("A3-06"), 20 * SECOND, 40 * SECOND),
+            (s("A3-07"), 120 * SECOND, 150 * SECOND)
+        ]
+    );
+    // As they arrive, the DP outage is written at 10:02, then withdrawn by the report.
+    let arrival = play(&g, &events, 1, &Rules::default());
+    let dp: Vec<_> = arrival
+        .outages
+        .values()
+        .filter(|o| o.device == Device::Dp(uuid("DP-A3")))
+        .collect();
+    assert_eq!(dp.len(), 1);
+    // So is the call's service outage it merged, whatever it merged into.
+    assert!(arrival.outages.len() > 1);
+    for o in arrival.outages.values() {
+        assert_eq!(o.status, StoredStatus::Closed, "withdrawn (cancelled)");
+    }
+    // Without the report, the roll-up stands.
+    let store = every_way(&g, &events[..5], &Rules::default());
+    assert_eq!(
+        devices(&store, &g),
+        vec![(s("DP-A3"), "distribution_point", 3)]
+    );
 }
