@@ -558,8 +558,11 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     // on: a later replay must not find them open.
     let withdrawn_too = |target: &Id| {
         !outages.contains_key(target)
+            && most_spans_now_in(*target, stored.spans, &spans).is_none()
             && stored.outages.iter().any(|o| {
-                o.id == *target && o.status != StoredStatus::Closed && o.opened_at >= stored.t0
+                o.id == *target
+                    && !matches!(o.status, StoredStatus::Closed | StoredStatus::Merged)
+                    && o.opened_at >= stored.t0
             })
     };
     for old in stored.outages {
