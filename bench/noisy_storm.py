@@ -46,6 +46,8 @@ Noise (flags, defaults as given):
   meter-report veto). --report-rate is the share of those reports heard.
 - --call-verify-window: oms_correlation.call_verify_window (seconds) for the storm's database; by
   default the extension's own (900 s).
+- --rollup-dp-min-share: oms_correlation.rollup_dp_min_share for the storm's database; by default the
+  extension's own.
 
 Delivery: one client, in arrival order, with oms_correlation.correlate = 'immediate' for the session.
 Why immediate rather than the worker and a drain at the end: each ingest call then returns only once
@@ -119,6 +121,7 @@ class Storm:
         self.seed = seed
         self.declaration_delay = args.declaration_delay
         self.call_verify_window = args.call_verify_window
+        self.rollup_dp_min_share = args.rollup_dp_min_share
         # Feeders whose breakers report to SCADA (network_feeders.scada_monitored), drawn apart from
         # the storm so that --monitored changes nothing else.
         marked = random.Random(f"monitored-{seed}").sample(range(1, FEEDERS + 1), round(args.monitored * FEEDERS))
@@ -314,6 +317,8 @@ def build(admin_dsn, dsn, storm):
             cur.execute(f"ALTER DATABASE {DB} SET oms_correlation.declaration_delay = {int(storm.declaration_delay)}")
         if storm.call_verify_window is not None:
             cur.execute(f"ALTER DATABASE {DB} SET oms_correlation.call_verify_window = {int(storm.call_verify_window)}")
+        if storm.rollup_dp_min_share is not None:
+            cur.execute(f"ALTER DATABASE {DB} SET oms_correlation.rollup_dp_min_share = {float(storm.rollup_dp_min_share)}")
     conn.close()
     conn = psycopg2.connect(dsn, options="-c TimeZone=UTC")
     conn.autocommit = True
@@ -503,7 +508,8 @@ def report(args, storms, results, deliveries):
              f"--stray-calls {args.stray_calls} --monitored {args.monitored} --report-interval {args.report_interval} "
              f"--report-rate {args.report_rate} --seeds {args.seeds}"
              + (f" --declaration-delay {args.declaration_delay}" if args.declaration_delay is not None else "")
-             + (f" --call-verify-window {args.call_verify_window}" if args.call_verify_window is not None else ""))
+             + (f" --call-verify-window {args.call_verify_window}" if args.call_verify_window is not None else "")
+             + (f" --rollup-dp-min-share {args.rollup_dp_min_share}" if args.rollup_dp_min_share is not None else ""))
     out = ["### Noisy storm (bench/noisy_storm.py)", "",
            f"Flags: `{flags}`", "",
            f"Grid: {FEEDERS} feeders x {DPS} DPs x {METERS} meters ({FEEDERS * DPS * METERS:,} meters, one customer "
@@ -584,6 +590,8 @@ def main():
     p.add_argument("--report-rate", type=float, default=1.0, help="share of those reports heard")
     p.add_argument("--call-verify-window", type=int, default=None,
                    help="oms_correlation.call_verify_window in seconds for the storm's database (default: the extension's)")
+    p.add_argument("--rollup-dp-min-share", type=float, default=None,
+                   help="oms_correlation.rollup_dp_min_share for the storm's database (default: the extension's)")
     p.add_argument("--monitored", type=float, default=1.0,
                    help="share of feeders whose breakers report to SCADA (network_feeders.scada_monitored); "
                         "0 for a grid without (the baseline before issue 22)")

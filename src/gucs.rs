@@ -48,6 +48,7 @@ static CONFIDENCE_CALL_CENTER: GucSetting<f64> = GucSetting::<f64>::new(0.60);
 static ROLLUP_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(5 * 60);
 static ROLLUP_MIN_METERS: GucSetting<i32> = GucSetting::<i32>::new(3);
 static ROLLUP_DP_FRACTION: GucSetting<f64> = GucSetting::<f64>::new(0.5);
+static ROLLUP_DP_MIN_SHARE: GucSetting<f64> = GucSetting::<f64>::new(0.25);
 static ROLLUP_MIN_CHILDREN: GucSetting<i32> = GucSetting::<i32>::new(2);
 static ROLLUP_FEEDER_FRACTION: GucSetting<f64> = GucSetting::<f64>::new(0.3);
 static JOIN_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(30 * 60);
@@ -179,6 +180,11 @@ pub fn engine() -> EngineSettings {
             )) * 1_000_000,
             min_meters: int_setting(&ROLLUP_MIN_METERS, c"oms_correlation.rollup_min_meters", 3)
                 .max(1) as usize,
+            dp_min_share: confidence(
+                &ROLLUP_DP_MIN_SHARE,
+                c"oms_correlation.rollup_dp_min_share",
+                0.25,
+            ),
             dp_fraction: confidence(
                 &ROLLUP_DP_FRACTION,
                 c"oms_correlation.rollup_dp_fraction",
@@ -439,6 +445,11 @@ pub fn register() {
             c"oms_correlation.rollup_dp_fraction",
             c"Fraction of a DP's active meters off within the roll-up window that makes a DP outage.",
             &ROLLUP_DP_FRACTION,
+        ),
+        (
+            c"oms_correlation.rollup_dp_min_share",
+            c"Share of a DP's active meters that rollup_min_meters must also reach to make a DP outage (0: any count).",
+            &ROLLUP_DP_MIN_SHARE,
         ),
         (
             c"oms_correlation.rollup_feeder_fraction",

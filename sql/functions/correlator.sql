@@ -64,7 +64,8 @@ AS $$
     WITH setting AS (
         SELECT jsonb_object_agg(d.name, coalesce(nullif(current_setting('oms_correlation.' || d.name, true), ''),
                                                  d.fallback)) AS s
-        FROM (VALUES ('rollup_window', '5min'), ('rollup_min_meters', '3'), ('rollup_dp_fraction', '0.5'),
+        FROM (VALUES ('rollup_window', '5min'), ('rollup_min_meters', '3'), ('rollup_dp_min_share', '0.25'),
+                     ('rollup_dp_fraction', '0.5'),
                      ('rollup_min_children', '2'), ('rollup_feeder_fraction', '0.3'), ('mismap_window', '10s'),
                      ('declaration_delay', '60s'))
              AS d(name, fallback)
@@ -79,6 +80,7 @@ AS $$
             'thresholds', CASE o.placement
                 WHEN 'dp_rollup' THEN jsonb_build_object(
                     'rollup_window', st.s ->> 'rollup_window', 'rollup_min_meters', (st.s ->> 'rollup_min_meters')::int,
+                    'rollup_dp_min_share', (st.s ->> 'rollup_dp_min_share')::numeric,
                     'rollup_dp_fraction', (st.s ->> 'rollup_dp_fraction')::numeric,
                     'mismap_window', st.s ->> 'mismap_window')
                 WHEN 'feeder_rollup' THEN jsonb_build_object(

@@ -50,7 +50,8 @@ ENGINE_SETTINGS = {"oms_correlation.rollup_window", "oms_correlation.rollup_min_
                    "oms_correlation.rollup_feeder_fraction", "oms_correlation.join_window",
                    "oms_correlation.nested_window", "oms_correlation.confirm_confidence",
                    "oms_correlation.momentary_window", "oms_correlation.flap_threshold",
-                   "oms_correlation.mismap_window", "oms_correlation.declaration_delay"}
+                   "oms_correlation.mismap_window", "oms_correlation.declaration_delay",
+                   "oms_correlation.call_verify_window", "oms_correlation.rollup_dp_min_share"}
 TEMPLATE = f"oms_it_template_{BASE}"
 # Every released version, oldest first (sql/released/README.md names their commits).
 RELEASES = ["0.1.0", "0.2.0", "0.3.0"]

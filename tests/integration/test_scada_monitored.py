@@ -117,8 +117,8 @@ def test_a_dp_outage_explains_its_rule_its_evidence_and_the_veto_that_kept_it_th
     assert (e["scope"], e["status"], e["meters"], e["affected_customers_count"], e["confidence"]) == (
         "distribution_point", "confirmed", 3, 3, 0.99)
     assert e["rule"]["name"] == "dp_rollup"
-    assert e["rule"]["thresholds"] == {"rollup_window": "5min", "rollup_min_meters": 3, "rollup_dp_fraction": 0.5,
-                                       "mismap_window": "10s"}
+    assert e["rule"]["thresholds"] == {"rollup_window": "5min", "rollup_min_meters": 3, "rollup_dp_min_share": 0.25,
+                                       "rollup_dp_fraction": 0.5, "mismap_window": "10s"}
     assert e["suspected_mismapped"] == []
     assert kaifa_evidence(e) == [("kaifa", "E-B1-01", "10:00", 0.8, "off"), ("kaifa", "E-B1-02", "10:01", 0.8, "off"),
                                  ("kaifa", "E-B1-03", "10:02", 0.8, "off")]

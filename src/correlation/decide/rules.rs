@@ -137,6 +137,9 @@ pub fn most_within_window(times: &[Time], window: Time) -> usize {
 pub struct RollUp {
     pub window: Time,
     pub min_meters: usize,
+    /// The share of a DP's active meters that `min_meters` must also reach: on a big DP, or one
+    /// the registry gave a neighbour's meters, a few meters are no DP fault (0: any count).
+    pub dp_min_share: f64,
     pub dp_fraction: f64,
     pub min_children: usize,
     pub feeder_fraction: f64,
@@ -147,6 +150,7 @@ impl Default for RollUp {
         RollUp {
             window: 5 * 60 * 1_000_000,
             min_meters: 3,
+            dp_min_share: 0.25,
             dp_fraction: 0.5,
             min_children: 2,
             feeder_fraction: 0.3,
@@ -156,7 +160,8 @@ impl Default for RollUp {
 
 impl RollUp {
     /// Whether a DP's meters that went off (their off times) roll up into a DP outage: enough
-    /// distinct meters within one window, or enough of the DP's active meters. One service's
+    /// distinct meters within one window (and `dp_min_share` of its active meters), or enough of
+    /// the DP's active meters (`dp_fraction`). One service's
     /// meters, however many (a building behind one ONU), are that service's outage (SPEC §5.3: one
     /// last gasp, one outage for the building): a roll-up needs meters of two services at least.
     pub fn dp_rolls_up(
@@ -170,7 +175,9 @@ impl RollUp {
             return false;
         }
         let within = most_within_window(off_times, window);
-        within >= self.min_meters.max(1)
+        (within >= self.min_meters.max(1)
+            && (self.dp_min_share <= 0.0
+                || fraction_reached(within, active_meters, self.dp_min_share)))
             || fraction_reached(within, active_meters, self.dp_fraction)
     }
 
@@ -360,10 +367,18 @@ mod tests {
     }
 
     #[test]
-    fn a_dp_rolls_up_on_three_meters_of_two_services_or_half_of_them() {
+    fn a_dp_rolls_up_on_three_meters_of_two_services_that_are_a_quarter_of_it_or_half_of_them() {
         let r = RollUp::default();
         let w = 5 * MINUTE;
-        assert!(r.dp_rolls_up(&[0, MINUTE, 2 * MINUTE], w, 40, 3));
+        assert!(r.dp_rolls_up(&[0, MINUTE, 2 * MINUTE], w, 12, 3));
+        // Issue 22 (SPEC §5.3 amended): three of 40 are no DP fault; ten are.
+        assert!(!r.dp_rolls_up(&[0, MINUTE, 2 * MINUTE], w, 40, 3));
+        assert!(r.dp_rolls_up(&[0; 10], w, 40, 3));
+        let any_count = RollUp {
+            dp_min_share: 0.0,
+            ..RollUp::default()
+        };
+        assert!(any_count.dp_rolls_up(&[0, MINUTE, 2 * MINUTE], w, 40, 3));
         assert!(!r.dp_rolls_up(&[0, MINUTE], w, 40, 2));
         assert!(r.dp_rolls_up(&[0, MINUTE], w, 4, 2));
         assert!(!r.dp_rolls_up(&[0, 6 * MINUTE, 12 * MINUTE], w, 40, 3));
