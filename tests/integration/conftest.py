@@ -373,3 +373,16 @@ def query(pool, sql, params=None):
 
 def scalar(pool, sql, params=None):
     return query(pool, sql, params)[0][0]
+
+
+def assert_setting_refused(pool, setting, value):
+    """SET of a bad value for an oms_correlation setting fails, with the setting named."""
+    conn = pool.getconn()
+    try:
+        with conn.cursor() as cur, pytest.raises(psycopg2.Error) as refused:
+            cur.execute("LOAD 'oms_correlation'")
+            cur.execute(f"SET oms_correlation.{setting} = %s", (value,))
+        assert setting in str(refused.value)
+        conn.rollback()
+    finally:
+        pool.putconn(conn)

@@ -18,7 +18,7 @@ import itertools
 
 import pytest
 
-from conftest import query, scalar
+from conftest import assert_setting_refused, query, scalar
 from engine_grid import CORRELATING, at, build_grid, kaifa, play, ticket
 
 ORDERS = ["as sent", "reversed"]
@@ -137,12 +137,4 @@ def test_a_window_of_zero_switches_the_veto_off(grid):
 
 @pytest.mark.parametrize("value", ["-1", "86401", "soon"])
 def test_a_bad_window_is_refused_with_the_setting_named(pool, value):
-    conn = pool.getconn()
-    try:
-        with conn.cursor() as cur, pytest.raises(Exception) as refused:
-            cur.execute("LOAD 'oms_correlation'")
-            cur.execute("SET oms_correlation.call_verify_window = %s", (value,))
-        assert "call_verify_window" in str(refused.value)
-        conn.rollback()
-    finally:
-        pool.putconn(conn)
+    assert_setting_refused(pool, "call_verify_window", value)

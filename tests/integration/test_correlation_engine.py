@@ -17,7 +17,7 @@ import json
 
 import pytest
 
-from conftest import call, heard, listen, query, scalar
+from conftest import assert_setting_refused, call, heard, listen, query, scalar
 from engine_grid import (assert_counts_are_recounts, build_grid, kaifa, merged_count, onu, picture, play, scada,
                          ticket)
 
@@ -223,6 +223,18 @@ def test_rollup_dp_fraction(grid, order):
     # Two of DP-A2's ten meters are 20 %.
     play(grid, three_under_dp_a2()[:2], order, settings={"oms_correlation.rollup_dp_fraction": "0.2"})
     assert [row[:2] for row in picture(grid)] == [("DP-A2", "distribution_point")]
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_rollup_dp_min_share(grid, order):
+    # Three of DP-A2's ten meters are 30 %: enough for the default quarter (above), not for 40 %.
+    play(grid, three_under_dp_a2(), order, settings={"oms_correlation.rollup_dp_min_share": "0.4"})
+    assert [row[1] for row in picture(grid)] == ["service"] * 3
+
+
+@pytest.mark.parametrize("value", ["-0.1", "1.5", "lots"])
+def test_a_bad_min_share_is_refused_with_the_setting_named(pool, value):
+    assert_setting_refused(pool, "rollup_dp_min_share", value)
 
 
 @pytest.mark.parametrize("order", ORDERS)

@@ -15,7 +15,7 @@ import pytest
 from decimal import Decimal
 
 import engine_grid
-from conftest import query, scalar
+from conftest import assert_setting_refused, query, scalar
 from engine_grid import build_grid, kaifa, picture, ticket
 
 ORDERS = ["as sent", "reversed"]
@@ -142,12 +142,4 @@ def test_a_redelivered_blip_is_one_interruption(grid, order):
 
 @pytest.mark.parametrize("value", ["-1", "3601", "soon"])
 def test_a_bad_delay_is_refused_with_the_setting_named(pool, value):
-    conn = pool.getconn()
-    try:
-        with conn.cursor() as cur, pytest.raises(Exception) as refused:
-            cur.execute("LOAD 'oms_correlation'")
-            cur.execute("SET oms_correlation.declaration_delay = %s", (value,))
-        assert "declaration_delay" in str(refused.value)
-        conn.rollback()
-    finally:
-        pool.putconn(conn)
+    assert_setting_refused(pool, "declaration_delay", value)
