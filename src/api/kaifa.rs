@@ -42,22 +42,26 @@ pub fn insert_kaifa_event_from_json_with_meter_sync(json_data: Option<RawJsonb>)
         |client, received| {
             let (event, stored) = decode_and_store(client, received)?;
             if !stored.duplicate {
+                let at = event_time(
+                    Source::Kaifa,
+                    "payload.created_date_time",
+                    event.occurred_at,
+                )?;
                 let signal = canonical::from_kaifa(&event, &gucs::confidences());
-                // A communication event may be queued too: a called meter's report (issue 22).
-                let may_queue = signal.as_ref().is_some_and(|s| {
-                    s.change.new_power_status().is_some()
-                        || s.change == canonical::StatusChange::CommunicationSeen
-                });
+                let may_queue = match &signal {
+                    Some(s) if s.change.new_power_status().is_some() => true,
+                    // A communication event is queued only as the report of a meter a customer
+                    // called about (issue 22).
+                    Some(s) if s.change == canonical::StatusChange::CommunicationSeen => {
+                        registry::called_about(client, s, at)?
+                    }
+                    _ => false,
+                };
                 if may_queue {
                     before_signal(client)?;
                 }
                 registry::learn_mrids(client, &event.asset_mrids(), &event.usage_point_mrids())?;
                 if let Some(signal) = &signal {
-                    let at = event_time(
-                        Source::Kaifa,
-                        "payload.created_date_time",
-                        event.occurred_at,
-                    )?;
                     registry::apply(client, signal, at)?;
                 }
                 if may_queue {

@@ -415,7 +415,7 @@ fn batch(
     let mut rules = rules(client)?;
     let earliest = logged
         .iter()
-        .map(|l| rules.replay_from(l.at, Power::parse(l.kind)))
+        .map(|l| rules.replay_from(l.at, Power::parse(l.kind)).max(log_start))
         .chain(due.iter().map(|p| p.since))
         .min()
         .unwrap_or(0);
@@ -429,7 +429,8 @@ fn batch(
     let mut narrated: HashMap<Area, BTreeSet<SourceKey>> = HashMap::new();
     let mut substation_of: HashMap<Area, Id> = HashMap::new();
     for l in &logged {
-        let from = rules.replay_from(l.at, Power::parse(l.kind));
+        // Never before the log began: outages opened before it have no inputs to replay.
+        let from = rules.replay_from(l.at, Power::parse(l.kind)).max(log_start);
         let t0 = starts.entry(l.area).or_insert(from);
         *t0 = (*t0).min(from);
         narrated.entry(l.area).or_default().insert(l.source.clone());

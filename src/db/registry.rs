@@ -143,6 +143,19 @@ signalled AS (
     ", ARRAY(SELECT meter_id FROM audited)"
 );
 
+// Whether a customer called about a meter the message names within `call_verify_window` ($4 s)
+// before it ($3): only then is its communication event a report for the correlator (issue 22).
+const CALLED_ABOUT: &str = r#"
+SELECT $4 > 0 AND EXISTS (
+    SELECT 1
+    FROM (SELECT id FROM oms_meters WHERE asset_mrid = ANY($1)
+          UNION SELECT id FROM oms_meters WHERE usage_point_mrid = ANY($2)
+          UNION SELECT id FROM oms_meters WHERE meter_number = ANY($1)) AS t
+    JOIN oms_meter_status_events e ON e.meter_id = t.id
+    WHERE e.event_timestamp < $3 AND e.event_timestamp >= $3 - $4 * interval '1 second'
+      AND e.source_type = 'call_center' AND e.event_type = 'power_off')
+"#;
+
 /// One meter by number, returning the status event's id (`update_meter_status`).
 const APPLY_BY_METER_NUMBER: &str = concat!(
     "WITH target AS (SELECT id FROM oms_meters WHERE meter_number = $10),",
@@ -224,6 +237,36 @@ pub fn apply(
         }
     };
     read_applied(execute(client, sql, &args)?)
+}
+
+/// Whether a Kaifa message's communication event will be queued as a report (`APPLY_BY_MRID`
+/// decides it again under the meters' locks): asked first, so that only those take the
+/// correlator's lock in `immediate` mode, and routine head-end traffic never waits for it.
+pub fn called_about(
+    client: &mut SpiClient<'_>,
+    signal: &MeterSignal,
+    at: TimestampWithTimeZone,
+) -> SpiResult<bool> {
+    let MeterSelector::ByMrid {
+        asset_mrids,
+        usage_point_mrids,
+    } = &signal.selector
+    else {
+        return Ok(false);
+    };
+    Ok(execute(
+        client,
+        CALLED_ABOUT,
+        &[
+            arg(asset_mrids.clone()),
+            arg(usage_point_mrids.clone()),
+            arg(at),
+            arg(crate::gucs::call_verify_window_seconds()),
+        ],
+    )?
+    .first()
+    .get_one::<bool>()?
+    .unwrap_or(false))
 }
 
 /// Records a message's mRIDs on its meter, when the message names exactly one asset (and at most

@@ -858,7 +858,7 @@ impl<'a> Fold<'a> {
         // Meters of a DP outage's own DP went off now: lone meters elsewhere on the feeder gone
         // just before, in step with them, are its mis-mapped meters (as those gone after are).
         for outage in joined_dps {
-            self.take_in_mismapped(outage, at, key, narrate);
+            self.take_in_mismapped(outage, at, key, narrate, true);
         }
         for (service, places) in opens {
             // A building's meters may be registered under different DPs: its outage stands under
@@ -1156,11 +1156,19 @@ impl<'a> Fold<'a> {
             .dp_rolls_up(&offs, window, active, services.len())
     }
 
-    /// After a DP roll-up: the lone service outages elsewhere on the feeder that began within
-    /// `mismap_window` of it (opened before the DP outage was there) are taken in, suspected
-    /// mis-mapped, as a later signal of theirs would have been.
-    fn take_in_mismapped(&mut self, survivor: Id, at: Time, key: &SourceKey, narrate: bool) {
-        if self.rules.mismap_window <= 0 {
+    /// After a DP roll-up, or its own meters joining it (`joined_now`): the lone service outages
+    /// elsewhere on the feeder in step with it (opened before it was there, or before those meters
+    /// went) are taken in, suspected mis-mapped, as a later signal of theirs would have been.
+    fn take_in_mismapped(
+        &mut self,
+        survivor: Id,
+        at: Time,
+        key: &SourceKey,
+        narrate: bool,
+        joined_now: bool,
+    ) {
+        let window = self.rules.mismap_window;
+        if window <= 0 {
             return;
         }
         let Some(feeder) = self.outages[&survivor].feeder else {
@@ -1179,6 +1187,8 @@ impl<'a> Fold<'a> {
                     && o.spans.len() == 1
                     && o.open_spans == 1
                     && is_last_gasp(self.spans[o.spans[0]].first_source.kind)
+                    // After a join at `at`, only those gone near `at` can be newly in step.
+                    && (!joined_now || (self.spans[o.spans[0]].off - at).abs() <= window)
             })
             .filter(|id| {
                 let span = &self.spans[self.outages[id].spans[0]];
@@ -1333,7 +1343,7 @@ impl<'a> Fold<'a> {
             o.note(narrate, at, key, Change::Opened);
         }
         self.merge(survivor, &victims, at, key, narrate, "rolled up to its DP");
-        self.take_in_mismapped(survivor, at, key, narrate);
+        self.take_in_mismapped(survivor, at, key, narrate, false);
         sample.feeder
     }
 
@@ -1779,32 +1789,26 @@ fn representative(places: &[Place]) -> Place {
         .expect("a service has a meter")
 }
 
-/// A meter's own report of losing power (Kaifa, ONU): sent as power goes, and repeated by a
-/// meter that flaps.
 /// The meter-report veto (issue 22): a meter a customer called about that spoke (a communication
 /// event) within `window` after the call had power then; the trouble was on the customer's side
 /// (their own breaker), so the call is no evidence of an outage of the network's. Decided before
-/// the fold, with hindsight: a report makes its area replay from `window` before it
-/// (`Rules::replay_from`), so every replay that holds the call holds the report too, and the
-/// outcome does not depend on which came first. Returns each such call and its meters.
+/// the fold, with hindsight, on the call and the report alone: a report makes its area replay from
+/// `window` before it (`Rules::replay_from`), so every replay that holds the call holds the report
+/// too, and the outcome does not depend on which came first. (A meter's own last gasp or power-on
+/// between them is not weighed against the report: a replay from a late one of those would not
+/// hold the call. Its last gasp still opens its outage.) Returns each such call and its meters.
 pub fn answered_calls(inputs: &[Input], window: Time) -> BTreeMap<SourceKey, BTreeSet<Id>> {
     let mut answered: BTreeMap<SourceKey, BTreeSet<Id>> = BTreeMap::new();
     if window <= 0 {
         return answered;
     }
-    // Each meter's reports, and its own power signals (a last gasp or a power-on says it did lose
-    // power: a report then follows a restoration, and answers nothing).
     let mut reports: HashMap<Id, Vec<Time>> = HashMap::new();
-    let mut own_power: HashMap<Id, Vec<Time>> = HashMap::new();
     for input in inputs {
         if let Input::Meter(signal) = input {
-            let list = match (signal.power, signal.source.kind) {
-                (Power::Report, _) => &mut reports,
-                (_, SourceKind::CallCenter) => continue,
-                _ => &mut own_power,
-            };
-            for meter in &signal.meters {
-                list.entry(*meter).or_default().push(signal.at);
+            if signal.power == Power::Report {
+                for meter in &signal.meters {
+                    reports.entry(*meter).or_default().push(signal.at);
+                }
             }
         }
     }
@@ -1819,15 +1823,10 @@ pub fn answered_calls(inputs: &[Input], window: Time) -> BTreeMap<SourceKey, BTr
             continue;
         }
         for meter in &call.meters {
-            let lost_power = |until: Time| {
-                own_power.get(meter).is_some_and(|times| {
-                    times.iter().any(|&at| at > call.at - window && at <= until)
-                })
-            };
             let spoke = reports.get(meter).is_some_and(|times| {
                 times
                     .iter()
-                    .any(|&at| at > call.at && at - call.at <= window && !lost_power(at))
+                    .any(|&at| at > call.at && at - call.at <= window)
             });
             if spoke {
                 answered
@@ -1840,6 +1839,8 @@ pub fn answered_calls(inputs: &[Input], window: Time) -> BTreeMap<SourceKey, BTr
     answered
 }
 
+/// A meter's own report of losing power (Kaifa, ONU): sent as power goes, and repeated by a
+/// meter that flaps.
 fn is_last_gasp(kind: SourceKind) -> bool {
     matches!(kind, SourceKind::Kaifa | SourceKind::Onu)
 }

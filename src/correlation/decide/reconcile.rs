@@ -573,10 +573,23 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         {
             continue;
         }
-        let into = most_spans_now_in(old.id, stored.spans, &spans).or(match old.status {
-            StoredStatus::Merged => old.merged_into.filter(|t| !withdrawn_too(t)),
-            _ => None,
-        });
+        // Evidence it had that the replay still weighs: a row only answered calls spoke for
+        // (the meter-report veto) was never an outage, wherever it merged.
+        let own_sources: Vec<&StoredSource> = stored
+            .sources
+            .iter()
+            .filter(|s| (s.outage == old.id || s.origin == old.id) && s.weight.is_some())
+            .collect();
+        let answered_only =
+            !own_sources.is_empty() && own_sources.iter().all(|s| answered.contains_key(&s.key));
+        let into = if answered_only {
+            None
+        } else {
+            most_spans_now_in(old.id, stored.spans, &spans).or_else(|| match old.status {
+                StoredStatus::Merged => old.merged_into.filter(|t| !withdrawn_too(t)),
+                _ => None,
+            })
+        };
         if old.status == StoredStatus::Merged
             && into == old.merged_into
             && old.merged_at == Some(old.opened_at)
@@ -588,9 +601,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
             into,
             why: if momentary {
                 Some(Withdrawal::Momentary)
-            } else if stored.sources.iter().any(|s| {
-                (s.outage == old.id || s.origin == old.id) && answered.contains_key(&s.key)
-            }) {
+            } else if own_sources.iter().any(|s| answered.contains_key(&s.key)) {
                 Some(Withdrawal::CallAnswered)
             } else {
                 None

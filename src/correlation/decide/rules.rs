@@ -19,7 +19,7 @@ pub struct Rules {
     /// this long before it is declared; back on within it, it was a momentary interruption of the
     /// meter, never an outage (0: declared at once).
     pub declaration_delay: Time,
-    /// A call whose meter reports within this after it (no power signal of its own between) is
+    /// A call whose meter reports (a communication event) within this after it is
     /// no evidence: the meter had power, the trouble was the customer's (0: never).
     pub call_verify_window: Time,
     pub confirm_confidence: f64,
