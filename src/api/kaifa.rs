@@ -48,23 +48,36 @@ pub fn insert_kaifa_event_from_json_with_meter_sync(json_data: Option<RawJsonb>)
                     event.occurred_at,
                 )?;
                 let signal = canonical::from_kaifa(&event, &gucs::confidences());
-                let may_queue = match &signal {
-                    Some(s) if s.change.new_power_status().is_some() => true,
-                    // A communication event is queued only as the report of a meter a customer
-                    // called about (issue 22).
-                    Some(s) if s.change == canonical::StatusChange::CommunicationSeen => {
+                // A communication event is queued only as the report of a meter a customer called
+                // about (issue 22); in immediate mode, one likely to be takes the correlator's lock
+                // first, as a power signal does, and drains it.
+                let report = signal
+                    .as_ref()
+                    .filter(|s| s.change == canonical::StatusChange::CommunicationSeen);
+                let drains = match (&signal, report) {
+                    (Some(s), _) if s.change.new_power_status().is_some() => true,
+                    (_, Some(s)) if gucs::correlate() == gucs::Correlate::Immediate => {
                         registry::called_about(client, s, at)?
                     }
                     _ => false,
                 };
-                if may_queue {
+                if drains {
                     before_signal(client)?;
                 }
                 registry::learn_mrids(client, &event.asset_mrids(), &event.usage_point_mrids())?;
                 if let Some(signal) = &signal {
                     registry::apply(client, signal, at)?;
                 }
-                if may_queue {
+                if let Some(s) = report {
+                    // Deferred: the worker takes it in. Immediate without the lock (a call came in
+                    // meanwhile): the next drain does.
+                    if registry::queue_report(client, s, at)? && !drains {
+                        if gucs::correlate() == gucs::Correlate::Deferred {
+                            before_signal(client)?;
+                        }
+                    }
+                }
+                if drains {
                     after_signal(client)?;
                 }
             }

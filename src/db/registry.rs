@@ -115,46 +115,52 @@ SELECT (SELECT count(*) FROM locked)::int4,
 }
 
 // SPEC §4.3: a message reaches its meter by asset mRID, usage-point mRID, or a meter number equal
-// to the asset mRID. A power signal is queued for the correlator in the same statement; so is a
-// communication event of a meter a customer called about within `call_verify_window` ($12 s)
-// before it, which says the meter had power (issue 22). Other communication events are not news
-// to the correlator, and most of a head-end's traffic is those.
+// to the asset mRID. A power signal is queued for the correlator in the same statement (a
+// communication event that is a called meter's report, by `QUEUE_REPORT` after it).
 const APPLY_BY_MRID: &str = concat!(
     "WITH target AS (SELECT id FROM oms_meters WHERE asset_mrid = ANY($10) ",
     "UNION SELECT id FROM oms_meters WHERE usage_point_mrid = ANY($11) ",
     "UNION SELECT id FROM oms_meters WHERE meter_number = ANY($10)),",
     registry_ctes!(),
-    r#",
-signalled AS (
-    SELECT meter_id FROM audited WHERE $6 IN ('power_off', 'power_on')
-    UNION ALL
-    SELECT l.id FROM locked l
-    WHERE $6 = 'communication_restored' AND $12 > 0
-      AND EXISTS (SELECT 1 FROM oms_meter_status_events e
-                  WHERE e.meter_id = l.id AND e.event_timestamp < $1
-                    AND e.event_timestamp >= $1 - $12 * interval '1 second'
-                    AND e.source_type = 'call_center' AND e.event_type = 'power_off')
-),"#,
+    ",",
     crate::db::queue::enqueue!(
-        "signalled",
-        "CASE $6 WHEN 'power_off' THEN 'off' WHEN 'power_on' THEN 'on' WHEN 'communication_restored' THEN 'report' END"
+        "audited",
+        "CASE $6 WHEN 'power_off' THEN 'off' WHEN 'power_on' THEN 'on' END"
     ),
     registry_counts!(),
     ", ARRAY(SELECT meter_id FROM audited)"
 );
 
-// Whether a customer called about a meter the message names within `call_verify_window` ($4 s)
-// before it ($3): only then is its communication event a report for the correlator (issue 22).
-const CALLED_ABOUT: &str = r#"
-SELECT $4 > 0 AND EXISTS (
-    SELECT 1
-    FROM (SELECT id FROM oms_meters WHERE asset_mrid = ANY($1)
-          UNION SELECT id FROM oms_meters WHERE usage_point_mrid = ANY($2)
-          UNION SELECT id FROM oms_meters WHERE meter_number = ANY($1)) AS t
-    JOIN oms_meter_status_events e ON e.meter_id = t.id
-    WHERE e.event_timestamp < $3 AND e.event_timestamp >= $3 - $4 * interval '1 second'
+// The meters a message names (as `APPLY_BY_MRID`) that a customer called about within
+// `call_verify_window` ($4 s) before it ($3): their communication event is a report for the
+// correlator (issue 22).
+macro_rules! called_meters {
+    () => {
+        r#"
+SELECT t.id
+FROM (SELECT id FROM oms_meters WHERE asset_mrid = ANY($1)
+      UNION SELECT id FROM oms_meters WHERE usage_point_mrid = ANY($2)
+      UNION SELECT id FROM oms_meters WHERE meter_number = ANY($1)) AS t
+WHERE $4 > 0 AND EXISTS (
+    SELECT 1 FROM oms_meter_status_events e
+    WHERE e.meter_id = t.id AND e.event_timestamp < $3 AND e.event_timestamp >= $3 - $4 * interval '1 second'
       AND e.source_type = 'call_center' AND e.event_type = 'power_off')
-"#;
+"#
+    };
+}
+
+const CALLED_ABOUT: &str = concat!("SELECT EXISTS (", called_meters!(), ")");
+
+// Run after the registry statement, which holds the meters' row locks until commit: a call
+// ingested concurrently waits for them (`db::store::callcenter` locks its meter), so this new
+// snapshot sees every call that committed first, and a call that commits after sees this
+// message's `last_communication`. Either way the report reaches the correlator.
+const QUEUE_REPORT: &str = concat!(
+    "INSERT INTO oms_correlation_queue (at, power, source_type, source_event_id, meters)\n",
+    "SELECT $3, 'report', 'kaifa', $5, q.meters FROM (SELECT array_agg(id) AS meters FROM (",
+    called_meters!(),
+    ") AS c) AS q WHERE q.meters IS NOT NULL RETURNING 1"
+);
 
 /// One meter by number, returning the status event's id (`update_meter_status`).
 const APPLY_BY_METER_NUMBER: &str = concat!(
@@ -232,16 +238,15 @@ pub fn apply(
             args.extend(change_args(change));
             args.push(arg(asset_mrids.clone()));
             args.push(arg(usage_point_mrids.clone()));
-            args.push(arg(crate::gucs::call_verify_window_seconds()));
             APPLY_BY_MRID
         }
     };
     read_applied(execute(client, sql, &args)?)
 }
 
-/// Whether a Kaifa message's communication event will be queued as a report (`APPLY_BY_MRID`
-/// decides it again under the meters' locks): asked first, so that only those take the
-/// correlator's lock in `immediate` mode, and routine head-end traffic never waits for it.
+/// Whether a Kaifa message's communication event is likely a report (`queue_report` decides it
+/// under the meters' locks): asked first, so that only those take the correlator's lock in
+/// `immediate` mode, and routine head-end traffic never waits for it.
 pub fn called_about(
     client: &mut SpiClient<'_>,
     signal: &MeterSignal,
@@ -267,6 +272,34 @@ pub fn called_about(
     .first()
     .get_one::<bool>()?
     .unwrap_or(false))
+}
+
+/// Queues a Kaifa communication event as the report of the meters it names that a customer called
+/// about within `call_verify_window` before it (issue 22); whether it did. Called after `apply`.
+pub fn queue_report(
+    client: &mut SpiClient<'_>,
+    signal: &MeterSignal,
+    at: TimestampWithTimeZone,
+) -> SpiResult<bool> {
+    let MeterSelector::ByMrid {
+        asset_mrids,
+        usage_point_mrids,
+    } = &signal.selector
+    else {
+        return Ok(false);
+    };
+    Ok(!execute(
+        client,
+        QUEUE_REPORT,
+        &[
+            arg(asset_mrids.clone()),
+            arg(usage_point_mrids.clone()),
+            arg(at),
+            arg(crate::gucs::call_verify_window_seconds()),
+            arg(signal.source_event_id.as_str()),
+        ],
+    )?
+    .is_empty())
 }
 
 /// Records a message's mRIDs on its meter, when the message names exactly one asset (and at most

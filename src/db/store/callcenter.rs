@@ -48,11 +48,17 @@ WITH ticket AS (
     customer_report_audit!(),
     ",",
     enqueue!("report", "'off'"),
-    r#", heard AS (
+    // FOR SHARE: a communication event of the meter being ingested meanwhile holds its row; this
+    // waits for it and reads its `last_communication` (`db::registry::QUEUE_REPORT`, the other side).
+    r#", spoke AS (
+    SELECT m.id, m.last_communication FROM oms_meters m
+    WHERE $15 AND m.meter_number = $6 AND m.status = 'active'
+    FOR SHARE
+), heard AS (
     INSERT INTO oms_correlation_queue (at, power, source_type, source_event_id, meters)
-    SELECT m.last_communication, 'report', $2, $3, ARRAY[m.id]
-    FROM report r JOIN oms_meters m ON m.id = r.meter_id
-    WHERE m.last_communication > $1 AND m.last_communication <= $1 + $16 * interval '1 second'
+    SELECT s.last_communication, 'report', $2, $3, ARRAY[s.id]
+    FROM report r JOIN spoke s ON s.id = r.meter_id
+    WHERE s.last_communication > $1 AND s.last_communication <= $1 + $16 * interval '1 second'
 )"#,
     "\nSELECT id, ARRAY(SELECT meter_id FROM report) FROM ticket"
 );
