@@ -68,14 +68,15 @@ pub fn insert_kaifa_event_from_json_with_meter_sync(json_data: Option<RawJsonb>)
                 if let Some(signal) = &signal {
                     registry::apply(client, signal, at)?;
                 }
-                if let Some(s) = report {
-                    // Deferred: the worker takes it in. Immediate without the lock (a call came in
-                    // meanwhile): the next drain does.
-                    if registry::queue_report(client, s, at)? && !drains {
-                        if gucs::correlate() == gucs::Correlate::Deferred {
-                            before_signal(client)?;
-                        }
-                    }
+                // A report queued without the lock: in deferred mode the worker takes it in (made
+                // sure of as for any signal); in immediate mode (a call came in meanwhile), the next
+                // drain does.
+                let queued = match report {
+                    Some(s) => registry::queue_report(client, s, at)?,
+                    None => false,
+                };
+                if queued && !drains && gucs::correlate() == gucs::Correlate::Deferred {
+                    before_signal(client)?;
                 }
                 if drains {
                     after_signal(client)?;

@@ -62,17 +62,7 @@ pub fn places(client: &mut SpiClient<'_>, meters: &[Id]) -> SpiResult<HashMap<Id
     };
     for row in rows {
         let meter = id(row.get::<pgrx::Uuid>(1)?.expect("meter id"));
-        places.insert(
-            meter,
-            Place {
-                meter,
-                customer: row.get::<pgrx::Uuid>(2)?.map(id),
-                onu: row.get::<i32>(3)?,
-                dp: row.get::<pgrx::Uuid>(4)?.map(id),
-                feeder: row.get::<pgrx::Uuid>(5)?.map(id),
-                substation: row.get::<pgrx::Uuid>(6)?.map(id),
-            },
-        );
+        places.insert(meter, place_at(&row, meter, 2)?);
     }
     Ok(places)
 }
@@ -171,14 +161,43 @@ FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS a(area, log_area, t0)
 JOIN oms_correlation_inputs i ON i.area = a.log_area AND i.at >= a.t0
 "#;
 
-// Each area's momentary interruptions begun before its start and over within the lookback ($4):
-// the weak outages they were have no rows.
+// Each area's momentary interruptions begun before its start and over within the lookback ($4,
+// microseconds): the weak outages they were have no rows.
 const INTERRUPTIONS: &str = r#"
 SELECT a.area, i.meter_id, i.customer_id, i.onu_id, i.dp_id, i.feeder_id, i.substation_id,
        i.interrupted_at, i.restored_at, i.source_type::text, i.source_event_id::text
-FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS a(area, log_area, t0, since)
-JOIN oms_momentary_interruptions i ON i.area = a.log_area AND i.interrupted_at < a.t0 AND i.restored_at >= a.since
+FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS a(area, log_area, t0)
+JOIN oms_momentary_interruptions i
+  ON i.area = a.log_area AND i.interrupted_at < a.t0 AND i.restored_at >= a.t0 - $4 * interval '1 microsecond'
 "#;
+
+/// Each area's input logs with its replay's start, as `unnest` arrays ($1 area, $2 log, $3 t0):
+/// what `INPUTS` and `INTERRUPTIONS` read by.
+fn area_logs(
+    starts: &BTreeMap<Area, AreaStart>,
+) -> (Vec<String>, Vec<String>, Vec<TimestampWithTimeZone>) {
+    let (mut areas, mut logs, mut t0s) = (Vec::new(), Vec::new(), Vec::new());
+    for start in starts.values() {
+        for log in &start.logs {
+            areas.push(area_key(&start.area));
+            logs.push(area_key(log));
+            t0s.push(ts(start.t0));
+        }
+    }
+    (areas, logs, t0s)
+}
+
+/// A meter's place from a row's `customer, onu, dp, feeder, substation` columns, from `first` on.
+fn place_at(row: &pgrx::spi::SpiHeapTupleData<'_>, meter: Id, first: usize) -> SpiResult<Place> {
+    Ok(Place {
+        meter,
+        customer: row.get::<pgrx::Uuid>(first)?.map(id),
+        onu: row.get::<i32>(first + 1)?,
+        dp: row.get::<pgrx::Uuid>(first + 2)?.map(id),
+        feeder: row.get::<pgrx::Uuid>(first + 3)?.map(id),
+        substation: row.get::<pgrx::Uuid>(first + 4)?.map(id),
+    })
+}
 
 /// The interruptions each area's replay weighs (`INTERRUPTIONS`).
 fn read_interruptions(
@@ -186,18 +205,9 @@ fn read_interruptions(
     starts: &BTreeMap<Area, AreaStart>,
     lookback: Time,
 ) -> SpiResult<HashMap<Area, Vec<StoredInterruption>>> {
-    let (mut areas, mut logs, mut t0s, mut since) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for start in starts.values() {
-        for log in &start.logs {
-            areas.push(area_key(&start.area));
-            logs.push(area_key(log));
-            t0s.push(ts(start.t0));
-            since.push(ts(start.t0.saturating_sub(lookback)));
-        }
-    }
+    let (areas, logs, t0s) = area_logs(starts);
     let mut out: HashMap<Area, Vec<StoredInterruption>> = HashMap::new();
-    let args = [arg(areas), arg(logs), arg(t0s), arg(since)];
+    let args = [arg(areas), arg(logs), arg(t0s), arg(lookback)];
     for row in execute(client, INTERRUPTIONS, &args)? {
         let Some(area) = row.get::<String>(1)?.as_deref().and_then(Area::parse) else {
             continue;
@@ -211,14 +221,7 @@ fn read_interruptions(
         };
         let meter = id(row.get::<pgrx::Uuid>(2)?.expect("meter_id"));
         out.entry(area).or_default().push(StoredInterruption {
-            place: Place {
-                meter,
-                customer: row.get::<pgrx::Uuid>(3)?.map(id),
-                onu: row.get::<i32>(4)?,
-                dp: row.get::<pgrx::Uuid>(5)?.map(id),
-                feeder: row.get::<pgrx::Uuid>(6)?.map(id),
-                substation: row.get::<pgrx::Uuid>(7)?.map(id),
-            },
+            place: place_at(&row, meter, 3)?,
             off: time(
                 row.get::<TimestampWithTimeZone>(8)?
                     .expect("interrupted_at"),
@@ -639,14 +642,7 @@ fn read_inputs(
     client: &mut SpiClient<'_>,
     starts: &BTreeMap<Area, AreaStart>,
 ) -> SpiResult<HashMap<Area, Vec<Input>>> {
-    let (mut areas, mut logs, mut t0s) = (Vec::new(), Vec::new(), Vec::new());
-    for start in starts.values() {
-        for log in &start.logs {
-            areas.push(area_key(&start.area));
-            logs.push(area_key(log));
-            t0s.push(ts(start.t0));
-        }
-    }
+    let (areas, logs, t0s) = area_logs(starts);
     let mut inputs: HashMap<Area, Vec<Input>> = HashMap::new();
     // (area, time, kind, alarm, affected meters, its device: the area it was logged under)
     let mut alarms: Vec<(Area, Time, String, Id, Vec<Id>, Device)> = Vec::new();

@@ -115,12 +115,30 @@ SELECT (SELECT count(*) FROM locked)::int4,
 }
 
 // SPEC §4.3: a message reaches its meter by asset mRID, usage-point mRID, or a meter number equal
-// to the asset mRID. A power signal is queued for the correlator in the same statement (a
-// communication event that is a called meter's report, by `QUEUE_REPORT` after it).
+// to the asset mRID: the meters' ids, from the asset mRIDs ($assets) and usage-point mRIDs
+// ($points), as a query.
+macro_rules! meters_by_mrid {
+    ($assets:literal, $points:literal) => {
+        concat!(
+            "SELECT id FROM oms_meters WHERE asset_mrid = ANY(",
+            $assets,
+            ") ",
+            "UNION SELECT id FROM oms_meters WHERE usage_point_mrid = ANY(",
+            $points,
+            ") ",
+            "UNION SELECT id FROM oms_meters WHERE meter_number = ANY(",
+            $assets,
+            ")"
+        )
+    };
+}
+
+// A power signal is queued for the correlator in the same statement (a communication event that is
+// a called meter's report, by `QUEUE_REPORT` after it).
 const APPLY_BY_MRID: &str = concat!(
-    "WITH target AS (SELECT id FROM oms_meters WHERE asset_mrid = ANY($10) ",
-    "UNION SELECT id FROM oms_meters WHERE usage_point_mrid = ANY($11) ",
-    "UNION SELECT id FROM oms_meters WHERE meter_number = ANY($10)),",
+    "WITH target AS (",
+    meters_by_mrid!("$10", "$11"),
+    "),",
     registry_ctes!(),
     ",",
     crate::db::queue::enqueue!(
@@ -136,16 +154,16 @@ const APPLY_BY_MRID: &str = concat!(
 // correlator (issue 22).
 macro_rules! called_meters {
     () => {
-        r#"
-SELECT t.id
-FROM (SELECT id FROM oms_meters WHERE asset_mrid = ANY($1)
-      UNION SELECT id FROM oms_meters WHERE usage_point_mrid = ANY($2)
-      UNION SELECT id FROM oms_meters WHERE meter_number = ANY($1)) AS t
+        concat!(
+            "\nSELECT t.id\nFROM (",
+            meters_by_mrid!("$1", "$2"),
+            r#") AS t
 WHERE $4 > 0 AND EXISTS (
     SELECT 1 FROM oms_meter_status_events e
     WHERE e.meter_id = t.id AND e.event_timestamp < $3 AND e.event_timestamp >= $3 - $4 * interval '1 second'
       AND e.source_type = 'call_center' AND e.event_type = 'power_off')
 "#
+        )
     };
 }
 
@@ -252,26 +270,13 @@ pub fn called_about(
     signal: &MeterSignal,
     at: TimestampWithTimeZone,
 ) -> SpiResult<bool> {
-    let MeterSelector::ByMrid {
-        asset_mrids,
-        usage_point_mrids,
-    } = &signal.selector
-    else {
-        return Ok(false);
-    };
-    Ok(execute(
-        client,
-        CALLED_ABOUT,
-        &[
-            arg(asset_mrids.clone()),
-            arg(usage_point_mrids.clone()),
-            arg(at),
-            arg(crate::gucs::call_verify_window_seconds()),
-        ],
-    )?
-    .first()
-    .get_one::<bool>()?
-    .unwrap_or(false))
+    match report_args(signal, at) {
+        Some(args) => Ok(execute(client, CALLED_ABOUT, &args)?
+            .first()
+            .get_one::<bool>()?
+            .unwrap_or(false)),
+        None => Ok(false),
+    }
 }
 
 /// Queues a Kaifa communication event as the report of the meters it names that a customer called
@@ -281,25 +286,32 @@ pub fn queue_report(
     signal: &MeterSignal,
     at: TimestampWithTimeZone,
 ) -> SpiResult<bool> {
+    match report_args(signal, at) {
+        Some(args) => Ok(!execute(client, QUEUE_REPORT, &args)?.is_empty()),
+        None => Ok(false),
+    }
+}
+
+/// `called_meters!`'s parameters ($1-$4) and the message's event id ($5), for a message that
+/// names its meters by mRID.
+fn report_args<'a>(
+    signal: &'a MeterSignal,
+    at: TimestampWithTimeZone,
+) -> Option<[pgrx::datum::DatumWithOid<'a>; 5]> {
     let MeterSelector::ByMrid {
         asset_mrids,
         usage_point_mrids,
     } = &signal.selector
     else {
-        return Ok(false);
+        return None;
     };
-    Ok(!execute(
-        client,
-        QUEUE_REPORT,
-        &[
-            arg(asset_mrids.clone()),
-            arg(usage_point_mrids.clone()),
-            arg(at),
-            arg(crate::gucs::call_verify_window_seconds()),
-            arg(signal.source_event_id.as_str()),
-        ],
-    )?
-    .is_empty())
+    Some([
+        arg(asset_mrids.clone()),
+        arg(usage_point_mrids.clone()),
+        arg(at),
+        arg(crate::gucs::call_verify_window_seconds()),
+        arg(signal.source_event_id.as_str()),
+    ])
 }
 
 /// Records a message's mRIDs on its meter, when the message names exactly one asset (and at most
