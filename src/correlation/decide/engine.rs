@@ -1195,14 +1195,7 @@ impl<'a> Fold<'a> {
                 self.mismapped_into(&span.place, span.off, Some(*id)) == Some(survivor)
             })
             .collect();
-        if lone.is_empty() {
-            return;
-        }
-        let moved: Vec<usize> = lone
-            .iter()
-            .flat_map(|id| self.outages[id].spans.clone())
-            .collect();
-        self.merge(
+        self.take_in_suspected(
             survivor,
             &lone,
             at,
@@ -1210,10 +1203,154 @@ impl<'a> Fold<'a> {
             narrate,
             "suspected mis-mapping: in step with this DP's outage",
         );
+    }
+
+    /// Merges `lone` into the DP outage `survivor`, their meters marked suspected mis-mapped.
+    fn take_in_suspected(
+        &mut self,
+        survivor: Id,
+        lone: &[Id],
+        at: Time,
+        key: &SourceKey,
+        narrate: bool,
+        reason: &'static str,
+    ) {
+        if lone.is_empty() {
+            return;
+        }
+        let moved: Vec<usize> = lone
+            .iter()
+            .flat_map(|id| self.outages[id].spans.clone())
+            .collect();
+        self.merge(survivor, lone, at, key, narrate, reason);
         for i in moved {
             self.spans[i].suspected = true;
             if let Some(dp) = self.spans[i].place.dp {
                 self.suspected_by_dp.entry(dp).or_default().push(i);
+            }
+        }
+    }
+
+    /// A call-only service outage of one meter, restored: its meter's place, its start and when
+    /// the meter came back. A call comes minutes after power goes, so its start is never in step
+    /// with anything; the power-on that ends it is the first time its meter can be.
+    fn restored_call_only(&self, id: Id) -> Option<(Place, Time, Time)> {
+        let o = &self.outages[&id];
+        if o.scope() != Scope::Service || o.spans.len() != 1 || !matches!(o.life, Life::Restored(_)) {
+            return None;
+        }
+        if o
+            .sources
+            .iter()
+            .any(|(key, src)| src.weight.is_some() && key.kind != SourceKind::CallCenter)
+        {
+            return None;
+        }
+        let span = &self.spans[o.spans[0]];
+        Some((span.place, o.start, span.on?))
+    }
+
+    /// The DP outage a restored call-only outage (`restored_call_only`) was out in, if its meter
+    /// is suspected mis-mapped: its meter came back within `mismap_window` of that outage's own
+    /// meters (the nearest), on its feeder, at another DP, out since no later than it, unless a
+    /// meter out under its registered DP came back in step before it (that DP's own restoration).
+    fn restored_in_step(&self, victim: Id) -> Option<Id> {
+        let window = self.rules.mismap_window;
+        let (place, start, on) = self.restored_call_only(victim)?;
+        let (feeder, dp) = (place.feeder?, place.dp?);
+        let near = |span: &Span| span.on.is_some_and(|back| (back - on).abs() <= window);
+        let registered_back = self.by_dp.get(&dp).into_iter().flatten().any(|id| {
+            *id != victim
+                && !matches!(self.outages[id].life, Life::Merged { .. })
+                && self.outages[id].spans.iter().any(|&i| {
+                    let span = &self.spans[i];
+                    span.place.dp == Some(dp) && span.meter != place.meter && near(span)
+                })
+        });
+        if registered_back {
+            return None;
+        }
+        self.by_feeder
+            .get(&feeder)?
+            .iter()
+            .copied()
+            .filter(|id| {
+                let o = &self.outages[id];
+                !matches!(o.life, Life::Merged { .. })
+                    && o.scope() == Scope::DistributionPoint
+                    && o.dp.is_some_and(|d| d != dp)
+                    && o.start <= start + window
+            })
+            .filter_map(|id| {
+                let o = &self.outages[&id];
+                o.spans
+                    .iter()
+                    .map(|&i| &self.spans[i])
+                    .filter(|span| !span.suspected && span.place.dp == o.dp && near(span))
+                    .filter_map(|span| span.on.map(|back| (back - on).abs()))
+                    .min()
+                    .map(|distance| (distance, id))
+            })
+            .min()
+            .map(|(_, id)| id)
+    }
+
+    /// Meters came back at `at`: restored call-only outages (`restored` among them) and the DP
+    /// outages whose own meters came back (`dps`) meet, in whichever order their power-ons
+    /// came. A call-only outage whose meter came back in step with a DP outage elsewhere on its
+    /// feeder is taken into it, suspected mis-mapped; a survivor already restored ends when
+    /// its last meter came back.
+    fn take_in_restored_in_step(
+        &mut self,
+        restored: &[Id],
+        dps: &[Id],
+        at: Time,
+        key: &SourceKey,
+        narrate: bool,
+    ) {
+        if self.rules.mismap_window <= 0 {
+            return;
+        }
+        let window = self.rules.mismap_window;
+        let mut takes: BTreeMap<Id, BTreeSet<Id>> = BTreeMap::new();
+        for &victim in restored {
+            if let Some(survivor) = self.restored_in_step(victim) {
+                takes.entry(survivor).or_default().insert(victim);
+            }
+        }
+        for &survivor in dps {
+            let Some(feeder) = self.outages[&survivor].feeder else {
+                continue;
+            };
+            for &victim in self.by_feeder.get(&feeder).into_iter().flatten() {
+                let back_near = self
+                    .restored_call_only(victim)
+                    .is_some_and(|(_, _, on)| on <= at && at - on <= window);
+                if back_near && self.restored_in_step(victim) == Some(survivor) {
+                    takes.entry(survivor).or_default().insert(victim);
+                }
+            }
+        }
+        for (survivor, victims) in takes {
+            let victims: Vec<Id> = victims.into_iter().collect();
+            self.take_in_suspected(
+                survivor,
+                &victims,
+                at,
+                key,
+                narrate,
+                "suspected mis-mapping: its meter came back in step with this DP's outage",
+            );
+            let last_back = self.outages[&survivor]
+                .spans
+                .iter()
+                .filter_map(|&i| self.spans[i].on)
+                .max();
+            let o = self.outages.get_mut(&survivor).expect("survivor in the fold");
+            if let (Life::Restored(end), Some(last)) = (o.life, last_back) {
+                if last > end && o.open_spans == 0 {
+                    o.life = Life::Restored(last);
+                }
             }
         }
     }
@@ -1285,6 +1422,23 @@ impl<'a> Fold<'a> {
                 evidence.push(*id);
             }
         }
+        // A building the registry splits stands under the DP most of its meters are under; one of
+        // its meters under this DP ties it here too (as `join_building` does once the DP is out).
+        if let Device::Dp(dp) = device {
+            let feeder = evidence.iter().find_map(|id| self.outages[id].feeder);
+            for id in feeder.and_then(|f| self.by_feeder.get(&f)).into_iter().flatten() {
+                let o = &self.outages[id];
+                if o.is_open()
+                    && o.scope() == Scope::Service
+                    && o.dp != Some(dp)
+                    && o.start >= earliest
+                    && o.spans.iter().any(|&i| self.spans[i].place.dp == Some(dp))
+                    && !evidence.contains(id)
+                {
+                    evidence.push(*id);
+                }
+            }
+        }
         evidence
     }
 
@@ -1343,6 +1497,18 @@ impl<'a> Fold<'a> {
             o.note(narrate, at, key, Change::Opened);
         }
         self.merge(survivor, &victims, at, key, narrate, "rolled up to its DP");
+        // Meters of a split building that the registry puts under other DPs.
+        let elsewhere: Vec<usize> = self.outages[&survivor]
+            .spans
+            .iter()
+            .copied()
+            .filter(|&i| !self.spans[i].suspected && self.spans[i].place.dp.is_some_and(|d| d != dp))
+            .collect();
+        for i in elsewhere {
+            self.spans[i].suspected = true;
+            let registered = self.spans[i].place.dp.expect("registered elsewhere");
+            self.suspected_by_dp.entry(registered).or_default().push(i);
+        }
         self.take_in_mismapped(survivor, at, key, narrate, false);
         sample.feeder
     }
@@ -1570,9 +1736,17 @@ impl<'a> Fold<'a> {
                 }
             }
         }
+        let mut dps_back = Vec::new();
+        let mut restored = Vec::new();
         for (outage, spans) in back {
             for &index in &spans {
                 self.close_span(index, at);
+            }
+            let own_back = spans
+                .iter()
+                .any(|&i| !self.spans[i].suspected && self.spans[i].place.dp == self.outages[&outage].dp);
+            if own_back && self.outages[&outage].scope() == Scope::DistributionPoint {
+                dps_back.push(outage);
             }
             self.add_source(outage, key, at, None);
             let o = &self.outages[&outage];
@@ -1593,8 +1767,10 @@ impl<'a> Fold<'a> {
                 .note(narrate, at, key, change);
             if all_back {
                 self.restore(outage, at, key, narrate);
+                restored.push(outage);
             }
         }
+        self.take_in_restored_in_step(&restored, &dps_back, at, key, narrate);
     }
 
     fn trip(&mut self, alarm: &Alarm, narrate: bool) {

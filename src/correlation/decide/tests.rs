@@ -2206,3 +2206,147 @@ fn an_answered_calls_outage_merged_into_a_roll_up_that_stands_is_withdrawn() {
         .expect("the call's outage was written before the report came");
     assert_eq!(call.status, StoredStatus::Closed, "withdrawn, not merged");
 }
+
+/// Where `device`'s outage ended, if it has a row that is not merged.
+fn restored_at(store: &Store, g: &Grid, device: &str) -> Option<Time> {
+    store
+        .outages
+        .values()
+        .filter(|o| !matches!(o.status, StoredStatus::Merged | StoredStatus::Closed))
+        .find(|o| matches!(o.device, Device::Dp(id) if g.names[&id] == device))
+        .and_then(|o| o.restored_at)
+}
+
+#[test]
+fn a_callers_meter_back_in_step_with_a_dp_outage_elsewhere_is_taken_in_as_suspected() {
+    // DP-A1's fault: its three meters go at 10:00 and come back at 10:40. A3-05 (registered under
+    // DP-A3) sent no last gasp; its customer called at 10:12, minutes after the power went, so
+    // nothing tells its start apart. Its meter comes back 5 s after DP-A1's, or 5 s before: it
+    // was out in DP-A1's fault, and the registry has it under the wrong DP. The call's outage is
+    // taken in (merged, the meter suspected), not left as a service outage at DP-A3, and DP-A1's
+    // outage ends when its last meter came back.
+    let g = grid();
+    for back in ["10:40:05", "10:39:55"] {
+        let events = [
+            kaifa("A1-01", "10:00"),
+            kaifa("A1-02", "10:00"),
+            kaifa("A1-03", "10:00"),
+            ticket("A3-05", "10:12"),
+            kaifa_on("A1-01", "10:40"),
+            kaifa_on("A1-02", "10:40"),
+            kaifa_on("A1-03", "10:40"),
+            kaifa_on("A3-05", back),
+        ];
+        let store = every_way(&g, &events, &Rules::default());
+        assert_eq!(
+            devices(&store, &g),
+            vec![(s("DP-A1"), "distribution_point", 4)],
+            "back at {back}"
+        );
+        assert_eq!(suspected(&store, &g), names(&["A3-05"]), "back at {back}");
+        assert_eq!(merged(&store), 1, "back at {back}");
+        let last = at("10:40").max(at(back));
+        assert_eq!(restored_at(&store, &g, "DP-A1"), Some(last), "back at {back}");
+    }
+}
+
+#[test]
+fn a_callers_meter_back_out_of_step_or_with_its_own_dp_keeps_its_own_outage() {
+    let g = grid();
+    let dp_a1 = [
+        kaifa("A1-01", "10:00"),
+        kaifa("A1-02", "10:00"),
+        kaifa("A1-03", "10:00"),
+        kaifa_on("A1-01", "10:40"),
+        kaifa_on("A1-02", "10:40"),
+        kaifa_on("A1-03", "10:40"),
+    ];
+    // Back two minutes after DP-A1's meters: not in step.
+    let late = [ticket("A3-05", "10:12"), kaifa_on("A3-05", "10:42")];
+    // A meter of DP-A3 out on its own last gasp came back just before it: DP-A3's own
+    // restoration, not a mapping error.
+    let with_its_own = [
+        kaifa("A3-06", "10:12"),
+        ticket("A3-05", "10:14"),
+        kaifa_on("A3-06", "10:40:02"),
+        kaifa_on("A3-05", "10:40:03"),
+    ];
+    // Out before DP-A1's fault began: not in it.
+    let before = [ticket("A3-05", "09:50"), kaifa_on("A3-05", "10:40:05")];
+    // A last gasp's start is weighed when it comes (`mismap_window` at its start), not again.
+    let gasped = [kaifa("A3-05", "10:12"), kaifa_on("A3-05", "10:40:05")];
+    for (name, own, expected) in [
+        ("late", &late[..], vec!["A3-05"]),
+        ("with its own DP", &with_its_own[..], vec!["A3-05", "A3-06"]),
+        ("before", &before[..], vec!["A3-05"]),
+        ("gasped", &gasped[..], vec!["A3-05"]),
+    ] {
+        let events: Vec<Input> = dp_a1.iter().chain(own).cloned().collect();
+        let store = every_way(&g, &events, &Rules::default());
+        let mut want = vec![(s("DP-A1"), "distribution_point", 3)];
+        want.extend(expected.iter().map(|m| (s(m), "service", 1)));
+        want.sort();
+        assert_eq!(devices(&store, &g), want, "{name}");
+        assert!(suspected(&store, &g).is_empty(), "{name}");
+    }
+    // mismap_window 0 switches the rule off.
+    let events: Vec<Input> = dp_a1
+        .iter()
+        .cloned()
+        .chain([ticket("A3-05", "10:12"), kaifa_on("A3-05", "10:40:05")])
+        .collect();
+    let off = Rules {
+        mismap_window: 0,
+        ..Rules::default()
+    };
+    let store = every_way(&g, &events, &off);
+    assert_eq!(
+        devices(&store, &g),
+        vec![
+            (s("A3-05"), "service", 1),
+            (s("DP-A1"), "distribution_point", 3)
+        ]
+    );
+}
+
+#[test]
+fn a_dp_roll_up_takes_in_a_building_gone_just_before_that_the_registry_puts_mostly_elsewhere() {
+    // An ONU serves B1-05 to B1-08 of DP-B1; the registry puts three of them under DP-B2, so the
+    // building's outage stands under DP-B2. It goes at 10:00:01, between DP-B1's meters; DP-B1
+    // rolls up at 10:00:02 and takes it in (B1-05 ties it to DP-B1), the three registered under
+    // DP-B2 suspected, as the building would have joined DP-B1's outage had it come after it.
+    let mut g = grid();
+    for m in ["B1-05", "B1-06", "B1-07", "B1-08"] {
+        g.places.get_mut(&meter(m)).expect("meter").onu = Some(9004);
+    }
+    for m in ["B1-06", "B1-07", "B1-08"] {
+        g.places.get_mut(&meter(m)).expect("meter").dp = Some(uuid("DP-B2"));
+    }
+    let building = |time: &str| {
+        off(
+            SourceKind::Onu,
+            &["B1-05", "B1-06", "B1-07", "B1-08"],
+            time,
+            "ONU-9004",
+        )
+    };
+    for at_time in ["10:00:01", "10:00:03"] {
+        let events = [
+            kaifa("B1-01", "10:00:00"),
+            kaifa("B1-02", "10:00:00"),
+            building(at_time),
+            kaifa("B1-03", "10:00:02"),
+        ];
+        let store = every_way(&g, &events, &Rules::default());
+        assert_eq!(
+            devices(&store, &g),
+            vec![(s("DP-B1"), "distribution_point", 7)],
+            "building at {at_time}"
+        );
+        assert_eq!(
+            suspected(&store, &g),
+            names(&["B1-06", "B1-07", "B1-08"]),
+            "building at {at_time}"
+        );
+    }
+}
