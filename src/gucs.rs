@@ -396,7 +396,7 @@ pub fn register() {
         ),
         (
             c"oms_correlation.mismap_window",
-            c"A meter alone off under its DP this close to a DP outage elsewhere on its feeder joins it, suspected mis-mapped (0: never).",
+            c"A meter alone off under its DP (or a caller's meter back on) this close to a DP outage elsewhere on its feeder (its meters) joins it, suspected mis-mapped (0: never).",
             &MISMAP_WINDOW,
             3600,
         ),
