@@ -279,6 +279,9 @@ pub struct Fold<'a> {
     /// Calls whose meters reported within `call_verify_window` after them, and those meters:
     /// no evidence of an outage (`answered_calls`).
     pub answered: BTreeMap<SourceKey, BTreeSet<Id>>,
+    /// Restored call-only outages (`restored_call_only`), by feeder: what a DP outage's meters
+    /// coming back may find in step with them (some may have merged since: checked where read).
+    calls_back: HashMap<Id, Vec<Id>>,
 }
 
 /// Whether an outage is on the operators' list (issue 22, the outage declaration delay).
@@ -342,6 +345,7 @@ impl<'a> Fold<'a> {
             clock: None,
             t0,
             answered: BTreeMap::new(),
+            calls_back: HashMap::new(),
         };
         let stored: HashMap<Id, &StoredOutage> = outages.iter().map(|o| (o.id, o)).collect();
         for o in outages {
@@ -425,6 +429,9 @@ impl<'a> Fold<'a> {
                 continue;
             };
             let on = span.on.filter(|&on| on < t0);
+            // Marked when it was taken into another DP's outage: not yet, if at t0 it is still in
+            // an outage of its own service (the take-in comes in the replay, or does not).
+            let suspected = span.suspected && fold.outages[&holder].scope() != Scope::Service;
             fold.add_span(Span {
                 outage: holder,
                 origin: span.origin,
@@ -433,7 +440,7 @@ impl<'a> Fold<'a> {
                 on,
                 first_source: span.first_source.clone(),
                 place: span.place,
-                suspected: span.suspected,
+                suspected,
             });
         }
         for source in sources {
@@ -456,6 +463,15 @@ impl<'a> Fold<'a> {
                 weight: source.weight,
                 origin: source.origin,
             });
+        }
+        let calls_back: Vec<Id> = fold
+            .outages
+            .keys()
+            .copied()
+            .filter(|&id| fold.restored_call_only(id).is_some())
+            .collect();
+        for id in calls_back {
+            fold.note_call_back(id);
         }
         let threshold = rules.confirm_confidence;
         for outage in fold.outages.values_mut() {
@@ -1252,54 +1268,56 @@ impl<'a> Fold<'a> {
 
     /// The DP outage a restored call-only outage (`restored_call_only`) was out in, if its meter
     /// is suspected mis-mapped: its meter came back within `mismap_window` of that outage's own
-    /// meters (the nearest), on its feeder, at another DP, out since no later than it, unless a
-    /// meter out under its registered DP came back in step before it (that DP's own restoration).
+    /// meters, on its feeder, at another DP, open when the call came; the only DP outage so (two
+    /// back together leave it where it is), and unless a meter out under its registered DP came
+    /// back in step before it (that DP's own restoration).
     fn restored_in_step(&self, victim: Id) -> Option<Id> {
         let window = self.rules.mismap_window;
         let (place, start, on) = self.restored_call_only(victim)?;
         let (feeder, dp) = (place.feeder?, place.dp?);
         let near = |span: &Span| span.on.is_some_and(|back| (back - on).abs() <= window);
-        let registered_back = self.by_dp.get(&dp).into_iter().flatten().any(|id| {
-            *id != victim
-                && !matches!(self.outages[id].life, Life::Merged { .. })
-                && self.outages[id].spans.iter().any(|&i| {
-                    let span = &self.spans[i];
-                    span.place.dp == Some(dp) && span.meter != place.meter && near(span)
-                })
-        });
+        let own_back = |o: &Outage| {
+            o.spans.iter().any(|&i| {
+                let span = &self.spans[i];
+                !span.suspected && span.place.dp == o.dp && span.meter != place.meter && near(span)
+            })
+        };
+        let merged = |id: &Id| matches!(self.outages[id].life, Life::Merged { .. });
+        let registered_back = self
+            .by_dp
+            .get(&dp)
+            .into_iter()
+            .flatten()
+            .chain(self.by_device.get(&Device::Dp(dp)).into_iter().flatten())
+            .any(|id| *id != victim && !merged(id) && own_back(&self.outages[id]));
         if registered_back {
             return None;
         }
-        self.by_feeder
-            .get(&feeder)?
-            .iter()
-            .copied()
-            .filter(|id| {
-                let o = &self.outages[id];
-                !matches!(o.life, Life::Merged { .. })
-                    && o.scope() == Scope::DistributionPoint
-                    && o.dp.is_some_and(|d| d != dp)
-                    && o.start <= start + window
-            })
-            .filter_map(|id| {
-                let o = &self.outages[&id];
-                o.spans
-                    .iter()
-                    .map(|&i| &self.spans[i])
-                    .filter(|span| !span.suspected && span.place.dp == o.dp && near(span))
-                    .filter_map(|span| span.on.map(|back| (back - on).abs()))
-                    .min()
-                    .map(|distance| (distance, id))
-            })
-            .min()
-            .map(|(_, id)| id)
+        let mut in_step = self.by_feeder.get(&feeder)?.iter().copied().filter(|id| {
+            let o = &self.outages[id];
+            !merged(id)
+                && o.scope() == Scope::DistributionPoint
+                && o.dp.is_some_and(|d| d != dp)
+                && o.start <= start + window
+                && !matches!(o.life, Life::Restored(end) if end < start)
+                && own_back(o)
+        });
+        let only = in_step.next()?;
+        in_step.next().is_none().then_some(only)
+    }
+
+    /// Remembers a restored call-only outage under its feeder (`calls_back`).
+    fn note_call_back(&mut self, id: Id) {
+        if let Some(feeder) = self.outages[&id].feeder {
+            self.calls_back.entry(feeder).or_default().push(id);
+        }
     }
 
     /// Meters came back at `at`: restored call-only outages (`restored` among them) and the DP
     /// outages whose own meters came back (`dps`) meet, in whichever order their power-ons
     /// came. A call-only outage whose meter came back in step with a DP outage elsewhere on its
-    /// feeder is taken into it, suspected mis-mapped; a survivor already restored ends when
-    /// its last meter came back.
+    /// feeder is taken into it, suspected mis-mapped. The DP outage keeps its own end: a merge
+    /// after it does not move it (a replay from between the two could not tell).
     fn take_in_restored_in_step(
         &mut self,
         restored: &[Id],
@@ -1312,6 +1330,11 @@ impl<'a> Fold<'a> {
             return;
         }
         let window = self.rules.mismap_window;
+        for &id in restored {
+            if self.restored_call_only(id).is_some() {
+                self.note_call_back(id);
+            }
+        }
         let mut takes: BTreeMap<Id, BTreeSet<Id>> = BTreeMap::new();
         for &victim in restored {
             if let Some(survivor) = self.restored_in_step(victim) {
@@ -1322,7 +1345,7 @@ impl<'a> Fold<'a> {
             let Some(feeder) = self.outages[&survivor].feeder else {
                 continue;
             };
-            for &victim in self.by_feeder.get(&feeder).into_iter().flatten() {
+            for &victim in self.calls_back.get(&feeder).into_iter().flatten() {
                 let back_near = self
                     .restored_call_only(victim)
                     .is_some_and(|(_, _, on)| on <= at && at - on <= window);
@@ -1341,17 +1364,6 @@ impl<'a> Fold<'a> {
                 narrate,
                 "suspected mis-mapping: its meter came back in step with this DP's outage",
             );
-            let last_back = self.outages[&survivor]
-                .spans
-                .iter()
-                .filter_map(|&i| self.spans[i].on)
-                .max();
-            let o = self.outages.get_mut(&survivor).expect("survivor in the fold");
-            if let (Life::Restored(end), Some(last)) = (o.life, last_back) {
-                if last > end && o.open_spans == 0 {
-                    o.life = Life::Restored(last);
-                }
-            }
         }
     }
 

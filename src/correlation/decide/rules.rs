@@ -98,12 +98,14 @@ impl Rules {
     }
 
     /// Lookback beyond a batch's first signal that its decisions can reach: the roll-up window
-    /// (restored outages it weighs) and the nested window, at their widest.
+    /// (restored outages it weighs), the nested and join windows, at their widest, and the
+    /// mis-mapping window (outages restored in step).
     pub fn lookback(&self) -> Time {
         let widest = |w: Time| (w as f64 * self.storm.multiplier.max(1.0)) as Time;
         widest(self.rollup.window)
             .max(widest(self.nested_window))
             .max(widest(self.join_window))
+            .max(self.mismap_window)
     }
 }
 

@@ -2223,8 +2223,8 @@ fn a_callers_meter_back_in_step_with_a_dp_outage_elsewhere_is_taken_in_as_suspec
     // DP-A3) sent no last gasp; its customer called at 10:12, minutes after the power went, so
     // nothing tells its start apart. Its meter comes back 5 s after DP-A1's, or 5 s before: it
     // was out in DP-A1's fault, and the registry has it under the wrong DP. The call's outage is
-    // taken in (merged, the meter suspected), not left as a service outage at DP-A3, and DP-A1's
-    // outage ends when its last meter came back.
+    // taken in (merged, the meter suspected), not left as a service outage at DP-A3. DP-A1's
+    // outage keeps its own end, 10:40 to the second, whatever the batches and order.
     let g = grid();
     for back in ["10:40:05", "10:39:55"] {
         let events = [
@@ -2245,9 +2245,77 @@ fn a_callers_meter_back_in_step_with_a_dp_outage_elsewhere_is_taken_in_as_suspec
         );
         assert_eq!(suspected(&store, &g), names(&["A3-05"]), "back at {back}");
         assert_eq!(merged(&store), 1, "back at {back}");
-        let last = at("10:40").max(at(back));
-        assert_eq!(restored_at(&store, &g, "DP-A1"), Some(last), "back at {back}");
+        let mut reversed = events.to_vec();
+        reversed.reverse();
+        for size in [0, 1, 2] {
+            for order in [&events[..], &reversed[..]] {
+                let store = play(&g, order, size, &Rules::default());
+                assert_eq!(restored_at(&store, &g, "DP-A1"), Some(at("10:40")), "back at {back}");
+            }
+        }
     }
+}
+
+#[test]
+fn a_power_on_of_its_registered_dp_that_comes_late_undoes_the_take_in_at_restoration() {
+    // A3-06 (DP-A3) is out on its own last gasp from 10:12; A3-05's customer calls at 10:14. DP-A1's
+    // meters come back at 10:40:00, A3-06 at 10:40:02 and A3-05 at 10:40:03: DP-A3's own meter came
+    // back just before A3-05, so A3-05 stays in its own outage. A3-06's power-on arrives last, after
+    // A3-05 was taken into DP-A1: the replay from 10:40:02 must end as the play in event time does,
+    // nothing merged, nothing suspected, DP-A1 restored at 10:40:00.
+    let g = grid();
+    let mut events = vec![
+        kaifa("A1-01", "10:00"),
+        kaifa("A1-02", "10:00"),
+        kaifa("A1-03", "10:00"),
+        kaifa("A3-06", "10:12"),
+        ticket("A3-05", "10:14"),
+        kaifa_on("A1-01", "10:40"),
+        kaifa_on("A1-02", "10:40"),
+        kaifa_on("A1-03", "10:40"),
+        kaifa_on("A3-05", "10:40:03"),
+        kaifa_on("A3-06", "10:40:02"),
+    ];
+    let late = play(&g, &events, 1, &Rules::default());
+    events.sort_by_key(Input::order_key);
+    let in_time = every_way(&g, &events, &Rules::default());
+    let want = vec![
+        (s("A3-05"), "service", 1),
+        (s("A3-06"), "service", 1),
+        (s("DP-A1"), "distribution_point", 3),
+    ];
+    assert_eq!(devices(&in_time, &g), want);
+    assert_eq!(devices(&late, &g), want);
+    assert!(suspected(&late, &g).is_empty());
+    assert_eq!(restored_at(&late, &g, "DP-A1"), Some(at("10:40")));
+}
+
+#[test]
+fn a_callers_meter_back_with_two_dp_outages_stays_where_it_is() {
+    // DP-A1 and DP-A2 (on the monitored F-A, so no feeder roll-up) are out from 10:00 and come back
+    // together at 10:40 (switching); A3-05's meter, known from a call, comes back with them. Two
+    // DPs back in step: which one it hangs on is not known, so it is taken into neither.
+    let mut g = grid();
+    g.monitored.insert(uuid("F-A"));
+    let mut events = Vec::new();
+    for d in ["A1", "A2"] {
+        for n in 1..=3 {
+            events.push(kaifa(&format!("{d}-0{n}"), "10:00"));
+            events.push(kaifa_on(&format!("{d}-0{n}"), "10:40"));
+        }
+    }
+    events.push(ticket("A3-05", "10:12"));
+    events.push(kaifa_on("A3-05", "10:40:03"));
+    let store = every_way(&g, &events, &Rules::default());
+    assert_eq!(
+        devices(&store, &g),
+        vec![
+            (s("A3-05"), "service", 1),
+            (s("DP-A1"), "distribution_point", 3),
+            (s("DP-A2"), "distribution_point", 3)
+        ]
+    );
+    assert!(suspected(&store, &g).is_empty());
 }
 
 #[test]
