@@ -1239,7 +1239,12 @@ impl<'a> Fold<'a> {
             .flat_map(|id| self.outages[id].spans.clone())
             .collect();
         self.merge(survivor, lone, at, key, narrate, reason);
-        for i in moved {
+        self.mark_suspected(moved);
+    }
+
+    /// Marks spans suspected mis-mapped, each under the DP the registry names.
+    fn mark_suspected(&mut self, spans: Vec<usize>) {
+        for i in spans {
             self.spans[i].suspected = true;
             if let Some(dp) = self.spans[i].place.dp {
                 self.suspected_by_dp.entry(dp).or_default().push(i);
@@ -1252,11 +1257,11 @@ impl<'a> Fold<'a> {
     /// with anything; the power-on that ends it is the first time its meter can be.
     fn restored_call_only(&self, id: Id) -> Option<(Place, Time, Time)> {
         let o = &self.outages[&id];
-        if o.scope() != Scope::Service || o.spans.len() != 1 || !matches!(o.life, Life::Restored(_)) {
+        if o.scope() != Scope::Service || o.spans.len() != 1 || !matches!(o.life, Life::Restored(_))
+        {
             return None;
         }
-        if o
-            .sources
+        if o.sources
             .iter()
             .any(|(key, src)| src.weight.is_some() && key.kind != SourceKind::CallCenter)
         {
@@ -1438,7 +1443,11 @@ impl<'a> Fold<'a> {
         // its meters under this DP ties it here too (as `join_building` does once the DP is out).
         if let Device::Dp(dp) = device {
             let feeder = evidence.iter().find_map(|id| self.outages[id].feeder);
-            for id in feeder.and_then(|f| self.by_feeder.get(&f)).into_iter().flatten() {
+            for id in feeder
+                .and_then(|f| self.by_feeder.get(&f))
+                .into_iter()
+                .flatten()
+            {
                 let o = &self.outages[id];
                 if o.is_open()
                     && o.scope() == Scope::Service
@@ -1514,13 +1523,11 @@ impl<'a> Fold<'a> {
             .spans
             .iter()
             .copied()
-            .filter(|&i| !self.spans[i].suspected && self.spans[i].place.dp.is_some_and(|d| d != dp))
+            .filter(|&i| {
+                !self.spans[i].suspected && self.spans[i].place.dp.is_some_and(|d| d != dp)
+            })
             .collect();
-        for i in elsewhere {
-            self.spans[i].suspected = true;
-            let registered = self.spans[i].place.dp.expect("registered elsewhere");
-            self.suspected_by_dp.entry(registered).or_default().push(i);
-        }
+        self.mark_suspected(elsewhere);
         self.take_in_mismapped(survivor, at, key, narrate, false);
         sample.feeder
     }
@@ -1754,9 +1761,9 @@ impl<'a> Fold<'a> {
             for &index in &spans {
                 self.close_span(index, at);
             }
-            let own_back = spans
-                .iter()
-                .any(|&i| !self.spans[i].suspected && self.spans[i].place.dp == self.outages[&outage].dp);
+            let own_back = spans.iter().any(|&i| {
+                !self.spans[i].suspected && self.spans[i].place.dp == self.outages[&outage].dp
+            });
             if own_back && self.outages[&outage].scope() == Scope::DistributionPoint {
                 dps_back.push(outage);
             }

@@ -2250,7 +2250,11 @@ fn a_callers_meter_back_in_step_with_a_dp_outage_elsewhere_is_taken_in_as_suspec
         for size in [0, 1, 2] {
             for order in [&events[..], &reversed[..]] {
                 let store = play(&g, order, size, &Rules::default());
-                assert_eq!(restored_at(&store, &g, "DP-A1"), Some(at("10:40")), "back at {back}");
+                assert_eq!(
+                    restored_at(&store, &g, "DP-A1"),
+                    Some(at("10:40")),
+                    "back at {back}"
+                );
             }
         }
     }
