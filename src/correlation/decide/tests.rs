@@ -636,8 +636,38 @@ fn every_way(g: &Grid, inputs: &[Input], rules: &Rules) -> Store {
             store.interruptions, first.interruptions,
             "{name}: interruptions"
         );
+        assert_eq!(
+            exact_times(&store, g),
+            exact_times(&first, g),
+            "{name}: times"
+        );
     }
     first
+}
+
+/// Each outage's device, start and end, and each span's meter, off and on, to the microsecond
+/// (`picture` and `spans` show minutes).
+fn exact_times(
+    store: &Store,
+    g: &Grid,
+) -> (
+    Vec<(String, Time, Option<Time>)>,
+    Vec<(String, Time, Option<Time>)>,
+) {
+    let mut outages: Vec<_> = store
+        .outages
+        .values()
+        .filter(|o| !matches!(o.status, StoredStatus::Merged | StoredStatus::Closed))
+        .map(|o| (format!("{:?}", o.device), o.start, o.restored_at))
+        .collect();
+    outages.sort();
+    let mut spans: Vec<_> = store
+        .spans
+        .iter()
+        .map(|s| (g.names[&s.meter].clone(), s.off, s.on))
+        .collect();
+    spans.sort();
+    (outages, spans)
 }
 
 /// Each outage's device, scope and customers affected (`picture`'s first, second and fourth).
