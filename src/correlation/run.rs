@@ -413,9 +413,15 @@ fn batch(
     storm::count(client, &power_offs)?;
     phases.done("storm count");
     let mut rules = rules(client)?;
-    let earliest = logged
+    // Where each signal's replay starts; never before the log began: outages opened before it have
+    // no inputs to replay.
+    let replay_starts: Vec<Time> = logged
         .iter()
         .map(|l| rules.replay_from(l.at, Power::parse(l.kind)).max(log_start))
+        .collect();
+    let earliest = replay_starts
+        .iter()
+        .copied()
         .chain(due.iter().map(|p| p.since))
         .min()
         .unwrap_or(0);
@@ -428,9 +434,7 @@ fn batch(
     let mut starts: BTreeMap<Area, Time> = BTreeMap::new();
     let mut narrated: HashMap<Area, BTreeSet<SourceKey>> = HashMap::new();
     let mut substation_of: HashMap<Area, Id> = HashMap::new();
-    for l in &logged {
-        // Never before the log began: outages opened before it have no inputs to replay.
-        let from = rules.replay_from(l.at, Power::parse(l.kind)).max(log_start);
+    for (l, &from) in logged.iter().zip(&replay_starts) {
         let t0 = starts.entry(l.area).or_insert(from);
         *t0 = (*t0).min(from);
         narrated.entry(l.area).or_default().insert(l.source.clone());
