@@ -1,6 +1,7 @@
 //! Kaifa: `insert_kaifa_event_from_json` and `insert_kaifa_event_from_json_with_meter_sync`
 //! (SPEC §4.3).
 
+use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::Uuid;
@@ -40,30 +41,28 @@ pub fn insert_kaifa_event_from_json_with_meter_sync(json_data: Option<RawJsonb>)
         Source::Kaifa,
         json_data,
         |client, received| {
-            let (event, stored) = decode_and_store(client, received)?;
-            if !stored.duplicate {
-                let at = event_time(
-                    Source::Kaifa,
-                    "payload.created_date_time",
-                    event.occurred_at,
-                )?;
-                let signal = canonical::from_kaifa(&event, &gucs::confidences());
-                // A communication event is queued only as the report of a meter a customer called
-                // about (issue 22); in immediate mode, one likely to be takes the correlator's lock
-                // first, as a power signal does, and drains it.
-                let report = signal
-                    .as_ref()
-                    .filter(|s| s.change == canonical::StatusChange::CommunicationSeen);
-                let drains = match (&signal, report) {
-                    (Some(s), _) if s.change.new_power_status().is_some() => true,
-                    (_, Some(s)) if gucs::correlate() == gucs::Correlate::Immediate => {
-                        registry::called_about(client, s, at)?
-                    }
-                    _ => false,
-                };
-                if drains {
-                    before_signal(client)?;
+            let (event, at) = decode(received)?;
+            let signal = canonical::from_kaifa(&event, &gucs::confidences());
+            // A communication event is queued only as the report of a meter a customer called
+            // about (issue 22); in immediate mode, one likely to be takes the correlator's lock
+            // first, as a power signal does, and drains it. The lock comes before anything is
+            // written: a call waiting for it while holding its event's key could close a cycle
+            // with a redelivered copy waiting for that key (a deadlock).
+            let report = signal
+                .as_ref()
+                .filter(|s| s.change == canonical::StatusChange::CommunicationSeen);
+            let drains = match (&signal, report) {
+                (Some(s), _) if s.change.new_power_status().is_some() => true,
+                (_, Some(s)) if gucs::correlate() == gucs::Correlate::Immediate => {
+                    registry::called_about(client, s, at)?
                 }
+                _ => false,
+            };
+            if drains {
+                before_signal(client)?;
+            }
+            let stored = store(client, &event, received.raw)?;
+            if !stored.duplicate {
                 registry::learn_mrids(client, &event.asset_mrids(), &event.usage_point_mrids())?;
                 if let Some(signal) = &signal {
                     registry::apply(client, signal, at)?;
@@ -91,8 +90,14 @@ fn decode_and_store(
     client: &mut SpiClient<'_>,
     received: &Payload,
 ) -> Result<(KaifaEvent, Stored<Uuid>), IngestError> {
-    let event = payload::decode(&received.value)?;
-    event_time(Source::Kaifa, "timestamp", event.occurred_at)?;
+    let (event, _) = decode(received)?;
     let stored = store(client, &event, received.raw)?;
     Ok((event, stored))
+}
+
+/// The validated message and its time.
+fn decode(received: &Payload) -> Result<(KaifaEvent, TimestampWithTimeZone), IngestError> {
+    let event = payload::decode(&received.value)?;
+    let at = event_time(Source::Kaifa, "timestamp", event.occurred_at)?;
+    Ok((event, at))
 }

@@ -1,14 +1,14 @@
 //! SCADA: `insert_scada_event_from_json` and `insert_scada_event_with_meter_check` (SPEC §4.1).
 
+use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
-use pgrx::spi::SpiClient;
 use pgrx::{JsonB, Uuid};
 
 use super::{event_time, ingest, IngestError, Payload};
-use crate::correlation::scada_alarm::{check_alarm, never_checked};
+use crate::correlation::scada_alarm::{check_alarm, classify_and_lock, never_checked};
 use crate::correlation::scada_result::ScadaResult;
 use crate::db::jsonb::RawJsonb;
-use crate::db::store::scada::{store, StoredAlarm};
+use crate::db::store::scada::store;
 use crate::error::Source;
 use crate::payload::scada::{self as payload, ScadaAlarm};
 
@@ -20,7 +20,10 @@ pub fn insert_scada_event_from_json(json_data: Option<RawJsonb>) -> Option<Uuid>
         "insert_scada_event_from_json",
         Source::Scada,
         json_data,
-        |client, received| Ok(decode_and_store(client, received)?.1.stored.id),
+        |client, received| {
+            let (alarm, at) = decode(received)?;
+            Ok(store(client, &alarm, at, received.raw)?.stored.id)
+        },
     )
 }
 
@@ -33,27 +36,26 @@ pub fn insert_scada_event_with_meter_check(json_data: Option<RawJsonb>) -> Optio
         Source::Scada,
         json_data,
         |client, received| {
-            let (alarm, stored) = decode_and_store(client, received)?;
+            let (alarm, at) = decode(received)?;
+            let classification = classify_and_lock(client, &alarm)?;
+            let stored = store(client, &alarm, at, received.raw)?;
             let id = stored.stored.id;
             if stored.stored.duplicate {
                 let result = match stored.previous_result {
                     Some(previous) => ScadaResult::redelivered(previous),
-                    None => never_checked(client, id, &alarm)?,
+                    None => never_checked(id, &classification),
                 };
                 return Ok(JsonB(result.to_json()));
             }
-            let at = event_time(Source::Scada, "timestamp", alarm.timestamp)?;
-            Ok(JsonB(check_alarm(client, id, &alarm, at)?.to_json()))
+            Ok(JsonB(
+                check_alarm(client, id, &alarm, &classification, at)?.to_json(),
+            ))
         },
     )
 }
 
-fn decode_and_store(
-    client: &mut SpiClient<'_>,
-    received: &Payload,
-) -> Result<(ScadaAlarm, StoredAlarm), IngestError> {
+fn decode(received: &Payload) -> Result<(ScadaAlarm, TimestampWithTimeZone), IngestError> {
     let alarm = payload::decode(&received.value)?;
     let at = event_time(Source::Scada, "timestamp", alarm.timestamp)?;
-    let stored = store(client, &alarm, at, received.raw)?;
-    Ok((alarm, stored))
+    Ok((alarm, at))
 }

@@ -84,6 +84,9 @@ const LOCK: &str = "SELECT 1 FROM oms_correlation_state WHERE id = 1 FOR UPDATE"
 const TRY_LOCK: &str = "SELECT 1 FROM oms_correlation_state WHERE id = 1 FOR UPDATE SKIP LOCKED";
 
 /// Becomes the correlator for the rest of the transaction, waiting for another one to finish.
+/// Every caller takes it before its call writes or locks anything (its event's row, a meter): a
+/// call that waited for it while holding a row another session waits for could close a cycle
+/// through the correlator, which may in turn wait for that session (a deadlock).
 pub fn lock(client: &mut SpiClient<'_>) -> SpiResult<()> {
     execute(client, LOCK, &[])?;
     Ok(())

@@ -21,13 +21,8 @@ use crate::payload::scada::ScadaAlarm;
 /// A redelivery of an alarm whose first delivery was stored without a check (by
 /// `insert_scada_event_from_json`, or by the legacy functions before adoption): redeliveries
 /// change nothing, so it is not checked now either.
-pub fn never_checked(
-    client: &mut SpiClient<'_>,
-    id: Uuid,
-    alarm: &ScadaAlarm,
-) -> SpiResult<ScadaResult> {
-    let classification = classify(client, alarm)?;
-    Ok(ScadaResult {
+pub fn never_checked(id: Uuid, classification: &scada_vocabulary::Classification) -> ScadaResult {
+    ScadaResult {
         scada_event_id: id.to_string(),
         duplicate: true,
         classification: classification.class.as_str().into(),
@@ -37,7 +32,22 @@ pub fn never_checked(
                 .into(),
         ),
         ..ScadaResult::default()
-    })
+    }
+}
+
+/// Classifies the alarm before anything of it is written and, when it is an outage or a
+/// restoration, makes this call the correlator for the rest of the transaction. Taken first, the
+/// lock is never waited for while this call holds a row: a redelivered copy waiting for this
+/// alarm's key would otherwise close a cycle through the correlator (a deadlock).
+pub fn classify_and_lock(
+    client: &mut SpiClient<'_>,
+    alarm: &ScadaAlarm,
+) -> SpiResult<scada_vocabulary::Classification> {
+    let classification = classify(client, alarm)?;
+    if classification.class != AlarmClass::Informational {
+        run::lock(client)?;
+    }
+    Ok(classification)
 }
 
 pub fn scada_scope_name() -> &'static str {
@@ -142,14 +152,15 @@ pub fn resolve_device(
     })
 }
 
-/// Classifies the alarm and does the meter and outage work; returns the SPEC §4.1 result.
+/// Does the meter and outage work of a classified alarm (`classify_and_lock`); returns the SPEC
+/// §4.1 result.
 pub fn check_alarm(
     client: &mut SpiClient<'_>,
     scada_event_id: Uuid,
     alarm: &ScadaAlarm,
+    classification: &scada_vocabulary::Classification,
     at: TimestampWithTimeZone,
 ) -> SpiResult<ScadaResult> {
-    let classification = classify(client, alarm)?;
     let mut result = ScadaResult {
         scada_event_id: scada_event_id.to_string(),
         classification: classification.class.as_str().into(),
@@ -165,9 +176,6 @@ pub fn check_alarm(
         record_check(client, scada_event_id, None, None, &result)?;
         return Ok(result);
     }
-    // The correlator for the rest of the transaction, before any meter is locked: a correlator
-    // waiting for a meter this call holds must not be waited for in turn.
-    run::lock(client)?;
     let Some(device) = resolve_device(client, &alarm.substation_id, alarm.feeder_id.as_deref())?
     else {
         result.reason = Some(format!(
