@@ -31,6 +31,7 @@ SECTIONS = {
     "reliability": ("sql/functions/reliability.sql", True),
     "correlator-functions": ("sql/functions/correlator.sql", False),
     "views": ("sql/functions/views.sql", True),
+    "references": ("sql/schema/10_references.sql", False),
 }
 
 

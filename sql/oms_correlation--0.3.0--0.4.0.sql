@@ -1112,3 +1112,109 @@ SELECT 'scada', e.id::text, 'substation ' || e.substation_id || coalesce(', feed
 FROM @extschema@.scada_events e
 WHERE e.check_result ->> 'reason' LIKE 'unknown substation%';
 --@views-end
+
+--@references-begin
+-- The foreign keys of the tables the correlator fills (memberships, sources, timeline, customers
+-- out) are checked once per statement instead of once per row (issue 21). They stay declared, with
+-- their ON DELETE actions, and hold as before: what changes is how a new row's keys are checked.
+--
+-- PostgreSQL checks a foreign key with one query per inserted row, each planned, started and
+-- ended on its own: a storm batch writing 140,000 memberships spent a quarter of its time there.
+-- Here the per-row check triggers are disabled and one statement-level trigger per table checks
+-- every key the statement wrote in one query per key, locking the rows referred to (FOR KEY SHARE)
+-- as the per-row check does, so that a concurrent DELETE of one still waits or fails.
+--
+-- A dump restored with plain CREATE EXTENSION gets this again; a foreign key added by hand later
+-- keeps PostgreSQL's own per-row check.
+
+-- Raises foreign_key_violation as PostgreSQL does when a key of the statement's new rows names no
+-- row. Arguments, three per key: column, referenced table, constraint. An UPDATE checks only the
+-- keys its rows did not hold before, as PostgreSQL's own check does. Runs as the extension's
+-- owner, as PostgreSQL's checks run as the table's: locking a row needs rights that a role that
+-- may only insert lacks.
+CREATE FUNCTION @extschema@.oms_check_references() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = @extschema@, pg_catalog, pg_temp AS $$
+DECLARE
+    i int := 0;
+    key_column text;
+    referenced regclass;
+    new_keys text;
+    wanted bigint;
+    found bigint;
+    missing text;
+BEGIN
+    WHILE i + 2 < TG_NARGS LOOP
+        key_column := TG_ARGV[i];
+        referenced := TG_ARGV[i + 1]::regclass;
+        new_keys := CASE TG_OP
+            WHEN 'UPDATE' THEN format('SELECT %1$I AS k FROM new_rows EXCEPT SELECT %1$I FROM old_rows', key_column)
+            ELSE format('SELECT DISTINCT %I AS k FROM new_rows', key_column)
+        END;
+        EXECUTE format('SELECT count(k) FROM (%s) AS n', new_keys) INTO wanted;
+        IF wanted > 0 THEN
+            EXECUTE format('SELECT count(*) FROM (SELECT FROM %s r WHERE r.id IN (SELECT k FROM (%s) AS n) '
+                           'FOR KEY SHARE OF r) AS locked', referenced, new_keys) INTO found;
+            IF found < wanted THEN
+                EXECUTE format('SELECT n.k::text FROM (%s) AS n WHERE n.k IS NOT NULL '
+                               'AND NOT EXISTS (SELECT FROM %s r WHERE r.id = n.k) LIMIT 1',
+                               new_keys, referenced) INTO missing;
+                RAISE foreign_key_violation USING
+                    MESSAGE = format('insert or update on table "%s" violates foreign key constraint "%s"',
+                                     TG_TABLE_NAME, TG_ARGV[i + 2]),
+                    DETAIL = format('Key (%s)=(%s) is not present in table "%s".', key_column, missing,
+                                    (SELECT c.relname FROM pg_class c WHERE c.oid = referenced)),
+                    TABLE = TG_TABLE_NAME, CONSTRAINT = TG_ARGV[i + 2];
+            END IF;
+        END IF;
+        i := i + 3;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+-- Only the owner makes triggers with it (firing one needs no right).
+REVOKE ALL ON FUNCTION @extschema@.oms_check_references() FROM PUBLIC;
+
+-- Moves the checks of `target`'s single-column foreign keys onto `oms_check_references`: the
+-- per-row check triggers disabled, the statement-level ones made (again). Idempotent.
+CREATE FUNCTION @extschema@.oms_check_references_per_statement(target regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = @extschema@, pg_catalog, pg_temp AS $$
+DECLARE
+    fk record;
+    args text := '';
+BEGIN
+    FOR fk IN
+        SELECT c.conname, a.attname, c.confrelid::regclass AS referenced
+        FROM pg_constraint c
+        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+        JOIN pg_attribute r ON r.attrelid = c.confrelid AND r.attnum = c.confkey[1]
+        WHERE c.conrelid = target AND c.contype = 'f' AND cardinality(c.conkey) = 1 AND r.attname = 'id'
+        ORDER BY c.conname
+    LOOP
+        args := args || format('%s%L, %L, %L', CASE WHEN args = '' THEN '' ELSE ', ' END,
+                               fk.attname, fk.referenced::text, fk.conname);
+    END LOOP;
+    IF args = '' THEN
+        RETURN;
+    END IF;
+    FOR fk IN
+        SELECT t.tgname FROM pg_trigger t JOIN pg_constraint c ON c.oid = t.tgconstraint
+        WHERE t.tgrelid = target AND c.conrelid = target AND c.contype = 'f' AND cardinality(c.conkey) = 1
+          AND t.tgfoid IN ('pg_catalog."RI_FKey_check_ins"'::regproc, 'pg_catalog."RI_FKey_check_upd"'::regproc)
+          AND t.tgenabled <> 'D'
+    LOOP
+        EXECUTE format('ALTER TABLE %s DISABLE TRIGGER %I', target, fk.tgname);
+    END LOOP;
+    EXECUTE format('CREATE OR REPLACE TRIGGER oms_references_inserted AFTER INSERT ON %s '
+                   'REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT '
+                   'EXECUTE FUNCTION @extschema@.oms_check_references(%s)', target, args);
+    EXECUTE format('CREATE OR REPLACE TRIGGER oms_references_updated AFTER UPDATE ON %s '
+                   'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT '
+                   'EXECUTE FUNCTION @extschema@.oms_check_references(%s)', target, args);
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@.oms_check_references_per_statement(regclass) FROM PUBLIC;
+
+SELECT @extschema@.oms_check_references_per_statement(t)
+FROM unnest(ARRAY['@extschema@.oms_outage_meters', '@extschema@.oms_event_sources',
+                  '@extschema@.oms_event_timeline', '@extschema@.oms_outage_customers']::regclass[]) AS t;
+--@references-end

@@ -90,6 +90,12 @@ extension_sql_file!(
     name = "correlator_schema",
     requires = ["seed_and_dump"]
 );
+// After the adoption took the legacy tables in: their foreign keys are checked the same way.
+extension_sql_file!(
+    "../sql/schema/10_references.sql",
+    name = "references",
+    requires = ["adoption_take_in", "correlator_schema"]
+);
 extension_sql_file!(
     "../sql/functions/scope.sql",
     name = "scope",

@@ -131,8 +131,15 @@ def test_the_consumer_role_is_denied_every_table_and_view(db, pool, role):
 
 
 def test_only_the_ingest_functions_run_with_the_owners_rights(pool):
+    """And the trigger function that checks foreign keys per statement: PostgreSQL's own per-row
+    check runs as the table's owner too (locking the row referred to needs more than INSERT). No
+    one can call it: a trigger function is not callable, and making a trigger with it needs
+    EXECUTE, which only the owner has."""
     definer = query(pool, """SELECT p.proname::text FROM pg_depend d
                              JOIN pg_proc p ON p.oid = d.objid AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
                              WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'oms_correlation')
                                AND p.prosecdef ORDER BY 1""")
-    assert [r[0] for r in definer] == sorted(FUNCTIONS)
+    assert [r[0] for r in definer] == sorted(FUNCTIONS + ["oms_check_references"])
+    assert query(pool, """SELECT has_function_privilege('public', 'oms_check_references()', 'EXECUTE'),
+                                 has_function_privilege('public', 'oms_check_references_per_statement(regclass)',
+                                                        'EXECUTE')""") == [(False, False)]

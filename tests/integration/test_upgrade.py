@@ -39,6 +39,11 @@ SELECT 'view ' || viewname || ' ' || md5(definition) FROM pg_views WHERE scheman
 UNION ALL
 SELECT 'trigger ' || tgrelid::regclass || ' ' || tgname FROM pg_trigger WHERE NOT tgisinternal
 UNION ALL
+SELECT 'foreign key trigger ' || t.tgrelid::regclass || ' ' || c.conname || ' ' || t.tgfoid::regproc
+       || ' enabled=' || t.tgenabled::text
+FROM pg_trigger t JOIN pg_constraint c ON c.oid = t.tgconstraint
+WHERE t.tgisinternal AND c.contype = 'f' AND c.connamespace = 'public'::regnamespace
+UNION ALL
 SELECT 'event trigger ' || evtname || ' ' || evtevent || ' ' || evtfoid::regproc FROM pg_event_trigger
 ORDER BY 1
 """

@@ -1,0 +1,150 @@
+"""SPEC §3: foreign keys hold wherever a column names another table. The tables the correlator
+fills have their keys checked once per statement (sql/schema/10_references.sql, issue 21) instead
+of PostgreSQL's check per row: the same refusals, the same locks, the same ON DELETE actions."""
+
+import uuid
+
+import psycopg2
+import psycopg2.errors
+import pytest
+
+from conftest import dsn, run
+
+# (table, key column, referenced table): every single-column foreign key checked per statement.
+KEYS = [
+    ("oms_outage_meters", "outage_id", "oms_outage_events"),
+    ("oms_outage_meters", "meter_id", "oms_meters"),
+    ("oms_event_sources", "outage_event_id", "oms_outage_events"),
+    ("oms_event_timeline", "outage_event_id", "oms_outage_events"),
+    ("oms_outage_customers", "outage_id", "oms_outage_events"),
+    ("oms_outage_customers", "customer_id", "oms_customers"),
+]
+
+
+def constraint_of(db, table, column):
+    rows = run(db, """SELECT c.conname FROM pg_constraint c
+                      JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+                      WHERE c.conrelid = %s::regclass AND c.contype = 'f' AND a.attname = %s""",
+               (f"public.{table}", column))
+    assert len(rows) == 1, (table, column, rows)
+    return rows[0][0]
+
+
+@pytest.fixture
+def outage(db):
+    return run(db, """INSERT INTO public.oms_outage_events (event_id, status, first_detected_at, scope, device_key)
+                      VALUES ('OUT-REF-' || gen_random_uuid(), 'detected', now(), 'service', 'ref:' || gen_random_uuid())
+                      RETURNING id""")[0][0]
+
+
+@pytest.fixture
+def meter(db):
+    return run(db, "SELECT id FROM public.oms_meters ORDER BY meter_number LIMIT 1")[0][0]
+
+
+@pytest.fixture
+def customer(db):
+    return run(db, "SELECT id FROM public.oms_customers ORDER BY customer_id LIMIT 1")[0][0]
+
+
+def insert(db, table, outage, meter=None, customer=None, rows=1):
+    """Inserts `rows` rows into `table` naming these keys; returns the statement."""
+    if table == "oms_outage_meters":
+        sql = """INSERT INTO public.oms_outage_meters (outage_id, meter_id, off_at, customer_key, first_source)
+                 SELECT %s::uuid, %s::uuid, now() - g * interval '1 second', gen_random_uuid(), 'onu' FROM generate_series(1, %s) g"""
+        params = (outage, meter, rows)
+    elif table == "oms_event_sources":
+        sql = """INSERT INTO public.oms_event_sources (outage_event_id, source_type, source_event_id, source_table)
+                 SELECT %s::uuid, 'onu', 'REF-' || gen_random_uuid(), 'onu_events' FROM generate_series(1, %s)"""
+        params = (outage, rows)
+    elif table == "oms_event_timeline":
+        sql = """INSERT INTO public.oms_event_timeline (outage_event_id, event_type, status, description)
+                 SELECT %s::uuid, 'note', 'detected', 'a reference test' FROM generate_series(1, %s)"""
+        params = (outage, rows)
+    else:
+        sql = "INSERT INTO public.oms_outage_customers (outage_id, customer_id) VALUES (%s::uuid, %s::uuid)"
+        params = (outage, customer)
+    run(db, sql, params)
+
+
+def test_the_keys_stay_declared_and_are_checked_once_per_statement(db):
+    for table, column, referenced in KEYS:
+        name = constraint_of(db, table, column)
+        triggers = run(db, """SELECT t.tgfoid::regproc::text, t.tgenabled FROM pg_trigger t
+                              JOIN pg_constraint c ON c.oid = t.tgconstraint
+                              WHERE t.tgrelid = %s::regclass AND c.conname = %s ORDER BY 1""",
+                       (f"public.{table}", name))
+        assert triggers == [('"RI_FKey_check_ins"', "D"), ('"RI_FKey_check_upd"', "D")], (table, name)
+        # The ON DELETE action on the referenced table is PostgreSQL's own, untouched.
+        actions = run(db, """SELECT count(*) FROM pg_trigger t JOIN pg_constraint c ON c.oid = t.tgconstraint
+                             WHERE t.tgrelid = %s::regclass AND c.conname = %s AND t.tgenabled <> 'D'""",
+                      (f"public.{referenced}", name))
+        assert actions == [(2,)], (table, name)
+        statement_triggers = run(db, """SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass
+                                        AND tgname LIKE 'oms_references_%%' ORDER BY 1""", (f"public.{table}",))
+        assert statement_triggers == [("oms_references_inserted",), ("oms_references_updated",)], table
+
+
+@pytest.mark.parametrize("table,column,referenced", KEYS)
+def test_a_key_naming_no_row_is_refused_like_a_foreign_key(db, outage, meter, customer, table, column, referenced):
+    missing = str(uuid.uuid4())
+    keys = {"outage": outage, "meter": meter, "customer": customer}
+    keys[{"outage_id": "outage", "outage_event_id": "outage", "meter_id": "meter",
+          "customer_id": "customer"}[column]] = missing
+    with pytest.raises(psycopg2.errors.ForeignKeyViolation) as refused:
+        insert(db, table, **keys, rows=3)
+    diag = refused.value.diag
+    assert diag.constraint_name == constraint_of(db, table, column)
+    assert diag.message_primary == (f'insert or update on table "{table}" violates foreign key constraint '
+                                    f'"{diag.constraint_name}"')
+    assert diag.message_detail == f'Key ({column})=({missing}) is not present in table "{referenced}".'
+    # The good keys go through.
+    insert(db, table, outage, meter, customer)
+
+
+def test_one_bad_key_among_many_refuses_the_statement(db, outage, meter):
+    other = run(db, "SELECT id FROM public.oms_meters ORDER BY meter_number OFFSET 1 LIMIT 2")
+    missing = str(uuid.uuid4())
+    with pytest.raises(psycopg2.errors.ForeignKeyViolation) as refused:
+        run(db, """INSERT INTO public.oms_outage_meters (outage_id, meter_id, off_at, customer_key, first_source)
+                   SELECT %s::uuid, m, now(), m, 'onu' FROM unnest(%s::uuid[]) AS m""",
+            (outage, [str(other[0][0]), str(missing), str(other[1][0])]))
+    assert str(missing) in refused.value.diag.message_detail
+    assert run(db, "SELECT count(*) FROM public.oms_outage_meters WHERE outage_id = %s", (outage,)) == [(0,)]
+
+
+def test_an_update_is_checked_only_for_the_keys_it_brings(db, outage, meter):
+    insert(db, "oms_outage_meters", outage, meter, rows=2)
+    run(db, "UPDATE public.oms_outage_meters SET on_at = now() WHERE outage_id = %s", (outage,))
+    with pytest.raises(psycopg2.errors.ForeignKeyViolation):
+        run(db, "UPDATE public.oms_outage_meters SET outage_id = %s::uuid WHERE outage_id = %s", (str(uuid.uuid4()), outage))
+    assert run(db, "SELECT count(*) FROM public.oms_outage_meters WHERE outage_id = %s", (outage,)) == [(2,)]
+
+
+def test_deleting_an_outage_still_cascades(db, outage, meter):
+    for table in ("oms_outage_meters", "oms_event_sources", "oms_event_timeline"):
+        insert(db, table, outage, meter)
+    run(db, "DELETE FROM public.oms_outage_events WHERE id = %s", (outage,))
+    for table, column in (("oms_outage_meters", "outage_id"), ("oms_event_sources", "outage_event_id"),
+                          ("oms_event_timeline", "outage_event_id")):
+        assert run(db, f"SELECT count(*) FROM public.{table} WHERE {column} = %s", (outage,)) == [(0,)], table
+
+
+def test_a_row_referred_to_is_locked_until_the_writer_commits(db, outage, meter):
+    """As PostgreSQL's own check: a key the statement wrote is locked (FOR KEY SHARE), so the row
+    it names cannot be deleted under a writer that has not committed."""
+    writer = psycopg2.connect(dsn(db))
+    try:
+        with writer.cursor() as cur:
+            cur.execute("""INSERT INTO public.oms_outage_meters (outage_id, meter_id, off_at, customer_key, first_source)
+                           VALUES (%s, %s, now(), %s, 'onu')""", (outage, meter, meter))
+        with pytest.raises(psycopg2.errors.LockNotAvailable):
+            run(db, "SET lock_timeout = '300ms'; DELETE FROM public.oms_meters WHERE id = %s", (meter,))
+        with pytest.raises(psycopg2.errors.LockNotAvailable):
+            run(db, "SET lock_timeout = '300ms'; DELETE FROM public.oms_outage_events WHERE id = %s", (outage,))
+        writer.commit()
+    finally:
+        writer.close()
+    # Once committed, deleting the meter takes its memberships with it (ON DELETE CASCADE).
+    run(db, "DELETE FROM public.oms_meters WHERE id = %s", (meter,))
+    assert run(db, "SELECT count(*) FROM public.oms_outage_meters WHERE meter_id = %s", (meter,)) == [(0,)]
