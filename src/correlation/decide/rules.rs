@@ -201,6 +201,20 @@ impl RollUp {
                     self.feeder_fraction,
                 ))
     }
+
+    /// An upper bound of `feeder_rolls_up`, from counts that bound its arguments: DP outages that
+    /// began within the window (at least the DPs counted), spans (at least the meters off), and
+    /// outages (at least their devices). False only where `feeder_rolls_up` is false.
+    pub fn feeder_may_roll_up(
+        &self,
+        dp_outages: usize,
+        spans: usize,
+        active_meters: usize,
+        outages: usize,
+    ) -> bool {
+        dp_outages >= self.min_children.max(1)
+            || (outages >= 2 && fraction_reached(spans, active_meters, self.feeder_fraction))
+    }
 }
 
 fn fraction_reached(count: usize, of: usize, fraction: f64) -> bool {
@@ -397,6 +411,40 @@ mod tests {
         assert!(r.feeder_rolls_up(&[0], &thirty, w, 100, 2));
         assert!(!r.feeder_rolls_up(&[0], &thirty[..29], w, 100, 2));
         assert!(!r.feeder_rolls_up(&[0], &thirty, w, 100, 1));
+    }
+
+    #[test]
+    fn the_feeder_bound_never_says_no_where_the_feeder_rolls_up() {
+        // Every small case, with the counts the engine passes: DP outages in the window, spans,
+        // outages (each at least what feeder_rolls_up counts).
+        let w = 5 * MINUTE;
+        let times = [0, MINUTE, 4 * MINUTE, 6 * MINUTE, 12 * MINUTE];
+        let mut said_no = 0;
+        for min_children in 1..=3 {
+            for fraction in [0.1, 0.3, 0.5] {
+                let r = RollUp {
+                    min_children,
+                    feeder_fraction: fraction,
+                    ..RollUp::default()
+                };
+                for starts in 0..=times.len() {
+                    for offs in 0..=times.len() {
+                        for active in [0, 3, 10, 40] {
+                            for outages in 0..=3 {
+                                let (starts, offs) = (&times[..starts], &times[..offs]);
+                                let may =
+                                    r.feeder_may_roll_up(starts.len(), offs.len(), active, outages);
+                                if r.feeder_rolls_up(starts, offs, w, active, outages) {
+                                    assert!(may, "{min_children} {fraction} {starts:?} {offs:?} {active} {outages}");
+                                }
+                                said_no += usize::from(!may);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(said_no > 0, "a bound that never says no saves nothing");
     }
 
     #[test]
