@@ -32,6 +32,8 @@ SECTIONS = {
     "correlator-functions": ("sql/functions/correlator.sql", False),
     "views": ("sql/functions/views.sql", True),
     "references": ("sql/schema/10_references.sql", False),
+    "registry-generation": ("sql/schema/11_registry_generation.sql", False),
+    "keep-data": ("sql/functions/keep_data.sql", True),
 }
 
 

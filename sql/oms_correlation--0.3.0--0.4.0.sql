@@ -1218,3 +1218,82 @@ SELECT @extschema@.oms_check_references_per_statement(t)
 FROM unnest(ARRAY['@extschema@.oms_outage_meters', '@extschema@.oms_event_sources',
                   '@extschema@.oms_event_timeline', '@extschema@.oms_outage_customers']::regclass[]) AS t;
 --@references-end
+
+--@registry-generation-begin
+-- How many active meters each DP and feeder has is what a roll-up weighs (SPEC §5.3). Counting
+-- them read the registry of every feeder a batch touched, on every batch: a tenth of a storm's
+-- correlation. The correlator keeps the counts between batches (src/correlation/load.rs) for as
+-- long as this sequence stands still; every statement that can change a count moves it. A
+-- sequence, not a row: a DBA's change never waits for the correlator, nor it for them. Moved
+-- by a change that then rolls back, it only makes the correlator count again.
+CREATE SEQUENCE @extschema@.oms_registry_generation;
+-- Any role that may change the registry may move it.
+GRANT USAGE ON SEQUENCE @extschema@.oms_registry_generation TO PUBLIC;
+
+CREATE FUNCTION @extschema@.oms_registry_changed() RETURNS trigger
+LANGUAGE plpgsql SET search_path = @extschema@, pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM pg_catalog.nextval('@extschema@.oms_registry_generation');
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER oms_registry_changed AFTER INSERT OR DELETE OR UPDATE OF status, feeder_id, dp_id
+    ON @extschema@.oms_meters FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.oms_registry_changed();
+CREATE TRIGGER oms_registry_truncated AFTER TRUNCATE
+    ON @extschema@.oms_meters FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.oms_registry_changed();
+CREATE TRIGGER oms_registry_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE
+    ON @extschema@.network_feeder_meters FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.oms_registry_changed();
+CREATE TRIGGER oms_registry_changed AFTER INSERT OR DELETE OR UPDATE OF feeder_id
+    ON @extschema@.network_distribution_points FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.oms_registry_changed();
+CREATE TRIGGER oms_registry_truncated AFTER TRUNCATE
+    ON @extschema@.network_distribution_points FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.oms_registry_changed();
+--@registry-generation-end
+
+--@keep-data-begin
+-- SELECT oms_keep_data_on_drop() (see drop_guard.sql): detaches every data table and sequence from
+-- the extension so that DROP EXTENSION leaves them. Their defaults stop calling the extension's
+-- uuid function (gen_random_uuid() instead), and they lose the triggers that belong to the
+-- extension; the foreign keys it checked once per statement (sql/schema/10_references.sql) get
+-- PostgreSQL's own per-row checks back. The registry generation is no data: it goes with the
+-- extension.
+CREATE OR REPLACE FUNCTION @extschema@.oms_keep_data_on_drop()
+RETURNS int
+LANGUAGE plpgsql VOLATILE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+DECLARE
+    member record;
+    kept int := 0;
+BEGIN
+    FOR member IN
+        SELECT c.oid::regclass AS rel, c.relkind
+        FROM pg_depend d
+        JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'oms_correlation'
+        JOIN pg_class c ON c.oid = d.objid AND d.classid = 'pg_class'::regclass AND d.deptype = 'e'
+        WHERE c.relkind IN ('r', 'p', 'S') AND c.oid <> '@extschema@.oms_registry_generation'::regclass
+        ORDER BY c.relkind DESC
+    LOOP
+        IF member.relkind IN ('r', 'p') THEN
+            EXECUTE (SELECT coalesce(string_agg(format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT pg_catalog.gen_random_uuid()',
+                                              member.rel, a.attname), '; '), 'SELECT 1')
+                     FROM pg_attrdef ad JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
+                     WHERE ad.adrelid = member.rel AND pg_get_expr(ad.adbin, ad.adrelid) LIKE '%oms_uuid_v7()%');
+            EXECUTE (SELECT coalesce(string_agg(format('DROP TRIGGER %I ON %s', t.tgname, member.rel), '; '), 'SELECT 1')
+                     FROM pg_trigger t WHERE t.tgrelid = member.rel AND NOT t.tgisinternal);
+            EXECUTE (SELECT coalesce(string_agg(format('ALTER TABLE %s ENABLE TRIGGER %I', member.rel, t.tgname), '; '),
+                                     'SELECT 1')
+                     FROM pg_trigger t
+                     WHERE t.tgrelid = member.rel AND t.tgisinternal AND t.tgenabled = 'D'
+                       AND t.tgfoid IN ('pg_catalog."RI_FKey_check_ins"'::regproc,
+                                        'pg_catalog."RI_FKey_check_upd"'::regproc));
+            EXECUTE format('ALTER EXTENSION oms_correlation DROP TABLE %s', member.rel);
+        ELSE
+            EXECUTE format('ALTER EXTENSION oms_correlation DROP SEQUENCE %s', member.rel);
+        END IF;
+        kept := kept + 1;
+    END LOOP;
+    RETURN kept;
+END
+$$;
+--@keep-data-end

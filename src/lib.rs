@@ -97,6 +97,11 @@ extension_sql_file!(
     requires = ["adoption_take_in", "correlator_schema"]
 );
 extension_sql_file!(
+    "../sql/schema/11_registry_generation.sql",
+    name = "registry_generation",
+    requires = ["adoption_take_in", "correlator_schema"]
+);
+extension_sql_file!(
     "../sql/functions/scope.sql",
     name = "scope",
     requires = ["adoption_take_in"]
@@ -170,6 +175,11 @@ extension_sql_file!(
     "../sql/functions/drop_guard.sql",
     name = "drop_guard",
     requires = ["adoption_take_in", api::helpers::oms_uuid_v7]
+);
+extension_sql_file!(
+    "../sql/functions/keep_data.sql",
+    name = "keep_data",
+    requires = ["drop_guard", "references", "registry_generation"]
 );
 
 #[cfg(any(test, feature = "pg_test"))]

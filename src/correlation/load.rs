@@ -245,31 +245,6 @@ FROM scada_events e WHERE e.id = ANY ($1)
 const MONITORED: &str =
     "SELECT f.id, 1::int8 FROM network_feeders f WHERE f.id = ANY ($1) AND f.scada_monitored";
 
-const DP_ACTIVE: &str = r#"
-SELECT m.dp_id, count(*)::int8 FROM oms_meters m
-WHERE m.dp_id = ANY ($1) AND m.status = 'active' GROUP BY m.dp_id
-"#;
-
-// A feeder's active meters: its own, those mapped to it, and its DPs' that name no feeder. Each
-// part in one pass over all the feeders asked for (a subquery per feeder read the meters thrice).
-const FEEDER_ACTIVE: &str = r#"
-WITH own AS (
-    SELECT m.feeder_id AS id, count(*) AS n FROM oms_meters m
-    WHERE m.feeder_id = ANY ($1) AND m.status = 'active' GROUP BY 1
-), mapped AS (
-    SELECT fm.feeder_id AS id, count(*) AS n FROM network_feeder_meters fm JOIN oms_meters m ON m.id = fm.meter_id
-    WHERE fm.feeder_id = ANY ($1) AND m.feeder_id IS NULL AND m.status = 'active' GROUP BY 1
-), through_dp AS (
-    SELECT dp.feeder_id AS id, count(*) AS n FROM network_distribution_points dp JOIN oms_meters m ON m.dp_id = dp.id
-    WHERE dp.feeder_id = ANY ($1) AND m.feeder_id IS NULL AND m.status = 'active'
-      AND NOT EXISTS (SELECT FROM network_feeder_meters fm WHERE fm.meter_id = m.id)
-    GROUP BY 1
-)
-SELECT f.id, (coalesce(own.n, 0) + coalesce(mapped.n, 0) + coalesce(through_dp.n, 0))::int8
-FROM unnest($1::uuid[]) AS f(id)
-LEFT JOIN own ON own.id = f.id LEFT JOIN mapped ON mapped.id = f.id LEFT JOIN through_dp ON through_dp.id = f.id
-"#;
-
 // Each meter's power changes since $2, for flapping (SPEC §5.7), where there are more than $3.
 const POWER_CHANGES: &str = r#"
 SELECT e.meter_id, array_agg(e.event_timestamp ORDER BY e.event_timestamp)
@@ -434,8 +409,7 @@ pub fn areas(client: &mut SpiClient<'_>, batch: &Batch) -> SpiResult<Vec<AreaInp
         .filter_map(|m| places.get(m).and_then(|p| p.dp))
         .collect();
     let feeders: BTreeSet<Id> = places.values().filter_map(|p| p.feeder).collect();
-    let dp_active = counts(client, DP_ACTIVE, &dps)?;
-    let feeder_active = counts(client, FEEDER_ACTIVE, &feeders)?;
+    let (dp_active, feeder_active) = super::active_counts::active(client, &dps, &feeders)?;
     let monitored: BTreeSet<Id> = counts(client, MONITORED, &feeders)?.into_keys().collect();
     let earliest = starts.values().map(|s| s.t0).min().unwrap_or(0);
     let power_changes = power_changes(

@@ -39,7 +39,10 @@ def fingerprints(database):
             cur.execute(f"""SELECT count(*), md5(coalesce(string_agg(r, '|' ORDER BY r), ''))
                             FROM (SELECT to_jsonb(t)::text AS r FROM public.{table} t) AS rows""")
             out[table] = cur.fetchone()
-        cur.execute("SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1")
+        # oms_registry_generation counts registry changes for the correlator's cache; it is no
+        # data, and restoring the rows moves it.
+        cur.execute("""SELECT sequencename, last_value FROM pg_sequences
+                       WHERE schemaname = 'public' AND sequencename <> 'oms_registry_generation' ORDER BY 1""")
         out["sequences"] = cur.fetchall()
     conn.close()
     return out

@@ -148,3 +148,17 @@ def test_a_row_referred_to_is_locked_until_the_writer_commits(db, outage, meter)
     # Once committed, deleting the meter takes its memberships with it (ON DELETE CASCADE).
     run(db, "DELETE FROM public.oms_meters WHERE id = %s", (meter,))
     assert run(db, "SELECT count(*) FROM public.oms_outage_meters WHERE meter_id = %s", (meter,)) == [(0,)]
+
+
+def test_tables_kept_on_drop_get_postgresqls_own_checks_back(db, outage, meter):
+    """oms_keep_data_on_drop() detaches the tables with their data: without the extension's
+    statement-level checks, PostgreSQL's per-row checks are enabled again, so the keys still hold."""
+    run(db, "SELECT oms_keep_data_on_drop()")
+    for table, column, _ in KEYS:
+        name = constraint_of(db, table, column)
+        assert run(db, """SELECT t.tgenabled FROM pg_trigger t JOIN pg_constraint c ON c.oid = t.tgconstraint
+                          WHERE t.tgrelid = %s::regclass AND c.conname = %s""",
+                   (f"public.{table}", name)) == [("O",), ("O",)], (table, name)
+    assert run(db, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'oms_references_%%'") == [(0,)]
+    with pytest.raises(psycopg2.errors.ForeignKeyViolation):
+        insert(db, "oms_outage_meters", outage, str(uuid.uuid4()))

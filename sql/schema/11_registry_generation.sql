@@ -1,0 +1,28 @@
+-- How many active meters each DP and feeder has is what a roll-up weighs (SPEC §5.3). Counting
+-- them read the registry of every feeder a batch touched, on every batch: a tenth of a storm's
+-- correlation. The correlator keeps the counts between batches (src/correlation/load.rs) for as
+-- long as this sequence stands still; every statement that can change a count moves it. A
+-- sequence, not a row: a DBA's change never waits for the correlator, nor it for them. Moved
+-- by a change that then rolls back, it only makes the correlator count again.
+CREATE SEQUENCE @extschema@.oms_registry_generation;
+-- Any role that may change the registry may move it.
+GRANT USAGE ON SEQUENCE @extschema@.oms_registry_generation TO PUBLIC;
+
+CREATE FUNCTION @extschema@.oms_registry_changed() RETURNS trigger
+LANGUAGE plpgsql SET search_path = @extschema@, pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM pg_catalog.nextval('@extschema@.oms_registry_generation');
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER oms_registry_changed AFTER INSERT OR DELETE OR UPDATE OF status, feeder_id, dp_id
+    ON @extschema@.oms_meters FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.oms_registry_changed();
+CREATE TRIGGER oms_registry_truncated AFTER TRUNCATE
+    ON @extschema@.oms_meters FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.oms_registry_changed();
+CREATE TRIGGER oms_registry_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE
+    ON @extschema@.network_feeder_meters FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.oms_registry_changed();
+CREATE TRIGGER oms_registry_changed AFTER INSERT OR DELETE OR UPDATE OF feeder_id
+    ON @extschema@.network_distribution_points FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.oms_registry_changed();
+CREATE TRIGGER oms_registry_truncated AFTER TRUNCATE
+    ON @extschema@.network_distribution_points FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.oms_registry_changed();
