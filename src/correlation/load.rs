@@ -46,8 +46,16 @@ const PLACES: &str = concat!(
     ")\nSELECT meter_id, customer_id, onu_id, dp_id, feeder_id, substation_id FROM located"
 );
 
-/// Where the meters hang.
+/// Where the meters hang (through `registry_cache`, which keeps them between batches).
 pub fn places(client: &mut SpiClient<'_>, meters: &[Id]) -> SpiResult<HashMap<Id, Place>> {
+    super::registry_cache::places(client, meters)
+}
+
+/// Where the meters hang, as the registry says now.
+pub(super) fn read_places(
+    client: &mut SpiClient<'_>,
+    meters: &[Id],
+) -> SpiResult<HashMap<Id, Place>> {
     let mut places = HashMap::with_capacity(meters.len());
     if meters.is_empty() {
         return Ok(places);
@@ -409,7 +417,7 @@ pub fn areas(client: &mut SpiClient<'_>, batch: &Batch) -> SpiResult<Vec<AreaInp
         .filter_map(|m| places.get(m).and_then(|p| p.dp))
         .collect();
     let feeders: BTreeSet<Id> = places.values().filter_map(|p| p.feeder).collect();
-    let (dp_active, feeder_active) = super::active_counts::active(client, &dps, &feeders)?;
+    let (dp_active, feeder_active) = super::registry_cache::active(client, &dps, &feeders)?;
     let monitored: BTreeSet<Id> = counts(client, MONITORED, &feeders)?.into_keys().collect();
     let earliest = starts.values().map(|s| s.t0).min().unwrap_or(0);
     let power_changes = power_changes(

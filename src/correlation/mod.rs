@@ -11,18 +11,18 @@
 //! - `model`: the vocabulary the three share (devices, areas, inputs, stored rows);
 //! - `worker`: the background worker that drains the queue, a batch per transaction;
 //! - `scada_alarm`: a SCADA alarm's own call: checked, then applied by the correlator;
-//! - `active_counts`: each DP's and feeder's active meters, kept between batches;
+//! - `registry_cache`: meters' places and DPs' and feeders' active meters, kept between batches;
 //! - `storm`: storm mode, decided in event time from the power-off signals;
 //! - `declaration`: the outage declaration delay between batches (pending areas, momentary
 //!   interruptions);
 //! - `stream`: the `oms_outage` announcements.
 
-mod active_counts;
 pub mod decide;
 pub mod declaration;
 pub mod load;
 pub mod model;
 pub mod queue;
+mod registry_cache;
 pub mod run;
 pub mod scada_alarm;
 pub mod scada_result;

@@ -1,8 +1,9 @@
-//! Active meters per DP and per feeder (what a roll-up weighs, SPEC §5.3), kept in the backend
-//! between batches. Counting them read the registry of every feeder a batch touched, on every
-//! batch. They are counted again only when `oms_registry_generation` has moved (every statement
-//! that can change a count moves it: sql/schema/11_registry_generation.sql) and after any
-//! aborted transaction or subtransaction, whose uncommitted changes they may have counted.
+//! What the correlator reads of the registry, kept in the backend between batches: where each
+//! meter hangs (its place) and how many active meters each DP and feeder has (what a roll-up
+//! weighs, SPEC §5.3). Reading them again for every batch read the registry of every feeder the
+//! batch touched. They are read again only when `oms_registry_generation` has moved (every
+//! statement that can change a place or a count moves it: sql/schema/11_registry_generation.sql)
+//! and after any aborted transaction or subtransaction, whose uncommitted changes they may hold.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -11,7 +12,7 @@ use pgrx::pg_sys;
 use pgrx::spi::{SpiClient, SpiResult};
 
 use super::load::{id, pg};
-use super::model::Id;
+use super::model::{Id, Place};
 use crate::db::{arg, execute};
 
 const DP_ACTIVE: &str = r#"
@@ -45,15 +46,45 @@ SELECT 'oms_registry_generation'::regclass::oid::int8, last_value, is_called FRO
 "#;
 
 #[derive(Default)]
-struct Counts {
+struct Kept {
     generation: Option<(i64, i64, bool)>,
     dp: HashMap<Id, usize>,
     feeder: HashMap<Id, usize>,
+    places: HashMap<Id, Place>,
 }
 
+/// Past this many places the backend starts again: a bound on its memory (a meter's place is about
+/// a hundred bytes).
+const MOST_PLACES: usize = 2_000_000;
+
 thread_local! {
-    static KEPT: RefCell<Counts> = RefCell::new(Counts::default());
+    static KEPT: RefCell<Kept> = RefCell::new(Kept::default());
+    // Set by the abort callbacks, which must not borrow KEPT: an abort may come while it is borrowed.
+    static ABORTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static CALLBACKS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Where each of these meters hangs (meters the registry does not have are left out).
+pub fn places(client: &mut SpiClient<'_>, meters: &[Id]) -> SpiResult<HashMap<Id, Place>> {
+    let generation = generation(client)?;
+    KEPT.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        kept.keep_only(generation);
+        if kept.places.len() + meters.len() > MOST_PLACES {
+            kept.places.clear();
+        }
+        let missing: Vec<Id> = meters
+            .iter()
+            .filter(|m| !kept.places.contains_key(m))
+            .copied()
+            .collect();
+        let read = super::load::read_places(client, &missing)?;
+        kept.places.extend(read);
+        Ok(meters
+            .iter()
+            .filter_map(|m| kept.places.get(m).map(|p| (*m, *p)))
+            .collect())
+    })
 }
 
 /// Each DP's and each feeder's active meters (devices with none are left out).
@@ -62,28 +93,43 @@ pub fn active(
     dps: &BTreeSet<Id>,
     feeders: &BTreeSet<Id>,
 ) -> SpiResult<(HashMap<Id, usize>, HashMap<Id, usize>)> {
-    forget_on_abort();
-    // Read before counting: a change that commits in between moves it past what is kept.
-    let generation = execute(client, GENERATION, &[])?
-        .first()
-        .get_three::<i64, i64, bool>()?;
-    let generation = match generation {
-        (Some(oid), Some(value), Some(called)) => Some((oid, value, called)),
-        _ => None,
-    };
+    let generation = generation(client)?;
     KEPT.with(|kept| {
         let mut kept = kept.borrow_mut();
-        if kept.generation != generation || generation.is_none() {
-            *kept = Counts {
-                generation,
-                ..Counts::default()
-            };
-        }
+        kept.keep_only(generation);
         let kept = &mut *kept;
         let dp = fill(client, DP_ACTIVE, dps, &mut kept.dp)?;
         let feeder = fill(client, FEEDER_ACTIVE, feeders, &mut kept.feeder)?;
         Ok((dp, feeder))
     })
+}
+
+impl Kept {
+    /// Starts again unless what is kept was read at this generation, and no abort came since.
+    fn keep_only(&mut self, generation: Option<(i64, i64, bool)>) {
+        let aborted = ABORTED.with(|a| a.replace(false));
+        if aborted || self.generation != generation || generation.is_none() {
+            *self = Kept {
+                generation,
+                ..Kept::default()
+            };
+        }
+    }
+}
+
+/// Where the registry generation stands. Read before the registry: a change that commits in
+/// between moves it past what is then kept.
+fn generation(client: &mut SpiClient<'_>) -> SpiResult<Option<(i64, i64, bool)>> {
+    forget_on_abort();
+    Ok(
+        match execute(client, GENERATION, &[])?
+            .first()
+            .get_three::<i64, i64, bool>()?
+        {
+            (Some(oid), Some(value), Some(called)) => Some((oid, value, called)),
+            _ => None,
+        },
+    )
 }
 
 /// Counts the devices not kept yet, then answers for all of them from what is kept.
@@ -114,10 +160,10 @@ fn fill(
 }
 
 fn forget() {
-    KEPT.with(|kept| *kept.borrow_mut() = Counts::default());
+    ABORTED.with(|a| a.set(true));
 }
 
-/// Registers, once per backend, the callbacks that drop the counts when a transaction or
+/// Registers, once per backend, the callbacks that drop what is kept when a transaction or
 /// subtransaction aborts.
 fn forget_on_abort() {
     if CALLBACKS.with(|c| c.replace(true)) {

@@ -1,6 +1,7 @@
-"""The active meters a roll-up weighs (SPEC §5.3) are kept by the correlator between batches
-(src/correlation/active_counts.rs) and counted again whenever the registry changes them: a DBA's
-change takes effect at the next batch, committed or not at all."""
+"""What the correlator reads of the registry (where meters hang, SPEC §5.1; the active meters a
+roll-up weighs, §5.3) is kept between batches (src/correlation/registry_cache.rs) and read again
+whenever the registry changes it: a DBA's change takes effect at the next batch, committed or not
+at all."""
 
 import json
 
@@ -58,3 +59,14 @@ def test_a_count_taken_in_a_transaction_that_rolls_back_is_not_kept(db, grid):
         conn.close()
     assert dp_rows(grid) == []
     assert [row[1] for row in picture(grid)] == ["service"] * 4
+
+
+def test_a_meter_given_another_customer_between_batches_is_counted_for_it(db, pool):
+    build_grid(pool, feeders=("A",), dps=2, meters_per_dp=10, onus={})
+    play(pool, [kaifa("E-A1-05", "10:00"), kaifa("E-A1-05", "10:01", restored=True)])
+    query(pool, "UPDATE oms_meters SET customer_id = (SELECT id FROM oms_customers WHERE customer_id = 'CE-A2-09') "
+                "WHERE meter_number = 'E-A1-05'")
+    play(pool, [kaifa("E-A1-05", "10:30")])
+    assert query(pool, """SELECT c.customer_id FROM oms_outage_meters om JOIN oms_meters m ON m.id = om.meter_id
+                          JOIN oms_customers c ON c.id = om.customer_id
+                          WHERE m.meter_number = 'E-A1-05' AND om.on_at IS NULL""") == [("CE-A2-09",)]
