@@ -1128,10 +1128,11 @@ WHERE e.check_result ->> 'reason' LIKE 'unknown substation%';
 -- keeps PostgreSQL's own per-row check.
 
 -- Raises foreign_key_violation as PostgreSQL does when a key of the statement's new rows names no
--- row. Arguments, three per key: column, referenced table, constraint. An UPDATE checks only the
--- keys its rows did not hold before, as PostgreSQL's own check does. Runs as the extension's
--- owner, as PostgreSQL's checks run as the table's: locking a row needs rights that a role that
--- may only insert lacks.
+-- row. Arguments, three per key: column, referenced table, constraint. An UPDATE checks every key
+-- its new rows hold: PostgreSQL checks only the keys a row changed, which a statement-level
+-- trigger cannot tell apart (rows cannot be paired across the old and new tables), so it locks a
+-- little more than PostgreSQL would, never less. Runs as the extension's owner, as PostgreSQL's
+-- checks run as the table's: locking a row needs rights that a role that may only insert lacks.
 CREATE FUNCTION @extschema@.oms_check_references() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = @extschema@, pg_catalog, pg_temp AS $$
 DECLARE
@@ -1146,10 +1147,7 @@ BEGIN
     WHILE i + 2 < TG_NARGS LOOP
         key_column := TG_ARGV[i];
         referenced := TG_ARGV[i + 1]::regclass;
-        new_keys := CASE TG_OP
-            WHEN 'UPDATE' THEN format('SELECT %1$I AS k FROM new_rows EXCEPT SELECT %1$I FROM old_rows', key_column)
-            ELSE format('SELECT DISTINCT %I AS k FROM new_rows', key_column)
-        END;
+        new_keys := format('SELECT DISTINCT %I AS k FROM new_rows', key_column);
         EXECUTE format('SELECT count(k) FROM (%s) AS n', new_keys) INTO wanted;
         IF wanted > 0 THEN
             EXECUTE format('SELECT count(*) FROM (SELECT FROM %s r WHERE r.id IN (SELECT k FROM (%s) AS n) '
@@ -1174,16 +1172,22 @@ $$;
 -- Only the owner makes triggers with it (firing one needs no right).
 REVOKE ALL ON FUNCTION @extschema@.oms_check_references() FROM PUBLIC;
 
--- Moves the checks of `target`'s single-column foreign keys onto `oms_check_references`: the
--- per-row check triggers disabled, the statement-level ones made (again). Idempotent.
+-- Moves the checks of `target`'s single-column foreign keys to a referenced `id` onto
+-- `oms_check_references`: their per-row check triggers disabled, the statement-level ones made
+-- (again). Idempotent. Other foreign keys keep PostgreSQL's per-row check.
 CREATE FUNCTION @extschema@.oms_check_references_per_statement(target regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = @extschema@, pg_catalog, pg_temp AS $$
 DECLARE
     fk record;
     args text := '';
+    per_row name[] := '{}';
 BEGIN
     FOR fk IN
-        SELECT c.conname, a.attname, c.confrelid::regclass AS referenced
+        SELECT c.conname, a.attname, c.confrelid::regclass AS referenced,
+               ARRAY(SELECT t.tgname FROM pg_trigger t
+                     WHERE t.tgconstraint = c.oid AND t.tgrelid = target AND t.tgenabled <> 'D'
+                       AND t.tgfoid IN ('pg_catalog."RI_FKey_check_ins"'::regproc,
+                                        'pg_catalog."RI_FKey_check_upd"'::regproc)) AS checks
         FROM pg_constraint c
         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
         JOIN pg_attribute r ON r.attrelid = c.confrelid AND r.attnum = c.confkey[1]
@@ -1192,24 +1196,20 @@ BEGIN
     LOOP
         args := args || format('%s%L, %L, %L', CASE WHEN args = '' THEN '' ELSE ', ' END,
                                fk.attname, fk.referenced::text, fk.conname);
+        per_row := per_row || fk.checks;
     END LOOP;
     IF args = '' THEN
         RETURN;
     END IF;
-    FOR fk IN
-        SELECT t.tgname FROM pg_trigger t JOIN pg_constraint c ON c.oid = t.tgconstraint
-        WHERE t.tgrelid = target AND c.conrelid = target AND c.contype = 'f' AND cardinality(c.conkey) = 1
-          AND t.tgfoid IN ('pg_catalog."RI_FKey_check_ins"'::regproc, 'pg_catalog."RI_FKey_check_upd"'::regproc)
-          AND t.tgenabled <> 'D'
-    LOOP
-        EXECUTE format('ALTER TABLE %s DISABLE TRIGGER %I', target, fk.tgname);
-    END LOOP;
     EXECUTE format('CREATE OR REPLACE TRIGGER oms_references_inserted AFTER INSERT ON %s '
                    'REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT '
                    'EXECUTE FUNCTION @extschema@.oms_check_references(%s)', target, args);
     EXECUTE format('CREATE OR REPLACE TRIGGER oms_references_updated AFTER UPDATE ON %s '
-                   'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT '
+                   'REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT '
                    'EXECUTE FUNCTION @extschema@.oms_check_references(%s)', target, args);
+    FOR i IN 1 .. coalesce(cardinality(per_row), 0) LOOP
+        EXECUTE format('ALTER TABLE %s DISABLE TRIGGER %I', target, per_row[i]);
+    END LOOP;
 END
 $$;
 REVOKE ALL ON FUNCTION @extschema@.oms_check_references_per_statement(regclass) FROM PUBLIC;
@@ -1223,21 +1223,30 @@ FROM unnest(ARRAY['@extschema@.oms_outage_meters', '@extschema@.oms_event_source
 -- Where each meter hangs and how many active meters each DP and feeder has are what the
 -- correlator reads of the registry (SPEC §5.3). Reading them for every batch read the registry of
 -- every feeder the batch touched: a fifth of a storm's correlation. The correlator keeps them
--- between batches (src/correlation/registry_cache.rs) for as long as this sequence stands still;
--- every statement that can change a place or a count moves it. A sequence, not a row: a DBA's
--- change never waits for the correlator, nor it for them. Moved by a change that then rolls back,
--- it only makes the correlator read again.
-CREATE SEQUENCE @extschema@.oms_registry_generation;
--- Any role that may change the registry may move it.
-GRANT USAGE ON SEQUENCE @extschema@.oms_registry_generation TO PUBLIC;
+-- between batches (src/correlation/registry_cache.rs) for as long as this generation stands still;
+-- every statement that can change a place or a count moves it.
+--
+-- A row, so that it moves when the change commits, together with it: a sequence moved by a change
+-- not yet committed would let the correlator keep what it read before the change under the new
+-- generation. The correlator only reads it; two DBAs' changes to the registry wait for each other
+-- here until the first commits.
+CREATE TABLE @extschema@.oms_registry_generation (
+    id          integer PRIMARY KEY CHECK (id = 1),
+    generation  bigint NOT NULL
+);
+INSERT INTO @extschema@.oms_registry_generation VALUES (1, 0);
 
+-- Runs as the extension's owner: a role that may change the registry need not have rights on
+-- the extension's own tables.
 CREATE FUNCTION @extschema@.oms_registry_changed() RETURNS trigger
-LANGUAGE plpgsql SET search_path = @extschema@, pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = @extschema@, pg_catalog, pg_temp AS $$
 BEGIN
-    PERFORM pg_catalog.nextval('@extschema@.oms_registry_generation');
+    UPDATE @extschema@.oms_registry_generation SET generation = generation + 1 WHERE id = 1;
     RETURN NULL;
 END
 $$;
+-- Only the owner makes triggers with it (firing one needs no right).
+REVOKE ALL ON FUNCTION @extschema@.oms_registry_changed() FROM PUBLIC;
 
 CREATE TRIGGER oms_registry_changed
     AFTER INSERT OR DELETE OR UPDATE OF status, customer_id, onu_id, dp_id, feeder_id, substation_id
@@ -1256,6 +1265,15 @@ CREATE TRIGGER oms_registry_changed AFTER INSERT OR DELETE OR UPDATE OF substati
     ON @extschema@.network_feeders FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.oms_registry_changed();
 CREATE TRIGGER oms_registry_truncated AFTER TRUNCATE
     ON @extschema@.network_feeders FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.oms_registry_changed();
+-- Replica mode (logical replication's apply, a restore run in it) changes the registry too.
+ALTER TABLE @extschema@.oms_meters ENABLE ALWAYS TRIGGER oms_registry_changed;
+ALTER TABLE @extschema@.oms_meters ENABLE ALWAYS TRIGGER oms_registry_truncated;
+ALTER TABLE @extschema@.network_feeder_meters ENABLE ALWAYS TRIGGER oms_registry_changed;
+ALTER TABLE @extschema@.network_distribution_points ENABLE ALWAYS TRIGGER oms_registry_changed;
+ALTER TABLE @extschema@.network_distribution_points ENABLE ALWAYS TRIGGER oms_registry_truncated;
+ALTER TABLE @extschema@.network_substation_meters ENABLE ALWAYS TRIGGER oms_registry_changed;
+ALTER TABLE @extschema@.network_feeders ENABLE ALWAYS TRIGGER oms_registry_changed;
+ALTER TABLE @extschema@.network_feeders ENABLE ALWAYS TRIGGER oms_registry_truncated;
 --@registry-generation-end
 
 --@keep-data-begin

@@ -12,10 +12,11 @@
 -- keeps PostgreSQL's own per-row check.
 
 -- Raises foreign_key_violation as PostgreSQL does when a key of the statement's new rows names no
--- row. Arguments, three per key: column, referenced table, constraint. An UPDATE checks only the
--- keys its rows did not hold before, as PostgreSQL's own check does. Runs as the extension's
--- owner, as PostgreSQL's checks run as the table's: locking a row needs rights that a role that
--- may only insert lacks.
+-- row. Arguments, three per key: column, referenced table, constraint. An UPDATE checks every key
+-- its new rows hold: PostgreSQL checks only the keys a row changed, which a statement-level
+-- trigger cannot tell apart (rows cannot be paired across the old and new tables), so it locks a
+-- little more than PostgreSQL would, never less. Runs as the extension's owner, as PostgreSQL's
+-- checks run as the table's: locking a row needs rights that a role that may only insert lacks.
 CREATE FUNCTION @extschema@.oms_check_references() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = @extschema@, pg_catalog, pg_temp AS $$
 DECLARE
@@ -30,10 +31,7 @@ BEGIN
     WHILE i + 2 < TG_NARGS LOOP
         key_column := TG_ARGV[i];
         referenced := TG_ARGV[i + 1]::regclass;
-        new_keys := CASE TG_OP
-            WHEN 'UPDATE' THEN format('SELECT %1$I AS k FROM new_rows EXCEPT SELECT %1$I FROM old_rows', key_column)
-            ELSE format('SELECT DISTINCT %I AS k FROM new_rows', key_column)
-        END;
+        new_keys := format('SELECT DISTINCT %I AS k FROM new_rows', key_column);
         EXECUTE format('SELECT count(k) FROM (%s) AS n', new_keys) INTO wanted;
         IF wanted > 0 THEN
             EXECUTE format('SELECT count(*) FROM (SELECT FROM %s r WHERE r.id IN (SELECT k FROM (%s) AS n) '
@@ -58,16 +56,22 @@ $$;
 -- Only the owner makes triggers with it (firing one needs no right).
 REVOKE ALL ON FUNCTION @extschema@.oms_check_references() FROM PUBLIC;
 
--- Moves the checks of `target`'s single-column foreign keys onto `oms_check_references`: the
--- per-row check triggers disabled, the statement-level ones made (again). Idempotent.
+-- Moves the checks of `target`'s single-column foreign keys to a referenced `id` onto
+-- `oms_check_references`: their per-row check triggers disabled, the statement-level ones made
+-- (again). Idempotent. Other foreign keys keep PostgreSQL's per-row check.
 CREATE FUNCTION @extschema@.oms_check_references_per_statement(target regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = @extschema@, pg_catalog, pg_temp AS $$
 DECLARE
     fk record;
     args text := '';
+    per_row name[] := '{}';
 BEGIN
     FOR fk IN
-        SELECT c.conname, a.attname, c.confrelid::regclass AS referenced
+        SELECT c.conname, a.attname, c.confrelid::regclass AS referenced,
+               ARRAY(SELECT t.tgname FROM pg_trigger t
+                     WHERE t.tgconstraint = c.oid AND t.tgrelid = target AND t.tgenabled <> 'D'
+                       AND t.tgfoid IN ('pg_catalog."RI_FKey_check_ins"'::regproc,
+                                        'pg_catalog."RI_FKey_check_upd"'::regproc)) AS checks
         FROM pg_constraint c
         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
         JOIN pg_attribute r ON r.attrelid = c.confrelid AND r.attnum = c.confkey[1]
@@ -76,24 +80,20 @@ BEGIN
     LOOP
         args := args || format('%s%L, %L, %L', CASE WHEN args = '' THEN '' ELSE ', ' END,
                                fk.attname, fk.referenced::text, fk.conname);
+        per_row := per_row || fk.checks;
     END LOOP;
     IF args = '' THEN
         RETURN;
     END IF;
-    FOR fk IN
-        SELECT t.tgname FROM pg_trigger t JOIN pg_constraint c ON c.oid = t.tgconstraint
-        WHERE t.tgrelid = target AND c.conrelid = target AND c.contype = 'f' AND cardinality(c.conkey) = 1
-          AND t.tgfoid IN ('pg_catalog."RI_FKey_check_ins"'::regproc, 'pg_catalog."RI_FKey_check_upd"'::regproc)
-          AND t.tgenabled <> 'D'
-    LOOP
-        EXECUTE format('ALTER TABLE %s DISABLE TRIGGER %I', target, fk.tgname);
-    END LOOP;
     EXECUTE format('CREATE OR REPLACE TRIGGER oms_references_inserted AFTER INSERT ON %s '
                    'REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT '
                    'EXECUTE FUNCTION @extschema@.oms_check_references(%s)', target, args);
     EXECUTE format('CREATE OR REPLACE TRIGGER oms_references_updated AFTER UPDATE ON %s '
-                   'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT '
+                   'REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT '
                    'EXECUTE FUNCTION @extschema@.oms_check_references(%s)', target, args);
+    FOR i IN 1 .. coalesce(cardinality(per_row), 0) LOOP
+        EXECUTE format('ALTER TABLE %s DISABLE TRIGGER %I', target, per_row[i]);
+    END LOOP;
 END
 $$;
 REVOKE ALL ON FUNCTION @extschema@.oms_check_references_per_statement(regclass) FROM PUBLIC;

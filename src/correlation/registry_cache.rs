@@ -2,8 +2,9 @@
 //! meter hangs (its place) and how many active meters each DP and feeder has (what a roll-up
 //! weighs, SPEC §5.3). Reading them again for every batch read the registry of every feeder the
 //! batch touched. They are read again only when `oms_registry_generation` has moved (every
-//! statement that can change a place or a count moves it: sql/schema/11_registry_generation.sql)
-//! and after any aborted transaction or subtransaction, whose uncommitted changes they may hold.
+//! statement that can change a place or a count moves it, and the move commits with the change:
+//! sql/schema/11_registry_generation.sql) and after any aborted transaction or subtransaction,
+//! whose uncommitted changes they may hold.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -40,28 +41,42 @@ FROM unnest($1::uuid[]) AS f(id)
 LEFT JOIN own ON own.id = f.id LEFT JOIN mapped ON mapped.id = f.id LEFT JOIN through_dp ON through_dp.id = f.id
 "#;
 
-// The sequence itself (a new one after the extension is made again) and where it stands.
+// The generation's table itself (a new one after the extension is made again) and its value.
 const GENERATION: &str = r#"
-SELECT 'oms_registry_generation'::regclass::oid::int8, last_value, is_called FROM oms_registry_generation
+SELECT 'oms_registry_generation'::regclass::oid::int8, g.generation FROM oms_registry_generation g WHERE g.id = 1
 "#;
 
 #[derive(Default)]
 struct Kept {
-    generation: Option<(i64, i64, bool)>,
+    generation: Option<(i64, i64)>,
     dp: HashMap<Id, usize>,
     feeder: HashMap<Id, usize>,
     places: HashMap<Id, Place>,
 }
 
-/// Past this many places the backend starts again: a bound on its memory (a meter's place is about
+/// Past this many places the worker starts again: a bound on its memory (a meter's place is about
 /// a hundred bytes).
-const MOST_PLACES: usize = 2_000_000;
+const MOST_PLACES: usize = 500_000;
 
 thread_local! {
     static KEPT: RefCell<Kept> = RefCell::new(Kept::default());
     // Set by the abort callbacks, which must not borrow KEPT: an abort may come while it is borrowed.
     static ABORTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static CALLBACKS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static LONG_LIVED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The worker keeps what it read for as long as it runs; any other backend only for one drain, so
+/// that a pool of ingest connections in immediate mode does not each keep a copy of the registry.
+pub fn keep_between_drains() {
+    LONG_LIVED.with(|l| l.set(true));
+}
+
+/// At the end of a drain: a backend other than the worker lets go of what it read.
+pub fn drain_done() {
+    if !LONG_LIVED.with(std::cell::Cell::get) {
+        KEPT.with(|kept| *kept.borrow_mut() = Kept::default());
+    }
 }
 
 /// Where each of these meters hangs (meters the registry does not have are left out).
@@ -106,7 +121,7 @@ pub fn active(
 
 impl Kept {
     /// Starts again unless what is kept was read at this generation, and no abort came since.
-    fn keep_only(&mut self, generation: Option<(i64, i64, bool)>) {
+    fn keep_only(&mut self, generation: Option<(i64, i64)>) {
         let aborted = ABORTED.with(|a| a.replace(false));
         if aborted || self.generation != generation || generation.is_none() {
             *self = Kept {
@@ -119,14 +134,14 @@ impl Kept {
 
 /// Where the registry generation stands. Read before the registry: a change that commits in
 /// between moves it past what is then kept.
-fn generation(client: &mut SpiClient<'_>) -> SpiResult<Option<(i64, i64, bool)>> {
+fn generation(client: &mut SpiClient<'_>) -> SpiResult<Option<(i64, i64)>> {
     forget_on_abort();
     Ok(
         match execute(client, GENERATION, &[])?
             .first()
-            .get_three::<i64, i64, bool>()?
+            .get_two::<i64, i64>()?
         {
-            (Some(oid), Some(value), Some(called)) => Some((oid, value, called)),
+            (Some(table), Some(value)) => Some((table, value)),
             _ => None,
         },
     )
@@ -164,7 +179,7 @@ fn forget() {
 }
 
 /// Registers, once per backend, the callbacks that drop what is kept when a transaction or
-/// subtransaction aborts.
+/// subtransaction aborts (or is prepared).
 fn forget_on_abort() {
     if CALLBACKS.with(|c| c.replace(true)) {
         return;
@@ -176,9 +191,12 @@ fn forget_on_abort() {
 }
 
 unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _: *mut std::ffi::c_void) {
+    // A prepared transaction may still be rolled back, from any session.
     if matches!(
         event,
-        pg_sys::XactEvent::XACT_EVENT_ABORT | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
+        pg_sys::XactEvent::XACT_EVENT_ABORT
+            | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
+            | pg_sys::XactEvent::XACT_EVENT_PREPARE
     ) {
         forget();
     }

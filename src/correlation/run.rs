@@ -184,6 +184,7 @@ pub fn drain(
             drained.turned_on_by_others = decision.turned_on_by_others;
         }
     }
+    super::registry_cache::drain_done();
     Ok(drained)
 }
 
@@ -248,17 +249,19 @@ struct Logged {
 }
 
 // Meters travel as array literals ($6), one per row: a two-dimensional array must be rectangular.
-// A power signal is logged once: the queue holds each source event once, and a batch takes it out.
-// A meter's report (queued again by each call about the meter) and an alarm (checked again by
-// `process_scada_event_meters`) may already be logged: only those are looked up. (ON CONFLICT on
-// every row cost a tenth of a backlog's drain: a speculative insertion, with its lock, per row.)
+// An ONU or call-center power signal is logged once: its event id is the key ingest keeps it
+// once by, and a batch takes it out of the queue. Anything else may already be logged and is
+// looked up: a meter's report (queued again by each call about the meter), an alarm (checked
+// again by `process_scada_event_meters`), a Kaifa signal (two messages, one keyed by its
+// message_id and one by its event_id, can carry the same id). ON CONFLICT on every row cost a
+// tenth of a backlog's drain: a speculative insertion, with its lock, per row.
 const LOG: &str = r#"
 INSERT INTO oms_correlation_inputs (area, at, kind, source_type, source_event_id, meters, enqueued_at, batch)
 SELECT i.area, i.at, i.kind, i.source_type, i.source_event_id, i.meters::uuid[], i.enqueued_at,
        (SELECT s.batches + 1 FROM oms_correlation_state s WHERE s.id = 1)
 FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
     AS i(area, at, kind, source_type, source_event_id, meters, enqueued_at)
-WHERE i.kind IN ('off', 'on')
+WHERE (i.kind IN ('off', 'on') AND i.source_type IN ('onu', 'call_center'))
    OR NOT EXISTS (SELECT FROM oms_correlation_inputs l
                   WHERE l.area = i.area AND l.at = i.at AND l.source_type = i.source_type
                     AND l.source_event_id = i.source_event_id AND l.kind = i.kind)

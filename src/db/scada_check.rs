@@ -251,8 +251,9 @@ pub fn turn_on_as_restored(
 }
 
 /// Whether the tables the bulk statements write are free of triggers and rules of a DBA's own
-/// (their foreign keys' triggers are internal, and the extension's own triggers only serve rows
-/// the extension does not write itself), and replica mode is not already someone's choice.
+/// (PostgreSQL's foreign-key checks and the extension's per-statement ones are redundant here, as
+/// said below; the extension's other triggers do not fire on what these statements write), and
+/// replica mode is not already someone's choice.
 const NO_USER_TRIGGERS_ON_WRITTEN_TABLES: &str = r#"
 SELECT pg_catalog.current_setting('session_replication_role') = 'origin'
    AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t

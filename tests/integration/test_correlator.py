@@ -246,3 +246,18 @@ def test_an_outage_of_thousands_of_meters_is_announced_within_notify_s_8000_byte
     feeder = [json.loads(n.payload) for n in notes if json.loads(n.payload).get("scope") == "feeder"]
     assert [(n["changes"][0], n["affected_customers_count"]) for n in feeder][0] == ("opened", 3000)
     assert scalar(pool, "SELECT count(*) FROM oms_event_sources WHERE source_event_id LIKE 'KF-BIG-%'") == 3000
+
+
+def test_two_kaifa_messages_with_one_id_are_logged_once_and_set_nothing_aside(grid):
+    """One message keyed by its header's message_id, another by its event_id, the same text: both
+    are stored (their delivery keys differ) and both queue a power-off with the same source id. The
+    second finds the first in the correlation log and adds nothing; nothing is set aside."""
+    function, first = kaifa("E-A1-05", "10:00", event_id="SHARED-ID")
+    first["header"] = {"message_id": "SHARED-ID"}
+    first["payload"]["event_id"] = "OTHER-EVENT"
+    _, second = kaifa("E-A1-05", "10:00", event_id="SHARED-ID")
+    for payload in (first, second):
+        assert call(grid, function, payload) is not None
+    assert scalar(grid, "SELECT count(*) FROM kaifa_events WHERE delivery_key LIKE '%SHARED-ID'") == 2
+    assert scalar(grid, "SELECT count(*) FROM oms_correlation_set_aside") == 0
+    assert scalar(grid, "SELECT count(*) FROM oms_correlation_inputs WHERE source_event_id = 'SHARED-ID'") == 1

@@ -22,7 +22,10 @@ EXTENSION_TABLES = """
 SELECT c.relname::text FROM pg_depend d
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'oms_correlation'
 JOIN pg_class c ON c.oid = d.objid AND d.classid = 'pg_class'::regclass
-WHERE c.relkind = 'r' ORDER BY 1
+WHERE c.relkind = 'r'
+  -- It counts registry changes for the correlator's cache: no data, and restoring rows moves it.
+  AND c.relname <> 'oms_registry_generation'
+ORDER BY 1
 """
 
 
@@ -39,10 +42,7 @@ def fingerprints(database):
             cur.execute(f"""SELECT count(*), md5(coalesce(string_agg(r, '|' ORDER BY r), ''))
                             FROM (SELECT to_jsonb(t)::text AS r FROM public.{table} t) AS rows""")
             out[table] = cur.fetchone()
-        # oms_registry_generation counts registry changes for the correlator's cache; it is no
-        # data, and restoring the rows moves it.
-        cur.execute("""SELECT sequencename, last_value FROM pg_sequences
-                       WHERE schemaname = 'public' AND sequencename <> 'oms_registry_generation' ORDER BY 1""")
+        cur.execute("SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1")
         out["sequences"] = cur.fetchall()
     conn.close()
     return out

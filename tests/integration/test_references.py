@@ -162,3 +162,19 @@ def test_tables_kept_on_drop_get_postgresqls_own_checks_back(db, outage, meter):
     assert run(db, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'oms_references_%%'") == [(0,)]
     with pytest.raises(psycopg2.errors.ForeignKeyViolation):
         insert(db, "oms_outage_meters", outage, str(uuid.uuid4()))
+
+
+def test_a_foreign_key_to_another_column_keeps_postgresqls_check(db):
+    """Only keys to a referenced `id` move to the statement-level check; a DBA's key to another
+    column keeps its per-row check, also when the move is made again (an upgrade, an adoption)."""
+    run(db, """CREATE TABLE public.dba_sources (code varchar(32) PRIMARY KEY);
+               ALTER TABLE public.oms_event_timeline
+                   ADD CONSTRAINT dba_source_fkey FOREIGN KEY (source) REFERENCES public.dba_sources (code) NOT VALID;
+               SELECT oms_check_references_per_statement('public.oms_event_timeline')""")
+    assert run(db, """SELECT t.tgenabled FROM pg_trigger t JOIN pg_constraint c ON c.oid = t.tgconstraint
+                      WHERE t.tgrelid = 'public.oms_event_timeline'::regclass AND c.conname = 'dba_source_fkey'""") \
+        == [("O",), ("O",)]
+    name = constraint_of(db, "oms_event_timeline", "outage_event_id")
+    assert run(db, """SELECT t.tgenabled FROM pg_trigger t JOIN pg_constraint c ON c.oid = t.tgconstraint
+                      WHERE t.tgrelid = 'public.oms_event_timeline'::regclass AND c.conname = %s""", (name,)) \
+        == [("D",), ("D",)]

@@ -70,3 +70,20 @@ def test_a_meter_given_another_customer_between_batches_is_counted_for_it(db, po
     assert query(pool, """SELECT c.customer_id FROM oms_outage_meters om JOIN oms_meters m ON m.id = om.meter_id
                           JOIN oms_customers c ON c.id = om.customer_id
                           WHERE m.meter_number = 'E-A1-05' AND om.on_at IS NULL""") == [("CE-A2-09",)]
+
+
+def test_a_change_committed_after_a_batch_counted_is_counted_at_the_next(db, grid):
+    """A DBA's change is read once it commits, even when a batch counted while it was pending:
+    the generation moves when the change commits, not when its statement ran."""
+    dba = psycopg2.connect(dsn(db))
+    try:
+        with dba.cursor() as cur:
+            cur.execute("UPDATE oms_meters SET status = 'inactive' "
+                        "WHERE meter_number > 'E-A1-10' AND meter_number LIKE 'E-A1-%'")
+        play(grid, [kaifa(f"E-A1-{n:02d}", "10:00") for n in (1, 2, 3)])
+        assert dp_rows(grid) == []  # counted while the change was pending: 3 of 40
+        dba.commit()
+    finally:
+        dba.close()
+    play(grid, [kaifa("E-A1-04", "10:01")])
+    assert dp_rows(grid) == [("DP-A1", "distribution_point", ["E-A1-01", "E-A1-02", "E-A1-03", "E-A1-04"])]
