@@ -46,12 +46,8 @@ const PLACES: &str = concat!(
     ")\nSELECT meter_id, customer_id, onu_id, dp_id, feeder_id, substation_id FROM located"
 );
 
-/// Where the meters hang (through `registry_cache`, which keeps them between batches).
-pub fn places(client: &mut SpiClient<'_>, meters: &[Id]) -> SpiResult<HashMap<Id, Place>> {
-    super::registry_cache::places(client, meters)
-}
-
-/// Where the meters hang, as the registry says now.
+/// Where the meters hang, as the registry says now (`registry_cache::places` keeps them between
+/// batches).
 pub(super) fn read_places(
     client: &mut SpiClient<'_>,
     meters: &[Id],
@@ -253,6 +249,31 @@ FROM scada_events e WHERE e.id = ANY ($1)
 const MONITORED: &str =
     "SELECT f.id, 1::int8 FROM network_feeders f WHERE f.id = ANY ($1) AND f.scada_monitored";
 
+pub(super) const DP_ACTIVE: &str = r#"
+SELECT m.dp_id, count(*)::int8 FROM oms_meters m
+WHERE m.dp_id = ANY ($1) AND m.status = 'active' GROUP BY m.dp_id
+"#;
+
+// A feeder's active meters: its own, those mapped to it, and its DPs' that name no feeder. Each
+// part in one pass over all the feeders asked for (a subquery per feeder read the meters thrice).
+pub(super) const FEEDER_ACTIVE: &str = r#"
+WITH own AS (
+    SELECT m.feeder_id AS id, count(*) AS n FROM oms_meters m
+    WHERE m.feeder_id = ANY ($1) AND m.status = 'active' GROUP BY 1
+), mapped AS (
+    SELECT fm.feeder_id AS id, count(*) AS n FROM network_feeder_meters fm JOIN oms_meters m ON m.id = fm.meter_id
+    WHERE fm.feeder_id = ANY ($1) AND m.feeder_id IS NULL AND m.status = 'active' GROUP BY 1
+), through_dp AS (
+    SELECT dp.feeder_id AS id, count(*) AS n FROM network_distribution_points dp JOIN oms_meters m ON m.dp_id = dp.id
+    WHERE dp.feeder_id = ANY ($1) AND m.feeder_id IS NULL AND m.status = 'active'
+      AND NOT EXISTS (SELECT FROM network_feeder_meters fm WHERE fm.meter_id = m.id)
+    GROUP BY 1
+)
+SELECT f.id, (coalesce(own.n, 0) + coalesce(mapped.n, 0) + coalesce(through_dp.n, 0))::int8
+FROM unnest($1::uuid[]) AS f(id)
+LEFT JOIN own ON own.id = f.id LEFT JOIN mapped ON mapped.id = f.id LEFT JOIN through_dp ON through_dp.id = f.id
+"#;
+
 // Each meter's power changes since $2, for flapping (SPEC §5.7), where there are more than $3.
 const POWER_CHANGES: &str = r#"
 SELECT e.meter_id, array_agg(e.event_timestamp ORDER BY e.event_timestamp)
@@ -406,7 +427,7 @@ pub fn areas(client: &mut SpiClient<'_>, batch: &Batch) -> SpiResult<Vec<AreaInp
         .filter(|m| !batch.known.contains_key(m))
         .copied()
         .collect();
-    let mut places = places(client, &unknown)?;
+    let mut places = super::registry_cache::places(client, &unknown)?;
     places.extend(
         meters
             .iter()
@@ -729,7 +750,7 @@ struct AlarmDetails {
     longitude: Option<f64>,
 }
 
-fn counts(
+pub(super) fn counts(
     client: &mut SpiClient<'_>,
     sql: &'static str,
     devices: &BTreeSet<Id>,

@@ -1,6 +1,6 @@
-//! What the correlator reads of the registry, kept in the backend between batches: where each
-//! meter hangs (its place) and how many active meters each DP and feeder has (what a roll-up
-//! weighs, SPEC §5.3). Reading them again for every batch read the registry of every feeder the
+//! What the correlator reads of the registry (`load` reads it), kept in the backend between
+//! batches: where each meter hangs (its place) and how many active meters each DP and feeder has
+//! (what a roll-up weighs, SPEC §5.3). Reading them again for every batch read the registry of every feeder the
 //! batch touched. They are read again only when `oms_registry_generation` has moved (every
 //! statement that can change a place or a count moves it, and the move commits with the change:
 //! sql/schema/11_registry_generation.sql) and after any aborted transaction or subtransaction,
@@ -12,34 +12,9 @@ use std::collections::{BTreeSet, HashMap};
 use pgrx::pg_sys;
 use pgrx::spi::{SpiClient, SpiResult};
 
-use super::load::{id, pg};
+use super::load::{self, DP_ACTIVE, FEEDER_ACTIVE};
 use super::model::{Id, Place};
-use crate::db::{arg, execute};
-
-const DP_ACTIVE: &str = r#"
-SELECT m.dp_id, count(*)::int8 FROM oms_meters m
-WHERE m.dp_id = ANY ($1) AND m.status = 'active' GROUP BY m.dp_id
-"#;
-
-// A feeder's active meters: its own, those mapped to it, and its DPs' that name no feeder. Each
-// part in one pass over all the feeders asked for (a subquery per feeder read the meters thrice).
-const FEEDER_ACTIVE: &str = r#"
-WITH own AS (
-    SELECT m.feeder_id AS id, count(*) AS n FROM oms_meters m
-    WHERE m.feeder_id = ANY ($1) AND m.status = 'active' GROUP BY 1
-), mapped AS (
-    SELECT fm.feeder_id AS id, count(*) AS n FROM network_feeder_meters fm JOIN oms_meters m ON m.id = fm.meter_id
-    WHERE fm.feeder_id = ANY ($1) AND m.feeder_id IS NULL AND m.status = 'active' GROUP BY 1
-), through_dp AS (
-    SELECT dp.feeder_id AS id, count(*) AS n FROM network_distribution_points dp JOIN oms_meters m ON m.dp_id = dp.id
-    WHERE dp.feeder_id = ANY ($1) AND m.feeder_id IS NULL AND m.status = 'active'
-      AND NOT EXISTS (SELECT FROM network_feeder_meters fm WHERE fm.meter_id = m.id)
-    GROUP BY 1
-)
-SELECT f.id, (coalesce(own.n, 0) + coalesce(mapped.n, 0) + coalesce(through_dp.n, 0))::int8
-FROM unnest($1::uuid[]) AS f(id)
-LEFT JOIN own ON own.id = f.id LEFT JOIN mapped ON mapped.id = f.id LEFT JOIN through_dp ON through_dp.id = f.id
-"#;
+use crate::db::execute;
 
 // The generation's table itself (a new one after the extension is made again) and its value.
 const GENERATION: &str = r#"
@@ -93,7 +68,7 @@ pub fn places(client: &mut SpiClient<'_>, meters: &[Id]) -> SpiResult<HashMap<Id
             .filter(|m| !kept.places.contains_key(m))
             .copied()
             .collect();
-        let read = super::load::read_places(client, &missing)?;
+        let read = load::read_places(client, &missing)?;
         kept.places.extend(read);
         Ok(meters
             .iter()
@@ -154,20 +129,18 @@ fn fill(
     devices: &BTreeSet<Id>,
     kept: &mut HashMap<Id, usize>,
 ) -> SpiResult<HashMap<Id, usize>> {
-    let missing: Vec<Id> = devices
+    let missing: BTreeSet<Id> = devices
         .iter()
         .filter(|d| !kept.contains_key(d))
         .copied()
         .collect();
-    if !missing.is_empty() {
-        // A device the count finds no active meter of is kept as 0.
-        kept.extend(missing.iter().map(|&d| (d, 0)));
-        let missing: Vec<pgrx::Uuid> = missing.into_iter().map(pg).collect();
-        for row in execute(client, sql, &[arg(missing)])? {
-            let device = id(row.get::<pgrx::Uuid>(1)?.expect("device id"));
-            kept.insert(device, row.get::<i64>(2)?.unwrap_or(0).max(0) as usize);
-        }
-    }
+    let counted = load::counts(client, sql, &missing)?;
+    // A device the count finds no active meter of is kept as 0.
+    kept.extend(
+        missing
+            .iter()
+            .map(|d| (*d, counted.get(d).copied().unwrap_or(0))),
+    );
     Ok(devices
         .iter()
         .filter_map(|d| kept.get(d).filter(|&&n| n > 0).map(|&n| (*d, n)))

@@ -22,6 +22,7 @@ use super::declaration;
 use super::load::{self, pg, ts, AreaStart, Batch};
 use super::model::{Area, Device, Id, Power, SourceKey, Time};
 use super::queue::{self, Queued};
+use super::registry_cache;
 use super::storm;
 use super::stream::{announce, EngineWrites};
 use super::write::write;
@@ -184,7 +185,7 @@ pub fn drain(
             drained.turned_on_by_others = decision.turned_on_by_others;
         }
     }
-    super::registry_cache::drain_done();
+    registry_cache::drain_done();
     Ok(drained)
 }
 
@@ -307,7 +308,7 @@ fn batch(
         .flat_map(|s| s.meters.iter().copied())
         .collect();
     let mut phases = Phases::new();
-    let places = load::places(client, &meters)?;
+    let places = registry_cache::places(client, &meters)?;
     phases.done("places");
     let mut set_aside = 0;
     let mut logged: Vec<Logged> = Vec::new();
