@@ -102,6 +102,11 @@ extension_sql_file!(
     requires = ["adoption_take_in", "correlator_schema"]
 );
 extension_sql_file!(
+    "../sql/schema/12_outage_generation.sql",
+    name = "outage_generation",
+    requires = ["adoption_take_in", "correlator_schema"]
+);
+extension_sql_file!(
     "../sql/functions/scope.sql",
     name = "scope",
     requires = ["adoption_take_in"]
@@ -179,7 +184,12 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/functions/keep_data.sql",
     name = "keep_data",
-    requires = ["drop_guard", "references", "registry_generation"]
+    requires = [
+        "drop_guard",
+        "references",
+        "registry_generation",
+        "outage_generation"
+    ]
 );
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -48,7 +48,7 @@ DECLARE
         'oms_announce_status_set', 'oms_close_outage_set_by_status', 'oms_engine_is_writing', 'oms_momentary_window', 'oms_outage_class',
         'oms_reliability_indices', 'oms_storm_mode_refresh', 'oms_meter_is_flapping', 'oms_announce_changes',
         'oms_correlation_retry', 'oms_correlate_pending', 'oms_outage_explain', 'oms_check_references',
-        'oms_check_references_per_statement', 'oms_registry_changed'];
+        'oms_check_references_per_statement', 'oms_registry_changed', 'oms_outages_changed'];
     home_ns constant regnamespace := '@extschema@'::regnamespace;
     home constant text := (SELECT nspname FROM pg_catalog.pg_namespace WHERE oid = '@extschema@'::regnamespace);
     legacy record;

@@ -13,6 +13,7 @@ use super::model::{
     Alarm, Area, Device, Id, Input, MeterSignal, Place, Power, SourceKey, SourceKind,
     StoredCustomer, StoredInterruption, StoredOutage, StoredSource, StoredSpan, StoredStatus, Time,
 };
+use super::outage_cache;
 use crate::db::topology::located_meters;
 use crate::db::{arg, execute};
 
@@ -88,12 +89,12 @@ macro_rules! outage_columns {
      o.actual_restoration_time, o.merged_into, \
      CASE WHEN o.status = 'merged' THEN coalesce(o.merged_at, o.last_updated_at, o.first_detected_at) END, \
      o.parent_outage_id, coalesce(o.confidence_score, 0)::float8, coalesce(o.affected_customers_count, 0), \
-     coalesce(o.customers_out, 0), o.description"
+     coalesce(o.customers_out, 0), o.description, coalesce(o.merged_at, o.actual_restoration_time)"
     };
 }
 
 // The outages each area's replay may change: those that ended (were restored or merged) at or after
-// its `since` (its start less the look-back), or are open. A feeder's ($1, $2 since); a whole
+// its `since` (its start less the look-back), or are open (`outage_cache::belongs` says the same). A feeder's ($1, $2 since); a whole
 // substation's ($3, $4); a DP's on no feeder ($5, $6); a service's placed nowhere ($7, $8). First
 // column: the area.
 const OUTAGES: &str = concat!(
@@ -133,29 +134,56 @@ FROM services a JOIN oms_outage_events o
 );
 
 // Outages by id (the merged ones spans and sources came from).
-const OUTAGES_BY_ID: &str = concat!(
+pub(super) const OUTAGES_BY_ID: &str = concat!(
     "SELECT NULL::text, ",
     outage_columns!(),
     " FROM oms_outage_events o WHERE o.id = ANY ($1) AND o.device_key IS NOT NULL"
 );
 
-const SPANS: &str = r#"
-SELECT om.outage_id, coalesce(om.origin_outage_id, om.outage_id), om.meter_id, om.off_at, om.on_at,
-       om.first_source::text, coalesce(om.first_source_event_id, '')::text, om.customer_id, om.dp_id,
-       om.feeder_id, om.substation_id, om.suspected_mismapped
-FROM oms_outage_meters om WHERE om.outage_id = ANY ($1)
-"#;
+/// The columns of a membership row a batch reads (`span`), from `om`; `write` has them returned.
+macro_rules! span_columns {
+    () => {
+        "om.outage_id, coalesce(om.origin_outage_id, om.outage_id), om.meter_id, om.off_at, om.on_at, \
+         om.first_source::text, coalesce(om.first_source_event_id, '')::text, om.customer_id, om.dp_id, \
+         om.feeder_id, om.substation_id, om.suspected_mismapped"
+    };
+}
+pub(super) use span_columns;
 
-const SOURCES: &str = r#"
-SELECT es.outage_event_id, coalesce(es.origin_outage_id, es.outage_event_id), es.source_type::text,
-       es.source_event_id::text, coalesce(es.event_timestamp, es.detected_at), es.correlation_weight::float8
-FROM oms_event_sources es WHERE es.outage_event_id = ANY ($1)
-"#;
+/// The columns of a source row (`source`), from `es`.
+macro_rules! source_columns {
+    () => {
+        "es.outage_event_id, coalesce(es.origin_outage_id, es.outage_event_id), es.source_type::text, \
+         es.source_event_id::text, coalesce(es.event_timestamp, es.detected_at), es.correlation_weight::float8"
+    };
+}
+pub(super) use source_columns;
 
-const CUSTOMERS: &str = r#"
-SELECT c.outage_id, c.customer_id, c.linked_at, c.restored_at
-FROM oms_outage_customers c WHERE c.outage_id = ANY ($1)
-"#;
+/// The columns of a customer row (`customer`), from `c`.
+macro_rules! customer_columns {
+    () => {
+        "c.outage_id, c.customer_id, c.linked_at, c.restored_at"
+    };
+}
+pub(super) use customer_columns;
+
+const SPANS: &str = concat!(
+    "SELECT ",
+    span_columns!(),
+    " FROM oms_outage_meters om WHERE om.outage_id = ANY ($1)"
+);
+
+const SOURCES: &str = concat!(
+    "SELECT ",
+    source_columns!(),
+    " FROM oms_event_sources es WHERE es.outage_event_id = ANY ($1)"
+);
+
+const CUSTOMERS: &str = concat!(
+    "SELECT ",
+    customer_columns!(),
+    " FROM oms_outage_customers c WHERE c.outage_id = ANY ($1)"
+);
 
 // Each area's inputs from its start: ($1 the area, $2 the log it reads, $3 from when). A whole
 // substation reads its own log and each of its feeders'.
@@ -304,19 +332,26 @@ fn status(status: &str, operator_closed: bool) -> StoredStatus {
     }
 }
 
-/// Outage rows (after the first column, the area) into stored outages, by area.
-fn read_outages(
-    table: pgrx::spi::SpiTupleTable<'_>,
-) -> SpiResult<Vec<(Option<String>, StoredOutage)>> {
+/// An outage row as read (`outage_columns`, after a first column naming its area).
+#[derive(Clone)]
+pub(super) struct OutageRead {
+    pub area: Option<String>,
+    pub outage: StoredOutage,
+    /// When it merged or was restored, as the row says: what `OUTAGES` compares with `since`.
+    pub ends: Option<Time>,
+}
+
+/// Outage rows (after the first column, the area) into stored outages.
+pub(super) fn read_outages(table: pgrx::spi::SpiTupleTable<'_>) -> SpiResult<Vec<OutageRead>> {
     let mut outages = Vec::new();
     for row in table {
         let Some(device) = row.get::<String>(4)?.as_deref().and_then(Device::parse) else {
             continue;
         };
         let status_text = row.get::<String>(8)?.unwrap_or_default();
-        outages.push((
-            row.get::<String>(1)?,
-            StoredOutage {
+        outages.push(OutageRead {
+            area: row.get::<String>(1)?,
+            outage: StoredOutage {
                 id: id(row.get::<pgrx::Uuid>(2)?.expect("outage id")),
                 event_id: row.get::<String>(3)?.unwrap_or_default(),
                 device,
@@ -338,9 +373,61 @@ fn read_outages(
                 customers_out: row.get::<i32>(18)?.unwrap_or(0),
                 description: row.get::<String>(19)?,
             },
-        ));
+            ends: row.get::<TimestampWithTimeZone>(20)?.map(time),
+        });
     }
     Ok(outages)
+}
+
+/// A membership row (`span_columns`).
+pub(super) fn span(row: &pgrx::spi::SpiHeapTupleData<'_>) -> SpiResult<StoredSpan> {
+    let meter = id(row.get::<pgrx::Uuid>(3)?.expect("meter_id"));
+    let kind = row
+        .get::<String>(6)?
+        .as_deref()
+        .and_then(SourceKind::parse)
+        .unwrap_or(SourceKind::Scada);
+    Ok(StoredSpan {
+        outage: id(row.get::<pgrx::Uuid>(1)?.expect("outage_id")),
+        origin: id(row.get::<pgrx::Uuid>(2)?.expect("origin")),
+        meter,
+        off: time(row.get::<TimestampWithTimeZone>(4)?.expect("off_at")),
+        on: row.get::<TimestampWithTimeZone>(5)?.map(time),
+        first_source: SourceKey::new(kind, row.get::<String>(7)?.unwrap_or_default()),
+        place: Place {
+            meter,
+            customer: row.get::<pgrx::Uuid>(8)?.map(id),
+            onu: None,
+            dp: row.get::<pgrx::Uuid>(9)?.map(id),
+            feeder: row.get::<pgrx::Uuid>(10)?.map(id),
+            substation: row.get::<pgrx::Uuid>(11)?.map(id),
+        },
+        suspected: row.get::<bool>(12)?.unwrap_or(false),
+    })
+}
+
+/// A source row (`source_columns`); None for a source type the engine does not know.
+pub(super) fn source(row: &pgrx::spi::SpiHeapTupleData<'_>) -> SpiResult<Option<StoredSource>> {
+    let Some(kind) = row.get::<String>(3)?.as_deref().and_then(SourceKind::parse) else {
+        return Ok(None);
+    };
+    Ok(Some(StoredSource {
+        outage: id(row.get::<pgrx::Uuid>(1)?.expect("outage_event_id")),
+        origin: id(row.get::<pgrx::Uuid>(2)?.expect("origin")),
+        key: SourceKey::new(kind, row.get::<String>(4)?.unwrap_or_default()),
+        at: time(row.get::<TimestampWithTimeZone>(5)?.expect("detected_at")),
+        weight: row.get::<f64>(6)?,
+    }))
+}
+
+/// A customer row (`customer_columns`).
+pub(super) fn customer(row: &pgrx::spi::SpiHeapTupleData<'_>) -> SpiResult<StoredCustomer> {
+    Ok(StoredCustomer {
+        outage: id(row.get::<pgrx::Uuid>(1)?.expect("outage_id")),
+        customer: id(row.get::<pgrx::Uuid>(2)?.expect("customer_id")),
+        linked_at: row.get::<TimestampWithTimeZone>(3)?.map(time),
+        restored_at: row.get::<TimestampWithTimeZone>(4)?.map(time),
+    })
 }
 
 /// The area an outage row belongs to, as the loader names areas.
@@ -367,6 +454,7 @@ pub struct Batch<'a> {
 /// was placed, before that start, in an outage that was never written (opened and merged in one
 /// batch): the replay must begin before it was placed, where its outage can be rebuilt.
 pub fn areas(client: &mut SpiClient<'_>, batch: &Batch) -> SpiResult<Vec<AreaInput>> {
+    outage_cache::begin(client)?;
     let mut starts: BTreeMap<Area, AreaStart> =
         batch.starts.iter().map(|s| (s.area, s.clone())).collect();
     let mut stored = read_stored(client, &starts, batch.lookback)?;
@@ -486,7 +574,8 @@ pub fn areas(client: &mut SpiClient<'_>, batch: &Batch) -> SpiResult<Vec<AreaInp
     Ok(out)
 }
 
-#[derive(Default)]
+/// One area's stored rows, as `decide` reads them.
+#[derive(Default, Debug, Clone, PartialEq)]
 struct StoredRows {
     outages: Vec<StoredOutage>,
     spans: Vec<StoredSpan>,
@@ -494,18 +583,90 @@ struct StoredRows {
     customers: Vec<StoredCustomer>,
 }
 
+/// The stored rows of some areas, as read (from the tables, or from what the worker keeps).
+#[derive(Default, Clone)]
+pub(super) struct Read {
+    /// Each area read, and from when (`since`: its start less the look-back).
+    pub areas: Vec<(Area, Time)>,
+    /// The outages of the areas, each with the areas it belongs to.
+    pub outages: Vec<(OutageRead, Vec<Area>)>,
+    /// Every membership, source and customer row of those outages.
+    pub spans: Vec<StoredSpan>,
+    pub sources: Vec<StoredSource>,
+    pub customers: Vec<StoredCustomer>,
+    /// The other outages their spans and sources came from (merged since), read by id.
+    pub origins: Vec<OutageRead>,
+}
+
+/// Each area's stored rows. The worker keeps what it read and wrote (`outage_cache`): only the
+/// areas it does not hold from early enough are read from the tables.
 fn read_stored(
     client: &mut SpiClient<'_>,
     starts: &BTreeMap<Area, AreaStart>,
     lookback: Time,
 ) -> SpiResult<HashMap<Area, StoredRows>> {
+    let areas: Vec<(Area, Time)> = starts
+        .values()
+        .map(|s| (s.area, s.t0.saturating_sub(lookback)))
+        .collect();
+    if !outage_cache::on() {
+        return Ok(by_area(read_sql(client, &areas)?));
+    }
+    let missing = outage_cache::not_held(&areas);
+    if !missing.is_empty() {
+        outage_cache::keep_read(read_sql(client, &missing)?);
+    }
+    let Some(kept) = outage_cache::read(&areas) else {
+        // Something an area needs is not held whole: read it all, and keep it from now on.
+        let read = read_sql(client, &areas)?;
+        let rows = by_area(read.clone());
+        outage_cache::keep_read(read);
+        return Ok(rows);
+    };
+    pgrx::debug1!(
+        "oms_correlation: {} areas answered from kept outage rows, {} read first",
+        areas.len(),
+        missing.len()
+    );
+    let rows = by_area(kept);
+    if cfg!(debug_assertions) {
+        check_kept(&rows, by_area(read_sql(client, &areas)?));
+    }
+    Ok(rows)
+}
+
+/// Debug builds (the tests) check every batch the worker decides from what it keeps against the
+/// tables.
+fn check_kept(kept: &HashMap<Area, StoredRows>, stored: HashMap<Area, StoredRows>) {
+    let sorted = |mut rows: StoredRows| {
+        rows.outages.sort_by_key(|o| o.id);
+        rows.spans.sort_by_key(|s| (s.outage, s.meter, s.off));
+        rows.sources
+            .sort_by(|a, b| (a.outage, &a.key).cmp(&(b.outage, &b.key)));
+        rows.customers.sort_by_key(|c| (c.outage, c.customer));
+        rows
+    };
+    let areas: BTreeSet<Area> = kept.keys().chain(stored.keys()).copied().collect();
+    for area in areas {
+        let stored = sorted(stored.get(&area).cloned().unwrap_or_default());
+        let kept = sorted(kept.get(&area).cloned().unwrap_or_default());
+        if kept != stored {
+            pgrx::error!(
+                "oms_correlation: the outage rows kept for {area} differ from the stored ones\nkept: {kept:?}\nstored: {stored:?}"
+            );
+        }
+    }
+}
+
+/// Reads the areas' stored rows from the tables.
+fn read_sql(client: &mut SpiClient<'_>, areas: &[(Area, Time)]) -> SpiResult<Read> {
     let (mut f, mut fsince) = (Vec::new(), Vec::new());
     let (mut s, mut ssince) = (Vec::new(), Vec::new());
     let (mut d, mut dsince) = (Vec::new(), Vec::new());
     let (mut u, mut usince) = (Vec::new(), Vec::new());
-    for start in starts.values() {
-        let since = ts(start.t0.saturating_sub(lookback));
-        match start.area {
+    for &(area, since) in areas {
+        let since = ts(since);
+        match area {
             Area::Feeder(feeder) => {
                 f.push(pg(feeder));
                 fsince.push(since);
@@ -524,6 +685,10 @@ fn read_stored(
             }
         }
     }
+    let mut read = Read {
+        areas: areas.to_vec(),
+        ..Read::default()
+    };
     let rows = read_outages(execute(
         client,
         OUTAGES,
@@ -538,66 +703,70 @@ fn read_stored(
             arg(usince),
         ],
     )?)?;
-    let mut by_area: HashMap<Area, StoredRows> = HashMap::new();
-    let mut area_of: HashMap<Id, Vec<Area>> = HashMap::new();
-    for (key, outage) in rows {
-        let Some(area) = key.as_deref().and_then(Area::parse) else {
+    let mut index: HashMap<Id, usize> = HashMap::new();
+    for row in rows {
+        let Some(area) = row.area.as_deref().and_then(Area::parse) else {
             continue;
         };
-        area_of.entry(outage.id).or_default().push(area);
-        by_area.entry(area).or_default().outages.push(outage);
+        match index.get(&row.outage.id) {
+            Some(&i) => read.outages[i].1.push(area),
+            None => {
+                index.insert(row.outage.id, read.outages.len());
+                read.outages.push((row, vec![area]));
+            }
+        }
     }
-    let loaded: Vec<Id> = area_of.keys().copied().collect();
-    if loaded.is_empty() {
-        return Ok(by_area);
+    if read.outages.is_empty() {
+        return Ok(read);
+    }
+    let loaded = || arg(ids(read.outages.iter().map(|(o, _)| o.outage.id)));
+    for row in execute(client, SPANS, &[loaded()])? {
+        read.spans.push(span(&row)?);
+    }
+    for row in execute(client, SOURCES, &[loaded()])? {
+        read.sources.extend(source(&row)?);
+    }
+    for row in execute(client, CUSTOMERS, &[loaded()])? {
+        read.customers.push(customer(&row)?);
+    }
+    let origins: BTreeSet<Id> = read
+        .spans
+        .iter()
+        .map(|s| s.origin)
+        .chain(read.sources.iter().map(|s| s.origin))
+        .filter(|o| !index.contains_key(o))
+        .collect();
+    if !origins.is_empty() {
+        read.origins = read_outages(execute(client, OUTAGES_BY_ID, &[arg(ids(origins))])?)?;
+    }
+    Ok(read)
+}
+
+/// Each area's rows: its outages, their spans, sources and customers, and the outages its spans
+/// and sources came from.
+fn by_area(read: Read) -> HashMap<Area, StoredRows> {
+    let mut by_area: HashMap<Area, StoredRows> = HashMap::new();
+    let mut area_of: HashMap<Id, Vec<Area>> = HashMap::new();
+    for (row, areas) in read.outages {
+        for area in &areas {
+            by_area
+                .entry(*area)
+                .or_default()
+                .outages
+                .push(row.outage.clone());
+        }
+        area_of.insert(row.outage.id, areas);
     }
     let mut origins: HashMap<Id, BTreeSet<Area>> = HashMap::new();
-    for row in execute(client, SPANS, &[arg(ids(loaded.iter().copied()))])? {
-        let outage = id(row.get::<pgrx::Uuid>(1)?.expect("outage_id"));
-        let origin = id(row.get::<pgrx::Uuid>(2)?.expect("origin"));
-        let meter = id(row.get::<pgrx::Uuid>(3)?.expect("meter_id"));
-        let kind = row
-            .get::<String>(6)?
-            .as_deref()
-            .and_then(SourceKind::parse)
-            .unwrap_or(SourceKind::Scada);
-        let span = StoredSpan {
-            outage,
-            origin,
-            meter,
-            off: time(row.get::<TimestampWithTimeZone>(4)?.expect("off_at")),
-            on: row.get::<TimestampWithTimeZone>(5)?.map(time),
-            first_source: SourceKey::new(kind, row.get::<String>(7)?.unwrap_or_default()),
-            place: Place {
-                meter,
-                customer: row.get::<pgrx::Uuid>(8)?.map(id),
-                onu: None,
-                dp: row.get::<pgrx::Uuid>(9)?.map(id),
-                feeder: row.get::<pgrx::Uuid>(10)?.map(id),
-                substation: row.get::<pgrx::Uuid>(11)?.map(id),
-            },
-            suspected: row.get::<bool>(12)?.unwrap_or(false),
-        };
-        for area in area_of.get(&outage).into_iter().flatten() {
-            origins.entry(origin).or_default().insert(*area);
+    for span in read.spans {
+        for area in area_of.get(&span.outage).into_iter().flatten() {
+            origins.entry(span.origin).or_default().insert(*area);
             by_area.entry(*area).or_default().spans.push(span.clone());
         }
     }
-    for row in execute(client, SOURCES, &[arg(ids(loaded.iter().copied()))])? {
-        let Some(kind) = row.get::<String>(3)?.as_deref().and_then(SourceKind::parse) else {
-            continue;
-        };
-        let outage = id(row.get::<pgrx::Uuid>(1)?.expect("outage_event_id"));
-        let origin = id(row.get::<pgrx::Uuid>(2)?.expect("origin"));
-        let source = StoredSource {
-            outage,
-            origin,
-            key: SourceKey::new(kind, row.get::<String>(4)?.unwrap_or_default()),
-            at: time(row.get::<TimestampWithTimeZone>(5)?.expect("detected_at")),
-            weight: row.get::<f64>(6)?,
-        };
-        for area in area_of.get(&outage).into_iter().flatten() {
-            origins.entry(origin).or_default().insert(*area);
+    for source in read.sources {
+        for area in area_of.get(&source.outage).into_iter().flatten() {
+            origins.entry(source.origin).or_default().insert(*area);
             by_area
                 .entry(*area)
                 .or_default()
@@ -605,15 +774,8 @@ fn read_stored(
                 .push(source.clone());
         }
     }
-    for row in execute(client, CUSTOMERS, &[arg(ids(loaded.iter().copied()))])? {
-        let outage = id(row.get::<pgrx::Uuid>(1)?.expect("outage_id"));
-        let customer = StoredCustomer {
-            outage,
-            customer: id(row.get::<pgrx::Uuid>(2)?.expect("customer_id")),
-            linked_at: row.get::<TimestampWithTimeZone>(3)?.map(time),
-            restored_at: row.get::<TimestampWithTimeZone>(4)?.map(time),
-        };
-        for area in area_of.get(&outage).into_iter().flatten() {
+    for customer in read.customers {
+        for area in area_of.get(&customer.outage).into_iter().flatten() {
             by_area
                 .entry(*area)
                 .or_default()
@@ -621,24 +783,19 @@ fn read_stored(
                 .push(customer.clone());
         }
     }
-    // The merged outages spans and sources came from, for rebuilding where each was at the start.
-    let missing: Vec<Id> = origins
-        .keys()
-        .filter(|o| !area_of.contains_key(o))
-        .copied()
-        .collect();
-    if !missing.is_empty() {
-        for (_, outage) in read_outages(execute(client, OUTAGES_BY_ID, &[arg(ids(missing))])?)? {
-            for area in origins.get(&outage.id).into_iter().flatten() {
-                by_area
-                    .entry(*area)
-                    .or_default()
-                    .outages
-                    .push(outage.clone());
-            }
+    for row in read.origins {
+        if area_of.contains_key(&row.outage.id) {
+            continue;
+        }
+        for area in origins.get(&row.outage.id).into_iter().flatten() {
+            by_area
+                .entry(*area)
+                .or_default()
+                .outages
+                .push(row.outage.clone());
         }
     }
-    Ok(by_area)
+    by_area
 }
 
 fn read_inputs(

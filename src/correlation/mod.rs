@@ -12,6 +12,8 @@
 //! - `worker`: the background worker that drains the queue, a batch per transaction;
 //! - `scada_alarm`: a SCADA alarm's own call: checked, then applied by the correlator;
 //! - `registry_cache`: meters' places and DPs' and feeders' active meters, kept between batches;
+//! - `outage_cache`: the worker's areas' outage rows, kept between its batches (`kept`: until
+//!   when);
 //! - `storm`: storm mode, decided in event time from the power-off signals;
 //! - `declaration`: the outage declaration delay between batches (pending areas, momentary
 //!   interruptions);
@@ -19,8 +21,10 @@
 
 pub mod decide;
 pub mod declaration;
+mod kept;
 pub mod load;
 pub mod model;
+mod outage_cache;
 pub mod queue;
 mod registry_cache;
 pub mod run;

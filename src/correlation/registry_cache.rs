@@ -9,9 +9,9 @@
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
-use pgrx::pg_sys;
 use pgrx::spi::{SpiClient, SpiResult};
 
+use super::kept;
 use super::load::{self, DP_ACTIVE, FEEDER_ACTIVE};
 use super::model::{Id, Place};
 use crate::db::execute;
@@ -24,6 +24,7 @@ SELECT 'oms_registry_generation'::regclass::oid::int8, g.generation FROM oms_reg
 #[derive(Default)]
 struct Kept {
     generation: Option<(i64, i64)>,
+    aborts: u64,
     dp: HashMap<Id, usize>,
     feeder: HashMap<Id, usize>,
     places: HashMap<Id, Place>,
@@ -35,21 +36,11 @@ const MOST_PLACES: usize = 500_000;
 
 thread_local! {
     static KEPT: RefCell<Kept> = RefCell::new(Kept::default());
-    // Set by the abort callbacks, which must not borrow KEPT: an abort may come while it is borrowed.
-    static ABORTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    static CALLBACKS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    static LONG_LIVED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// The worker keeps what it read for as long as it runs; any other backend only for one drain, so
-/// that a pool of ingest connections in immediate mode does not each keep a copy of the registry.
-pub fn keep_between_drains() {
-    LONG_LIVED.with(|l| l.set(true));
 }
 
 /// At the end of a drain: a backend other than the worker lets go of what it read.
 pub fn drain_done() {
-    if !LONG_LIVED.with(std::cell::Cell::get) {
+    if !kept::between_drains() {
         KEPT.with(|kept| *kept.borrow_mut() = Kept::default());
     }
 }
@@ -97,10 +88,11 @@ pub fn active(
 impl Kept {
     /// Starts again unless what is kept was read at this generation, and no abort came since.
     fn keep_only(&mut self, generation: Option<(i64, i64)>) {
-        let aborted = ABORTED.with(|a| a.replace(false));
-        if aborted || self.generation != generation || generation.is_none() {
+        let aborts = kept::aborts();
+        if aborts != self.aborts || self.generation != generation || generation.is_none() {
             *self = Kept {
                 generation,
+                aborts,
                 ..Kept::default()
             };
         }
@@ -110,7 +102,6 @@ impl Kept {
 /// Where the registry generation stands. Read before the registry: a change that commits in
 /// between moves it past what is then kept.
 fn generation(client: &mut SpiClient<'_>) -> SpiResult<Option<(i64, i64)>> {
-    forget_on_abort();
     Ok(
         match execute(client, GENERATION, &[])?
             .first()
@@ -145,43 +136,4 @@ fn fill(
         .iter()
         .filter_map(|d| kept.get(d).filter(|&&n| n > 0).map(|&n| (*d, n)))
         .collect())
-}
-
-fn forget() {
-    ABORTED.with(|a| a.set(true));
-}
-
-/// Registers, once per backend, the callbacks that drop what is kept when a transaction or
-/// subtransaction aborts (or is prepared).
-fn forget_on_abort() {
-    if CALLBACKS.with(|c| c.replace(true)) {
-        return;
-    }
-    unsafe {
-        pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
-        pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
-    }
-}
-
-unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _: *mut std::ffi::c_void) {
-    // A prepared transaction may still be rolled back, from any session.
-    if matches!(
-        event,
-        pg_sys::XactEvent::XACT_EVENT_ABORT
-            | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
-            | pg_sys::XactEvent::XACT_EVENT_PREPARE
-    ) {
-        forget();
-    }
-}
-
-unsafe extern "C-unwind" fn on_subxact(
-    event: pg_sys::SubXactEvent::Type,
-    _: pg_sys::SubTransactionId,
-    _: pg_sys::SubTransactionId,
-    _: *mut std::ffi::c_void,
-) {
-    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
-        forget();
-    }
 }

@@ -21,6 +21,7 @@ use super::decide::rules::Rules;
 use super::declaration;
 use super::load::{self, pg, ts, AreaStart, Batch};
 use super::model::{Area, Device, Id, Power, SourceKey, Time};
+use super::outage_cache;
 use super::queue::{self, Queued};
 use super::registry_cache;
 use super::storm;
@@ -594,7 +595,8 @@ fn batch(
         };
         inputs.iter().all(|i| i.area == Some(own))
     });
-    write(client, &decisions, alarm_locked)?;
+    let written = write(client, &decisions, alarm_locked, outage_cache::on())?;
+    outage_cache::written(client, written)?;
     declaration::write_interruptions(client, &decisions)?;
     declaration::record_pending(client, &decisions, &pending, rules.declaration_delay)?;
     phases.done("write");

@@ -166,7 +166,7 @@ pub extern "C-unwind" fn oms_correlation_worker_main(argument: pg_sys::Datum) {
         // Another worker serves this database.
         return;
     }
-    super::registry_cache::keep_between_drains();
+    super::kept::keep_between_drains();
     let version = env!("CARGO_PKG_VERSION");
     let mut told_of_version = false;
     let mut idle_since = std::time::Instant::now();

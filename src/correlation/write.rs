@@ -9,8 +9,8 @@ use pgrx::spi::{SpiClient, SpiResult};
 use pgrx::JsonB;
 
 use super::decide::reconcile::{Decision, OutageRow, Retired};
-use super::load::{pg, ts};
-use super::model::Id;
+use super::load::{self, customer_columns, pg, source_columns, span_columns, ts};
+use super::model::{Id, SourceKey, SourceKind, StoredCustomer, StoredSource, StoredSpan, Time};
 use crate::db::{arg, execute};
 
 fn uuids(list: impl IntoIterator<Item = Id>) -> Vec<pgrx::Uuid> {
@@ -117,23 +117,44 @@ UPDATE oms_customer_notifications n SET outage_event_id = r.target
 FROM retired r WHERE r.target IS NOT NULL AND n.outage_event_id = r.id
 "#;
 
-const DELETE_SPANS: &str = r#"
+macro_rules! delete_spans {
+    () => {
+        r#"
 DELETE FROM oms_outage_meters om
 USING unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS d(outage, meter, off_at)
 WHERE om.outage_id = d.outage AND om.meter_id = d.meter AND om.off_at = d.off_at
-"#;
+"#
+    };
+}
+const DELETE_SPANS: [&str; 2] = [
+    delete_spans!(),
+    concat!(
+        delete_spans!(),
+        "RETURNING om.outage_id, om.meter_id, om.off_at"
+    ),
+];
 
-const UPDATE_SPANS: &str = r#"
+macro_rules! update_spans {
+    () => {
+        r#"
 UPDATE oms_outage_meters om SET outage_id = u.outage, origin_outage_id = u.origin, on_at = u.on_at,
        first_source = u.source_type, first_source_event_id = u.source_event_id, suspected_mismapped = u.suspected
 FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::text[], $8::text[],
             $9::bool[])
     AS u(stored_outage, meter, off_at, outage, origin, on_at, source_type, source_event_id, suspected)
 WHERE om.outage_id = u.stored_outage AND om.meter_id = u.meter AND om.off_at = u.off_at
-"#;
+"#
+    };
+}
+const UPDATE_SPANS: [&str; 2] = [
+    update_spans!(),
+    concat!(update_spans!(), "RETURNING ", span_columns!()),
+];
 
-const INSERT_SPANS: &str = r#"
-INSERT INTO oms_outage_meters
+macro_rules! insert_spans {
+    () => {
+        r#"
+INSERT INTO oms_outage_meters AS om
     (outage_id, meter_id, off_at, on_at, customer_key, customer_id, dp_id, feeder_id, substation_id,
      first_source, first_source_event_id, origin_outage_id, suspected_mismapped)
 SELECT i.outage, i.meter, i.off_at, i.on_at, coalesce(i.customer, i.meter), i.customer, i.dp, i.feeder, i.substation,
@@ -142,25 +163,52 @@ FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::uu
             $8::uuid[], $9::text[], $10::text[], $11::uuid[], $12::bool[])
     AS i(outage, meter, off_at, on_at, customer, dp, feeder, substation, source_type, source_event_id, origin,
          suspected)
-"#;
+"#
+    };
+}
+const INSERT_SPANS: [&str; 2] = [
+    insert_spans!(),
+    concat!(insert_spans!(), "RETURNING ", span_columns!()),
+];
 
-const DELETE_SOURCES: &str = r#"
+macro_rules! delete_sources {
+    () => {
+        r#"
 DELETE FROM oms_event_sources es
 USING unnest($1::uuid[], $2::text[], $3::text[]) AS d(outage, source_type, source_event_id)
 WHERE es.outage_event_id = d.outage AND es.source_type = d.source_type AND es.source_event_id = d.source_event_id
-"#;
+"#
+    };
+}
+const DELETE_SOURCES: [&str; 2] = [
+    delete_sources!(),
+    concat!(
+        delete_sources!(),
+        "RETURNING es.outage_event_id, es.source_type::text, es.source_event_id::text"
+    ),
+];
 
-const UPDATE_SOURCES: &str = r#"
+macro_rules! update_sources {
+    () => {
+        r#"
 UPDATE oms_event_sources es SET outage_event_id = u.outage, origin_outage_id = u.origin,
        detected_at = u.at, event_timestamp = u.at, correlation_weight = u.weight, confidence_weight = u.weight
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::float8[])
     AS u(stored_outage, source_type, source_event_id, outage, origin, at, weight)
 WHERE es.outage_event_id = u.stored_outage AND es.source_type = u.source_type AND es.source_event_id = u.source_event_id
-"#;
+"#
+    };
+}
+const UPDATE_SOURCES: [&str; 2] = [
+    update_sources!(),
+    concat!(update_sources!(), "RETURNING ", source_columns!()),
+];
 
 // A source's table is its type's; its event data says whether it is evidence of the outage.
-const INSERT_SOURCES: &str = r#"
-INSERT INTO oms_event_sources
+macro_rules! insert_sources {
+    () => {
+        r#"
+INSERT INTO oms_event_sources AS es
     (outage_event_id, source_type, source_event_id, source_table, correlation_weight, detected_at,
      event_timestamp, confidence_weight, event_data, origin_outage_id)
 SELECT i.outage, i.source_type, i.source_event_id,
@@ -172,18 +220,40 @@ SELECT i.outage, i.source_type, i.source_event_id,
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::float8[], $6::uuid[])
     AS i(outage, source_type, source_event_id, at, weight, origin)
 ON CONFLICT (outage_event_id, source_type, source_event_id) DO NOTHING
-"#;
+"#
+    };
+}
+const INSERT_SOURCES: [&str; 2] = [
+    insert_sources!(),
+    concat!(insert_sources!(), "RETURNING ", source_columns!()),
+];
 
-const DELETE_CUSTOMERS: &str = r#"
+macro_rules! delete_customers {
+    () => {
+        r#"
 DELETE FROM oms_outage_customers c USING unnest($1::uuid[], $2::uuid[]) AS d(outage, customer)
 WHERE c.outage_id = d.outage AND c.customer_id = d.customer
-"#;
+"#
+    };
+}
+const DELETE_CUSTOMERS: [&str; 2] = [
+    delete_customers!(),
+    concat!(delete_customers!(), "RETURNING c.outage_id, c.customer_id"),
+];
 
-const UPSERT_CUSTOMERS: &str = r#"
-INSERT INTO oms_outage_customers (outage_id, customer_id, linked_at, restored_at)
+macro_rules! upsert_customers {
+    () => {
+        r#"
+INSERT INTO oms_outage_customers AS c (outage_id, customer_id, linked_at, restored_at)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[])
 ON CONFLICT (outage_id, customer_id) DO UPDATE SET restored_at = EXCLUDED.restored_at
-"#;
+"#
+    };
+}
+const UPSERT_CUSTOMERS: [&str; 2] = [
+    upsert_customers!(),
+    concat!(upsert_customers!(), "RETURNING ", customer_columns!()),
+];
 
 const INSERT_TIMELINE: &str = r#"
 INSERT INTO oms_event_timeline
@@ -196,13 +266,32 @@ FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::time
 WHERE EXISTS (SELECT FROM oms_outage_events o WHERE o.id = t.outage)
 "#;
 
+/// What a batch wrote, as the tables hold it now (for `outage_cache`).
+#[derive(Default)]
+pub struct Written {
+    /// Every outage row inserted or changed, and which of them are new.
+    pub outages: BTreeSet<Id>,
+    pub new_outages: BTreeSet<Id>,
+    /// Rows gone (deleted, or moved to another key), then rows as written.
+    pub spans_gone: Vec<(Id, Id, Time)>,
+    pub spans: Vec<StoredSpan>,
+    pub sources_gone: Vec<(Id, SourceKey)>,
+    pub sources: Vec<StoredSource>,
+    pub customers_gone: Vec<(Id, Id)>,
+    pub customers: Vec<StoredCustomer>,
+}
+
 /// Writes every area's decision of a batch.
 /// `alarm_locked`: the batch is a SCADA alarm's, whose check locked every meter of its area.
+/// `returning`: what it wrote is returned (else an empty `Written`).
 pub fn write(
     client: &mut SpiClient<'_>,
     decisions: &[Decision],
     alarm_locked: bool,
-) -> SpiResult<()> {
+    returning: bool,
+) -> SpiResult<Written> {
+    let k = usize::from(returning);
+    let mut written = Written::default();
     replan_outage_key_checks(client)?;
     // Outage rows: closes first (restored, merged, retired), then new rows, then opens, so that
     // "one open outage per device" holds between statements. A close that points at a new row
@@ -220,6 +309,14 @@ pub fn write(
     let is_open = |row: &OutageRow| matches!(row.status, "detected" | "confirmed" | "in_progress");
     let (new, existing): (Vec<&OutageRow>, Vec<&OutageRow>) = rows.values().partition(|r| r.is_new);
     let fresh: BTreeSet<Id> = new.iter().map(|r| r.id).collect();
+    if returning {
+        written.outages = rows
+            .keys()
+            .chain(retired.iter().map(|r| &r.id))
+            .copied()
+            .collect();
+        written.new_outages = fresh.clone();
+    }
     let points_at_new = |id: Option<Id>| id.is_some_and(|id| fresh.contains(&id));
     let (opening, closing): (Vec<&OutageRow>, Vec<&OutageRow>) =
         existing.into_iter().partition(|r| is_open(r));
@@ -261,15 +358,24 @@ pub fn write(
         .flat_map(|d| d.span_deletes.iter())
         .collect();
     if !deletes.is_empty() {
-        execute(
+        let gone = execute(
             client,
-            DELETE_SPANS,
+            DELETE_SPANS[k],
             &[
                 arg(uuids(deletes.iter().map(|d| d.0))),
                 arg(uuids(deletes.iter().map(|d| d.1))),
                 times(deletes.iter().map(|d| d.2)),
             ],
         )?;
+        if returning {
+            for row in gone {
+                written.spans_gone.push((
+                    load::id(row.get::<pgrx::Uuid>(1)?.expect("outage_id")),
+                    load::id(row.get::<pgrx::Uuid>(2)?.expect("meter_id")),
+                    load::time(row.get::<TimestampWithTimeZone>(3)?.expect("off_at")),
+                ));
+            }
+        }
     }
     let updates: Vec<_> = decisions
         .iter()
@@ -281,9 +387,16 @@ pub fn write(
         if group.is_empty() {
             continue;
         }
-        execute(
+        if returning {
+            written.spans_gone.extend(
+                group
+                    .iter()
+                    .map(|u| (u.stored_outage, u.row.meter, u.row.off)),
+            );
+        }
+        let rows = execute(
             client,
-            UPDATE_SPANS,
+            UPDATE_SPANS[k],
             &[
                 arg(uuids(group.iter().map(|u| u.stored_outage))),
                 arg(uuids(group.iter().map(|u| u.row.meter))),
@@ -300,16 +413,22 @@ pub fn write(
                 arg(group.iter().map(|u| u.row.suspected).collect::<Vec<bool>>()),
             ],
         )?;
+        if returning {
+            for row in rows {
+                written.spans.push(load::span(&row)?);
+            }
+        }
     }
     let inserts: Vec<_> = decisions
         .iter()
         .flat_map(|d| d.span_inserts.iter())
         .collect();
     if !inserts.is_empty() {
-        let insert = |client: &mut SpiClient<'_>| -> SpiResult<()> {
-            execute(
+        let mut inserted = Vec::new();
+        let mut insert = |client: &mut SpiClient<'_>| -> SpiResult<()> {
+            let rows = execute(
                 client,
-                INSERT_SPANS,
+                INSERT_SPANS[k],
                 &[
                     arg(uuids(inserts.iter().map(|r| r.outage))),
                     arg(uuids(inserts.iter().map(|r| r.meter))),
@@ -329,6 +448,11 @@ pub fn write(
                     arg(inserts.iter().map(|r| r.suspected).collect::<Vec<bool>>()),
                 ],
             )?;
+            if returning {
+                for row in rows {
+                    inserted.push(load::span(&row)?);
+                }
+            }
             Ok(())
         };
         if alarm_locked {
@@ -336,6 +460,7 @@ pub fn write(
         } else {
             insert(client)?;
         }
+        written.spans.extend(inserted);
     }
 
     // Sources.
@@ -344,24 +469,41 @@ pub fn write(
         .flat_map(|d| d.source_deletes.iter())
         .collect();
     if !deletes.is_empty() {
-        execute(
+        let gone = execute(
             client,
-            DELETE_SOURCES,
+            DELETE_SOURCES[k],
             &[
                 arg(uuids(deletes.iter().map(|d| d.0))),
                 texts(deletes.iter().map(|d| d.1.kind.as_str().to_string())),
                 texts(deletes.iter().map(|d| d.1.event_id.clone())),
             ],
         )?;
+        if returning {
+            for row in gone {
+                let Some(kind) = row.get::<String>(2)?.as_deref().and_then(SourceKind::parse)
+                else {
+                    continue;
+                };
+                written.sources_gone.push((
+                    load::id(row.get::<pgrx::Uuid>(1)?.expect("outage_event_id")),
+                    SourceKey::new(kind, row.get::<String>(3)?.unwrap_or_default()),
+                ));
+            }
+        }
     }
     let updates: Vec<_> = decisions
         .iter()
         .flat_map(|d| d.source_updates.iter())
         .collect();
     if !updates.is_empty() {
-        execute(
+        if returning {
+            written
+                .sources_gone
+                .extend(updates.iter().map(|u| (u.stored_outage, u.row.key.clone())));
+        }
+        let rows = execute(
             client,
-            UPDATE_SOURCES,
+            UPDATE_SOURCES[k],
             &[
                 arg(uuids(updates.iter().map(|u| u.stored_outage))),
                 texts(updates.iter().map(|u| u.row.key.kind.as_str().to_string())),
@@ -372,15 +514,20 @@ pub fn write(
                 arg(updates.iter().map(|u| u.row.weight).collect::<Vec<_>>()),
             ],
         )?;
+        if returning {
+            for row in rows {
+                written.sources.extend(load::source(&row)?);
+            }
+        }
     }
     let inserts: Vec<_> = decisions
         .iter()
         .flat_map(|d| d.source_inserts.iter())
         .collect();
     if !inserts.is_empty() {
-        execute(
+        let rows = execute(
             client,
-            INSERT_SOURCES,
+            INSERT_SOURCES[k],
             &[
                 arg(uuids(inserts.iter().map(|r| r.outage))),
                 texts(inserts.iter().map(|r| r.key.kind.as_str().to_string())),
@@ -390,6 +537,11 @@ pub fn write(
                 arg(uuids(inserts.iter().map(|r| r.origin))),
             ],
         )?;
+        if returning {
+            for row in rows {
+                written.sources.extend(load::source(&row)?);
+            }
+        }
     }
 
     // Customers.
@@ -398,14 +550,22 @@ pub fn write(
         .flat_map(|d| d.customer_deletes.iter())
         .collect();
     if !deletes.is_empty() {
-        execute(
+        let gone = execute(
             client,
-            DELETE_CUSTOMERS,
+            DELETE_CUSTOMERS[k],
             &[
                 arg(uuids(deletes.iter().map(|d| d.0))),
                 arg(uuids(deletes.iter().map(|d| d.1))),
             ],
         )?;
+        if returning {
+            for row in gone {
+                written.customers_gone.push((
+                    load::id(row.get::<pgrx::Uuid>(1)?.expect("outage_id")),
+                    load::id(row.get::<pgrx::Uuid>(2)?.expect("customer_id")),
+                ));
+            }
+        }
     }
     let mut seen = BTreeSet::new();
     let upserts: Vec<_> = decisions
@@ -414,9 +574,9 @@ pub fn write(
         .filter(|c| seen.insert((c.outage, c.customer)))
         .collect();
     if !upserts.is_empty() {
-        execute(
+        let rows = execute(
             client,
-            UPSERT_CUSTOMERS,
+            UPSERT_CUSTOMERS[k],
             &[
                 arg(uuids(upserts.iter().map(|c| c.outage))),
                 arg(uuids(upserts.iter().map(|c| c.customer))),
@@ -424,6 +584,11 @@ pub fn write(
                 opt_times(upserts.iter().map(|c| c.restored_at)),
             ],
         )?;
+        if returning {
+            for row in rows {
+                written.customers.push(load::customer(&row)?);
+            }
+        }
     }
 
     // The story.
@@ -446,7 +611,7 @@ pub fn write(
             ],
         )?;
     }
-    Ok(())
+    Ok(written)
 }
 
 fn retire(

@@ -164,6 +164,43 @@ def template():
     return TEMPLATE
 
 
+# What a debug build of the worker logs when an area it answered from kept outage rows differs
+# from the tables (src/correlation/load.rs, check_kept). The batch fails and is decided again from
+# the tables, so no test outcome shows it: the server log does.
+KEPT_ROWS_DIFFER = "outage rows kept for"
+
+
+def _server_log():
+    """The cluster's server log (scripts/cluster.sh writes it beside the data directory), its
+    size now, read through the server (it belongs to postgres)."""
+    conn = psycopg2.connect(dsn("postgres"))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT current_setting('data_directory') || '/../server.log'")
+            path = cur.fetchone()[0]
+            cur.execute("SELECT (pg_stat_file(%s, true)).size", (path,))
+            return path, cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kept_rows_match_the_tables(template):
+    path, start = _server_log()
+    yield
+    if start is None:
+        return
+    conn = psycopg2.connect(dsn("postgres"))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_read_file(%s, %s, (pg_stat_file(%s)).size - %s)", (path, start, path, start))
+            log = cur.fetchone()[0]
+    finally:
+        conn.close()
+    differ = [line for line in log.splitlines() if KEPT_ROWS_DIFFER in line]
+    assert not differ, f"the worker kept outage rows that differ from the tables: {differ[:3]}"
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "fresh_only: about installing the extension; not run on the adopted base")
 

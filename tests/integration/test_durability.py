@@ -23,8 +23,8 @@ SELECT c.relname::text FROM pg_depend d
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'oms_correlation'
 JOIN pg_class c ON c.oid = d.objid AND d.classid = 'pg_class'::regclass
 WHERE c.relkind = 'r'
-  -- It counts registry changes for the correlator's cache: no data, and restoring rows moves it.
-  AND c.relname <> 'oms_registry_generation'
+  -- They count changes for the correlator's caches: no data, and restoring rows moves them.
+  AND c.relname NOT IN ('oms_registry_generation', 'oms_outage_generation')
 ORDER BY 1
 """
 

@@ -116,7 +116,7 @@ ORDER BY 1
 def test_the_consumer_role_is_denied_every_table_and_view(db, pool, role):
     consumer = role(grant_execute=True)
     relations = [r[0] for r in query(pool, MEMBER_TABLES)]
-    assert len(relations) == 63  # 51 tables (one the registry generation) and 12 views, from the catalog
+    assert len(relations) == 64  # 52 tables (two the generations) and 12 views, from the catalog
     granted = query(pool, """SELECT rel, privilege FROM unnest(%s::text[]) AS rel,
                                     unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS privilege
                              WHERE has_table_privilege(%s, rel, privilege)""", (relations, consumer))
@@ -131,17 +131,20 @@ def test_the_consumer_role_is_denied_every_table_and_view(db, pool, role):
 
 
 def test_only_the_ingest_functions_run_with_the_owners_rights(pool):
-    """And two trigger functions: the one that checks foreign keys per statement (PostgreSQL's own
+    """And three trigger functions: the one that checks foreign keys per statement (PostgreSQL's own
     per-row check runs as the table's owner too: locking the row referred to needs more than
-    INSERT), and the one that moves the registry generation (a role that may change the registry
-    need not have rights on the extension's tables). No one can call them: a trigger function is not
-    callable, and making a trigger with one needs EXECUTE, which only the owner has."""
+    INSERT), and the two that move the registry and outage generations (a role that may change the
+    registry or set an outage's status need not have rights on the extension's tables). No one can
+    call them: a trigger function is not callable, and making a trigger with one needs EXECUTE, which
+    only the owner has."""
     definer = query(pool, """SELECT p.proname::text FROM pg_depend d
                              JOIN pg_proc p ON p.oid = d.objid AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
                              WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'oms_correlation')
                                AND p.prosecdef ORDER BY 1""")
-    assert [r[0] for r in definer] == sorted(FUNCTIONS + ["oms_check_references", "oms_registry_changed"])
-    assert query(pool, """SELECT has_function_privilege('public', 'oms_registry_changed()', 'EXECUTE'),
+    assert [r[0] for r in definer] == sorted(
+        FUNCTIONS + ["oms_check_references", "oms_outages_changed", "oms_registry_changed"])
+    assert query(pool, """SELECT has_function_privilege('public', 'oms_registry_changed()', 'EXECUTE') OR
+                                 has_function_privilege('public', 'oms_outages_changed()', 'EXECUTE'),
                                  has_function_privilege('public', 'oms_check_references()', 'EXECUTE'),
                                  has_function_privilege('public', 'oms_check_references_per_statement(regclass)',
                                                         'EXECUTE')""") == [(False, False, False)]

@@ -1,0 +1,338 @@
+//! The outage rows of the areas the worker correlates, kept between its batches. A storm's feeder
+//! holds thousands of memberships and sources, and reading them all again for every batch was a
+//! quarter of the worker's time in the storm replay (issue 21).
+//!
+//! Kept: every outage row the worker read or wrote; the memberships, sources and customers of each
+//! outage read or made whole; and for each area, the `since` it was read from. An area asked for
+//! from then on is answered from here, with the rows `load` would read from the tables.
+//!
+//! That holds while only the worker writes those tables. `oms_outage_generation`
+//! (sql/schema/12_outage_generation.sql) names the last transaction that wrote them: read before
+//! a batch reads anything and after it wrote, it tells whether anyone else wrote in between. Any
+//! aborted (sub)transaction lets everything go too (`kept`). Debug builds check every area answered
+//! from here against the tables (`load::read_stored`).
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use pgrx::spi::{SpiClient, SpiResult};
+
+use super::kept;
+use super::load::{read_outages, OutageRead, Read, OUTAGES_BY_ID};
+use super::model::{
+    Area, Device, Id, SourceKey, StoredCustomer, StoredOutage, StoredSource, StoredSpan, Time,
+};
+use super::write::Written;
+use crate::db::{arg, execute};
+
+// The generation's table itself (a new one after the extension is made again), its count and its
+// last writer.
+const GENERATION: &str = r#"
+SELECT 'oms_outage_generation'::regclass::oid::int8, g.generation, g.writer FROM oms_outage_generation g WHERE g.id = 1
+"#;
+
+const OWN_TRANSACTION: &str = "SELECT pg_catalog.txid_current_if_assigned()";
+
+type Generation = (i64, i64, Option<i64>);
+
+/// Past this many rows the worker starts again: a bound on its memory (a row is a few hundred
+/// bytes).
+const MOST_ROWS: usize = 2_000_000;
+
+struct KeptOutage {
+    row: StoredOutage,
+    /// When it merged or was restored, as the row says (`load::OutageRead::ends`).
+    ends: Option<Time>,
+    /// Its memberships, sources and customers are all here.
+    whole: bool,
+}
+
+#[derive(Default)]
+struct Kept {
+    /// The generation as the worker's last batch left it.
+    generation: Option<Generation>,
+    /// As this batch found it, before it read anything.
+    batch_start: Option<Generation>,
+    aborts: u64,
+    outages: HashMap<Id, KeptOutage>,
+    spans: HashMap<Id, BTreeMap<(Id, Time), StoredSpan>>,
+    sources: HashMap<Id, BTreeMap<SourceKey, StoredSource>>,
+    customers: HashMap<Id, BTreeMap<Id, StoredCustomer>>,
+    /// Each area held, and from when: every outage of it that ended since then, or is open.
+    held: HashMap<Area, Time>,
+    rows: usize,
+}
+
+thread_local! {
+    static KEPT: RefCell<Kept> = RefCell::new(Kept::default());
+}
+
+/// Only the worker keeps outage rows: it is the one that drains batch after batch.
+pub fn on() -> bool {
+    kept::between_drains()
+}
+
+/// Before a batch reads any outage row: starts again unless only the worker wrote since its last
+/// batch, and no transaction aborted.
+pub fn begin(client: &mut SpiClient<'_>) -> SpiResult<()> {
+    if !on() {
+        return Ok(());
+    }
+    let now = generation(client)?;
+    KEPT.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        let aborts = kept::aborts();
+        if aborts != kept.aborts || now.is_none() || kept.generation != now || kept.rows > MOST_ROWS
+        {
+            *kept = Kept {
+                aborts,
+                ..Kept::default()
+            };
+        }
+        kept.batch_start = now;
+    });
+    Ok(())
+}
+
+/// The areas not held from early enough.
+pub fn not_held(areas: &[(Area, Time)]) -> Vec<(Area, Time)> {
+    KEPT.with(|kept| {
+        let kept = kept.borrow();
+        areas
+            .iter()
+            .filter(|(area, since)| kept.held.get(area).is_none_or(|held| held > since))
+            .copied()
+            .collect()
+    })
+}
+
+/// Keeps rows just read from the tables.
+pub fn keep_read(read: Read) {
+    KEPT.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        let kept = &mut *kept;
+        for (row, _) in read.outages {
+            let id = row.outage.id;
+            kept.outages.insert(
+                id,
+                KeptOutage {
+                    row: row.outage,
+                    ends: row.ends,
+                    whole: true,
+                },
+            );
+            kept.spans.remove(&id);
+            kept.sources.remove(&id);
+            kept.customers.remove(&id);
+        }
+        for row in read.origins {
+            keep_outage(&mut kept.outages, row, false);
+        }
+        kept.rows += read.spans.len() + read.sources.len() + read.customers.len();
+        keep_rows(kept, read.spans, read.sources, read.customers);
+        for (area, since) in read.areas {
+            let held = kept.held.entry(area).or_insert(since);
+            *held = (*held).min(since);
+        }
+    });
+}
+
+/// The areas' rows, if all of them are held whole.
+pub fn read(areas: &[(Area, Time)]) -> Option<Read> {
+    KEPT.with(|kept| {
+        let kept = kept.borrow();
+        let mut read = Read {
+            areas: areas.to_vec(),
+            ..Read::default()
+        };
+        let mut members: BTreeMap<Id, Vec<Area>> = BTreeMap::new();
+        for &(area, since) in areas {
+            if kept.held.get(&area).is_none_or(|&held| held > since) {
+                return None;
+            }
+            for (id, outage) in &kept.outages {
+                if belongs(area, &outage.row) && outage.ends.is_none_or(|ends| ends >= since) {
+                    if !outage.whole {
+                        return None;
+                    }
+                    members.entry(*id).or_default().push(area);
+                }
+            }
+        }
+        for (id, areas) in members {
+            let outage = &kept.outages[&id];
+            read.outages.push((
+                OutageRead {
+                    area: None,
+                    outage: outage.row.clone(),
+                    ends: outage.ends,
+                },
+                areas,
+            ));
+            read.spans.extend(
+                kept.spans
+                    .get(&id)
+                    .into_iter()
+                    .flat_map(|s| s.values().cloned()),
+            );
+            read.sources.extend(
+                kept.sources
+                    .get(&id)
+                    .into_iter()
+                    .flat_map(|s| s.values().cloned()),
+            );
+            read.customers.extend(
+                kept.customers
+                    .get(&id)
+                    .into_iter()
+                    .flat_map(|c| c.values().cloned()),
+            );
+        }
+        let members: BTreeSet<Id> = read.outages.iter().map(|(o, _)| o.outage.id).collect();
+        let origins: BTreeSet<Id> = read
+            .spans
+            .iter()
+            .map(|s| s.origin)
+            .chain(read.sources.iter().map(|s| s.origin))
+            .filter(|o| !members.contains(o))
+            .collect();
+        for origin in origins {
+            let outage = kept.outages.get(&origin)?;
+            read.origins.push(OutageRead {
+                area: None,
+                outage: outage.row.clone(),
+                ends: outage.ends,
+            });
+        }
+        Some(read)
+    })
+}
+
+/// After a batch wrote: keeps what it wrote, if it was the only writer since it began.
+pub fn written(client: &mut SpiClient<'_>, written: Written) -> SpiResult<()> {
+    if !on() {
+        return Ok(());
+    }
+    let outages = if written.outages.is_empty() {
+        Vec::new()
+    } else {
+        let ids: Vec<pgrx::Uuid> = written
+            .outages
+            .iter()
+            .map(|id| super::load::pg(*id))
+            .collect();
+        read_outages(execute(client, OUTAGES_BY_ID, &[arg(ids)])?)?
+    };
+    let own = execute(client, OWN_TRANSACTION, &[])?
+        .first()
+        .get_one::<i64>()?;
+    let now = generation(client)?;
+    KEPT.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        let only_ours = match (kept.batch_start.take(), now) {
+            (Some(start), Some(now)) => {
+                start == now
+                    || (own.is_some()
+                        && start.0 == now.0
+                        && start.2 != own
+                        && now.2 == own
+                        && now.1 == start.1 + 1)
+            }
+            _ => false,
+        };
+        if !only_ours {
+            let aborts = kept.aborts;
+            *kept = Kept {
+                aborts,
+                ..Kept::default()
+            };
+            return;
+        }
+        kept.generation = now;
+        let kept = &mut *kept;
+        for row in outages {
+            let new = written.new_outages.contains(&row.outage.id);
+            keep_outage(&mut kept.outages, row, new);
+        }
+        for (outage, meter, off) in written.spans_gone {
+            if let Some(spans) = kept.spans.get_mut(&outage) {
+                spans.remove(&(meter, off));
+            }
+        }
+        for (outage, key) in written.sources_gone {
+            if let Some(sources) = kept.sources.get_mut(&outage) {
+                sources.remove(&key);
+            }
+        }
+        for (outage, customer) in written.customers_gone {
+            if let Some(customers) = kept.customers.get_mut(&outage) {
+                customers.remove(&customer);
+            }
+        }
+        kept.rows += written.spans.len() + written.sources.len() + written.customers.len();
+        keep_rows(kept, written.spans, written.sources, written.customers);
+    });
+    Ok(())
+}
+
+/// An outage row read or written: whole if it was before, or if `whole` says so (read with all
+/// its rows, or new).
+fn keep_outage(outages: &mut HashMap<Id, KeptOutage>, row: OutageRead, whole: bool) {
+    let id = row.outage.id;
+    let was_whole = outages.get(&id).is_some_and(|o| o.whole);
+    outages.insert(
+        id,
+        KeptOutage {
+            row: row.outage,
+            ends: row.ends,
+            whole: whole || was_whole,
+        },
+    );
+}
+
+fn keep_rows(
+    kept: &mut Kept,
+    spans: Vec<StoredSpan>,
+    sources: Vec<StoredSource>,
+    customers: Vec<StoredCustomer>,
+) {
+    for span in spans {
+        kept.spans
+            .entry(span.outage)
+            .or_default()
+            .insert((span.meter, span.off), span);
+    }
+    for source in sources {
+        kept.sources
+            .entry(source.outage)
+            .or_default()
+            .insert(source.key.clone(), source);
+    }
+    for customer in customers {
+        kept.customers
+            .entry(customer.outage)
+            .or_default()
+            .insert(customer.customer, customer);
+    }
+}
+
+/// Whether an outage is one of the area's (as `load::OUTAGES` reads them).
+fn belongs(area: Area, outage: &StoredOutage) -> bool {
+    let nowhere = outage.feeder.is_none() && outage.substation.is_none();
+    match area {
+        Area::Feeder(feeder) => outage.feeder == Some(feeder),
+        Area::Substation(substation) => outage.substation == Some(substation),
+        Area::Dp(dp) => nowhere && outage.dp == Some(dp),
+        Area::Service(service) => {
+            nowhere && outage.dp.is_none() && outage.device == Device::Service(service)
+        }
+    }
+}
+
+fn generation(client: &mut SpiClient<'_>) -> SpiResult<Option<Generation>> {
+    let row = execute(client, GENERATION, &[])?.first();
+    Ok(match row.get_two::<i64, i64>()? {
+        (Some(table), Some(count)) => Some((table, count, row.get::<i64>(3)?)),
+        _ => None,
+    })
+}
