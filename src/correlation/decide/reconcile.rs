@@ -2,7 +2,7 @@
 //! stored outages they are (same device, overlapping in time), and every row is compared with its
 //! stored self, so that only what changed is written and announced.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::engine::{Change, Declaration, Fold, Life, Note, Outage, Placement, Span, TurnedOn};
 use crate::correlation::model::{
@@ -341,16 +341,17 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
             (o.id, o)
         })
         .collect();
-    let spans: Vec<Span> = fold
-        .spans
-        .iter()
-        .filter(|s| !hidden.contains(&s.outage))
-        .map(|s| Span {
-            outage: settle(s.outage),
-            origin: settle(s.origin),
-            ..s.clone()
-        })
-        .collect();
+    // The fold's own spans, settled where their outages went (no copy: the fold is done with them).
+    let mut spans: Vec<Span> = std::mem::take(&mut fold.spans);
+    spans.retain(|s| !hidden.contains(&s.outage));
+    for span in &mut spans {
+        span.outage = settle(span.outage);
+        span.origin = settle(span.origin);
+    }
+    let mut by_meter: HashMap<Id, Vec<&Span>> = HashMap::new();
+    for span in &spans {
+        by_meter.entry(span.meter).or_default().push(span);
+    }
     let mut decision = Decision {
         turned_on: fold.turned_on.clone(),
         alarm_outages: fold
@@ -378,39 +379,39 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         .filter(|s| stored_ids.contains(&s.outage))
         .map(|s| ((s.meter, s.off), s))
         .collect();
-    let mut kept: BTreeSet<(Id, Time)> = BTreeSet::new();
+    let mut kept: HashSet<(Id, Time)> = HashSet::with_capacity(spans.len());
     let mut touched: BTreeSet<Id> = BTreeSet::new();
+    let row_of = |span: &Span| SpanRow {
+        outage: span.outage,
+        origin: span.origin,
+        meter: span.meter,
+        off: span.off,
+        on: span.on,
+        first_source: span.first_source.clone(),
+        place: span.place,
+        suspected: span.suspected,
+    };
     for span in &spans {
-        let row = SpanRow {
-            outage: span.outage,
-            origin: span.origin,
-            meter: span.meter,
-            off: span.off,
-            on: span.on,
-            first_source: span.first_source.clone(),
-            place: span.place,
-            suspected: span.suspected,
-        };
         kept.insert((span.meter, span.off));
         match stored_spans.get(&(span.meter, span.off)) {
             Some(old) => {
-                if old.outage != row.outage
-                    || old.origin != row.origin
-                    || old.on != row.on
-                    || old.first_source != row.first_source
-                    || old.suspected != row.suspected
+                if old.outage != span.outage
+                    || old.origin != span.origin
+                    || old.on != span.on
+                    || old.first_source != span.first_source
+                    || old.suspected != span.suspected
                 {
                     touched.insert(old.outage);
-                    touched.insert(row.outage);
+                    touched.insert(span.outage);
                     decision.span_updates.push(SpanUpdate {
                         stored_outage: old.outage,
-                        row,
+                        row: row_of(span),
                     });
                 }
             }
             None => {
-                touched.insert(row.outage);
-                decision.span_inserts.push(row);
+                touched.insert(span.outage);
+                decision.span_inserts.push(row_of(span));
             }
         }
     }
@@ -423,14 +424,14 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
 
     // Sources, by (outage, key): a stored row whose source now belongs to another outage moves
     // there (an update), rather than being deleted and added.
-    let stored_sources: BTreeMap<(Id, SourceKey), &StoredSource> = stored
+    let stored_sources: BTreeMap<(Id, &SourceKey), &StoredSource> = stored
         .sources
         .iter()
         .filter(|s| stored_ids.contains(&s.outage))
-        .map(|s| ((s.outage, s.key.clone()), s))
+        .map(|s| ((s.outage, &s.key), s))
         .collect();
     let mut to_place: BTreeMap<SourceKey, Vec<SourceRow>> = BTreeMap::new();
-    let mut kept_sources: BTreeSet<(Id, SourceKey)> = BTreeSet::new();
+    let mut kept_sources: HashSet<(Id, &SourceKey)> = HashSet::new();
     for o in outages.values() {
         for (key, src) in &o.sources {
             let row = SourceRow {
@@ -440,9 +441,9 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
                 at: src.at,
                 weight: src.weight,
             };
-            match stored_sources.get(&(o.id, key.clone())) {
+            match stored_sources.get(&(o.id, key)) {
                 Some(old) => {
-                    kept_sources.insert((o.id, key.clone()));
+                    kept_sources.insert((o.id, &old.key));
                     if old.origin != row.origin
                         || old.at != row.at
                         || !same_weight(old.weight, row.weight)
@@ -461,10 +462,10 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         }
     }
     let mut to_remove: BTreeMap<SourceKey, Vec<Id>> = BTreeMap::new();
-    for (outage, key) in stored_sources.keys() {
-        if !kept_sources.contains(&(*outage, key.clone())) {
-            touched.insert(*outage);
-            to_remove.entry(key.clone()).or_default().push(*outage);
+    for &(outage, key) in stored_sources.keys() {
+        if !kept_sources.contains(&(outage, key)) {
+            touched.insert(outage);
+            to_remove.entry(key.clone()).or_default().push(outage);
         }
     }
     for (key, rows) in to_place {
@@ -497,13 +498,19 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     let mut changed: BTreeSet<Id> = BTreeSet::new();
     for o in outages.values() {
         let own = by_outage.get(&o.id).map(Vec::as_slice).unwrap_or(&[]);
-        let keys: BTreeSet<Id> = own.iter().map(|s| s.place.customer_key()).collect();
-        let out: BTreeSet<Id> = own
-            .iter()
-            .filter(|s| s.on.is_none())
-            .map(|s| s.place.customer_key())
-            .collect();
-        let affected = o.merged_customers.unwrap_or(keys.len());
+        let distinct = |mut keys: Vec<Id>| {
+            keys.sort_unstable();
+            keys.dedup();
+            keys.len()
+        };
+        let keys = distinct(own.iter().map(|s| s.place.customer_key()).collect());
+        let out = distinct(
+            own.iter()
+                .filter(|s| s.on.is_none())
+                .map(|s| s.place.customer_key())
+                .collect(),
+        );
+        let affected = o.merged_customers.unwrap_or(keys);
         let row = OutageRow {
             id: o.id,
             event_id: None,
@@ -515,7 +522,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
             longitude: o.longitude,
             confidence: round2(o.confidence()),
             affected_customers: i32::try_from(affected).unwrap_or(i32::MAX),
-            customers_out: if o.is_open() { out.len() as i32 } else { 0 },
+            customers_out: if o.is_open() { out as i32 } else { 0 },
             device: o.device,
             dp: o.dp,
             feeder: o.feeder,
@@ -558,7 +565,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     // on: a later replay must not find them open.
     let withdrawn_too = |target: &Id| {
         !outages.contains_key(target)
-            && most_spans_now_in(*target, stored.spans, &spans).is_none()
+            && most_spans_now_in(*target, stored.spans, &by_meter).is_none()
             && stored.outages.iter().any(|o| {
                 o.id == *target
                     && !matches!(o.status, StoredStatus::Closed | StoredStatus::Merged)
@@ -585,7 +592,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         let into = if answered_only {
             None
         } else {
-            most_spans_now_in(old.id, stored.spans, &spans).or_else(|| match old.status {
+            most_spans_now_in(old.id, stored.spans, &by_meter).or_else(|| match old.status {
                 StoredStatus::Merged => old.merged_into.filter(|t| !withdrawn_too(t)),
                 _ => None,
             })
@@ -616,6 +623,10 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         .iter()
         .map(|c| ((c.outage, c.customer), c))
         .collect();
+    let mut customers_of: HashMap<Id, Vec<&StoredCustomer>> = HashMap::new();
+    for c in stored.customers {
+        customers_of.entry(c.outage).or_default().push(c);
+    }
     let affected_outages: BTreeSet<Id> = touched
         .iter()
         .chain(decision.retired.iter().map(|r| &r.id))
@@ -645,7 +656,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
                 _ => decision.customer_upserts.push(row.clone()),
             }
         }
-        for c in stored.customers.iter().filter(|c| c.outage == outage) {
+        for c in customers_of.get(&outage).into_iter().flatten() {
             if !customers.contains_key(&c.customer) {
                 decision.customer_deletes.push((outage, c.customer));
             }
@@ -693,17 +704,21 @@ fn row_differs(old: &StoredOutage, row: &OutageRow) -> bool {
 
 /// The outage that now holds most of the spans a retired outage held or was first given (a merged
 /// outage's spans moved to its survivor).
-fn most_spans_now_in(retired: Id, stored: &[StoredSpan], spans: &[Span]) -> Option<Id> {
+/// `by_meter`: the replay's spans of each meter, in the fold's order.
+fn most_spans_now_in(
+    retired: Id,
+    stored: &[StoredSpan],
+    by_meter: &HashMap<Id, Vec<&Span>>,
+) -> Option<Id> {
     let mut counts: BTreeMap<Id, usize> = BTreeMap::new();
     for old in stored
         .iter()
         .filter(|s| s.outage == retired || s.origin == retired)
     {
-        let holder = spans.iter().find(|s| {
-            s.meter == old.meter
-                && s.off <= old.on.unwrap_or(Time::MAX)
-                && s.on.unwrap_or(Time::MAX) >= old.off
-        });
+        let holder =
+            by_meter.get(&old.meter).into_iter().flatten().find(|s| {
+                s.off <= old.on.unwrap_or(Time::MAX) && s.on.unwrap_or(Time::MAX) >= old.off
+            });
         if let Some(holder) = holder {
             *counts.entry(holder.outage).or_default() += 1;
         }
