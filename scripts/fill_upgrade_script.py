@@ -33,7 +33,7 @@ SECTIONS = {
     "views": ("sql/functions/views.sql", True),
     "references": ("sql/schema/10_references.sql", False),
     "registry-generation": ("sql/schema/11_registry_generation.sql", False),
-    "outage-generation": ("sql/schema/12_outage_generation.sql", False),
+    "outage-writers": ("sql/schema/12_outage_writers.sql", False),
     "keep-data": ("sql/functions/keep_data.sql", True),
 }
 

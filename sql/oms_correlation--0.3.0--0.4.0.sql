@@ -1275,32 +1275,26 @@ ALTER TABLE @extschema@.network_substation_meters ENABLE ALWAYS TRIGGER oms_regi
 ALTER TABLE @extschema@.network_feeders ENABLE ALWAYS TRIGGER oms_registry_changed;
 ALTER TABLE @extschema@.network_feeders ENABLE ALWAYS TRIGGER oms_registry_truncated;
 --@registry-generation-end
---@outage-generation-begin
+--@outage-writers-begin
 -- The correlator's worker keeps the outage rows it has read and written between batches
 -- (src/correlation/outage_cache.rs) instead of reading every outage of a storm's feeder again for
 -- each batch. What it keeps is good only while nothing else writes these tables: an operator's
 -- status, a SCADA alarm's call, another session draining the queue, a DBA's DELETE.
 --
--- Every transaction that writes them moves the generation once, and names itself as the writer.
--- The worker reads the row before a batch reads the tables, and after the batch wrote them: if only
--- its own transaction moved it in between, what it keeps is what is stored. A row, not a sequence,
--- so that the move commits with the change (as oms_registry_generation, and for the same reason).
--- Writers wait for each other here until the first commits; the worker commits every batch.
-CREATE TABLE @extschema@.oms_outage_generation (
-    id          integer PRIMARY KEY CHECK (id = 1),
-    generation  bigint NOT NULL,
-    writer      bigint
+-- Every transaction that writes them leaves its id here, once. The worker counts the rows before a
+-- batch reads the tables and after it wrote them: a row it does not know of, once committed, is a
+-- writer it did not see. Rows, not a counter in one row: writers never wait for each other here.
+-- The worker deletes them from time to time (a writer still open then is counted when it commits).
+CREATE TABLE @extschema@.oms_outage_writers (
+    xid  bigint PRIMARY KEY
 );
-INSERT INTO @extschema@.oms_outage_generation VALUES (1, 0, NULL);
 
 -- Runs as the extension's owner: an operator who may set an outage's status need not have rights on
 -- the extension's own tables.
 CREATE FUNCTION @extschema@.oms_outages_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = @extschema@, pg_catalog, pg_temp AS $$
 BEGIN
-    UPDATE @extschema@.oms_outage_generation
-    SET generation = generation + 1, writer = pg_catalog.txid_current()
-    WHERE id = 1 AND writer IS DISTINCT FROM pg_catalog.txid_current();
+    INSERT INTO @extschema@.oms_outage_writers (xid) VALUES (pg_catalog.txid_current()) ON CONFLICT DO NOTHING;
     RETURN NULL;
 END
 $$;
@@ -1320,15 +1314,15 @@ ALTER TABLE @extschema@.oms_outage_events ENABLE ALWAYS TRIGGER oms_outages_chan
 ALTER TABLE @extschema@.oms_outage_meters ENABLE ALWAYS TRIGGER oms_outages_changed;
 ALTER TABLE @extschema@.oms_event_sources ENABLE ALWAYS TRIGGER oms_outages_changed;
 ALTER TABLE @extschema@.oms_outage_customers ENABLE ALWAYS TRIGGER oms_outages_changed;
---@outage-generation-end
+--@outage-writers-end
 
 --@keep-data-begin
 -- SELECT oms_keep_data_on_drop() (see drop_guard.sql): detaches every data table and sequence from
 -- the extension so that DROP EXTENSION leaves them. Their defaults stop calling the extension's
 -- uuid function (gen_random_uuid() instead), and they lose the triggers that belong to the
 -- extension; the foreign keys it checked once per statement (sql/schema/10_references.sql) get
--- PostgreSQL's own per-row checks back. The registry and outage generations are no data: they go
--- with the extension.
+-- PostgreSQL's own per-row checks back. The registry generation and the outage writers are no data:
+-- they go with the extension.
 CREATE OR REPLACE FUNCTION @extschema@.oms_keep_data_on_drop()
 RETURNS int
 LANGUAGE plpgsql VOLATILE
@@ -1344,7 +1338,7 @@ BEGIN
         JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'oms_correlation'
         JOIN pg_class c ON c.oid = d.objid AND d.classid = 'pg_class'::regclass AND d.deptype = 'e'
         WHERE c.relkind IN ('r', 'p', 'S') AND c.oid <> ALL (ARRAY['@extschema@.oms_registry_generation'::regclass,
-                                                                  '@extschema@.oms_outage_generation'::regclass])
+                                                                  '@extschema@.oms_outage_writers'::regclass])
         ORDER BY c.relkind DESC
     LOOP
         IF member.relkind IN ('r', 'p') THEN

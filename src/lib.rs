@@ -102,8 +102,8 @@ extension_sql_file!(
     requires = ["adoption_take_in", "correlator_schema"]
 );
 extension_sql_file!(
-    "../sql/schema/12_outage_generation.sql",
-    name = "outage_generation",
+    "../sql/schema/12_outage_writers.sql",
+    name = "outage_writers",
     requires = ["adoption_take_in", "correlator_schema"]
 );
 extension_sql_file!(
@@ -188,7 +188,7 @@ extension_sql_file!(
         "drop_guard",
         "references",
         "registry_generation",
-        "outage_generation"
+        "outage_writers"
     ]
 );
 

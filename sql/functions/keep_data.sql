@@ -2,8 +2,8 @@
 -- the extension so that DROP EXTENSION leaves them. Their defaults stop calling the extension's
 -- uuid function (gen_random_uuid() instead), and they lose the triggers that belong to the
 -- extension; the foreign keys it checked once per statement (sql/schema/10_references.sql) get
--- PostgreSQL's own per-row checks back. The registry and outage generations are no data: they go
--- with the extension.
+-- PostgreSQL's own per-row checks back. The registry generation and the outage writers are no data:
+-- they go with the extension.
 CREATE FUNCTION @extschema@.oms_keep_data_on_drop()
 RETURNS int
 LANGUAGE plpgsql VOLATILE
@@ -19,7 +19,7 @@ BEGIN
         JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'oms_correlation'
         JOIN pg_class c ON c.oid = d.objid AND d.classid = 'pg_class'::regclass AND d.deptype = 'e'
         WHERE c.relkind IN ('r', 'p', 'S') AND c.oid <> ALL (ARRAY['@extschema@.oms_registry_generation'::regclass,
-                                                                  '@extschema@.oms_outage_generation'::regclass])
+                                                                  '@extschema@.oms_outage_writers'::regclass])
         ORDER BY c.relkind DESC
     LOOP
         IF member.relkind IN ('r', 'p') THEN

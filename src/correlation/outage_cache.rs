@@ -6,11 +6,11 @@
 //! outage read or made whole; and for each area, the `since` it was read from. An area asked for
 //! from then on is answered from here, with the rows `load` would read from the tables.
 //!
-//! That holds while only the worker writes those tables. `oms_outage_generation`
-//! (sql/schema/12_outage_generation.sql) names the last transaction that wrote them: read before
-//! a batch reads anything and after it wrote, it tells whether anyone else wrote in between. Any
-//! aborted (sub)transaction lets everything go too (`kept`). Debug builds check every area answered
-//! from here against the tables (`load::read_stored`).
+//! That holds while only the worker writes those tables. Every transaction that writes them leaves
+//! its id in `oms_outage_writers` (sql/schema/12_outage_writers.sql): counted before a batch reads
+//! anything and after it wrote, and again before the next batch, the rows tell whether anyone else
+//! wrote in between. Any aborted (sub)transaction lets everything go too (`kept`). Debug builds
+//! check every area answered from here against the tables (`load::read_stored`).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -25,15 +25,27 @@ use super::model::{
 use super::write::Written;
 use crate::db::{arg, execute};
 
-// The generation's table itself (a new one after the extension is made again), its count and its
-// last writer.
-const GENERATION: &str = r#"
-SELECT 'oms_outage_generation'::regclass::oid::int8, g.generation, g.writer FROM oms_outage_generation g WHERE g.id = 1
+// The writers' table itself (a new one after the extension is made again), how many writers it
+// holds, and whether this transaction is one of them.
+const WRITERS: &str = r#"
+SELECT 'oms_outage_writers'::regclass::oid::int8, count(*),
+       count(*) FILTER (WHERE w.xid = pg_catalog.txid_current_if_assigned())
+FROM oms_outage_writers w
 "#;
 
-const OWN_TRANSACTION: &str = "SELECT pg_catalog.txid_current_if_assigned()";
+// Committed writers are known once counted: the worker lets their rows go from time to time. How
+// many went: one more than were counted just before committed in between, unseen.
+const FORGET_WRITERS: &str =
+    "WITH gone AS (DELETE FROM oms_outage_writers RETURNING 1) SELECT count(*) FROM gone";
+const MOST_WRITERS: i64 = 1000;
 
-type Generation = (i64, i64, Option<i64>);
+/// The writers' table, its rows, and this transaction's own (0 or 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Writers {
+    table: i64,
+    rows: i64,
+    own: i64,
+}
 
 /// Past this many rows the worker starts again: a bound on its memory (a row is a few hundred
 /// bytes).
@@ -49,10 +61,10 @@ struct KeptOutage {
 
 #[derive(Default)]
 struct Kept {
-    /// The generation as the worker's last batch left it.
-    generation: Option<Generation>,
-    /// As this batch found it, before it read anything.
-    batch_start: Option<Generation>,
+    /// The writers' table and its rows as the worker's last batch left them (its own included).
+    writers: Option<(i64, i64)>,
+    /// As this batch found them, before it read anything.
+    batch_start: Option<Writers>,
     aborts: u64,
     outages: HashMap<Id, KeptOutage>,
     spans: HashMap<Id, BTreeMap<(Id, Time), StoredSpan>>,
@@ -78,19 +90,33 @@ pub fn begin(client: &mut SpiClient<'_>) -> SpiResult<()> {
     if !on() {
         return Ok(());
     }
-    let now = generation(client)?;
+    let mut now = writers(client)?;
+    let mut unseen = false;
+    if now.rows > MOST_WRITERS {
+        let forgotten = execute(client, FORGET_WRITERS, &[])?
+            .first()
+            .get_one::<i64>()?
+            .unwrap_or(0);
+        unseen = forgotten != now.rows;
+    }
     KEPT.with(|kept| {
         let mut kept = kept.borrow_mut();
         let aborts = kept::aborts();
-        if aborts != kept.aborts || now.is_none() || kept.generation != now || kept.rows > MOST_ROWS
+        if unseen
+            || aborts != kept.aborts
+            || kept.writers != Some((now.table, now.rows))
+            || kept.rows > MOST_ROWS
         {
             *kept = Kept {
                 aborts,
                 ..Kept::default()
             };
         }
-        kept.batch_start = now;
     });
+    if now.rows > MOST_WRITERS {
+        now = writers(client)?;
+    }
+    KEPT.with(|kept| kept.borrow_mut().batch_start = Some(now));
     Ok(())
 }
 
@@ -223,23 +249,13 @@ pub fn written(client: &mut SpiClient<'_>, written: Written) -> SpiResult<()> {
             .collect();
         read_outages(execute(client, OUTAGES_BY_ID, &[arg(ids)])?)?
     };
-    let own = execute(client, OWN_TRANSACTION, &[])?
-        .first()
-        .get_one::<i64>()?;
-    let now = generation(client)?;
+    let now = writers(client)?;
     KEPT.with(|kept| {
         let mut kept = kept.borrow_mut();
-        let only_ours = match (kept.batch_start.take(), now) {
-            (Some(start), Some(now)) => {
-                start == now
-                    || (own.is_some()
-                        && start.0 == now.0
-                        && start.2 != own
-                        && now.2 == own
-                        && now.1 == start.1 + 1)
-            }
-            _ => false,
-        };
+        // Other writers than this transaction: as many as when the batch began.
+        let only_ours = kept.batch_start.take().is_some_and(|start| {
+            start.table == now.table && start.rows - start.own == now.rows - now.own
+        });
         if !only_ours {
             let aborts = kept.aborts;
             *kept = Kept {
@@ -248,7 +264,7 @@ pub fn written(client: &mut SpiClient<'_>, written: Written) -> SpiResult<()> {
             };
             return;
         }
-        kept.generation = now;
+        kept.writers = Some((now.table, now.rows));
         let kept = &mut *kept;
         for row in outages {
             let new = written.new_outages.contains(&row.outage.id);
@@ -329,10 +345,11 @@ fn belongs(area: Area, outage: &StoredOutage) -> bool {
     }
 }
 
-fn generation(client: &mut SpiClient<'_>) -> SpiResult<Option<Generation>> {
-    let row = execute(client, GENERATION, &[])?.first();
-    Ok(match row.get_two::<i64, i64>()? {
-        (Some(table), Some(count)) => Some((table, count, row.get::<i64>(3)?)),
-        _ => None,
+fn writers(client: &mut SpiClient<'_>) -> SpiResult<Writers> {
+    let row = execute(client, WRITERS, &[])?.first();
+    Ok(Writers {
+        table: row.get::<i64>(1)?.unwrap_or(0),
+        rows: row.get::<i64>(2)?.unwrap_or(0),
+        own: row.get::<i64>(3)?.unwrap_or(0),
     })
 }

@@ -19,12 +19,12 @@ mod tests {
 
     #[pg_test]
     fn every_table_and_sequence_is_kept_by_pg_dump() {
-        // The registry and outage generations hold no data: counts of changes for the correlator's
-        // caches, made anew (and moved by the restored rows) when the extension is.
+        // The registry generation and the outage writers hold no data: they tell the correlator's
+        // caches of changes, made anew (and moved by the restored rows) when the extension is.
         let missing = names(&format!(
             "{EXTENSION_RELATIONS} WHERE c.relkind IN ('r', 'S')
                AND c.oid <> ALL ((SELECT extconfig FROM pg_extension WHERE extname = 'oms_correlation')::oid[])
-               AND c.relname NOT IN ('oms_registry_generation', 'oms_outage_generation')
+               AND c.relname NOT IN ('oms_registry_generation', 'oms_outage_writers')
              ORDER BY 1"
         ));
         assert!(
@@ -202,10 +202,10 @@ mod tests {
             found.sort();
             found
         };
-        // Not the generations: they hold no data, and oms_keep_data_on_drop() leaves them to the
+        // Not the generation and the writers: they hold no data, and oms_keep_data_on_drop() leaves them to the
         // extension, so no earlier table of those names can be there to adopt.
         let mut tables = members("table");
-        tables.retain(|t| t != "oms_registry_generation" && t != "oms_outage_generation");
+        tables.retain(|t| t != "oms_registry_generation" && t != "oms_outage_writers");
         assert_eq!(set_aside_list("our_tables"), tables);
         assert_eq!(set_aside_list("our_views"), members("view"));
         assert_eq!(set_aside_list("our_functions"), members("function"));

@@ -129,7 +129,7 @@ def test_adoption_keeps_every_row_and_meets_every_requirement_of_a_fresh_install
         "scada_alarm_vocabulary", "oms_rejected_events", "oms_outage_meters", "oms_signal_rate", "oms_storm_mode_log",
         "oms_correlation_queue", "oms_correlation_set_aside", "oms_correlation_inputs", "oms_correlation_state",
         "oms_correlation_pending", "oms_momentary_interruptions", "oms_registry_generation",
-        "oms_outage_generation"}
+        "oms_outage_writers"}
 
     required = {r[0] for r in rows(fresh, REQUIREMENTS)}
     met = {r[0] for r in rows(legacy, REQUIREMENTS)}

@@ -23,8 +23,8 @@ SELECT c.relname::text FROM pg_depend d
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'oms_correlation'
 JOIN pg_class c ON c.oid = d.objid AND d.classid = 'pg_class'::regclass
 WHERE c.relkind = 'r'
-  -- They count changes for the correlator's caches: no data, and restoring rows moves them.
-  AND c.relname NOT IN ('oms_registry_generation', 'oms_outage_generation')
+  -- They tell the correlator's caches of changes: no data, and restoring rows moves them.
+  AND c.relname NOT IN ('oms_registry_generation', 'oms_outage_writers')
 ORDER BY 1
 """
 

@@ -18,7 +18,8 @@ def test_installs_into_the_schema_create_extension_chooses(empty_db):
         cur.execute("CREATE EXTENSION oms_correlation SCHEMA grid")
         cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'grid'")
         # 44 until 0.3.0; 0.4.0 added the correlator's queue, set-aside, input log, state, pending
-        # declarations, momentary interruptions, and registry and outage generations.
+        # declarations, momentary interruptions, and the registry generation and
+        # the outage writers.
         assert cur.fetchone()[0] == 52
         cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
         assert cur.fetchone()[0] == 0

@@ -66,3 +66,22 @@ def test_a_status_set_in_a_transaction_that_rolls_back_changes_nothing(db, grid)
     play(grid, [kaifa("E-A1-05", "10:02")])
     assert dp_outages(grid) == [("DP-A1", "confirmed", ["E-A1-01", "E-A1-02", "E-A1-03", "E-A1-04", "E-A1-05"])]
     assert set_aside(grid) == 0
+
+
+def test_a_status_committed_while_the_worker_went_on_elsewhere_is_read_at_the_next_batch(db, pool):
+    """The operator's change is still open while the worker decides another feeder: the worker
+    keeps what it holds of feeder A then (nothing it could see had changed). Once the change
+    commits, the next batch finds a writer it did not count, and reads feeder A again."""
+    build_grid(pool, feeders=("A", "B"), dps=1, meters_per_dp=10, onus={})
+    play(pool, OFFS)
+    operator = psycopg2.connect(dsn(db))
+    try:
+        with operator.cursor() as cur:
+            cur.execute("UPDATE oms_outage_events SET status = 'restored' WHERE scope = 'distribution_point'")
+        play(pool, [kaifa("E-B1-01", "10:01")])
+        operator.commit()
+    finally:
+        operator.close()
+    play(pool, [kaifa("E-A1-05", "10:02")])
+    assert dp_outages(pool) == [("DP-A1", "restored", ["E-A1-01", "E-A1-02", "E-A1-03", "E-A1-04"])]
+    assert set_aside(pool) == 0

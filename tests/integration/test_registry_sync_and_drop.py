@@ -75,8 +75,8 @@ def test_keep_data_then_drop_leaves_the_tables_and_rows(db, pool):
                                WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e' AND c.relkind IN ('r', 'p', 'S')
                                  AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'oms_correlation')""")
     # 50 tables, five serial sequences (meters, onu_events, the queue, the set-aside, the momentary
-    # interruptions), and the registry and outage generations, which are no data and go with the
-    # extension.
+    # interruptions), and the registry generation and the outage writers, which are no data and go
+    # with the extension.
     assert members == 57
     kept = scalar(pool, "SELECT oms_keep_data_on_drop()")
     assert kept == members - 2

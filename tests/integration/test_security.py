@@ -116,7 +116,7 @@ ORDER BY 1
 def test_the_consumer_role_is_denied_every_table_and_view(db, pool, role):
     consumer = role(grant_execute=True)
     relations = [r[0] for r in query(pool, MEMBER_TABLES)]
-    assert len(relations) == 64  # 52 tables (two the generations) and 12 views, from the catalog
+    assert len(relations) == 64  # 52 tables (two the registry generation and outage writers) and 12 views, from the catalog
     granted = query(pool, """SELECT rel, privilege FROM unnest(%s::text[]) AS rel,
                                     unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS privilege
                              WHERE has_table_privilege(%s, rel, privilege)""", (relations, consumer))
@@ -133,7 +133,7 @@ def test_the_consumer_role_is_denied_every_table_and_view(db, pool, role):
 def test_only_the_ingest_functions_run_with_the_owners_rights(pool):
     """And three trigger functions: the one that checks foreign keys per statement (PostgreSQL's own
     per-row check runs as the table's owner too: locking the row referred to needs more than
-    INSERT), and the two that move the registry and outage generations (a role that may change the
+    INSERT), and the two that tell the correlator of registry and outage changes (a role that may change the
     registry or set an outage's status need not have rights on the extension's tables). No one can
     call them: a trigger function is not callable, and making a trigger with one needs EXECUTE, which
     only the owner has."""

@@ -3,26 +3,20 @@
 -- each batch. What it keeps is good only while nothing else writes these tables: an operator's
 -- status, a SCADA alarm's call, another session draining the queue, a DBA's DELETE.
 --
--- Every transaction that writes them moves the generation once, and names itself as the writer.
--- The worker reads the row before a batch reads the tables, and after the batch wrote them: if only
--- its own transaction moved it in between, what it keeps is what is stored. A row, not a sequence,
--- so that the move commits with the change (as oms_registry_generation, and for the same reason).
--- Writers wait for each other here until the first commits; the worker commits every batch.
-CREATE TABLE @extschema@.oms_outage_generation (
-    id          integer PRIMARY KEY CHECK (id = 1),
-    generation  bigint NOT NULL,
-    writer      bigint
+-- Every transaction that writes them leaves its id here, once. The worker counts the rows before a
+-- batch reads the tables and after it wrote them: a row it does not know of, once committed, is a
+-- writer it did not see. Rows, not a counter in one row: writers never wait for each other here.
+-- The worker deletes them from time to time (a writer still open then is counted when it commits).
+CREATE TABLE @extschema@.oms_outage_writers (
+    xid  bigint PRIMARY KEY
 );
-INSERT INTO @extschema@.oms_outage_generation VALUES (1, 0, NULL);
 
 -- Runs as the extension's owner: an operator who may set an outage's status need not have rights on
 -- the extension's own tables.
 CREATE FUNCTION @extschema@.oms_outages_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = @extschema@, pg_catalog, pg_temp AS $$
 BEGIN
-    UPDATE @extschema@.oms_outage_generation
-    SET generation = generation + 1, writer = pg_catalog.txid_current()
-    WHERE id = 1 AND writer IS DISTINCT FROM pg_catalog.txid_current();
+    INSERT INTO @extschema@.oms_outage_writers (xid) VALUES (pg_catalog.txid_current()) ON CONFLICT DO NOTHING;
     RETURN NULL;
 END
 $$;
