@@ -31,7 +31,9 @@ CREATE TRIGGER oms_outages_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE
     ON @extschema@.oms_event_sources FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.oms_outages_changed();
 CREATE TRIGGER oms_outages_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE
     ON @extschema@.oms_outage_customers FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.oms_outages_changed();
--- Replica mode (logical replication's apply, a restore run in it) writes them too.
+-- A session in replica mode (a restore run in it) writes them too. Logical replication's apply fires
+-- no statement triggers at all: a worker on a subscriber of these tables keeps nothing
+-- (src/correlation/outage_cache.rs asks pg_subscription_rel).
 ALTER TABLE @extschema@.oms_outage_events ENABLE ALWAYS TRIGGER oms_outages_changed;
 ALTER TABLE @extschema@.oms_outage_meters ENABLE ALWAYS TRIGGER oms_outages_changed;
 ALTER TABLE @extschema@.oms_event_sources ENABLE ALWAYS TRIGGER oms_outages_changed;

@@ -72,6 +72,35 @@ pub(super) fn read_places(
     Ok(places)
 }
 
+// Every meter where it hangs.
+const EVERY_PLACE: &str = concat!(
+    "WITH target AS (SELECT id FROM oms_meters), located AS (",
+    located_meters!(),
+    ")\nSELECT meter_id, customer_id, onu_id, dp_id, feeder_id, substation_id FROM located"
+);
+
+const METERS: &str = "SELECT count(*) FROM oms_meters";
+
+/// Where every meter of the registry hangs, unless it has more than `most` meters.
+pub(super) fn read_every_place(
+    client: &mut SpiClient<'_>,
+    most: usize,
+) -> SpiResult<Option<HashMap<Id, Place>>> {
+    let meters = execute(client, METERS, &[])?
+        .first()
+        .get_one::<i64>()?
+        .unwrap_or(0);
+    if usize::try_from(meters).map_or(true, |n| n > most) {
+        return Ok(None);
+    }
+    let mut places = HashMap::with_capacity(meters as usize);
+    for row in execute(client, EVERY_PLACE, &[])? {
+        let meter = id(row.get::<pgrx::Uuid>(1)?.expect("meter id"));
+        places.insert(meter, place_at(&row, meter, 2)?);
+    }
+    Ok(Some(places))
+}
+
 /// The areas of a batch and where each one's replay starts.
 #[derive(Debug, Clone)]
 pub struct AreaStart {
@@ -134,7 +163,7 @@ FROM services a JOIN oms_outage_events o
 );
 
 // Outages by id (the merged ones spans and sources came from).
-pub(super) const OUTAGES_BY_ID: &str = concat!(
+const OUTAGES_BY_ID: &str = concat!(
     "SELECT NULL::text, ",
     outage_columns!(),
     " FROM oms_outage_events o WHERE o.id = ANY ($1) AND o.device_key IS NOT NULL"
@@ -341,8 +370,20 @@ pub(super) struct OutageRead {
     pub ends: Option<Time>,
 }
 
+/// Outages by id, as a batch reads them (those with no device are left out).
+pub(super) fn outages_by_id(
+    client: &mut SpiClient<'_>,
+    outages: impl IntoIterator<Item = Id>,
+) -> SpiResult<Vec<OutageRead>> {
+    let outages = ids(outages);
+    if outages.is_empty() {
+        return Ok(Vec::new());
+    }
+    read_outages(execute(client, OUTAGES_BY_ID, &[arg(outages)])?)
+}
+
 /// Outage rows (after the first column, the area) into stored outages.
-pub(super) fn read_outages(table: pgrx::spi::SpiTupleTable<'_>) -> SpiResult<Vec<OutageRead>> {
+fn read_outages(table: pgrx::spi::SpiTupleTable<'_>) -> SpiResult<Vec<OutageRead>> {
     let mut outages = Vec::new();
     for row in table {
         let Some(device) = row.get::<String>(4)?.as_deref().and_then(Device::parse) else {
@@ -594,8 +635,10 @@ pub(super) struct Read {
     pub spans: Vec<StoredSpan>,
     pub sources: Vec<StoredSource>,
     pub customers: Vec<StoredCustomer>,
-    /// The other outages their spans and sources came from (merged since), read by id.
+    /// The other outages their spans and sources came from (merged since), read by id, and those
+    /// asked for that the tables do not have (with no device).
     pub origins: Vec<OutageRead>,
+    pub absent_origins: Vec<Id>,
 }
 
 /// Each area's stored rows. The worker keeps what it read and wrote (`outage_cache`): only the
@@ -630,26 +673,21 @@ fn read_stored(
     );
     let rows = by_area(kept);
     if cfg!(debug_assertions) {
-        check_kept(&rows, by_area(read_sql(client, &areas)?));
+        let stored = by_area(read_sql(client, &areas)?);
+        if outage_cache::no_writer_since_begin(client)? {
+            check_kept(&rows, stored);
+        }
     }
     Ok(rows)
 }
 
 /// Debug builds (the tests) check every batch the worker decides from what it keeps against the
-/// tables.
+/// tables (unless another writer committed in between: then nothing kept is used again).
 fn check_kept(kept: &HashMap<Area, StoredRows>, stored: HashMap<Area, StoredRows>) {
-    let sorted = |mut rows: StoredRows| {
-        rows.outages.sort_by_key(|o| o.id);
-        rows.spans.sort_by_key(|s| (s.outage, s.meter, s.off));
-        rows.sources
-            .sort_by(|a, b| (a.outage, &a.key).cmp(&(b.outage, &b.key)));
-        rows.customers.sort_by_key(|c| (c.outage, c.customer));
-        rows
-    };
     let areas: BTreeSet<Area> = kept.keys().chain(stored.keys()).copied().collect();
     for area in areas {
-        let stored = sorted(stored.get(&area).cloned().unwrap_or_default());
-        let kept = sorted(kept.get(&area).cloned().unwrap_or_default());
+        let stored = stored.get(&area).cloned().unwrap_or_default();
+        let kept = kept.get(&area).cloned().unwrap_or_default();
         if kept != stored {
             pgrx::error!(
                 "oms_correlation: the outage rows kept for {area} differ from the stored ones\nkept: {kept:?}\nstored: {stored:?}"
@@ -736,9 +774,9 @@ fn read_sql(client: &mut SpiClient<'_>, areas: &[(Area, Time)]) -> SpiResult<Rea
         .chain(read.sources.iter().map(|s| s.origin))
         .filter(|o| !index.contains_key(o))
         .collect();
-    if !origins.is_empty() {
-        read.origins = read_outages(execute(client, OUTAGES_BY_ID, &[arg(ids(origins))])?)?;
-    }
+    read.origins = outages_by_id(client, origins.iter().copied())?;
+    let found: BTreeSet<Id> = read.origins.iter().map(|o| o.outage.id).collect();
+    read.absent_origins = origins.difference(&found).copied().collect();
     Ok(read)
 }
 
@@ -748,54 +786,68 @@ fn by_area(read: Read) -> HashMap<Area, StoredRows> {
     let mut by_area: HashMap<Area, StoredRows> = HashMap::new();
     let mut area_of: HashMap<Id, Vec<Area>> = HashMap::new();
     for (row, areas) in read.outages {
-        for area in &areas {
-            by_area
-                .entry(*area)
-                .or_default()
-                .outages
-                .push(row.outage.clone());
-        }
-        area_of.insert(row.outage.id, areas);
+        let id = row.outage.id;
+        give(&mut by_area, &areas, row.outage, |r| &mut r.outages);
+        area_of.insert(id, areas);
     }
     let mut origins: HashMap<Id, BTreeSet<Area>> = HashMap::new();
     for span in read.spans {
-        for area in area_of.get(&span.outage).into_iter().flatten() {
-            origins.entry(span.origin).or_default().insert(*area);
-            by_area.entry(*area).or_default().spans.push(span.clone());
-        }
+        let areas = area_of.get(&span.outage).map(Vec::as_slice).unwrap_or(&[]);
+        origins.entry(span.origin).or_default().extend(areas);
+        give(&mut by_area, areas, span, |r| &mut r.spans);
     }
     for source in read.sources {
-        for area in area_of.get(&source.outage).into_iter().flatten() {
-            origins.entry(source.origin).or_default().insert(*area);
-            by_area
-                .entry(*area)
-                .or_default()
-                .sources
-                .push(source.clone());
-        }
+        let areas = area_of
+            .get(&source.outage)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        origins.entry(source.origin).or_default().extend(areas);
+        give(&mut by_area, areas, source, |r| &mut r.sources);
     }
     for customer in read.customers {
-        for area in area_of.get(&customer.outage).into_iter().flatten() {
-            by_area
-                .entry(*area)
-                .or_default()
-                .customers
-                .push(customer.clone());
-        }
+        let areas = area_of
+            .get(&customer.outage)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        give(&mut by_area, areas, customer, |r| &mut r.customers);
     }
     for row in read.origins {
         if area_of.contains_key(&row.outage.id) {
             continue;
         }
-        for area in origins.get(&row.outage.id).into_iter().flatten() {
-            by_area
-                .entry(*area)
-                .or_default()
-                .outages
-                .push(row.outage.clone());
-        }
+        let areas: Vec<Area> = origins
+            .get(&row.outage.id)
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        give(&mut by_area, &areas, row.outage, |r| &mut r.outages);
+    }
+    // In one order whichever way they were read: the tables give theirs as stored.
+    for rows in by_area.values_mut() {
+        rows.outages.sort_by_key(|o| o.id);
+        rows.spans.sort_by_key(|s| (s.outage, s.meter, s.off));
+        rows.sources
+            .sort_by(|a, b| (a.outage, &a.key).cmp(&(b.outage, &b.key)));
+        rows.customers.sort_by_key(|c| (c.outage, c.customer));
     }
     by_area
+}
+
+/// Gives a row to each of its areas: a copy to all but the last, which takes it (most rows have one
+/// area).
+fn give<T: Clone>(
+    by_area: &mut HashMap<Area, StoredRows>,
+    areas: &[Area],
+    row: T,
+    list: fn(&mut StoredRows) -> &mut Vec<T>,
+) {
+    if let Some((last, others)) = areas.split_last() {
+        for area in others {
+            list(by_area.entry(*area).or_default()).push(row.clone());
+        }
+        list(by_area.entry(*last).or_default()).push(row);
+    }
 }
 
 fn read_inputs(

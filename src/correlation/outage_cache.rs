@@ -18,18 +18,23 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use pgrx::spi::{SpiClient, SpiResult};
 
 use super::kept;
-use super::load::{read_outages, OutageRead, Read, OUTAGES_BY_ID};
+use super::load::{self, OutageRead, Read};
 use super::model::{
     Area, Device, Id, SourceKey, StoredCustomer, StoredOutage, StoredSource, StoredSpan, Time,
 };
 use super::write::Written;
-use crate::db::{arg, execute};
+use crate::db::execute;
 
 // The writers' table itself (a new one after the extension is made again), how many writers it
 // holds, and whether this transaction is one of them.
+// Logical replication's apply fires no statement trigger: a worker on a subscriber of these tables
+// keeps nothing between batches.
 const WRITERS: &str = r#"
 SELECT 'oms_outage_writers'::regclass::oid::int8, count(*),
-       count(*) FILTER (WHERE w.xid = pg_catalog.txid_current_if_assigned())
+       count(*) FILTER (WHERE w.xid = pg_catalog.txid_current_if_assigned()),
+       EXISTS (SELECT FROM pg_catalog.pg_subscription_rel r
+               WHERE r.srrelid = ANY ('{oms_outage_events, oms_outage_meters, oms_event_sources,
+                                        oms_outage_customers}'::pg_catalog.regclass[]))
 FROM oms_outage_writers w
 "#;
 
@@ -45,6 +50,14 @@ struct Writers {
     table: i64,
     rows: i64,
     own: i64,
+    subscribed: bool,
+}
+
+impl Writers {
+    /// Other writers than this transaction: as many as at `start`.
+    fn none_since(&self, start: &Writers) -> bool {
+        start.table == self.table && start.rows - start.own == self.rows - self.own
+    }
 }
 
 /// Past this many rows the worker starts again: a bound on its memory (a row is a few hundred
@@ -70,6 +83,10 @@ struct Kept {
     spans: HashMap<Id, BTreeMap<(Id, Time), StoredSpan>>,
     sources: HashMap<Id, BTreeMap<SourceKey, StoredSource>>,
     customers: HashMap<Id, BTreeMap<Id, StoredCustomer>>,
+    /// The outages kept of each area (`areas_of`).
+    members: HashMap<Area, BTreeSet<Id>>,
+    /// Outages spans or sources came from that the tables do not have (as `load` reads them).
+    absent: BTreeSet<Id>,
     /// Each area held, and from when: every outage of it that ended since then, or is open.
     held: HashMap<Area, Time>,
     rows: usize,
@@ -91,13 +108,13 @@ pub fn begin(client: &mut SpiClient<'_>) -> SpiResult<()> {
         return Ok(());
     }
     let mut now = writers(client)?;
-    let mut unseen = false;
+    let mut unseen = now.subscribed;
     if now.rows > MOST_WRITERS {
         let forgotten = execute(client, FORGET_WRITERS, &[])?
             .first()
             .get_one::<i64>()?
             .unwrap_or(0);
-        unseen = forgotten != now.rows;
+        unseen |= forgotten != now.rows;
     }
     KEPT.with(|kept| {
         let mut kept = kept.borrow_mut();
@@ -112,11 +129,14 @@ pub fn begin(client: &mut SpiClient<'_>) -> SpiResult<()> {
                 ..Kept::default()
             };
         }
+        if now.rows > MOST_WRITERS {
+            // Every row it could see went, its own too: any row counted from here on is a writer
+            // after the delete (counting again here could count one it never checked for).
+            now.rows = 0;
+            now.own = 0;
+        }
+        kept.batch_start = Some(now);
     });
-    if now.rows > MOST_WRITERS {
-        now = writers(client)?;
-    }
-    KEPT.with(|kept| kept.borrow_mut().batch_start = Some(now));
     Ok(())
 }
 
@@ -139,21 +159,15 @@ pub fn keep_read(read: Read) {
         let kept = &mut *kept;
         for (row, _) in read.outages {
             let id = row.outage.id;
-            kept.outages.insert(
-                id,
-                KeptOutage {
-                    row: row.outage,
-                    ends: row.ends,
-                    whole: true,
-                },
-            );
+            keep_outage(kept, row, true);
             kept.spans.remove(&id);
             kept.sources.remove(&id);
             kept.customers.remove(&id);
         }
         for row in read.origins {
-            keep_outage(&mut kept.outages, row, false);
+            keep_outage(kept, row, false);
         }
+        kept.absent.extend(read.absent_origins);
         kept.rows += read.spans.len() + read.sources.len() + read.customers.len();
         keep_rows(kept, read.spans, read.sources, read.customers);
         for (area, since) in read.areas {
@@ -176,8 +190,9 @@ pub fn read(areas: &[(Area, Time)]) -> Option<Read> {
             if kept.held.get(&area).is_none_or(|&held| held > since) {
                 return None;
             }
-            for (id, outage) in &kept.outages {
-                if belongs(area, &outage.row) && outage.ends.is_none_or(|ends| ends >= since) {
+            for id in kept.members.get(&area).into_iter().flatten() {
+                let outage = &kept.outages[id];
+                if outage.ends.is_none_or(|ends| ends >= since) {
                     if !outage.whole {
                         return None;
                     }
@@ -223,6 +238,9 @@ pub fn read(areas: &[(Area, Time)]) -> Option<Read> {
             .filter(|o| !members.contains(o))
             .collect();
         for origin in origins {
+            if kept.absent.contains(&origin) {
+                continue;
+            }
             let outage = kept.outages.get(&origin)?;
             read.origins.push(OutageRead {
                 area: None,
@@ -239,23 +257,14 @@ pub fn written(client: &mut SpiClient<'_>, written: Written) -> SpiResult<()> {
     if !on() {
         return Ok(());
     }
-    let outages = if written.outages.is_empty() {
-        Vec::new()
-    } else {
-        let ids: Vec<pgrx::Uuid> = written
-            .outages
-            .iter()
-            .map(|id| super::load::pg(*id))
-            .collect();
-        read_outages(execute(client, OUTAGES_BY_ID, &[arg(ids)])?)?
-    };
+    let outages = load::outages_by_id(client, written.outages.iter().copied())?;
     let now = writers(client)?;
     KEPT.with(|kept| {
         let mut kept = kept.borrow_mut();
-        // Other writers than this transaction: as many as when the batch began.
-        let only_ours = kept.batch_start.take().is_some_and(|start| {
-            start.table == now.table && start.rows - start.own == now.rows - now.own
-        });
+        let only_ours = kept
+            .batch_start
+            .take()
+            .is_some_and(|start| now.none_since(&start));
         if !only_ours {
             let aborts = kept.aborts;
             *kept = Kept {
@@ -268,7 +277,7 @@ pub fn written(client: &mut SpiClient<'_>, written: Written) -> SpiResult<()> {
         let kept = &mut *kept;
         for row in outages {
             let new = written.new_outages.contains(&row.outage.id);
-            keep_outage(&mut kept.outages, row, new);
+            keep_outage(kept, row, new);
         }
         for (outage, meter, off) in written.spans_gone {
             if let Some(spans) = kept.spans.get_mut(&outage) {
@@ -293,10 +302,14 @@ pub fn written(client: &mut SpiClient<'_>, written: Written) -> SpiResult<()> {
 
 /// An outage row read or written: whole if it was before, or if `whole` says so (read with all
 /// its rows, or new).
-fn keep_outage(outages: &mut HashMap<Id, KeptOutage>, row: OutageRead, whole: bool) {
+fn keep_outage(kept: &mut Kept, row: OutageRead, whole: bool) {
     let id = row.outage.id;
-    let was_whole = outages.get(&id).is_some_and(|o| o.whole);
-    outages.insert(
+    let was_whole = kept.outages.get(&id).is_some_and(|o| o.whole);
+    kept.absent.remove(&id);
+    for area in areas_of(&row.outage) {
+        kept.members.entry(area).or_default().insert(id);
+    }
+    kept.outages.insert(
         id,
         KeptOutage {
             row: row.outage,
@@ -332,17 +345,31 @@ fn keep_rows(
     }
 }
 
-/// Whether an outage is one of the area's (as `load::OUTAGES` reads them).
-fn belongs(area: Area, outage: &StoredOutage) -> bool {
-    let nowhere = outage.feeder.is_none() && outage.substation.is_none();
-    match area {
-        Area::Feeder(feeder) => outage.feeder == Some(feeder),
-        Area::Substation(substation) => outage.substation == Some(substation),
-        Area::Dp(dp) => nowhere && outage.dp == Some(dp),
-        Area::Service(service) => {
-            nowhere && outage.dp.is_none() && outage.device == Device::Service(service)
+/// The areas an outage is one of (as `load::OUTAGES` reads them). Its device and places never
+/// change (only another writer could, and then nothing is kept).
+fn areas_of(outage: &StoredOutage) -> Vec<Area> {
+    let mut areas: Vec<Area> = outage.feeder.map(Area::Feeder).into_iter().collect();
+    areas.extend(outage.substation.map(Area::Substation));
+    if areas.is_empty() {
+        match (outage.dp, outage.device) {
+            (Some(dp), _) => areas.push(Area::Dp(dp)),
+            (None, Device::Service(service)) => areas.push(Area::Service(service)),
+            _ => {}
         }
     }
+    areas
+}
+
+/// Whether no other writer has committed since this batch began (debug builds' check of what is
+/// kept asks before comparing: a writer in between makes them differ, and `written` lets it all
+/// go).
+pub fn no_writer_since_begin(client: &mut SpiClient<'_>) -> SpiResult<bool> {
+    let now = writers(client)?;
+    Ok(KEPT.with(|kept| {
+        kept.borrow()
+            .batch_start
+            .is_some_and(|start| now.none_since(&start))
+    }))
 }
 
 fn writers(client: &mut SpiClient<'_>) -> SpiResult<Writers> {
@@ -351,5 +378,6 @@ fn writers(client: &mut SpiClient<'_>) -> SpiResult<Writers> {
         table: row.get::<i64>(1)?.unwrap_or(0),
         rows: row.get::<i64>(2)?.unwrap_or(0),
         own: row.get::<i64>(3)?.unwrap_or(0),
+        subscribed: row.get::<bool>(4)?.unwrap_or(false),
     })
 }

@@ -53,8 +53,8 @@ def test_a_scada_alarms_own_call_between_batches_is_read_by_the_next(grid):
 
 
 def test_a_status_set_in_a_transaction_that_rolls_back_changes_nothing(db, grid):
-    """Its move of the generation rolls back with it: the worker goes on from what it keeps, and
-    the fifth meter joins the outage that is still open."""
+    """Its row in oms_outage_writers rolls back with it: the worker goes on from what it keeps,
+    and the fifth meter joins the outage that is still open."""
     play(grid, OFFS)
     operator = psycopg2.connect(dsn(db))
     try:
