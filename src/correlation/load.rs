@@ -641,6 +641,18 @@ pub(super) struct Read {
     pub absent_origins: Vec<Id>,
 }
 
+impl Read {
+    /// The outages the spans and sources came from that are not among `read` ones.
+    pub fn origins_outside(&self, read: impl Fn(&Id) -> bool) -> BTreeSet<Id> {
+        self.spans
+            .iter()
+            .map(|s| s.origin)
+            .chain(self.sources.iter().map(|s| s.origin))
+            .filter(|o| !read(o))
+            .collect()
+    }
+}
+
 /// Each area's stored rows. The worker keeps what it read and wrote (`outage_cache`): only the
 /// areas it does not hold from early enough are read from the tables.
 fn read_stored(
@@ -767,13 +779,7 @@ fn read_sql(client: &mut SpiClient<'_>, areas: &[(Area, Time)]) -> SpiResult<Rea
     for row in execute(client, CUSTOMERS, &[loaded()])? {
         read.customers.push(customer(&row)?);
     }
-    let origins: BTreeSet<Id> = read
-        .spans
-        .iter()
-        .map(|s| s.origin)
-        .chain(read.sources.iter().map(|s| s.origin))
-        .filter(|o| !index.contains_key(o))
-        .collect();
+    let origins = read.origins_outside(|o| index.contains_key(o));
     read.origins = outages_by_id(client, origins.iter().copied())?;
     let found: BTreeSet<Id> = read.origins.iter().map(|o| o.outage.id).collect();
     read.absent_origins = origins.difference(&found).copied().collect();

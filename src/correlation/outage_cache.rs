@@ -230,14 +230,7 @@ pub fn read(areas: &[(Area, Time)]) -> Option<Read> {
             );
         }
         let members: BTreeSet<Id> = read.outages.iter().map(|(o, _)| o.outage.id).collect();
-        let origins: BTreeSet<Id> = read
-            .spans
-            .iter()
-            .map(|s| s.origin)
-            .chain(read.sources.iter().map(|s| s.origin))
-            .filter(|o| !members.contains(o))
-            .collect();
-        for origin in origins {
+        for origin in read.origins_outside(|o| members.contains(o)) {
             if kept.absent.contains(&origin) {
                 continue;
             }

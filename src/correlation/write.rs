@@ -13,6 +13,17 @@ use super::load::{self, customer_columns, pg, source_columns, span_columns, ts};
 use super::model::{Id, SourceKey, SourceKind, StoredCustomer, StoredSource, StoredSpan, Time};
 use crate::db::{arg, execute};
 
+/// A write statement as written, and the same returning what it wrote (`$returning`): the worker
+/// keeps the rows (`outage_cache`), any other correlator does not ask for them.
+macro_rules! plain_and_returning {
+    ($statement:ident, $returning:expr) => {
+        [
+            $statement!(),
+            concat!($statement!(), "RETURNING ", $returning),
+        ]
+    };
+}
+
 fn uuids(list: impl IntoIterator<Item = Id>) -> Vec<pgrx::Uuid> {
     list.into_iter().map(pg).collect()
 }
@@ -126,13 +137,8 @@ WHERE om.outage_id = d.outage AND om.meter_id = d.meter AND om.off_at = d.off_at
 "#
     };
 }
-const DELETE_SPANS: [&str; 2] = [
-    delete_spans!(),
-    concat!(
-        delete_spans!(),
-        "RETURNING om.outage_id, om.meter_id, om.off_at"
-    ),
-];
+const DELETE_SPANS: [&str; 2] =
+    plain_and_returning!(delete_spans, "om.outage_id, om.meter_id, om.off_at");
 
 macro_rules! update_spans {
     () => {
@@ -146,10 +152,7 @@ WHERE om.outage_id = u.stored_outage AND om.meter_id = u.meter AND om.off_at = u
 "#
     };
 }
-const UPDATE_SPANS: [&str; 2] = [
-    update_spans!(),
-    concat!(update_spans!(), "RETURNING ", span_columns!()),
-];
+const UPDATE_SPANS: [&str; 2] = plain_and_returning!(update_spans, span_columns!());
 
 macro_rules! insert_spans {
     () => {
@@ -166,10 +169,7 @@ FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::uu
 "#
     };
 }
-const INSERT_SPANS: [&str; 2] = [
-    insert_spans!(),
-    concat!(insert_spans!(), "RETURNING ", span_columns!()),
-];
+const INSERT_SPANS: [&str; 2] = plain_and_returning!(insert_spans, span_columns!());
 
 macro_rules! delete_sources {
     () => {
@@ -180,13 +180,10 @@ WHERE es.outage_event_id = d.outage AND es.source_type = d.source_type AND es.so
 "#
     };
 }
-const DELETE_SOURCES: [&str; 2] = [
-    delete_sources!(),
-    concat!(
-        delete_sources!(),
-        "RETURNING es.outage_event_id, es.source_type::text, es.source_event_id::text"
-    ),
-];
+const DELETE_SOURCES: [&str; 2] = plain_and_returning!(
+    delete_sources,
+    "es.outage_event_id, es.source_type::text, es.source_event_id::text"
+);
 
 macro_rules! update_sources {
     () => {
@@ -199,10 +196,7 @@ WHERE es.outage_event_id = u.stored_outage AND es.source_type = u.source_type AN
 "#
     };
 }
-const UPDATE_SOURCES: [&str; 2] = [
-    update_sources!(),
-    concat!(update_sources!(), "RETURNING ", source_columns!()),
-];
+const UPDATE_SOURCES: [&str; 2] = plain_and_returning!(update_sources, source_columns!());
 
 // A source's table is its type's; its event data says whether it is evidence of the outage.
 macro_rules! insert_sources {
@@ -223,10 +217,7 @@ ON CONFLICT (outage_event_id, source_type, source_event_id) DO NOTHING
 "#
     };
 }
-const INSERT_SOURCES: [&str; 2] = [
-    insert_sources!(),
-    concat!(insert_sources!(), "RETURNING ", source_columns!()),
-];
+const INSERT_SOURCES: [&str; 2] = plain_and_returning!(insert_sources, source_columns!());
 
 macro_rules! delete_customers {
     () => {
@@ -236,10 +227,8 @@ WHERE c.outage_id = d.outage AND c.customer_id = d.customer
 "#
     };
 }
-const DELETE_CUSTOMERS: [&str; 2] = [
-    delete_customers!(),
-    concat!(delete_customers!(), "RETURNING c.outage_id, c.customer_id"),
-];
+const DELETE_CUSTOMERS: [&str; 2] =
+    plain_and_returning!(delete_customers, "c.outage_id, c.customer_id");
 
 macro_rules! upsert_customers {
     () => {
@@ -250,10 +239,7 @@ ON CONFLICT (outage_id, customer_id) DO UPDATE SET restored_at = EXCLUDED.restor
 "#
     };
 }
-const UPSERT_CUSTOMERS: [&str; 2] = [
-    upsert_customers!(),
-    concat!(upsert_customers!(), "RETURNING ", customer_columns!()),
-];
+const UPSERT_CUSTOMERS: [&str; 2] = plain_and_returning!(upsert_customers, customer_columns!());
 
 const INSERT_TIMELINE: &str = r#"
 INSERT INTO oms_event_timeline
