@@ -208,7 +208,7 @@ pub fn write_interruptions(client: &mut SpiClient<'_>, decisions: &[Decision]) -
                 .collect::<Vec<_>>()),
             arg(all
                 .iter()
-                .map(|i| i.source.event_id.clone())
+                .map(|i| i.source.event_id.to_string())
                 .collect::<Vec<_>>()),
             arg(all.iter().map(|i| i.place.onu).collect::<Vec<_>>()),
         ],

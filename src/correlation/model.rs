@@ -62,15 +62,16 @@ impl SourceKind {
     }
 }
 
-/// One source event: the key of `oms_event_sources` within an outage.
+/// One source event: the key of `oms_event_sources` within an outage. Shared, not copied: every
+/// span and source of a storm's feeder carries one, through every batch that replays it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SourceKey {
     pub kind: SourceKind,
-    pub event_id: String,
+    pub event_id: std::sync::Arc<str>,
 }
 
 impl SourceKey {
-    pub fn new(kind: SourceKind, event_id: impl Into<String>) -> SourceKey {
+    pub fn new(kind: SourceKind, event_id: impl Into<std::sync::Arc<str>>) -> SourceKey {
         SourceKey {
             kind,
             event_id: event_id.into(),

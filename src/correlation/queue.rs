@@ -76,7 +76,7 @@ pub fn set_aside(
             arg(ts(signal.at)),
             arg(signal.power.as_str()),
             arg(signal.source.kind.as_str()),
-            arg(signal.source.event_id.as_str()),
+            arg(&*signal.source.event_id),
             arg(signal
                 .meters
                 .iter()

@@ -380,7 +380,7 @@ fn batch(
                     .collect::<Vec<_>>()),
                 arg(logged
                     .iter()
-                    .map(|l| l.source.event_id.clone())
+                    .map(|l| l.source.event_id.to_string())
                     .collect::<Vec<_>>()),
                 arg(logged
                     .iter()

@@ -59,7 +59,7 @@ pub fn announce(client: &mut SpiClient<'_>, announced: &[&Announced]) -> SpiResu
                 .collect::<Vec<Option<String>>>()),
             arg(announced
                 .iter()
-                .map(|a| a.source.as_ref().map(|s| s.event_id.clone()))
+                .map(|a| a.source.as_ref().map(|s| s.event_id.to_string()))
                 .collect::<Vec<Option<String>>>()),
         ],
     )?;

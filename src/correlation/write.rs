@@ -395,7 +395,11 @@ pub fn write(
                         .iter()
                         .map(|u| u.row.first_source.kind.as_str().to_string()),
                 ),
-                texts(group.iter().map(|u| u.row.first_source.event_id.clone())),
+                texts(
+                    group
+                        .iter()
+                        .map(|u| u.row.first_source.event_id.to_string()),
+                ),
                 arg(group.iter().map(|u| u.row.suspected).collect::<Vec<bool>>()),
             ],
         )?;
@@ -429,7 +433,7 @@ pub fn write(
                             .iter()
                             .map(|r| r.first_source.kind.as_str().to_string()),
                     ),
-                    texts(inserts.iter().map(|r| r.first_source.event_id.clone())),
+                    texts(inserts.iter().map(|r| r.first_source.event_id.to_string())),
                     arg(uuids(inserts.iter().map(|r| r.origin))),
                     arg(inserts.iter().map(|r| r.suspected).collect::<Vec<bool>>()),
                 ],
@@ -461,7 +465,7 @@ pub fn write(
             &[
                 arg(uuids(deletes.iter().map(|d| d.0))),
                 texts(deletes.iter().map(|d| d.1.kind.as_str().to_string())),
-                texts(deletes.iter().map(|d| d.1.event_id.clone())),
+                texts(deletes.iter().map(|d| d.1.event_id.to_string())),
             ],
         )?;
         if returning {
@@ -493,7 +497,7 @@ pub fn write(
             &[
                 arg(uuids(updates.iter().map(|u| u.stored_outage))),
                 texts(updates.iter().map(|u| u.row.key.kind.as_str().to_string())),
-                texts(updates.iter().map(|u| u.row.key.event_id.clone())),
+                texts(updates.iter().map(|u| u.row.key.event_id.to_string())),
                 arg(uuids(updates.iter().map(|u| u.row.outage))),
                 arg(uuids(updates.iter().map(|u| u.row.origin))),
                 times(updates.iter().map(|u| u.row.at)),
@@ -517,7 +521,7 @@ pub fn write(
             &[
                 arg(uuids(inserts.iter().map(|r| r.outage))),
                 texts(inserts.iter().map(|r| r.key.kind.as_str().to_string())),
-                texts(inserts.iter().map(|r| r.key.event_id.clone())),
+                texts(inserts.iter().map(|r| r.key.event_id.to_string())),
                 times(inserts.iter().map(|r| r.at)),
                 arg(inserts.iter().map(|r| r.weight).collect::<Vec<_>>()),
                 arg(uuids(inserts.iter().map(|r| r.origin))),
