@@ -13,7 +13,9 @@
 //! check every area answered from here against the tables (`load::read_stored`).
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap as HashMap;
 
 use pgrx::spi::{SpiClient, SpiResult};
 

@@ -6,7 +6,10 @@
 //! replaying from any `t0` at or before the earliest input that changed gives what one replay of
 //! everything would. Late signals, batch boundaries and arrival order are all just replays.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+// The fold's own maps are keyed by ids and times: a fast hash, not one made to resist chosen keys.
+use rustc_hash::FxHashMap as HashMap;
 
 use super::rules::{is_flapping, noisy_or, Rules};
 use crate::correlation::model::{
@@ -236,14 +239,14 @@ pub struct TurnedOn {
 
 /// What the fold reads besides the outages: the grid around the inputs.
 pub struct Grid<'a> {
-    pub places: &'a HashMap<Id, Place>,
-    pub dp_active: &'a HashMap<Id, usize>,
-    pub feeder_active: &'a HashMap<Id, usize>,
+    pub places: &'a std::collections::HashMap<Id, Place>,
+    pub dp_active: &'a std::collections::HashMap<Id, usize>,
+    pub feeder_active: &'a std::collections::HashMap<Id, usize>,
     /// Feeders whose breakers report to SCADA: telemetry says whether they are out, so no
     /// prediction does (Oracle NMS's rule): their meters' outages never roll up to them.
     pub monitored: &'a BTreeSet<Id>,
     /// Each input meter's power changes (`oms_meter_status_events`), sorted: for flapping.
-    pub power_changes: &'a HashMap<Id, Vec<Time>>,
+    pub power_changes: &'a std::collections::HashMap<Id, Vec<Time>>,
 }
 
 /// The outages of an area through a replay.
@@ -339,22 +342,22 @@ impl<'a> Fold<'a> {
             grid,
             outages: BTreeMap::new(),
             spans: Vec::new(),
-            open_span: HashMap::new(),
-            meter_spans: HashMap::new(),
-            frozen: HashMap::new(),
-            by_device: HashMap::new(),
-            by_dp: HashMap::new(),
-            by_feeder: HashMap::new(),
-            by_substation: HashMap::new(),
+            open_span: HashMap::default(),
+            meter_spans: HashMap::default(),
+            frozen: HashMap::default(),
+            by_device: HashMap::default(),
+            by_dp: HashMap::default(),
+            by_feeder: HashMap::default(),
+            by_substation: HashMap::default(),
             turned_on: Vec::new(),
             alarm_outage: BTreeMap::new(),
             alarm_restored: BTreeMap::new(),
-            opened: HashMap::new(),
-            suspected_by_dp: HashMap::new(),
+            opened: HashMap::default(),
+            suspected_by_dp: HashMap::default(),
             clock: None,
             t0,
             answered: BTreeMap::new(),
-            calls_back: HashMap::new(),
+            calls_back: HashMap::default(),
         };
         let stored: HashMap<Id, &StoredOutage> = outages.iter().map(|o| (o.id, o)).collect();
         for o in outages {
@@ -389,7 +392,7 @@ impl<'a> Fold<'a> {
                 sources: BTreeMap::new(),
                 spans: Vec::new(),
                 open_spans: 0,
-                open_customers: HashMap::new(),
+                open_customers: HashMap::default(),
                 placement: Placement::Stored,
                 opened_by: tag_kind(&o.event_id),
                 description: o.description.clone().unwrap_or_default(),
@@ -724,7 +727,7 @@ impl<'a> Fold<'a> {
             sources: BTreeMap::new(),
             spans: Vec::new(),
             open_spans: 0,
-            open_customers: HashMap::new(),
+            open_customers: HashMap::default(),
             placement: Placement::Service,
             opened_by: SourceKind::Scada,
             description: String::new(),
@@ -2000,7 +2003,7 @@ impl<'a> Fold<'a> {
 
 /// The place of a service's meters whose DP most of them share (ties: the first such).
 fn representative(places: &[Place]) -> Place {
-    let mut counts: HashMap<Option<Id>, usize> = HashMap::new();
+    let mut counts: HashMap<Option<Id>, usize> = HashMap::default();
     for p in places {
         *counts.entry(p.dp).or_insert(0) += 1;
     }
@@ -2024,7 +2027,7 @@ pub fn answered_calls(inputs: &[Input], window: Time) -> BTreeMap<SourceKey, BTr
     if window <= 0 {
         return answered;
     }
-    let mut reports: HashMap<Id, Vec<Time>> = HashMap::new();
+    let mut reports: HashMap<Id, Vec<Time>> = HashMap::default();
     for input in inputs {
         if let Input::Meter(signal) = input {
             if signal.power == Power::Report {

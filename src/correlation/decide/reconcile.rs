@@ -2,7 +2,10 @@
 //! stored outages they are (same device, overlapping in time), and every row is compared with its
 //! stored self, so that only what changed is written and announced.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+// Maps over a batch's spans and rows, keyed by ids and times: a fast hash.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::engine::{Change, Declaration, Fold, Life, Note, Outage, Placement, Span, TurnedOn};
 use crate::correlation::model::{
@@ -348,7 +351,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         span.outage = settle(span.outage);
         span.origin = settle(span.origin);
     }
-    let mut by_meter: HashMap<Id, Vec<&Span>> = HashMap::new();
+    let mut by_meter: HashMap<Id, Vec<&Span>> = HashMap::default();
     for span in &spans {
         by_meter.entry(span.meter).or_default().push(span);
     }
@@ -379,7 +382,8 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         .filter(|s| stored_ids.contains(&s.outage))
         .map(|s| ((s.meter, s.off), s))
         .collect();
-    let mut kept: HashSet<(Id, Time)> = HashSet::with_capacity(spans.len());
+    let mut kept: HashSet<(Id, Time)> =
+        HashSet::with_capacity_and_hasher(spans.len(), Default::default());
     let mut touched: BTreeSet<Id> = BTreeSet::new();
     let row_of = |span: &Span| SpanRow {
         outage: span.outage,
@@ -431,7 +435,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         .map(|s| ((s.outage, &s.key), s))
         .collect();
     let mut to_place: BTreeMap<SourceKey, Vec<SourceRow>> = BTreeMap::new();
-    let mut kept_sources: HashSet<(Id, &SourceKey)> = HashSet::new();
+    let mut kept_sources: HashSet<(Id, &SourceKey)> = HashSet::default();
     for o in outages.values() {
         for (key, src) in &o.sources {
             let row = SourceRow {
@@ -491,7 +495,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     // Outage rows.
     let stored_rows: HashMap<Id, &StoredOutage> =
         stored.outages.iter().map(|o| (o.id, o)).collect();
-    let mut by_outage: HashMap<Id, Vec<&Span>> = HashMap::new();
+    let mut by_outage: HashMap<Id, Vec<&Span>> = HashMap::default();
     for span in &spans {
         by_outage.entry(span.outage).or_default().push(span);
     }
@@ -623,7 +627,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         .iter()
         .map(|c| ((c.outage, c.customer), c))
         .collect();
-    let mut customers_of: HashMap<Id, Vec<&StoredCustomer>> = HashMap::new();
+    let mut customers_of: HashMap<Id, Vec<&StoredCustomer>> = HashMap::default();
     for c in stored.customers {
         customers_of.entry(c.outage).or_default().push(c);
     }
