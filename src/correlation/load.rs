@@ -123,9 +123,9 @@ macro_rules! outage_columns {
 }
 
 // The outages each area's replay may change: those that ended (were restored or merged) at or after
-// its `since` (its start less the look-back), or are open (`outage_cache::belongs` says the same). A feeder's ($1, $2 since); a whole
-// substation's ($3, $4); a DP's on no feeder ($5, $6); a service's placed nowhere ($7, $8). First
-// column: the area.
+// its `since` (its start less the look-back), or are open (`outage_cache::areas_of` says the same).
+// A feeder's ($1, $2 since); a whole substation's ($3, $4); a DP's on no feeder ($5, $6); a
+// service's placed nowhere ($7, $8). First column: the area.
 const OUTAGES: &str = concat!(
     r#"
 WITH feeders AS (SELECT * FROM unnest($1::uuid[], $2::timestamptz[]) AS a(feeder, since)),
@@ -797,25 +797,21 @@ fn by_area(read: Read) -> HashMap<Area, StoredRows> {
         area_of.insert(id, areas);
     }
     let mut origins: HashMap<Id, BTreeSet<Area>> = HashMap::new();
+    let areas_of = |outage: &Id| area_of.get(outage).map(Vec::as_slice).unwrap_or(&[]);
     for span in read.spans {
-        let areas = area_of.get(&span.outage).map(Vec::as_slice).unwrap_or(&[]);
+        let areas = areas_of(&span.outage);
         origins.entry(span.origin).or_default().extend(areas);
         give(&mut by_area, areas, span, |r| &mut r.spans);
     }
     for source in read.sources {
-        let areas = area_of
-            .get(&source.outage)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
+        let areas = areas_of(&source.outage);
         origins.entry(source.origin).or_default().extend(areas);
         give(&mut by_area, areas, source, |r| &mut r.sources);
     }
     for customer in read.customers {
-        let areas = area_of
-            .get(&customer.outage)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        give(&mut by_area, areas, customer, |r| &mut r.customers);
+        give(&mut by_area, areas_of(&customer.outage), customer, |r| {
+            &mut r.customers
+        });
     }
     for row in read.origins {
         if area_of.contains_key(&row.outage.id) {

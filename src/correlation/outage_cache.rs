@@ -94,6 +94,31 @@ struct Kept {
     rows: usize,
 }
 
+impl Kept {
+    /// Lets everything go (`aborts`: the abort count it starts under).
+    fn start_again(&mut self, aborts: u64) {
+        *self = Kept {
+            aborts,
+            ..Kept::default()
+        };
+    }
+
+    /// Whether every outage of `area` that ended at or after `since`, or is open, is kept.
+    fn holds(&self, area: Area, since: Time) -> bool {
+        self.held.get(&area).is_some_and(|&held| held <= since)
+    }
+}
+
+impl KeptOutage {
+    fn read(&self) -> OutageRead {
+        OutageRead {
+            area: None,
+            outage: self.row.clone(),
+            ends: self.ends,
+        }
+    }
+}
+
 thread_local! {
     static KEPT: RefCell<Kept> = RefCell::new(Kept::default());
 }
@@ -126,10 +151,7 @@ pub fn begin(client: &mut SpiClient<'_>) -> SpiResult<()> {
             || kept.writers != Some((now.table, now.rows))
             || kept.rows > MOST_ROWS
         {
-            *kept = Kept {
-                aborts,
-                ..Kept::default()
-            };
+            kept.start_again(aborts);
         }
         if now.rows > MOST_WRITERS {
             // Every row it could see went, its own too: any row counted from here on is a writer
@@ -148,7 +170,7 @@ pub fn not_held(areas: &[(Area, Time)]) -> Vec<(Area, Time)> {
         let kept = kept.borrow();
         areas
             .iter()
-            .filter(|(area, since)| kept.held.get(area).is_none_or(|held| held > since))
+            .filter(|&&(area, since)| !kept.holds(area, since))
             .copied()
             .collect()
     })
@@ -170,7 +192,6 @@ pub fn keep_read(read: Read) {
             keep_outage(kept, row, false);
         }
         kept.absent.extend(read.absent_origins);
-        kept.rows += read.spans.len() + read.sources.len() + read.customers.len();
         keep_rows(kept, read.spans, read.sources, read.customers);
         for (area, since) in read.areas {
             let held = kept.held.entry(area).or_insert(since);
@@ -189,7 +210,7 @@ pub fn read(areas: &[(Area, Time)]) -> Option<Read> {
         };
         let mut members: BTreeMap<Id, Vec<Area>> = BTreeMap::new();
         for &(area, since) in areas {
-            if kept.held.get(&area).is_none_or(|&held| held > since) {
+            if !kept.holds(area, since) {
                 return None;
             }
             for id in kept.members.get(&area).into_iter().flatten() {
@@ -203,15 +224,7 @@ pub fn read(areas: &[(Area, Time)]) -> Option<Read> {
             }
         }
         for (id, areas) in members {
-            let outage = &kept.outages[&id];
-            read.outages.push((
-                OutageRead {
-                    area: None,
-                    outage: outage.row.clone(),
-                    ends: outage.ends,
-                },
-                areas,
-            ));
+            read.outages.push((kept.outages[&id].read(), areas));
             read.spans.extend(
                 kept.spans
                     .get(&id)
@@ -236,12 +249,7 @@ pub fn read(areas: &[(Area, Time)]) -> Option<Read> {
             if kept.absent.contains(&origin) {
                 continue;
             }
-            let outage = kept.outages.get(&origin)?;
-            read.origins.push(OutageRead {
-                area: None,
-                outage: outage.row.clone(),
-                ends: outage.ends,
-            });
+            read.origins.push(kept.outages.get(&origin)?.read());
         }
         Some(read)
     })
@@ -262,10 +270,7 @@ pub fn written(client: &mut SpiClient<'_>, written: Written) -> SpiResult<()> {
             .is_some_and(|start| now.none_since(&start));
         if !only_ours {
             let aborts = kept.aborts;
-            *kept = Kept {
-                aborts,
-                ..Kept::default()
-            };
+            kept.start_again(aborts);
             return;
         }
         kept.writers = Some((now.table, now.rows));
@@ -289,7 +294,6 @@ pub fn written(client: &mut SpiClient<'_>, written: Written) -> SpiResult<()> {
                 customers.remove(&customer);
             }
         }
-        kept.rows += written.spans.len() + written.sources.len() + written.customers.len();
         keep_rows(kept, written.spans, written.sources, written.customers);
     });
     Ok(())
@@ -320,6 +324,7 @@ fn keep_rows(
     sources: Vec<StoredSource>,
     customers: Vec<StoredCustomer>,
 ) {
+    kept.rows += spans.len() + sources.len() + customers.len();
     for span in spans {
         kept.spans
             .entry(span.outage)

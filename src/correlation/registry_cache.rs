@@ -71,22 +71,19 @@ pub fn places(client: &mut SpiClient<'_>, meters: &[Id]) -> SpiResult<HashMap<Id
                 kept.every_place = true;
             }
         }
-        if kept.every_place {
-            return Ok(meters
+        // Holding every place, a meter not kept is one the registry does not have.
+        if !kept.every_place {
+            if kept.places.len() + meters.len() > MOST_PLACES {
+                kept.places.clear();
+            }
+            let missing: Vec<Id> = meters
                 .iter()
-                .filter_map(|m| kept.places.get(m).map(|p| (*m, *p)))
-                .collect());
+                .filter(|m| !kept.places.contains_key(m))
+                .copied()
+                .collect();
+            let read = load::read_places(client, &missing)?;
+            kept.places.extend(read);
         }
-        if kept.places.len() + meters.len() > MOST_PLACES {
-            kept.places.clear();
-        }
-        let missing: Vec<Id> = meters
-            .iter()
-            .filter(|m| !kept.places.contains_key(m))
-            .copied()
-            .collect();
-        let read = load::read_places(client, &missing)?;
-        kept.places.extend(read);
         Ok(meters
             .iter()
             .filter_map(|m| kept.places.get(m).map(|p| (*m, *p)))
