@@ -90,19 +90,23 @@ class Watch:
         return lags, len(rows) - len(lags)
 
 
-def wait_drained(dsn, timeout=600):
-    """Seconds until the queue is empty (each batch deletes what it took when it commits)."""
+def wait_drained(dsn, timeout=600, period=0.01):
+    """Seconds until the queue is empty (each batch deletes what it took when it commits).
+
+    It asks whether any row is left through the queue's primary key, never `count(*)`: counting
+    a queue of 100,000 rows every few milliseconds took about 13 ms a time, most of a core on this
+    2-core machine, and the worker it was timing ran slower for it."""
     conn = psycopg2.connect(dsn)
     conn.autocommit = True
     started = time.monotonic()
     with conn.cursor() as cur:
         while True:
-            cur.execute("SELECT count(*) FROM oms_correlation_queue")
-            if cur.fetchone()[0] == 0:
+            cur.execute("SELECT EXISTS (SELECT FROM oms_correlation_queue ORDER BY id LIMIT 1)")
+            if not cur.fetchone()[0]:
                 break
             if time.monotonic() - started > timeout:
                 raise SystemExit(f"the queue did not drain within {timeout} s")
-            time.sleep(0.005)
+            time.sleep(period)
     conn.close()
     return time.monotonic() - started
 

@@ -360,6 +360,9 @@ impl<'a> Fold<'a> {
             calls_back: HashMap::default(),
         };
         let stored: HashMap<Id, &StoredOutage> = outages.iter().map(|o| (o.id, o)).collect();
+        fold.spans.reserve(spans.len());
+        fold.meter_spans.reserve(spans.len());
+        fold.open_span.reserve(spans.len());
         for o in outages {
             if o.status == StoredStatus::Closed || o.opened_at >= t0 {
                 continue;
@@ -409,18 +412,23 @@ impl<'a> Fold<'a> {
                 weak: false,
             });
         }
-        // The outage a span or source belonged to at t0: where its origin had merged by then.
-        let holder_at = |origin: Id| -> Option<Id> {
-            let mut id = origin;
-            for _ in 0..64 {
-                let o = stored.get(&id)?;
-                match (o.merged_at, o.merged_into) {
-                    (Some(at), Some(into)) if at < t0 => id = into,
-                    _ => return Some(id),
+        // The outage a span or source belonged to at t0: where its origin had merged by then, if
+        // the fold holds it. Found once per stored outage: thousands of rows share a few origins.
+        let holders: HashMap<Id, Id> = stored
+            .keys()
+            .filter_map(|&origin| {
+                let mut id = origin;
+                for _ in 0..64 {
+                    let o = stored.get(&id)?;
+                    match (o.merged_at, o.merged_into) {
+                        (Some(at), Some(into)) if at < t0 => id = into,
+                        _ => return fold.outages.contains_key(&id).then_some((origin, id)),
+                    }
                 }
-            }
-            None
-        };
+                None
+            })
+            .collect();
+        let holder_at = |origin: Id| holders.get(&origin).copied();
         for span in spans {
             if let Some(closed) = stored
                 .get(&span.outage)
@@ -436,8 +444,7 @@ impl<'a> Fold<'a> {
             if span.off >= t0 {
                 continue;
             }
-            let Some(holder) = holder_at(span.origin).filter(|h| fold.outages.contains_key(h))
-            else {
+            let Some(holder) = holder_at(span.origin) else {
                 continue;
             };
             let on = span.on.filter(|&on| on < t0);
@@ -455,26 +462,39 @@ impl<'a> Fold<'a> {
                 suspected,
             });
         }
+        // Each holder's sources, the first of each key kept, built into its map at once: one
+        // insert at a time compared keys byte by byte a dozen times each.
+        let mut sources_of: HashMap<Id, Vec<(SourceKey, Src)>> = HashMap::default();
         for source in sources {
             if source.at >= t0 {
                 continue;
             }
-            let Some(holder) = holder_at(source.origin).filter(|h| fold.outages.contains_key(h))
-            else {
+            let Some(holder) = holder_at(source.origin) else {
                 continue;
             };
+            sources_of.entry(holder).or_default().push((
+                source.key.clone(),
+                Src {
+                    at: source.at,
+                    weight: source.weight,
+                    origin: source.origin,
+                },
+            ));
+        }
+        for (holder, mut list) in sources_of {
             let outage = fold
                 .outages
                 .get_mut(&holder)
                 .expect("holder is in the fold");
-            if source.key.kind == SourceKind::Scada && source.weight.is_some() {
+            if list
+                .iter()
+                .any(|(key, src)| key.kind == SourceKind::Scada && src.weight.is_some())
+            {
                 outage.scada = true;
             }
-            outage.sources.entry(source.key.clone()).or_insert(Src {
-                at: source.at,
-                weight: source.weight,
-                origin: source.origin,
-            });
+            list.sort_by(|a, b| a.0.cmp(&b.0));
+            list.dedup_by(|later, first| later.0 == first.0);
+            outage.sources = list.into_iter().collect();
         }
         let calls_back: Vec<Id> = fold
             .outages

@@ -351,10 +351,17 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         span.outage = settle(span.outage);
         span.origin = settle(span.origin);
     }
-    let mut by_meter: HashMap<Id, Vec<&Span>> = HashMap::default();
-    for span in &spans {
-        by_meter.entry(span.meter).or_default().push(span);
-    }
+    // The replay's spans of each meter: only a retired outage asks (most batches retire none).
+    let by_meter: std::cell::OnceCell<HashMap<Id, Vec<&Span>>> = std::cell::OnceCell::new();
+    let by_meter = || {
+        by_meter.get_or_init(|| {
+            let mut by_meter: HashMap<Id, Vec<&Span>> = HashMap::default();
+            for span in &spans {
+                by_meter.entry(span.meter).or_default().push(span);
+            }
+            by_meter
+        })
+    };
     let mut decision = Decision {
         turned_on: fold.turned_on.clone(),
         alarm_outages: fold
@@ -376,12 +383,15 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     };
 
     // Spans, by (meter, off): a meter is out in one span at a time.
-    let stored_spans: HashMap<(Id, Time), &StoredSpan> = stored
-        .spans
-        .iter()
-        .filter(|s| stored_ids.contains(&s.outage))
-        .map(|s| ((s.meter, s.off), s))
-        .collect();
+    let mut stored_spans: HashMap<(Id, Time), &StoredSpan> =
+        HashMap::with_capacity_and_hasher(stored.spans.len(), Default::default());
+    stored_spans.extend(
+        stored
+            .spans
+            .iter()
+            .filter(|s| stored_ids.contains(&s.outage))
+            .map(|s| ((s.meter, s.off), s)),
+    );
     let mut kept: HashSet<(Id, Time)> =
         HashSet::with_capacity_and_hasher(spans.len(), Default::default());
     let mut touched: BTreeSet<Id> = BTreeSet::new();
@@ -428,14 +438,18 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
 
     // Sources, by (outage, key): a stored row whose source now belongs to another outage moves
     // there (an update), rather than being deleted and added.
-    let stored_sources: BTreeMap<(Id, &SourceKey), &StoredSource> = stored
-        .sources
-        .iter()
-        .filter(|s| stored_ids.contains(&s.outage))
-        .map(|s| ((s.outage, &s.key), s))
-        .collect();
+    let mut stored_sources: HashMap<(Id, &SourceKey), &StoredSource> =
+        HashMap::with_capacity_and_hasher(stored.sources.len(), Default::default());
+    stored_sources.extend(
+        stored
+            .sources
+            .iter()
+            .filter(|s| stored_ids.contains(&s.outage))
+            .map(|s| ((s.outage, &s.key), s)),
+    );
     let mut to_place: BTreeMap<SourceKey, Vec<SourceRow>> = BTreeMap::new();
-    let mut kept_sources: HashSet<(Id, &SourceKey)> = HashSet::default();
+    let mut kept_sources: HashSet<(Id, &SourceKey)> =
+        HashSet::with_capacity_and_hasher(stored_sources.len(), Default::default());
     for o in outages.values() {
         for (key, src) in &o.sources {
             let row = SourceRow {
@@ -466,11 +480,16 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         }
     }
     let mut to_remove: BTreeMap<SourceKey, Vec<Id>> = BTreeMap::new();
-    for &(outage, key) in stored_sources.keys() {
-        if !kept_sources.contains(&(outage, key)) {
-            touched.insert(outage);
-            to_remove.entry(key.clone()).or_default().push(outage);
-        }
+    // In (outage, key) order, as `load` gives the stored rows.
+    let mut removed: Vec<(Id, &SourceKey)> = stored_sources
+        .keys()
+        .filter(|k| !kept_sources.contains(k))
+        .copied()
+        .collect();
+    removed.sort_unstable();
+    for (outage, key) in removed {
+        touched.insert(outage);
+        to_remove.entry(key.clone()).or_default().push(outage);
     }
     for (key, rows) in to_place {
         let mut freed = to_remove.remove(&key).unwrap_or_default();
@@ -502,16 +521,17 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     let mut changed: BTreeSet<Id> = BTreeSet::new();
     for o in outages.values() {
         let own = by_outage.get(&o.id).map(Vec::as_slice).unwrap_or(&[]);
-        let distinct = |mut keys: Vec<Id>| {
+        // Ids as integers: sorting thousands of them byte by byte (memcmp) was most of the cost.
+        let distinct = |mut keys: Vec<u128>| {
             keys.sort_unstable();
             keys.dedup();
             keys.len()
         };
-        let keys = distinct(own.iter().map(|s| s.place.customer_key()).collect());
+        let keys = distinct(own.iter().map(|s| s.place.customer_key().as_u128()).collect());
         let out = distinct(
             own.iter()
                 .filter(|s| s.on.is_none())
-                .map(|s| s.place.customer_key())
+                .map(|s| s.place.customer_key().as_u128())
                 .collect(),
         );
         let affected = o.merged_customers.unwrap_or(keys);
@@ -569,7 +589,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     // on: a later replay must not find them open.
     let withdrawn_too = |target: &Id| {
         !outages.contains_key(target)
-            && most_spans_now_in(*target, stored.spans, &by_meter).is_none()
+            && most_spans_now_in(*target, stored.spans, by_meter()).is_none()
             && stored.outages.iter().any(|o| {
                 o.id == *target
                     && !matches!(o.status, StoredStatus::Closed | StoredStatus::Merged)
@@ -596,7 +616,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         let into = if answered_only {
             None
         } else {
-            most_spans_now_in(old.id, stored.spans, &by_meter).or_else(|| match old.status {
+            most_spans_now_in(old.id, stored.spans, by_meter()).or_else(|| match old.status {
                 StoredStatus::Merged => old.merged_into.filter(|t| !withdrawn_too(t)),
                 _ => None,
             })
@@ -637,31 +657,43 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         .copied()
         .collect();
     for &outage in &affected_outages {
-        let mut customers: BTreeMap<Id, CustomerRow> = BTreeMap::new();
-        for span in by_outage.get(&outage).into_iter().flatten() {
-            let Some(customer) = span.place.customer else {
-                continue;
-            };
-            let row = customers.entry(customer).or_insert(CustomerRow {
-                outage,
-                customer,
-                linked_at: span.off,
-                restored_at: span.on,
-            });
-            row.linked_at = row.linked_at.min(span.off);
-            row.restored_at = match (row.restored_at, span.on) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                _ => None,
-            };
+        // Each customer's row, from its spans (sorted and folded: one outage holds thousands).
+        let mut spans_of: Vec<(Id, Time, Option<Time>)> = by_outage
+            .get(&outage)
+            .into_iter()
+            .flatten()
+            .filter_map(|span| Some((span.place.customer?, span.off, span.on)))
+            .collect();
+        spans_of.sort_unstable_by_key(|&(customer, _, _)| customer.as_u128());
+        let mut customers: Vec<CustomerRow> = Vec::new();
+        for (customer, off, on) in spans_of {
+            match customers.last_mut() {
+                Some(row) if row.customer == customer => {
+                    row.linked_at = row.linked_at.min(off);
+                    row.restored_at = match (row.restored_at, on) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        _ => None,
+                    };
+                }
+                _ => customers.push(CustomerRow {
+                    outage,
+                    customer,
+                    linked_at: off,
+                    restored_at: on,
+                }),
+            }
         }
-        for (customer, row) in &customers {
-            match stored_customers.get(&(outage, *customer)) {
+        for row in &customers {
+            match stored_customers.get(&(outage, row.customer)) {
                 Some(old) if old.restored_at == row.restored_at => {}
                 _ => decision.customer_upserts.push(row.clone()),
             }
         }
         for c in customers_of.get(&outage).into_iter().flatten() {
-            if !customers.contains_key(&c.customer) {
+            if customers
+                .binary_search_by_key(&c.customer, |row| row.customer)
+                .is_err()
+            {
                 decision.customer_deletes.push((outage, c.customer));
             }
         }

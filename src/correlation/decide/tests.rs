@@ -43,6 +43,11 @@ struct Grid {
 }
 
 fn grid() -> Grid {
+    grid_of(&["A", "B"], 4, 10)
+}
+
+/// Feeders of `dps` DPs of `meters` meters each, named as in `grid`.
+fn grid_of(feeders: &[&str], dps: usize, meters: usize) -> Grid {
     let substation = uuid("S");
     let mut g = Grid {
         places: HashMap::new(),
@@ -51,15 +56,15 @@ fn grid() -> Grid {
         feeder_active: HashMap::new(),
         monitored: BTreeSet::new(),
     };
-    for f in ["A", "B"] {
+    for f in feeders {
         let feeder = uuid(&format!("F-{f}"));
         g.names.insert(feeder, format!("F-{f}"));
-        g.feeder_active.insert(feeder, 40);
-        for d in 1..=4 {
+        g.feeder_active.insert(feeder, dps * meters);
+        for d in 1..=dps {
             let dp = uuid(&format!("DP-{f}{d}"));
             g.names.insert(dp, format!("DP-{f}{d}"));
-            g.dp_active.insert(dp, 10);
-            for n in 1..=10 {
+            g.dp_active.insert(dp, meters);
+            for n in 1..=meters {
                 let name = format!("{f}{d}-{n:02}");
                 let meter = uuid(&name);
                 g.names.insert(meter, name.clone());
@@ -2451,4 +2456,66 @@ fn a_dp_roll_up_takes_in_a_building_gone_just_before_that_the_registry_puts_most
             "building at {at_time}"
         );
     }
+}
+
+/// `decide`, under a name of its own: `valgrind --tool=callgrind --toggle-collect='*timed_decide*'`
+/// counts the instructions of the benchmark's batches alone.
+#[inline(never)]
+fn timed_decide(input: &AreaInput, rules: &Rules) -> Decision {
+    decide(input, rules)
+}
+
+/// What a batch of a few signals costs against the state it replays from (a benchmark, not a
+/// pass/fail test): a feeder of 3,000 meters is out, as in the storm replay, and each batch
+/// rebuilds it from its stored rows (`Fold::at`) and compares the outcome with them
+/// (`reconcile`), however few signals it brings.
+///   cargo test --release --lib decide::tests::batch_cost -- --ignored --nocapture
+#[test]
+#[ignore]
+fn batch_cost_against_the_state_it_replays_from() {
+    let (dps, per_dp) = (60, 50);
+    let g = grid_of(&["A"], dps, per_dp);
+    let rules = Rules::default();
+    let mut store = Store::default();
+    let offs: Vec<Input> = (1..=dps)
+        .flat_map(|d| (1..=per_dp).map(move |n| (d, n)))
+        .enumerate()
+        .map(|(i, (d, n))| {
+            let m = format!("A{d}-{n:02}");
+            let time = format!("10:{:02}:{:02}", i / 6000, (i / 100) % 60);
+            off(SourceKind::Kaifa, &[m.as_str()], &time, &format!("KF-{m}-off"))
+        })
+        .collect();
+    for chunk in offs.chunks(500) {
+        store.batch(&g, chunk, &rules);
+    }
+    let ons: Vec<Input> = (1..=10)
+        .map(|d| kaifa_on(&format!("A{d}-01"), "10:45"))
+        .collect();
+    let input = store.load(&g, &ons, &rules);
+    let runs: usize = std::env::var("OMS_BATCH_COST_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(15);
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            std::hint::black_box(timed_decide(std::hint::black_box(&input), &rules));
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    println!(
+        "batch cost: {} signals against {} stored outages, {} spans, {} sources, {} customers \
+         ({} inputs replayed): decide median {:.2} ms (min {:.2}, max {:.2}, {runs} runs)",
+        ons.len(),
+        input.outages.len(),
+        input.spans.len(),
+        input.sources.len(),
+        input.customers.len(),
+        input.inputs.len(),
+        times[times.len() / 2],
+        times[0],
+        times[times.len() - 1]
+    );
 }
