@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::spi::{SpiClient, SpiResult};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::decide::AreaInput;
 use super::model::{
@@ -789,23 +790,35 @@ fn read_sql(client: &mut SpiClient<'_>, areas: &[(Area, Time)]) -> SpiResult<Rea
 /// Each area's rows: its outages, their spans, sources and customers, and the outages its spans
 /// and sources came from.
 fn by_area(read: Read) -> HashMap<Area, StoredRows> {
-    let mut by_area: HashMap<Area, StoredRows> = HashMap::new();
-    let mut area_of: HashMap<Id, Vec<Area>> = HashMap::new();
+    let mut by_area: FxHashMap<Area, StoredRows> = FxHashMap::default();
+    let mut area_of: FxHashMap<Id, Vec<Area>> = FxHashMap::default();
     for (row, areas) in read.outages {
         let id = row.outage.id;
         give(&mut by_area, &areas, row.outage, |r| &mut r.outages);
         area_of.insert(id, areas);
     }
-    let mut origins: HashMap<Id, BTreeSet<Area>> = HashMap::new();
+    // The areas of the outages outside the read that spans and sources came from (most rows
+    // came from the outage that holds them: nothing to note).
+    let outside: FxHashSet<Id> = read
+        .origins
+        .iter()
+        .map(|o| o.outage.id)
+        .filter(|id| !area_of.contains_key(id))
+        .collect();
+    let mut origins: FxHashMap<Id, BTreeSet<Area>> = FxHashMap::default();
     let areas_of = |outage: &Id| area_of.get(outage).map(Vec::as_slice).unwrap_or(&[]);
     for span in read.spans {
         let areas = areas_of(&span.outage);
-        origins.entry(span.origin).or_default().extend(areas);
+        if outside.contains(&span.origin) {
+            origins.entry(span.origin).or_default().extend(areas);
+        }
         give(&mut by_area, areas, span, |r| &mut r.spans);
     }
     for source in read.sources {
         let areas = areas_of(&source.outage);
-        origins.entry(source.origin).or_default().extend(areas);
+        if outside.contains(&source.origin) {
+            origins.entry(source.origin).or_default().extend(areas);
+        }
         give(&mut by_area, areas, source, |r| &mut r.sources);
     }
     for customer in read.customers {
@@ -825,21 +838,24 @@ fn by_area(read: Read) -> HashMap<Area, StoredRows> {
             .collect();
         give(&mut by_area, &areas, row.outage, |r| &mut r.outages);
     }
-    // In one order whichever way they were read: the tables give theirs as stored.
+    // In one order whichever way they were read: the tables give theirs as stored. Ids compare
+    // as integers (as bytes, they were a call to memcmp each).
     for rows in by_area.values_mut() {
-        rows.outages.sort_by_key(|o| o.id);
-        rows.spans.sort_by_key(|s| (s.outage, s.meter, s.off));
+        rows.outages.sort_by_key(|o| o.id.as_u128());
+        rows.spans
+            .sort_by_key(|s| (s.outage.as_u128(), s.meter.as_u128(), s.off));
         rows.sources
-            .sort_by(|a, b| (a.outage, &a.key).cmp(&(b.outage, &b.key)));
-        rows.customers.sort_by_key(|c| (c.outage, c.customer));
+            .sort_by(|a, b| (a.outage.as_u128(), &a.key).cmp(&(b.outage.as_u128(), &b.key)));
+        rows.customers
+            .sort_by_key(|c| (c.outage.as_u128(), c.customer.as_u128()));
     }
-    by_area
+    by_area.into_iter().collect()
 }
 
 /// Gives a row to each of its areas: a copy to all but the last, which takes it (most rows have one
 /// area).
 fn give<T: Clone>(
-    by_area: &mut HashMap<Area, StoredRows>,
+    by_area: &mut FxHashMap<Area, StoredRows>,
     areas: &[Area],
     row: T,
     list: fn(&mut StoredRows) -> &mut Vec<T>,

@@ -244,7 +244,8 @@ pub fn read(areas: &[(Area, Time)]) -> Option<Read> {
                     .flat_map(|c| c.values().cloned()),
             );
         }
-        let members: BTreeSet<Id> = read.outages.iter().map(|(o, _)| o.outage.id).collect();
+        let members: rustc_hash::FxHashSet<Id> =
+            read.outages.iter().map(|(o, _)| o.outage.id).collect();
         for origin in read.origins_outside(|o| members.contains(o)) {
             if kept.absent.contains(&origin) {
                 continue;

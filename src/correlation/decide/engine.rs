@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 // The fold's own maps are keyed by ids and times: a fast hash, not one made to resist chosen keys.
 use rustc_hash::FxHashMap as HashMap;
+use smallvec::SmallVec;
 
 use super::rules::{is_flapping, noisy_or, Rules};
 use crate::correlation::model::{
@@ -257,8 +258,8 @@ pub struct Fold<'a> {
     pub spans: Vec<Span>,
     /// Each meter's open span.
     open_span: HashMap<Id, usize>,
-    /// Each meter's spans, oldest first.
-    meter_spans: HashMap<Id, Vec<usize>>,
+    /// Each meter's spans, oldest first (most meters have one or two: kept inline, not allocated).
+    meter_spans: HashMap<Id, SmallVec<[usize; 2]>>,
     /// Operator-closed outages own their meters' time: inputs inside it change nothing.
     frozen: HashMap<Id, Vec<(Time, Option<Time>)>>,
     by_device: HashMap<Device, Vec<Id>>,

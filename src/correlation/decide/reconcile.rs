@@ -514,25 +514,28 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     // Outage rows.
     let stored_rows: HashMap<Id, &StoredOutage> =
         stored.outages.iter().map(|o| (o.id, o)).collect();
+    // Each outage's spans, by customer key: counted and folded into customer rows in one pass
+    // each (an outage of a storm holds thousands).
     let mut by_outage: HashMap<Id, Vec<&Span>> = HashMap::default();
     for span in &spans {
         by_outage.entry(span.outage).or_default().push(span);
     }
+    for list in by_outage.values_mut() {
+        list.sort_unstable_by_key(|s| s.place.customer_key().as_u128());
+    }
     let mut changed: BTreeSet<Id> = BTreeSet::new();
     for o in outages.values() {
         let own = by_outage.get(&o.id).map(Vec::as_slice).unwrap_or(&[]);
-        // Ids as integers: sorting thousands of them byte by byte (memcmp) was most of the cost.
-        let distinct = |mut keys: Vec<u128>| {
-            keys.sort_unstable();
-            keys.dedup();
-            keys.len()
+        let distinct = |keys: &mut dyn Iterator<Item = Id>| {
+            let mut last = None;
+            keys.filter(|&k| last.replace(k) != Some(k)).count()
         };
-        let keys = distinct(own.iter().map(|s| s.place.customer_key().as_u128()).collect());
+        let keys = distinct(&mut own.iter().map(|s| s.place.customer_key()));
         let out = distinct(
-            own.iter()
+            &mut own
+                .iter()
                 .filter(|s| s.on.is_none())
-                .map(|s| s.place.customer_key().as_u128())
-                .collect(),
+                .map(|s| s.place.customer_key()),
         );
         let affected = o.merged_customers.unwrap_or(keys);
         let row = OutageRow {
@@ -657,16 +660,12 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         .copied()
         .collect();
     for &outage in &affected_outages {
-        // Each customer's row, from its spans (sorted and folded: one outage holds thousands).
-        let mut spans_of: Vec<(Id, Time, Option<Time>)> = by_outage
-            .get(&outage)
-            .into_iter()
-            .flatten()
-            .filter_map(|span| Some((span.place.customer?, span.off, span.on)))
-            .collect();
-        spans_of.sort_unstable_by_key(|&(customer, _, _)| customer.as_u128());
+        // Each customer's row, folded from its spans (in customer order: see `by_outage`).
         let mut customers: Vec<CustomerRow> = Vec::new();
-        for (customer, off, on) in spans_of {
+        let spans_of = by_outage.get(&outage).into_iter().flatten();
+        for (customer, off, on) in
+            spans_of.filter_map(|span| Some((span.place.customer?, span.off, span.on)))
+        {
             match customers.last_mut() {
                 Some(row) if row.customer == customer => {
                     row.linked_at = row.linked_at.min(off);
