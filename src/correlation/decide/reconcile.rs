@@ -516,26 +516,27 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         stored.outages.iter().map(|o| (o.id, o)).collect();
     // Each outage's spans, by customer key: counted and folded into customer rows in one pass
     // each (an outage of a storm holds thousands).
-    let mut by_outage: HashMap<Id, Vec<&Span>> = HashMap::default();
+    let mut by_outage: HashMap<Id, Vec<(u128, &Span)>> = HashMap::default();
     for span in &spans {
-        by_outage.entry(span.outage).or_default().push(span);
+        let key = span.place.customer_key().as_u128();
+        by_outage.entry(span.outage).or_default().push((key, span));
     }
     for list in by_outage.values_mut() {
-        list.sort_unstable_by_key(|s| s.place.customer_key().as_u128());
+        list.sort_unstable_by_key(|&(key, _)| key);
     }
     let mut changed: BTreeSet<Id> = BTreeSet::new();
     for o in outages.values() {
         let own = by_outage.get(&o.id).map(Vec::as_slice).unwrap_or(&[]);
-        let distinct = |keys: &mut dyn Iterator<Item = Id>| {
+        let distinct = |keys: &mut dyn Iterator<Item = u128>| {
             let mut last = None;
             keys.filter(|&k| last.replace(k) != Some(k)).count()
         };
-        let keys = distinct(&mut own.iter().map(|s| s.place.customer_key()));
+        let keys = distinct(&mut own.iter().map(|&(key, _)| key));
         let out = distinct(
             &mut own
                 .iter()
-                .filter(|s| s.on.is_none())
-                .map(|s| s.place.customer_key()),
+                .filter(|(_, s)| s.on.is_none())
+                .map(|&(key, _)| key),
         );
         let affected = o.merged_customers.unwrap_or(keys);
         let row = OutageRow {
@@ -664,7 +665,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         let mut customers: Vec<CustomerRow> = Vec::new();
         let spans_of = by_outage.get(&outage).into_iter().flatten();
         for (customer, off, on) in
-            spans_of.filter_map(|span| Some((span.place.customer?, span.off, span.on)))
+            spans_of.filter_map(|(_, span)| Some((span.place.customer?, span.off, span.on)))
         {
             match customers.last_mut() {
                 Some(row) if row.customer == customer => {
