@@ -435,6 +435,10 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
             decision.span_deletes.push((old.outage, old.meter, old.off));
         }
     }
+    // In one order, not the hash table's (which its growth decides).
+    decision
+        .span_deletes
+        .sort_unstable_by_key(|&(outage, meter, off)| (outage.as_u128(), meter.as_u128(), off));
 
     // Sources, by (outage, key): a stored row whose source now belongs to another outage moves
     // there (an update), rather than being deleted and added.
