@@ -2483,7 +2483,12 @@ fn batch_cost_against_the_state_it_replays_from() {
         .map(|(i, (d, n))| {
             let m = format!("A{d}-{n:02}");
             let time = format!("10:{:02}:{:02}", i / 6000, (i / 100) % 60);
-            off(SourceKind::Kaifa, &[m.as_str()], &time, &format!("KF-{m}-off"))
+            off(
+                SourceKind::Kaifa,
+                &[m.as_str()],
+                &time,
+                &format!("KF-{m}-off"),
+            )
         })
         .collect();
     for chunk in offs.chunks(500) {
