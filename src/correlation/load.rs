@@ -660,7 +660,7 @@ fn read_stored(
     client: &mut SpiClient<'_>,
     starts: &BTreeMap<Area, AreaStart>,
     lookback: Time,
-) -> SpiResult<HashMap<Area, StoredRows>> {
+) -> SpiResult<FxHashMap<Area, StoredRows>> {
     let areas: Vec<(Area, Time)> = starts
         .values()
         .map(|s| (s.area, s.t0.saturating_sub(lookback)))
@@ -696,7 +696,7 @@ fn read_stored(
 
 /// Debug builds (the tests) check every batch the worker decides from what it keeps against the
 /// tables (unless another writer committed in between: then nothing kept is used again).
-fn check_kept(kept: &HashMap<Area, StoredRows>, stored: HashMap<Area, StoredRows>) {
+fn check_kept(kept: &FxHashMap<Area, StoredRows>, stored: FxHashMap<Area, StoredRows>) {
     let areas: BTreeSet<Area> = kept.keys().chain(stored.keys()).copied().collect();
     for area in areas {
         let stored = stored.get(&area).cloned().unwrap_or_default();
@@ -789,7 +789,7 @@ fn read_sql(client: &mut SpiClient<'_>, areas: &[(Area, Time)]) -> SpiResult<Rea
 
 /// Each area's rows: its outages, their spans, sources and customers, and the outages its spans
 /// and sources came from.
-fn by_area(read: Read) -> HashMap<Area, StoredRows> {
+fn by_area(read: Read) -> FxHashMap<Area, StoredRows> {
     let mut by_area: FxHashMap<Area, StoredRows> = FxHashMap::default();
     let mut area_of: FxHashMap<Id, Vec<Area>> = FxHashMap::default();
     for (row, areas) in read.outages {
@@ -849,7 +849,7 @@ fn by_area(read: Read) -> HashMap<Area, StoredRows> {
         rows.customers
             .sort_by_key(|c| (c.outage.as_u128(), c.customer.as_u128()));
     }
-    by_area.into_iter().collect()
+    by_area
 }
 
 /// Gives a row to each of its areas: a copy to all but the last, which takes it (most rows have one

@@ -15,7 +15,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use pgrx::spi::{SpiClient, SpiResult};
 
@@ -244,8 +244,7 @@ pub fn read(areas: &[(Area, Time)]) -> Option<Read> {
                     .flat_map(|c| c.values().cloned()),
             );
         }
-        let members: rustc_hash::FxHashSet<Id> =
-            read.outages.iter().map(|(o, _)| o.outage.id).collect();
+        let members: HashSet<Id> = read.outages.iter().map(|(o, _)| o.outage.id).collect();
         for origin in read.origins_outside(|o| members.contains(o)) {
             if kept.absent.contains(&origin) {
                 continue;

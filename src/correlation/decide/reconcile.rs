@@ -531,14 +531,9 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     let mut changed: BTreeSet<Id> = BTreeSet::new();
     for o in outages.values() {
         let own = by_outage.get(&o.id).map(Vec::as_slice).unwrap_or(&[]);
-        let distinct = |keys: &mut dyn Iterator<Item = u128>| {
-            let mut last = None;
-            keys.filter(|&k| last.replace(k) != Some(k)).count()
-        };
-        let keys = distinct(&mut own.iter().map(|&(key, _)| key));
-        let out = distinct(
-            &mut own
-                .iter()
+        let keys = distinct_in_order(own.iter().map(|&(key, _)| key));
+        let out = distinct_in_order(
+            own.iter()
                 .filter(|(_, s)| s.on.is_none())
                 .map(|&(key, _)| key),
         );
@@ -707,6 +702,12 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     let retired = decision.retired.clone();
     narrate(&outages, &changed, &retired, &starts, &mut decision);
     decision
+}
+
+/// How many distinct keys a sorted sequence holds.
+fn distinct_in_order(keys: impl Iterator<Item = u128>) -> usize {
+    let mut last = None;
+    keys.filter(|&k| last.replace(k) != Some(k)).count()
 }
 
 fn same_weight(a: Option<f64>, b: Option<f64>) -> bool {
