@@ -4,6 +4,7 @@
 //! areas; `decide` does the rest in memory.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::spi::{SpiClient, SpiResult};
@@ -620,9 +621,9 @@ pub fn areas(client: &mut SpiClient<'_>, batch: &Batch) -> SpiResult<Vec<AreaInp
 #[derive(Default, Debug, Clone, PartialEq)]
 struct StoredRows {
     outages: Vec<StoredOutage>,
-    spans: Vec<StoredSpan>,
-    sources: Vec<StoredSource>,
-    customers: Vec<StoredCustomer>,
+    spans: Vec<Rc<StoredSpan>>,
+    sources: Vec<Rc<StoredSource>>,
+    customers: Vec<Rc<StoredCustomer>>,
 }
 
 /// The stored rows of some areas, as read (from the tables, or from what the worker keeps).
@@ -632,10 +633,11 @@ pub(super) struct Read {
     pub areas: Vec<(Area, Time)>,
     /// The outages of the areas, each with the areas it belongs to.
     pub outages: Vec<(OutageRead, Vec<Area>)>,
-    /// Every membership, source and customer row of those outages.
-    pub spans: Vec<StoredSpan>,
-    pub sources: Vec<StoredSource>,
-    pub customers: Vec<StoredCustomer>,
+    /// Every membership, source and customer row of those outages: shared with what the worker
+    /// keeps (`outage_cache`), not copied.
+    pub spans: Vec<Rc<StoredSpan>>,
+    pub sources: Vec<Rc<StoredSource>>,
+    pub customers: Vec<Rc<StoredCustomer>>,
     /// The other outages their spans and sources came from (merged since), read by id, and those
     /// asked for that the tables do not have (with no device).
     pub origins: Vec<OutageRead>,
@@ -772,13 +774,13 @@ fn read_sql(client: &mut SpiClient<'_>, areas: &[(Area, Time)]) -> SpiResult<Rea
     }
     let loaded = || arg(ids(read.outages.iter().map(|(o, _)| o.outage.id)));
     for row in execute(client, SPANS, &[loaded()])? {
-        read.spans.push(span(&row)?);
+        read.spans.push(Rc::new(span(&row)?));
     }
     for row in execute(client, SOURCES, &[loaded()])? {
-        read.sources.extend(source(&row)?);
+        read.sources.extend(source(&row)?.map(Rc::new));
     }
     for row in execute(client, CUSTOMERS, &[loaded()])? {
-        read.customers.push(customer(&row)?);
+        read.customers.push(Rc::new(customer(&row)?));
     }
     let origins = read.origins_outside(|o| index.contains_key(o));
     read.origins = outages_by_id(client, origins.iter().copied())?;

@@ -14,6 +14,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
@@ -82,9 +83,11 @@ struct Kept {
     batch_start: Option<Writers>,
     aborts: u64,
     outages: HashMap<Id, KeptOutage>,
-    spans: HashMap<Id, BTreeMap<(Id, Time), StoredSpan>>,
-    sources: HashMap<Id, BTreeMap<SourceKey, StoredSource>>,
-    customers: HashMap<Id, BTreeMap<Id, StoredCustomer>>,
+    // Shared with the batches that read them (`load::Read`): a batch takes counted references,
+    // not copies.
+    spans: HashMap<Id, BTreeMap<(Id, Time), Rc<StoredSpan>>>,
+    sources: HashMap<Id, BTreeMap<SourceKey, Rc<StoredSource>>>,
+    customers: HashMap<Id, BTreeMap<Id, Rc<StoredCustomer>>>,
     /// The outages kept of each area (`areas_of`).
     members: HashMap<Area, BTreeSet<Id>>,
     /// Outages spans or sources came from that the tables do not have (as `load` reads them).
@@ -294,7 +297,12 @@ pub fn written(client: &mut SpiClient<'_>, written: Written) -> SpiResult<()> {
                 customers.remove(&customer);
             }
         }
-        keep_rows(kept, written.spans, written.sources, written.customers);
+        keep_rows(
+            kept,
+            written.spans.into_iter().map(Rc::new),
+            written.sources.into_iter().map(Rc::new),
+            written.customers.into_iter().map(Rc::new),
+        );
     });
     Ok(())
 }
@@ -320,24 +328,26 @@ fn keep_outage(kept: &mut Kept, row: OutageRead, whole: bool) {
 
 fn keep_rows(
     kept: &mut Kept,
-    spans: Vec<StoredSpan>,
-    sources: Vec<StoredSource>,
-    customers: Vec<StoredCustomer>,
+    spans: impl IntoIterator<Item = Rc<StoredSpan>>,
+    sources: impl IntoIterator<Item = Rc<StoredSource>>,
+    customers: impl IntoIterator<Item = Rc<StoredCustomer>>,
 ) {
-    kept.rows += spans.len() + sources.len() + customers.len();
     for span in spans {
+        kept.rows += 1;
         kept.spans
             .entry(span.outage)
             .or_default()
             .insert((span.meter, span.off), span);
     }
     for source in sources {
+        kept.rows += 1;
         kept.sources
             .entry(source.outage)
             .or_default()
             .insert(source.key.clone(), source);
     }
     for customer in customers {
+        kept.rows += 1;
         kept.customers
             .entry(customer.outage)
             .or_default()

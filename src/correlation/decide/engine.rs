@@ -7,6 +7,7 @@
 //! everything would. Late signals, batch boundaries and arrival order are all just replays.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 // The fold's own maps are keyed by ids and times: a fast hash, not one made to resist chosen keys.
 use rustc_hash::FxHashMap as HashMap;
@@ -335,8 +336,8 @@ impl<'a> Fold<'a> {
         grid: Grid<'a>,
         t0: Time,
         outages: &[StoredOutage],
-        spans: &[StoredSpan],
-        sources: &[crate::correlation::model::StoredSource],
+        spans: &[Rc<StoredSpan>],
+        sources: &[Rc<crate::correlation::model::StoredSource>],
     ) -> Fold<'a> {
         let mut fold = Fold {
             rules,

@@ -15,6 +15,7 @@ pub mod rules;
 mod tests;
 
 use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
 
 use crate::correlation::model::{
     Area, Id, Input, Place, SourceKey, StoredCustomer, StoredInterruption, StoredOutage,
@@ -33,11 +34,12 @@ pub struct AreaInput {
     /// The earliest input that is new to the area: the replay starts here.
     pub t0: Time,
     /// Stored outages the replay may change (open, recently restored, or opened from `t0` on),
-    /// and the merged ones their spans came from.
+    /// and the merged ones their spans came from. Their rows are shared, not copied: the worker
+    /// keeps them between batches, and a storm's feeder holds thousands.
     pub outages: Vec<StoredOutage>,
-    pub spans: Vec<StoredSpan>,
-    pub sources: Vec<StoredSource>,
-    pub customers: Vec<StoredCustomer>,
+    pub spans: Vec<Rc<StoredSpan>>,
+    pub sources: Vec<Rc<StoredSource>>,
+    pub customers: Vec<Rc<StoredCustomer>>,
     /// Momentary interruptions begun before `t0` and over within the lookback: they have no rows,
     /// so the replay makes again the weak outages they were (a roll-up still weighs them).
     pub interruptions: Vec<StoredInterruption>,

@@ -3,6 +3,7 @@
 //! stored self, so that only what changed is written and announced.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 // Maps over a batch's spans and rows, keyed by ids and times: a fast hash.
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -174,9 +175,9 @@ pub struct Decision {
 pub struct Stored<'a> {
     pub t0: Time,
     pub outages: &'a [StoredOutage],
-    pub spans: &'a [StoredSpan],
-    pub sources: &'a [StoredSource],
-    pub customers: &'a [StoredCustomer],
+    pub spans: &'a [Rc<StoredSpan>],
+    pub sources: &'a [Rc<StoredSource>],
+    pub customers: &'a [Rc<StoredCustomer>],
 }
 
 fn status(o: &Outage) -> &'static str {
@@ -390,7 +391,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
             .spans
             .iter()
             .filter(|s| stored_ids.contains(&s.outage))
-            .map(|s| ((s.meter, s.off), s)),
+            .map(|s| ((s.meter, s.off), &**s)),
     );
     let mut kept: HashSet<(Id, Time)> =
         HashSet::with_capacity_and_hasher(spans.len(), Default::default());
@@ -449,7 +450,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
             .sources
             .iter()
             .filter(|s| stored_ids.contains(&s.outage))
-            .map(|s| ((s.outage, &s.key), s)),
+            .map(|s| ((s.outage, &s.key), &**s)),
     );
     let mut to_place: BTreeMap<SourceKey, Vec<SourceRow>> = BTreeMap::new();
     let mut kept_sources: HashSet<(Id, &SourceKey)> =
@@ -613,6 +614,7 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
             .sources
             .iter()
             .filter(|s| (s.outage == old.id || s.origin == old.id) && s.weight.is_some())
+            .map(|s| &**s)
             .collect();
         let answered_only =
             !own_sources.is_empty() && own_sources.iter().all(|s| answered.contains_key(&s.key));
@@ -648,11 +650,11 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     let stored_customers: HashMap<(Id, Id), &StoredCustomer> = stored
         .customers
         .iter()
-        .map(|c| ((c.outage, c.customer), c))
+        .map(|c| ((c.outage, c.customer), &**c))
         .collect();
     let mut customers_of: HashMap<Id, Vec<&StoredCustomer>> = HashMap::default();
     for c in stored.customers {
-        customers_of.entry(c.outage).or_default().push(c);
+        customers_of.entry(c.outage).or_default().push(&**c);
     }
     let affected_outages: BTreeSet<Id> = touched
         .iter()
@@ -748,7 +750,7 @@ fn row_differs(old: &StoredOutage, row: &OutageRow) -> bool {
 /// `by_meter`: the replay's spans of each meter, in the fold's order.
 fn most_spans_now_in(
     retired: Id,
-    stored: &[StoredSpan],
+    stored: &[Rc<StoredSpan>],
     by_meter: &HashMap<Id, Vec<&Span>>,
 ) -> Option<Id> {
     let mut counts: BTreeMap<Id, usize> = BTreeMap::new();

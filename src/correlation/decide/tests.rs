@@ -2,6 +2,7 @@
 //! SQL writer does, and the scenarios of SPEC §5 played in every order and every batch split.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 
 use super::engine::outage_id;
 use super::reconcile::Decision;
@@ -419,17 +420,19 @@ impl Store {
             })
             .map(|o| o.id)
             .collect();
-        let spans: Vec<StoredSpan> = self
+        let spans: Vec<Rc<StoredSpan>> = self
             .spans
             .iter()
             .filter(|s| relevant.contains(&s.outage))
             .cloned()
+            .map(Rc::new)
             .collect();
-        let sources: Vec<StoredSource> = self
+        let sources: Vec<Rc<StoredSource>> = self
             .sources
             .iter()
             .filter(|s| relevant.contains(&s.outage))
             .cloned()
+            .map(Rc::new)
             .collect();
         let mut ids = relevant.clone();
         ids.extend(spans.iter().map(|s| s.origin));
@@ -472,6 +475,7 @@ impl Store {
                 .iter()
                 .filter(|c| relevant.contains(&c.outage))
                 .cloned()
+                .map(Rc::new)
                 .collect(),
             inputs,
             narrated: new.iter().map(Input::source).collect(),
