@@ -10,8 +10,9 @@
 --
 -- On UPDATE only the keys the correlator moves in bulk, to an outage (a merge moves thousands of
 -- spans), are checked per statement. The others (a span's meter, a customer) keep PostgreSQL's
--- per-row check, which queues nothing for a row whose key did not change: checked per statement,
--- every meter of 68,000 updated spans was locked again, 234 ms a batch, for keys no row changed.
+-- per-row check, which queues nothing for a row whose key did not change (unless this transaction
+-- inserted the row: a one-call drain pays one query per such row): checked per statement, every
+-- meter of every updated span was locked again, for keys no row changed.
 --
 -- A dump restored with plain CREATE EXTENSION gets this again; a foreign key added by hand later
 -- keeps PostgreSQL's own per-row check.

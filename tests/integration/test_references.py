@@ -1,6 +1,7 @@
 """SPEC §3: foreign keys hold wherever a column names another table. The tables the correlator
-fills have their keys checked once per statement (sql/schema/10_references.sql, issue 21) instead
-of PostgreSQL's check per row: the same refusals, the same locks, the same ON DELETE actions."""
+fills have their keys checked once per statement on INSERT (sql/schema/10_references.sql, issue 21)
+instead of PostgreSQL's check per row, and on UPDATE their keys to an outage: the same refusals, the
+same locks, the same ON DELETE actions. Their other keys keep PostgreSQL's per-row update check."""
 
 import uuid
 
@@ -10,7 +11,8 @@ import pytest
 
 from conftest import dsn, run
 
-# (table, key column, referenced table): every single-column foreign key checked per statement.
+# (table, key column, referenced table): every single-column foreign key checked per statement (on
+# UPDATE, those to oms_outage_events only).
 KEYS = [
     ("oms_outage_meters", "outage_id", "oms_outage_events"),
     ("oms_outage_meters", "meter_id", "oms_meters"),
@@ -132,6 +134,22 @@ def test_an_update_that_changes_a_meter_is_refused_if_the_meter_is_not_there(db,
     assert refused.value.diag.message_detail == f'Key (meter_id)=({missing}) is not present in table "oms_meters".'
     assert run(db, "SELECT count(*) FROM public.oms_outage_meters WHERE outage_id = %s AND meter_id = %s",
                (outage, meter)) == [(2,)]
+
+
+def test_an_update_that_changes_a_customer_is_refused_if_the_customer_is_not_there(db, outage, customer):
+    insert(db, "oms_outage_customers", outage, customer=customer)
+    missing = str(uuid.uuid4())
+    with pytest.raises(psycopg2.errors.ForeignKeyViolation) as refused:
+        run(db, "UPDATE public.oms_outage_customers SET customer_id = %s::uuid WHERE outage_id = %s",
+            (missing, outage))
+    assert refused.value.diag.message_detail == \
+        f'Key (customer_id)=({missing}) is not present in table "oms_customers".'
+    # The correlator's upsert of the same row (its key unchanged) goes through.
+    run(db, """INSERT INTO public.oms_outage_customers (outage_id, customer_id, restored_at) VALUES (%s, %s, now())
+               ON CONFLICT (outage_id, customer_id) DO UPDATE SET restored_at = EXCLUDED.restored_at""",
+        (outage, customer))
+    assert run(db, "SELECT count(*) FROM public.oms_outage_customers WHERE outage_id = %s AND restored_at IS NOT NULL",
+               (outage,)) == [(1,)]
 
 
 def test_an_update_that_leaves_the_meters_alone_does_not_lock_them(db, outage, meter):
