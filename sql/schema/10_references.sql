@@ -70,8 +70,9 @@ CREATE FUNCTION @extschema@.oms_check_references_per_statement(target regclass) 
 LANGUAGE plpgsql SET search_path = @extschema@, pg_catalog, pg_temp AS $$
 DECLARE
     fk record;
-    inserted text := '';
-    updated text := '';
+    key_args text;
+    inserted text[] := '{}';
+    updated text[] := '{}';
     disable name[] := '{}';
     enable name[] := '{}';
 BEGIN
@@ -90,29 +91,30 @@ BEGIN
         WHERE c.conrelid = target AND c.contype = 'f' AND cardinality(c.conkey) = 1 AND r.attname = 'id'
         ORDER BY c.conname
     LOOP
-        inserted := inserted || format('%s%L, %L, %L', CASE WHEN inserted = '' THEN '' ELSE ', ' END,
-                                       fk.attname, fk.referenced::text, fk.conname);
+        key_args := format('%L, %L, %L', fk.attname, fk.referenced::text, fk.conname);
+        inserted := inserted || key_args;
         disable := disable || fk.insert_checks;
         IF fk.moved_in_bulk THEN
-            updated := updated || format('%s%L, %L, %L', CASE WHEN updated = '' THEN '' ELSE ', ' END,
-                                         fk.attname, fk.referenced::text, fk.conname);
+            updated := updated || key_args;
             disable := disable || fk.update_checks;
         ELSE
             enable := enable || fk.update_checks;
         END IF;
     END LOOP;
-    IF inserted = '' THEN
+    IF cardinality(inserted) = 0 THEN
         RETURN;
     END IF;
     EXECUTE format('CREATE OR REPLACE TRIGGER oms_references_inserted AFTER INSERT ON %s '
                    'REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT '
-                   'EXECUTE FUNCTION @extschema@.oms_check_references(%s)', target, inserted);
-    IF updated = '' THEN
+                   'EXECUTE FUNCTION @extschema@.oms_check_references(%s)', target,
+                   array_to_string(inserted, ', '));
+    IF cardinality(updated) = 0 THEN
         EXECUTE format('DROP TRIGGER IF EXISTS oms_references_updated ON %s', target);
     ELSE
         EXECUTE format('CREATE OR REPLACE TRIGGER oms_references_updated AFTER UPDATE ON %s '
                        'REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT '
-                       'EXECUTE FUNCTION @extschema@.oms_check_references(%s)', target, updated);
+                       'EXECUTE FUNCTION @extschema@.oms_check_references(%s)', target,
+                       array_to_string(updated, ', '));
     END IF;
     FOR i IN 1 .. coalesce(cardinality(disable), 0) LOOP
         EXECUTE format('ALTER TABLE %s DISABLE TRIGGER %I', target, disable[i]);

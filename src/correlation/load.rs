@@ -796,7 +796,9 @@ fn by_area(read: Read) -> FxHashMap<Area, StoredRows> {
     let mut area_of: FxHashMap<Id, Vec<Area>> = FxHashMap::default();
     for (row, areas) in read.outages {
         let id = row.outage.id;
-        give(&mut by_area, &areas, row.outage, |r| &mut r.outages);
+        give(&mut by_area, &areas, &mut vec![row.outage], |r| {
+            &mut r.outages
+        });
         area_of.insert(id, areas);
     }
     // The areas of the outages outside the read that spans and sources came from (most rows
@@ -848,7 +850,9 @@ fn by_area(read: Read) -> FxHashMap<Area, StoredRows> {
             .flatten()
             .copied()
             .collect();
-        give(&mut by_area, &areas, row.outage, |r| &mut r.outages);
+        give(&mut by_area, &areas, &mut vec![row.outage], |r| {
+            &mut r.outages
+        });
     }
     // In one order whichever way they were read: the tables give theirs as stored. Ids compare
     // as integers (as bytes, they were a call to memcmp each).
@@ -864,20 +868,21 @@ fn by_area(read: Read) -> FxHashMap<Area, StoredRows> {
     by_area
 }
 
-/// Gives a row to each of its areas: a copy to all but the last, which takes it (most rows have one
-/// area).
+/// Gives rows to each of their areas: copies to all but the last, which takes them (most rows have
+/// one area). `rows` is left empty.
 fn give<T: Clone>(
     by_area: &mut FxHashMap<Area, StoredRows>,
     areas: &[Area],
-    row: T,
+    rows: &mut Vec<T>,
     list: fn(&mut StoredRows) -> &mut Vec<T>,
 ) {
     if let Some((last, others)) = areas.split_last() {
         for area in others {
-            list(by_area.entry(*area).or_default()).push(row.clone());
+            list(by_area.entry(*area).or_default()).extend(rows.iter().cloned());
         }
-        list(by_area.entry(*last).or_default()).push(row);
+        list(by_area.entry(*last).or_default()).append(rows);
     }
+    rows.clear();
 }
 
 /// Gives each row to the areas of its outage. Rows come grouped by outage (as the tables and the
@@ -898,13 +903,7 @@ fn give_grouped<'a, T: Clone>(
         while let Some(row) = rows.next_if(|r| outage_of(r) == outage) {
             run.push(row);
         }
-        if let Some((last, others)) = areas_of(outage).split_last() {
-            for area in others {
-                list(by_area.entry(*area).or_default()).extend(run.iter().cloned());
-            }
-            list(by_area.entry(*last).or_default()).append(&mut run);
-        }
-        run.clear();
+        give(by_area, areas_of(outage), &mut run, list);
     }
 }
 
