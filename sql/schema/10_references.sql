@@ -23,8 +23,14 @@
 -- trigger cannot tell apart (rows cannot be paired across the old and new tables), so it locks a
 -- little more than PostgreSQL would, never less. Runs as the extension's owner, as PostgreSQL's
 -- checks run as the table's: locking a row needs rights that a role that may only insert lacks.
+--
+-- The planner knows how many rows `new_rows` holds but not how many distinct keys (no statistics:
+-- it guesses 200), so it looks each key up in the referenced table's index, however many there
+-- are. Where the keys are a tenth of that table or more (a storm's memberships name most meters),
+-- one pass over it with a hash of the keys is cheaper: 0.5 s against 1.3 s for 114,000 of 161,000
+-- meters. The settings made here end with the call (the function has a SET clause).
 CREATE FUNCTION @extschema@.oms_check_references() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = @extschema@, pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = @extschema@, pg_catalog, pg_temp SET work_mem = '64MB' AS $$
 DECLARE
     i int := 0;
     key_column text;
@@ -33,6 +39,7 @@ DECLARE
     wanted bigint;
     found bigint;
     missing text;
+    nestloop text := pg_catalog.current_setting('enable_nestloop');
 BEGIN
     WHILE i + 2 < TG_NARGS LOOP
         key_column := TG_ARGV[i];
@@ -40,6 +47,9 @@ BEGIN
         new_keys := format('SELECT DISTINCT %I AS k FROM new_rows', key_column);
         EXECUTE format('SELECT count(k) FROM (%s) AS n', new_keys) INTO wanted;
         IF wanted > 0 THEN
+            PERFORM pg_catalog.set_config('enable_nestloop',
+                CASE WHEN wanted * 10 >= (SELECT nullif(c.reltuples, -1) FROM pg_class c WHERE c.oid = referenced)
+                     THEN 'off' ELSE nestloop END, true);
             EXECUTE format('SELECT count(*) FROM (SELECT FROM %s r WHERE r.id IN (SELECT k FROM (%s) AS n) '
                            'FOR KEY SHARE OF r) AS locked', referenced, new_keys) INTO found;
             IF found < wanted THEN
