@@ -397,7 +397,11 @@ impl<'a> Fold<'a> {
                 sources: BTreeMap::new(),
                 spans: Vec::new(),
                 open_spans: 0,
-                open_customers: HashMap::default(),
+                // Sized once: a storm's outage holds thousands of customers.
+                open_customers: HashMap::with_capacity_and_hasher(
+                    o.customers_out.max(0) as usize,
+                    Default::default(),
+                ),
                 placement: Placement::Stored,
                 opened_by: tag_kind(&o.event_id),
                 description: o.description.clone().unwrap_or_default(),
