@@ -427,3 +427,31 @@ pub struct StoredCustomer {
     pub linked_at: Option<Time>,
     pub restored_at: Option<Time>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{SourceKey, SourceKind};
+    use std::collections::hash_map::DefaultHasher;
+    use std::hash::{Hash, Hasher};
+    use std::sync::Arc;
+
+    fn hash(key: &SourceKey) -> u64 {
+        let mut h = DefaultHasher::new();
+        key.hash(&mut h);
+        h.finish()
+    }
+
+    #[test]
+    fn a_source_key_is_equal_by_its_text_whether_or_not_it_is_the_same_copy() {
+        let shared: Arc<str> = Arc::from("ONU-EVT-1");
+        let a = SourceKey::new(SourceKind::Onu, shared.clone());
+        let same_copy = SourceKey::new(SourceKind::Onu, shared.clone());
+        let other_copy = SourceKey::new(SourceKind::Onu, "ONU-EVT-1");
+        assert_eq!(a, same_copy);
+        assert_eq!(a, other_copy);
+        assert_eq!(hash(&a), hash(&other_copy));
+        assert_eq!(a.cmp(&other_copy), std::cmp::Ordering::Equal);
+        assert_ne!(a, SourceKey::new(SourceKind::Kaifa, shared));
+        assert_ne!(a, SourceKey::new(SourceKind::Onu, "ONU-EVT-2"));
+    }
+}
