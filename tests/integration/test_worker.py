@@ -82,6 +82,39 @@ def test_without_preload_an_ingest_call_starts_the_worker_and_again_after_it_is_
     conn.close()
 
 
+def test_a_terminated_worker_stops_mid_batch_and_its_batch_is_correlated_later_once(new_database):
+    """pg_terminate_backend (and DROP DATABASE ... WITH (FORCE), a fast shutdown: the same signal)
+    stops the worker where it is, here waiting for a lock in the middle of a batch, as it stops any
+    backend: the batch is rolled back, its signal stays queued, and it is correlated once later."""
+    database = new_database("oms_it_worker_")
+    conn = connect(PORT, database)
+    with_extension_and_grid(conn)
+    gasp(conn, 1)
+    worker = wait_for(conn, WORKER, lambda rows: len(rows) == 1, 10, "a worker for the database")[0][0]
+    settle_database(database, 20)
+    # A session holds the log of inputs against writes: the next batch waits for it.
+    holder = connect(PORT, database)
+    holder.autocommit = False
+    try:
+        with holder.cursor() as cur:
+            cur.execute("LOCK TABLE oms_correlation_inputs IN SHARE MODE")
+        gasp(conn, 2)
+        wait_for(conn, f"SELECT wait_event_type FROM pg_stat_activity WHERE pid = {worker}",
+                 lambda rows: rows == [("Lock",)], 10, "the worker waiting for the lock")
+        # True: gone within 5 s (a worker that only flagged the signal waits on for the lock).
+        assert one(conn, "SELECT pg_terminate_backend(%s, 5000)", (worker,)) == (True,)
+        assert one(conn, "SELECT queue_depth FROM oms_correlation_status") == (1,)
+    finally:
+        holder.rollback()
+        holder.close()
+    with conn.cursor() as cur:
+        cur.execute("SELECT signals FROM oms_correlate_pending()")
+        assert cur.fetchone() == (1,)
+    assert one(conn, "SELECT count(*) FROM oms_correlation_inputs WHERE source_event_id = 'WORKER-LIFE-2'") == (1,)
+    assert one(conn, "SELECT queue_depth FROM oms_correlation_status") == (0,)
+    conn.close()
+
+
 def test_with_preload_the_worker_serves_its_database_through_terminate_and_drop(preload_cluster):
     database = "oms_worker_life"
     admin = connect(PRELOAD_PORT, "postgres")
