@@ -119,7 +119,7 @@ def test_one_bad_key_among_many_refuses_the_statement(db, outage, meter):
 
 
 def test_a_statement_naming_most_meters_is_checked_in_one_pass_with_the_same_refusal_and_locks(db, outage):
-    """A storm's batch names most meters: they are checked in one pass over oms_meters instead of
+    """A backlog's batch names most meters: they are checked in one pass over oms_meters instead of
     one index lookup each (the planner is told so for the call only). The refusal, the locks and
     the session's own planner settings are as for a small statement."""
     run(db, "ANALYZE public.oms_meters")
