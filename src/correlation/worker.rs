@@ -147,14 +147,15 @@ unsafe extern "C-unwind" {
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn oms_correlation_worker_main(argument: pg_sys::Datum) {
-    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     // SIGTERM (pg_terminate_backend, DROP DATABASE ... WITH (FORCE), a fast shutdown) stops a batch
-    // where it is, as it stops any backend: PostgreSQL's own handler, whose next interrupt check
-    // ends the process and rolls the batch back. Flagged only, a batch of 50,000 signals ran on for
-    // seconds, and one waiting for a lock waited on, past the 5 s those commands give it.
+    // at its next interrupt check (a statement, a lock wait), as it stops any backend: PostgreSQL's
+    // own handler, which ends the process and rolls the batch back. Flagged only, a batch of 50,000
+    // signals ran on for seconds, and one waiting for a lock waited on. Installed before signals
+    // are unblocked, so that none arrives to a handler nothing reads.
     unsafe {
         pg_sys::pqsignal(pg_sys::SIGTERM as i32, Some(postgres_die));
     }
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP);
     let database = argument.value() as u32;
     if database == 0 {
         BackgroundWorker::connect_worker_to_spi(Some(&gucs::worker_database()), None);
@@ -222,7 +223,6 @@ pub extern "C-unwind" fn oms_correlation_worker_main(argument: pg_sys::Datum) {
                 if !BackgroundWorker::wait_latch(Some(Duration::from_secs(5))) {
                     unsafe { pg_sys::proc_exit(1) };
                 }
-                pgrx::check_for_interrupts!();
                 continue;
             }
             Ok(Turn::Busy) => {
@@ -245,13 +245,12 @@ pub extern "C-unwind" fn oms_correlation_worker_main(argument: pg_sys::Datum) {
             }
             Err(e) => pgrx::warning!("oms_correlation worker: {e}"),
         }
+        // A SIGTERM while waiting ends the process in the wait's own interrupt check (FATAL, exit
+        // 1, which the postmaster answers by starting the worker again a second later, unless the
+        // server is stopping); false is the postmaster's death.
         if !BackgroundWorker::wait_latch(Some(Duration::from_millis(gucs::worker_naptime_ms()))) {
-            // The postmaster died.
             unsafe { pg_sys::proc_exit(1) };
         }
-        // SIGTERM while waiting: exit 1 (FATAL), which the postmaster answers by starting the
-        // worker again a second later, unless the server is stopping.
-        pgrx::check_for_interrupts!();
         if BackgroundWorker::sighup_received() {
             unsafe {
                 pg_sys::ConfigReloadPending = 0;

@@ -397,9 +397,10 @@ impl<'a> Fold<'a> {
                 sources: BTreeMap::new(),
                 spans: Vec::new(),
                 open_spans: 0,
-                // Sized once: a storm's outage holds thousands of customers.
+                // Sized once: a storm's outage holds thousands of customers (no more than the
+                // spans read: the column is anyone's to write).
                 open_customers: HashMap::with_capacity_and_hasher(
-                    o.customers_out.max(0) as usize,
+                    (o.customers_out.max(0) as usize).min(spans.len()),
                     Default::default(),
                 ),
                 placement: Placement::Stored,
