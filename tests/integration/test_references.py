@@ -32,11 +32,17 @@ def constraint_of(db, table, column):
     return rows[0][0]
 
 
+def new_outages(db, n):
+    """`n` open service outages of their own; their ids."""
+    return [o for (o,) in run(db, """
+        INSERT INTO public.oms_outage_events (event_id, status, first_detected_at, scope, device_key)
+        SELECT 'OUT-REF-' || gen_random_uuid(), 'detected', now(), 'service', 'ref:' || gen_random_uuid()
+        FROM generate_series(1, %s) RETURNING id""", (n,))]
+
+
 @pytest.fixture
 def outage(db):
-    return run(db, """INSERT INTO public.oms_outage_events (event_id, status, first_detected_at, scope, device_key)
-                      VALUES ('OUT-REF-' || gen_random_uuid(), 'detected', now(), 'service', 'ref:' || gen_random_uuid())
-                      RETURNING id""")[0][0]
+    return new_outages(db, 1)[0]
 
 
 @pytest.fixture
@@ -127,10 +133,7 @@ def test_a_statement_naming_most_meters_is_checked_in_one_pass_with_the_same_ref
     meters = [str(m) for (m,) in run(db, "SELECT id FROM public.oms_meters ORDER BY meter_number")]
     assert len(meters) >= 10
     # Enough outages that their key is checked in one pass too: it is checked last (by name).
-    outages = [str(o) for (o,) in run(db, """
-        INSERT INTO public.oms_outage_events (event_id, status, first_detected_at, scope, device_key)
-        SELECT 'OUT-REF-' || gen_random_uuid(), 'detected', now(), 'service', 'ref:' || gen_random_uuid()
-        FROM generate_series(1, 60) RETURNING id""")]
+    outages = [str(o) for o in new_outages(db, 60)]
     missing = str(uuid.uuid4())
     sql = """INSERT INTO public.oms_outage_meters (outage_id, meter_id, off_at, customer_key, first_source)
              SELECT o, m, clock_timestamp(), m, 'onu' FROM unnest(%s::uuid[], %s::uuid[]) AS r(o, m)"""
