@@ -61,6 +61,9 @@ pub struct Src {
     /// None for a power-on, which is no evidence of the outage.
     pub weight: Option<f64>,
     pub origin: Id,
+    /// The stored row it was read from (its index in what `Fold::at` was given); None for one the
+    /// replay added. `reconcile` compares a row read back with that row, not by looking it up.
+    pub row: Option<usize>,
 }
 
 /// A span of a meter's power loss, in the outage that holds it now.
@@ -75,6 +78,8 @@ pub struct Span {
     pub place: Place,
     /// Taken into an outage at a DP other than its registered one (suspected mis-mapping).
     pub suspected: bool,
+    /// The stored row it was read from, as for `Src::row`.
+    pub row: Option<usize>,
 }
 
 /// A change to an outage made by an input of this batch: its announcement and timeline.
@@ -436,12 +441,9 @@ impl<'a> Fold<'a> {
             })
             .collect();
         let holder_at = |origin: Id| holders.get(&origin).copied();
-        for span in spans {
-            if let Some(closed) = stored
-                .get(&span.outage)
-                .filter(|o| o.status == StoredStatus::Closed)
-            {
-                let _ = closed;
+        for (row, span) in spans.iter().enumerate() {
+            let stored_outage = stored.get(&span.outage);
+            if stored_outage.is_some_and(|o| o.status == StoredStatus::Closed) {
                 fold.frozen
                     .entry(span.meter)
                     .or_default()
@@ -467,12 +469,13 @@ impl<'a> Fold<'a> {
                 first_source: span.first_source.clone(),
                 place: span.place,
                 suspected,
+                row: stored_outage.is_some().then_some(row),
             });
         }
         // Each holder's sources, the first of each key kept, built into its map at once: one
         // insert at a time compared keys byte by byte a dozen times each.
         let mut sources_of: HashMap<Id, Vec<(SourceKey, Src)>> = HashMap::default();
-        for source in sources {
+        for (row, source) in sources.iter().enumerate() {
             if source.at >= t0 {
                 continue;
             }
@@ -485,6 +488,7 @@ impl<'a> Fold<'a> {
                     at: source.at,
                     weight: source.weight,
                     origin: source.origin,
+                    row: Some(row),
                 },
             ));
         }
@@ -578,6 +582,7 @@ impl<'a> Fold<'a> {
                     first_source: i.source.clone(),
                     place: i.place,
                     suspected: false,
+                    row: None,
                 });
             }
             let weight = Some(self.rules.weights.of(source.kind));
@@ -679,6 +684,7 @@ impl<'a> Fold<'a> {
                 at,
                 weight,
                 origin: outage,
+                row: None,
             },
         );
         if key.kind == SourceKind::Scada && weight.is_some() {
@@ -863,6 +869,7 @@ impl<'a> Fold<'a> {
                         first_source: key.clone(),
                         place,
                         suspected: false,
+                        row: None,
                     });
                     *joined.entry(outage).or_insert(0) += 1;
                     match self.outages[&outage].scope() {
@@ -936,6 +943,7 @@ impl<'a> Fold<'a> {
                     first_source: key.clone(),
                     place: *place,
                     suspected: false,
+                    row: None,
                 });
             }
             self.add_source(id, key, at, weight);
@@ -1001,6 +1009,7 @@ impl<'a> Fold<'a> {
             first_source: key.clone(),
             place,
             suspected,
+            row: None,
         });
         *joined.entry(outage).or_insert(0) += 1;
         feeders.extend(place.feeder);
@@ -1959,6 +1968,7 @@ impl<'a> Fold<'a> {
                 first_source: key.clone(),
                 place,
                 suspected: false,
+                row: None,
             });
             added += 1;
         }

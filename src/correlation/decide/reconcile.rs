@@ -8,7 +8,9 @@ use std::rc::Rc;
 // Maps over a batch's spans and rows, keyed by ids and times: a fast hash.
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use super::engine::{Change, Declaration, Fold, Life, Note, Outage, Placement, Span, TurnedOn};
+use super::engine::{
+    Change, Declaration, Fold, Life, Note, Outage, Placement, Span, Src, TurnedOn,
+};
 use crate::correlation::model::{
     Area, Device, Id, Place, SourceKey, StoredCustomer, StoredOutage, StoredSource, StoredSpan,
     StoredStatus, Time,
@@ -383,18 +385,32 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         ..Decision::default()
     };
 
-    // Spans, by (meter, off): a meter is out in one span at a time.
-    let mut stored_spans: HashMap<(Id, Time), &StoredSpan> =
-        HashMap::with_capacity_and_hasher(stored.spans.len(), Default::default());
+    // Spans. One the fold read from a stored row is compared with that row; one the replay made
+    // is looked up, by (meter, off) (a meter is out in one span at a time), among the stored rows
+    // no span was read from. A storm's outages hold thousands of rows the replay never touches:
+    // they are checked in place, not hashed.
+    let read_from = |span: &Span| {
+        span.row.filter(|&i| {
+            stored
+                .spans
+                .get(i)
+                .is_some_and(|old| old.meter == span.meter && old.off == span.off)
+        })
+    };
+    let mut read_back = vec![false; stored.spans.len()];
+    for i in spans.iter().filter_map(read_from) {
+        read_back[i] = true;
+    }
+    let mut stored_spans: HashMap<(Id, Time), &StoredSpan> = HashMap::default();
     stored_spans.extend(
         stored
             .spans
             .iter()
-            .filter(|s| stored_ids.contains(&s.outage))
-            .map(|s| ((s.meter, s.off), &**s)),
+            .enumerate()
+            .filter(|&(i, s)| !read_back[i] && stored_ids.contains(&s.outage))
+            .map(|(_, s)| ((s.meter, s.off), &**s)),
     );
-    let mut kept: HashSet<(Id, Time)> =
-        HashSet::with_capacity_and_hasher(spans.len(), Default::default());
+    let mut kept: HashSet<(Id, Time)> = HashSet::default();
     let mut touched: BTreeSet<Id> = BTreeSet::new();
     let row_of = |span: &Span| SpanRow {
         outage: span.outage,
@@ -407,8 +423,17 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         suspected: span.suspected,
     };
     for span in &spans {
-        kept.insert((span.meter, span.off));
-        match stored_spans.get(&(span.meter, span.off)) {
+        let old = match read_from(span) {
+            Some(i) => {
+                debug_assert!(stored_ids.contains(&stored.spans[i].outage));
+                Some(&*stored.spans[i])
+            }
+            None => {
+                kept.insert((span.meter, span.off));
+                stored_spans.get(&(span.meter, span.off)).copied()
+            }
+        };
+        match old {
             Some(old) => {
                 if old.outage != span.outage
                     || old.origin != span.origin
@@ -442,20 +467,37 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         .sort_unstable_by_key(|&(outage, meter, off)| (outage.as_u128(), meter.as_u128(), off));
 
     // Sources, by (outage, key): a stored row whose source now belongs to another outage moves
-    // there (an update), rather than being deleted and added.
-    let mut stored_sources: HashMap<(Id, &SourceKey), &StoredSource> =
-        HashMap::with_capacity_and_hasher(stored.sources.len(), Default::default());
+    // there (an update), rather than being deleted and added. One still in the outage of the row
+    // the fold read it from is compared with that row, as spans are.
+    let source_read_from = |outage: Id, key: &SourceKey, src: &Src| {
+        src.row.filter(|&i| {
+            stored
+                .sources
+                .get(i)
+                .is_some_and(|old| old.outage == outage && old.key == *key)
+        })
+    };
+    let mut sources_read_back = vec![false; stored.sources.len()];
+    for o in outages.values().filter(|o| stored_ids.contains(&o.id)) {
+        for (key, src) in &o.sources {
+            if let Some(i) = source_read_from(o.id, key, src) {
+                sources_read_back[i] = true;
+            }
+        }
+    }
+    let mut stored_sources: HashMap<(Id, &SourceKey), &StoredSource> = HashMap::default();
     stored_sources.extend(
         stored
             .sources
             .iter()
-            .filter(|s| stored_ids.contains(&s.outage))
-            .map(|s| ((s.outage, &s.key), &**s)),
+            .enumerate()
+            .filter(|&(i, s)| !sources_read_back[i] && stored_ids.contains(&s.outage))
+            .map(|(_, s)| ((s.outage, &s.key), &**s)),
     );
     let mut to_place: BTreeMap<SourceKey, Vec<SourceRow>> = BTreeMap::new();
-    let mut kept_sources: HashSet<(Id, &SourceKey)> =
-        HashSet::with_capacity_and_hasher(stored_sources.len(), Default::default());
+    let mut kept_sources: HashSet<(Id, &SourceKey)> = HashSet::default();
     for o in outages.values() {
+        let in_stored = stored_ids.contains(&o.id);
         for (key, src) in &o.sources {
             let row = SourceRow {
                 outage: o.id,
@@ -464,9 +506,19 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
                 at: src.at,
                 weight: src.weight,
             };
-            match stored_sources.get(&(o.id, key)) {
-                Some(old) => {
+            let read_back = if in_stored {
+                source_read_from(o.id, key, src)
+            } else {
+                None
+            };
+            let old = match read_back {
+                Some(i) => Some(&*stored.sources[i]),
+                None => stored_sources.get(&(o.id, key)).copied().inspect(|old| {
                     kept_sources.insert((o.id, &old.key));
+                }),
+            };
+            match old {
+                Some(old) => {
                     if old.origin != row.origin
                         || old.at != row.at
                         || !same_weight(old.weight, row.weight)
