@@ -507,8 +507,17 @@ pub fn areas(client: &mut SpiClient<'_>, batch: &Batch) -> SpiResult<Vec<AreaInp
             let Some(rows) = stored.get(area) else {
                 continue;
             };
-            let opened: HashMap<Id, Time> =
-                rows.outages.iter().map(|o| (o.id, o.opened_at)).collect();
+            // Only outages opened from the start on can be such: most batches meet none, and
+            // skip the area's thousands of spans.
+            let opened: HashMap<Id, Time> = rows
+                .outages
+                .iter()
+                .filter(|o| o.opened_at >= start.t0)
+                .map(|o| (o.id, o.opened_at))
+                .collect();
+            if opened.is_empty() {
+                continue;
+            }
             let placed_early = rows
                 .spans
                 .iter()

@@ -441,8 +441,18 @@ impl<'a> Fold<'a> {
             })
             .collect();
         let holder_at = |origin: Id| holders.get(&origin).copied();
+        // Rows come outage by outage, most from the outage that holds them: each (outage, origin)
+        // is looked up once per run of rows, not once per row.
+        let mut last: Option<((Id, Id), (Option<&StoredOutage>, Option<Id>))> = None;
         for (row, span) in spans.iter().enumerate() {
-            let stored_outage = stored.get(&span.outage);
+            let (stored_outage, holder) = match last {
+                Some((key, found)) if key == (span.outage, span.origin) => found,
+                _ => {
+                    let found = (stored.get(&span.outage).copied(), holder_at(span.origin));
+                    last = Some(((span.outage, span.origin), found));
+                    found
+                }
+            };
             if stored_outage.is_some_and(|o| o.status == StoredStatus::Closed) {
                 fold.frozen
                     .entry(span.meter)
@@ -453,7 +463,7 @@ impl<'a> Fold<'a> {
             if span.off >= t0 {
                 continue;
             }
-            let Some(holder) = holder_at(span.origin) else {
+            let Some(holder) = holder else {
                 continue;
             };
             let on = span.on.filter(|&on| on < t0);
@@ -475,11 +485,20 @@ impl<'a> Fold<'a> {
         // Each holder's sources, the first of each key kept, built into its map at once: one
         // insert at a time compared keys byte by byte a dozen times each.
         let mut sources_of: HashMap<Id, Vec<(SourceKey, Src)>> = HashMap::default();
+        let mut last_origin: Option<(Id, Option<Id>)> = None;
         for (row, source) in sources.iter().enumerate() {
             if source.at >= t0 {
                 continue;
             }
-            let Some(holder) = holder_at(source.origin) else {
+            let holder = match last_origin {
+                Some((origin, holder)) if origin == source.origin => holder,
+                _ => {
+                    let holder = holder_at(source.origin);
+                    last_origin = Some((source.origin, holder));
+                    holder
+                }
+            };
+            let Some(holder) = holder else {
                 continue;
             };
             sources_of.entry(holder).or_default().push((

@@ -573,7 +573,10 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         stored.outages.iter().map(|o| (o.id, o)).collect();
     // Each outage's spans, by customer key: counted and folded into customer rows in one pass
     // each (an outage of a storm holds thousands).
-    let mut by_outage: HashMap<Id, Vec<(u128, &Span)>> = HashMap::default();
+    let mut by_outage: HashMap<Id, Vec<(u128, &Span)>> = outages
+        .values()
+        .map(|o| (o.id, Vec::with_capacity(o.spans.len())))
+        .collect();
     for span in &spans {
         let key = span.place.customer_key().as_u128();
         by_outage.entry(span.outage).or_default().push((key, span));
@@ -715,10 +718,11 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
         .collect();
     for &outage in &affected_outages {
         // Each customer's row, folded from its spans (in customer order: see `by_outage`).
-        let mut customers: Vec<CustomerRow> = Vec::new();
-        let spans_of = by_outage.get(&outage).into_iter().flatten();
-        for (customer, off, on) in
-            spans_of.filter_map(|(_, span)| Some((span.place.customer?, span.off, span.on)))
+        let spans_of = by_outage.get(&outage).map(Vec::as_slice).unwrap_or(&[]);
+        let mut customers: Vec<CustomerRow> = Vec::with_capacity(spans_of.len());
+        for (customer, off, on) in spans_of
+            .iter()
+            .filter_map(|(_, span)| Some((span.place.customer?, span.off, span.on)))
         {
             match customers.last_mut() {
                 Some(row) if row.customer == customer => {
