@@ -235,7 +235,20 @@ class Bench:
             rejected = cur.fetchone()[0]
             # Releases before the engine (0.2.0) have no outage scope: their outages are not summed.
             outages = []
+            # Every stored ONU event is a power signal on metered ONUs here: one without an input
+            # row was never correlated. Named, with where it is, so that a run that reports fewer
+            # signals than events can be explained.
+            uncorrelated = []
             if not self.version:
+                cur.execute("""SELECT o.event_id, o.event_type, o."timestamp"::text,
+                                      EXISTS (SELECT FROM oms_correlation_queue q
+                                              WHERE q.source_type = 'onu' AND q.source_event_id = o.event_id),
+                                      EXISTS (SELECT FROM oms_correlation_set_aside a
+                                              WHERE a.source_type = 'onu' AND a.source_event_id = o.event_id)
+                               FROM onu_events o
+                               WHERE NOT EXISTS (SELECT FROM oms_correlation_inputs i
+                                                 WHERE i.source_type = 'onu' AND i.source_event_id = o.event_id)""")
+                uncorrelated = cur.fetchall()
                 cur.execute("SELECT scope, count(*) FILTER (WHERE status <> 'merged'), "
                             "count(*) FILTER (WHERE status = 'merged') FROM oms_outage_events GROUP BY 1 ORDER BY 1")
                 outages = cur.fetchall()
@@ -245,7 +258,7 @@ class Bench:
             lag, signals = correlator.distribution(lags), len(lags) + unseen
         return {"events": events, "tps": tps, "failed": failed, "elapsed": elapsed, "ingested": ingested,
                 "drain": drain, "memory": memory, "rejected": rejected, "outages": outages, "live": live,
-                "lag": lag, "unseen": unseen, "signals": signals,
+                "lag": lag, "unseen": unseen, "signals": signals, "uncorrelated": uncorrelated,
                 "notifications": watch.notifications if watch else None}
 
     # -- the correlator's capacity: a backlog drained with ingest paused -------------------------
@@ -486,6 +499,9 @@ def storm_report(storm):
                    f"signal correlated ({storm['elapsed']:.1f} s).")
         out.append(f"Lag, from a signal's ingest to its batch's commit: {correlator.describe(storm['lag'])}"
                    + (f"; {storm['unseen']} not seen" if storm["unseen"] else "") + ".")
+        if storm["uncorrelated"]:
+            out.append(f"**{len(storm['uncorrelated'])} stored events have no input row** (event id, type, time, "
+                       f"still queued, set aside): {storm['uncorrelated'][:5]}.")
         out.append(f"Notifications on `oms_outage`: {storm['notifications']:,}, "
                    f"{storm['notifications'] / storm['events']:.3f} per event.\n")
         out.append("Outages it left, by scope (not merged / merged): " + ", ".join(

@@ -2481,10 +2481,12 @@ fn a_batch_writes_only_the_rows_its_signals_change() {
     // Twice: the second batch reads back the rows the first one wrote.
     for (meter, time) in [("A3-04", "10:30"), ("A1-01", "10:40")] {
         let input = store.load(&g, &[kaifa_on(meter, time)], &rules);
+        // The replay starts after every stored span began: each is read back from its row.
         assert!(
             input.spans.len() >= spans_before,
             "the batch reads the stored spans"
         );
+        assert!(input.spans.iter().all(|s| s.off < input.t0));
         let d = decide(&input, &rules);
         let updated: Vec<(String, Option<String>)> = d
             .span_updates
