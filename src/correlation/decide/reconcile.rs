@@ -401,6 +401,19 @@ pub fn reconcile(mut fold: Fold<'_>, stored: &Stored<'_>) -> Decision {
     for i in spans.iter().filter_map(read_from) {
         read_back[i] = true;
     }
+    // What the shortcut rests on, checked in debug builds (the tests): no two of the fold's spans
+    // share a meter and a time off, so a span read back is the only one its row could match.
+    if cfg!(debug_assertions) {
+        let mut keys: HashSet<(Id, Time)> = HashSet::default();
+        for span in &spans {
+            assert!(
+                keys.insert((span.meter, span.off)),
+                "two spans of the replay share meter {} and time off {}",
+                span.meter,
+                span.off
+            );
+        }
+    }
     let mut stored_spans: HashMap<(Id, Time), &StoredSpan> = HashMap::default();
     stored_spans.extend(
         stored
