@@ -111,8 +111,46 @@ def wait_drained(dsn, timeout=600, period=0.01):
     return time.monotonic() - started
 
 
+# The advisory lock a database's worker holds for as long as it runs (`WORKER_LOCK_CLASS` in
+# src/correlation/worker.rs): a worker that cannot take it leaves at once.
+WORKER_LOCK = (1869440369, 0)
+
+
+def worker_off(dsn):
+    """A session keeping the database's worker away: it stops the running worker and holds the lock
+    every worker takes first, at session level, in no transaction. So, unlike `hold_correlator`, it
+    holds back no vacuum horizon, and ingest meets the tables as it would with no correlator at all.
+    Workers that ingest calls register meanwhile (one every few seconds) leave at once. Close the
+    connection to let a worker run again."""
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for _ in range(100):
+            cur.execute("""SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
+                           WHERE datname = current_database() AND application_name = 'oms_correlation worker'""")
+            cur.execute("SELECT pg_try_advisory_lock(%s, %s)", WORKER_LOCK)
+            if cur.fetchone()[0]:
+                return conn
+            time.sleep(0.1)
+    raise SystemExit("could not keep the worker away")
+
+
+def drain_now(dsn):
+    """Seconds `oms_correlate_pending()` takes to correlate what is queued, in this session (after
+    `worker_off`, no worker runs until an ingest call registers one)."""
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    started = time.monotonic()
+    with conn.cursor() as cur:
+        cur.execute("SELECT signals FROM oms_correlate_pending()")
+    conn.close()
+    return time.monotonic() - started
+
+
 def hold_correlator(dsn):
-    """A session holding the single-writer row: no batch runs until it is closed (a backlog builds)."""
+    """A session holding the single-writer row: no batch runs until it is closed (a backlog builds).
+    Its transaction holds back the vacuum horizon while it is open, so ingest beside it pays for
+    row versions it could otherwise prune (`worker_off` does not)."""
     conn = psycopg2.connect(dsn)
     with conn.cursor() as cur:
         cur.execute("SELECT 1 FROM oms_correlation_state WHERE id = 1 FOR UPDATE")
