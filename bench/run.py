@@ -543,10 +543,12 @@ def capacity_report(runs):
 
 
 def ab_report(result, version, held=False):
-    how = "the correlator held off while the clients run" if held else "the worker correlating behind ingest"
+    how = "the worker kept away while the clients run" if held else "the worker correlating behind ingest"
+    drained = ("what they queued, correlated by one call after (ms)" if held
+               else "queue empty after the clients stopped (ms)")
     out = [f"\n### A/B against {version} ({how}; events stamped as sent)\n",
            f"| function | clients | TPS here, each round | TPS {version}, each round | ratio, each round | "
-           "queue empty after the clients stopped (ms) |", "|---|---:|---|---|---|---|"]
+           f"{drained} |", "|---|---:|---|---|---|---|"]
     for (source, clients), rounds in result.items():
         out.append(f"| {FUNCTIONS[source]} | {clients} | " + ", ".join(f"{h:.0f}" for h, _, _ in rounds) + " | "
                    + ", ".join(f"{t:.0f}" for _, t, _ in rounds) + " | "
@@ -589,7 +591,7 @@ def main():
     parser.add_argument("--plan-cache-mode", choices=["auto", "force_generic_plan", "force_custom_plan"],
                         help="plan_cache_mode for the bench database (default: the server's, auto)")
     parser.add_argument("--ab-hold-worker", action="store_true",
-                        help="in the A/B, hold the correlator off while the clients run (ingest's own cost)")
+                        help="in the A/B, keep the worker away while the clients run (ingest's own cost)")
     args = parser.parse_args()
     bench = Bench(args.port, 3 if args.quick else args.seconds, args.quick, args.extension_version,
                   plan_cache_mode=args.plan_cache_mode, ab_hold_worker=args.ab_hold_worker)
