@@ -119,9 +119,10 @@ WORKER_LOCK = (1869440369, 0)
 def worker_off(dsn):
     """A session keeping the database's worker away: it stops the running worker and holds the lock
     every worker takes first, at session level, in no transaction. So, unlike `hold_correlator`, it
-    holds back no vacuum horizon, and ingest meets the tables as it would with no correlator at all.
-    Workers that ingest calls register meanwhile (one every few seconds) leave at once. Close the
-    connection to let a worker run again."""
+    holds back no vacuum horizon. Workers that ingest calls register meanwhile (each client session
+    looks every 5 s) leave at once. Close the connection to let a worker run again; one starts with
+    the next ingest call. A worker started with the server (preload) that finds the lock taken
+    leaves for good, until the server restarts."""
     conn = psycopg2.connect(dsn)
     conn.autocommit = True
     with conn.cursor() as cur:

@@ -217,10 +217,12 @@ class Bench:
         if watch:
             watch.__enter__()
         started = time.monotonic()
-        tps, failed, latency = self.pgbench(script("onu", live=live), 4, transactions=events // 4)
+        try:
+            tps, failed, latency = self.pgbench(script("onu", live=live), 4, transactions=events // 4)
+        finally:
+            if kept_away:
+                kept_away.close()
         ingested = time.monotonic() - started
-        if kept_away:
-            kept_away.close()
         drain = correlator.wait_drained(self.dsn) if watch else 0.0
         elapsed = time.monotonic() - started
         if watch:
@@ -264,7 +266,7 @@ class Bench:
         return {"events": events, "tps": tps, "failed": failed, "elapsed": elapsed, "ingested": ingested,
                 "drain": drain, "memory": memory, "rejected": rejected, "outages": outages, "live": live,
                 "lag": lag, "unseen": unseen, "signals": signals, "uncorrelated": uncorrelated,
-                "notifications": watch.notifications if watch else None, "worker": worker}
+                "notifications": watch.notifications if watch else None, "worker": kept_away is None}
 
     # -- the correlator's capacity: a backlog drained with ingest paused -------------------------
     def backlog(self, events):
