@@ -170,16 +170,31 @@ pub extern "C-unwind" fn oms_correlation_worker_main(argument: pg_sys::Datum) {
             pg_sys::GucSource::PGC_S_SESSION,
         );
     }
-    let mine = BackgroundWorker::transaction(|| {
-        Spi::connect_mut(|client| {
-            crate::db::execute(client, TAKE_DATABASE, &[crate::db::arg(WORKER_LOCK_CLASS)])?
-                .first()
-                .get_one::<bool>()
-        })
-    });
-    if mine != Ok(Some(true)) {
-        // Another worker serves this database.
-        return;
+    let take_database = || {
+        BackgroundWorker::transaction(|| {
+            Spi::connect_mut(|client| {
+                crate::db::execute(client, TAKE_DATABASE, &[crate::db::arg(WORKER_LOCK_CLASS)])?
+                    .first()
+                    .get_one::<bool>()
+            })
+        }) == Ok(Some(true))
+    };
+    if !take_database() {
+        // Another worker serves this database. One an ingest call registered leaves. The server's
+        // own waits for it to go: it finds one when an ingest call came while it was being
+        // started again after it died, and leaving (exit code 0) would unregister it until the
+        // server restarts.
+        if database != 0 {
+            return;
+        }
+        loop {
+            if !BackgroundWorker::wait_latch(Some(Duration::from_secs(1))) {
+                unsafe { pg_sys::proc_exit(1) };
+            }
+            if take_database() {
+                break;
+            }
+        }
     }
     super::kept::keep_between_drains();
     let version = env!("CARGO_PKG_VERSION");

@@ -152,3 +152,39 @@ def test_with_preload_the_worker_serves_its_database_through_terminate_and_drop(
     settle_database(database, 30, PRELOAD_PORT)
     assert one(conn, "SELECT count(*) FROM oms_outage_events")[0] == 1
     conn.close()
+
+
+def test_with_preload_the_worker_started_again_outlasts_one_an_ingest_call_started_meanwhile(preload_cluster):
+    """The postmaster starts the server's worker again a second after it dies. An ingest call in
+    that second finds no worker and registers one of its own, which takes the database's lock. The
+    server's worker must wait for that one to leave (10 s with nothing to do), then serve the
+    database: it must not leave for good, as a worker that exits with code 0 is never started again."""
+    database = "oms_worker_race"
+    admin = connect(PRELOAD_PORT, "postgres")
+    with admin.cursor() as cur:
+        cur.execute(f"ALTER SYSTEM SET oms_correlation.database = '{database}'")
+        cur.execute("ALTER SYSTEM SET oms_correlation.declaration_delay = 0")
+    admin.close()
+    subprocess.run([CLUSTER, "stop", "preload"], check=True)
+    started = subprocess.run([CLUSTER, "start", "preload", str(PRELOAD_PORT)], capture_output=True, text=True)
+    assert started.returncode == 0, started.stderr
+    create_database(database)
+    conn = connect(PRELOAD_PORT, database)
+    with_extension_and_grid(conn)
+    server_worker = wait_for(conn, WORKER, lambda rows: len(rows) == 1, 30, "the preloaded worker")[0][0]
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s, 5000)", (server_worker,))
+    # Within the second before the postmaster starts it again: a new session looks for a worker at
+    # its first signal, finds none, and registers one.
+    ingest = connect(PRELOAD_PORT, database)
+    gasp(ingest, 1)
+    ingest.close()
+    settle_database(database, 20, PRELOAD_PORT)
+    assert one(conn, "SELECT count(*) FROM oms_outage_events")[0] == 1
+    # The ingest call's worker has left 10 s after its batch; with no ingest since, a worker must
+    # still be there, and stay.
+    time.sleep(13)
+    for _ in range(20):
+        assert len(worker_pids(conn)) == 1, "no worker serves the database after the ingest call's left"
+        time.sleep(0.1)
+    conn.close()
