@@ -9,9 +9,11 @@
 //!   seconds, so a worker that died is back within that. Such a worker leaves after a while with
 //!   nothing to do, and is never restarted by the postmaster: a database it served may have been
 //!   dropped (and while it is connected, a plain DROP DATABASE waits for no one and fails).
-//! - One per database: a worker takes a session lock of its database first, and leaves if another
-//!   holds it. `DROP EXTENSION` stops it (the DROP guard terminates it first); the one started
-//!   with the server then waits, idle, for the extension to be created again.
+//! - One per database: a worker takes a session lock of its database first. If another holds it,
+//!   one an ingest call registered leaves; the one started with the server waits for the lock
+//!   (leaving with exit code 0 would unregister it). `DROP EXTENSION` stops it (the DROP guard
+//!   terminates it first); the one started with the server then waits, idle, for the extension
+//!   to be created again.
 
 use std::cell::Cell;
 use std::time::Duration;
@@ -72,7 +74,9 @@ pub fn ensure_running(client: &mut pgrx::spi::SpiClient<'_>) -> pgrx::spi::SpiRe
             .set_type(NAME)
             .set_library("oms_correlation")
             .set_function("oms_correlation_worker_main")
-            .set_argument(i32::try_from(database.to_u32()).unwrap_or(0).into_datum())
+            // The oid's bits (the worker reads them back as u32): an oid above i32::MAX is not the
+            // server's worker's 0.
+            .set_argument((database.to_u32() as i32).into_datum())
             .enable_spi_access()
             .set_restart_time(None)
             .load_dynamic();
@@ -190,6 +194,12 @@ pub extern "C-unwind" fn oms_correlation_worker_main(argument: pg_sys::Datum) {
         loop {
             if !BackgroundWorker::wait_latch(Some(Duration::from_secs(1))) {
                 unsafe { pg_sys::proc_exit(1) };
+            }
+            if BackgroundWorker::sighup_received() {
+                unsafe {
+                    pg_sys::ConfigReloadPending = 0;
+                    pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP);
+                }
             }
             if take_database() {
                 break;

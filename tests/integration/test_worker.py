@@ -154,11 +154,16 @@ def test_with_preload_the_worker_serves_its_database_through_terminate_and_drop(
     conn.close()
 
 
-def test_with_preload_the_worker_started_again_outlasts_one_an_ingest_call_started_meanwhile(preload_cluster):
-    """The postmaster starts the server's worker again a second after it dies. An ingest call in
-    that second finds no worker and registers one of its own, which takes the database's lock. The
-    server's worker must wait for that one to leave (10 s with nothing to do), then serve the
-    database: it must not leave for good, as a worker that exits with code 0 is never started again."""
+
+# The advisory lock a database's worker takes first (WORKER_LOCK_CLASS in src/correlation/worker.rs).
+WORKER_LOCK = (1869440369, 0)
+
+
+def test_with_preload_the_worker_started_again_waits_for_the_lock_and_then_serves(preload_cluster):
+    """The postmaster starts the server's worker again a second after it dies. If another worker
+    holds the database's lock by then (one an ingest call registered in that second), the server's
+    worker must wait for it, then serve the database: not leave, as a worker that exits with code 0
+    is never started again. A session holds the lock here in the other worker's place."""
     database = "oms_worker_race"
     admin = connect(PRELOAD_PORT, "postgres")
     with admin.cursor() as cur:
@@ -171,20 +176,30 @@ def test_with_preload_the_worker_started_again_outlasts_one_an_ingest_call_start
     create_database(database)
     conn = connect(PRELOAD_PORT, database)
     with_extension_and_grid(conn)
-    server_worker = wait_for(conn, WORKER, lambda rows: len(rows) == 1, 30, "the preloaded worker")[0][0]
-    with conn.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(%s, 5000)", (server_worker,))
-    # Within the second before the postmaster starts it again: a new session looks for a worker at
-    # its first signal, finds none, and registers one.
+    first = wait_for(conn, WORKER, lambda rows: len(rows) == 1, 30, "the preloaded worker")[0][0]
+    holder = connect(PRELOAD_PORT, database)
+    with holder.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s, 5000)", (first,))
+        # Queued for the lock as the worker lets go of it: taken before the worker started again
+        # a second later can try for it.
+        cur.execute("SELECT pg_advisory_lock(%s, %s)", WORKER_LOCK)
+    again = wait_for(conn, WORKER, lambda rows: len(rows) == 1 and rows[0][0] != first, 20,
+                     "the preloaded worker started again")[0][0]
+    time.sleep(3)
+    assert worker_pids(conn) == {again}, "the worker started again left while the lock was held"
+    holder.close()
+    # It takes the lock and serves: a signal queued now is correlated by it, and no other worker
+    # is registered (an ingest call registers one only when none is listed).
     ingest = connect(PRELOAD_PORT, database)
     gasp(ingest, 1)
     ingest.close()
     settle_database(database, 20, PRELOAD_PORT)
     assert one(conn, "SELECT count(*) FROM oms_outage_events")[0] == 1
-    # The ingest call's worker has left 10 s after its batch; with no ingest since, a worker must
-    # still be there, and stay.
-    time.sleep(13)
-    for _ in range(20):
-        assert len(worker_pids(conn)) == 1, "no worker serves the database after the ingest call's left"
-        time.sleep(0.1)
+    assert worker_pids(conn) == {again}
+    with conn.cursor() as cur:
+        cur.execute("""SELECT l.pid FROM pg_locks l
+                       WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objid = %s AND l.granted
+                         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())""",
+                    WORKER_LOCK)
+        assert [pid for (pid,) in cur.fetchall()] == [again]
     conn.close()
