@@ -115,8 +115,9 @@ def test_a_terminated_worker_stops_mid_batch_and_its_batch_is_correlated_later_o
     conn.close()
 
 
-def test_with_preload_the_worker_serves_its_database_through_terminate_and_drop(preload_cluster):
-    database = "oms_worker_life"
+def served_by_the_preloaded_worker(database):
+    """The preload cluster started again with its worker serving `database`, made here with the
+    extension and the demo grid: a connection to it."""
     admin = connect(PRELOAD_PORT, "postgres")
     with admin.cursor() as cur:
         cur.execute(f"ALTER SYSTEM SET oms_correlation.database = '{database}'")
@@ -130,6 +131,12 @@ def test_with_preload_the_worker_serves_its_database_through_terminate_and_drop(
     create_database(database)
     conn = connect(PRELOAD_PORT, database)
     with_extension_and_grid(conn)
+    return conn
+
+
+def test_with_preload_the_worker_serves_its_database_through_terminate_and_drop(preload_cluster):
+    database = "oms_worker_life"
+    conn = served_by_the_preloaded_worker(database)
     # Started with the server (the postmaster retries until the database exists), it waits for the
     # extension, then drains without any ingest call registering it.
     first = wait_for(conn, WORKER, lambda rows: len(rows) == 1, 30, "the preloaded worker")[0][0]
@@ -165,17 +172,7 @@ def test_with_preload_the_worker_started_again_waits_for_the_lock_and_then_serve
     worker must wait for it, then serve the database: not leave, as a worker that exits with code 0
     is never started again. A session holds the lock here in the other worker's place."""
     database = "oms_worker_race"
-    admin = connect(PRELOAD_PORT, "postgres")
-    with admin.cursor() as cur:
-        cur.execute(f"ALTER SYSTEM SET oms_correlation.database = '{database}'")
-        cur.execute("ALTER SYSTEM SET oms_correlation.declaration_delay = 0")
-    admin.close()
-    subprocess.run([CLUSTER, "stop", "preload"], check=True)
-    started = subprocess.run([CLUSTER, "start", "preload", str(PRELOAD_PORT)], capture_output=True, text=True)
-    assert started.returncode == 0, started.stderr
-    create_database(database)
-    conn = connect(PRELOAD_PORT, database)
-    with_extension_and_grid(conn)
+    conn = served_by_the_preloaded_worker(database)
     first = wait_for(conn, WORKER, lambda rows: len(rows) == 1, 30, "the preloaded worker")[0][0]
     holder = connect(PRELOAD_PORT, database)
     with holder.cursor() as cur:
