@@ -192,15 +192,7 @@ pub extern "C-unwind" fn oms_correlation_worker_main(argument: pg_sys::Datum) {
             return;
         }
         loop {
-            if !BackgroundWorker::wait_latch(Some(Duration::from_secs(1))) {
-                unsafe { pg_sys::proc_exit(1) };
-            }
-            if BackgroundWorker::sighup_received() {
-                unsafe {
-                    pg_sys::ConfigReloadPending = 0;
-                    pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP);
-                }
-            }
+            nap(Duration::from_secs(1));
             if take_database() {
                 break;
             }
@@ -270,17 +262,22 @@ pub extern "C-unwind" fn oms_correlation_worker_main(argument: pg_sys::Datum) {
             }
             Err(e) => pgrx::warning!("oms_correlation worker: {e}"),
         }
-        // A SIGTERM while waiting ends the process in the wait's own interrupt check (FATAL, exit
-        // 1, which the postmaster answers by starting the worker again a second later, unless the
-        // server is stopping); false is the postmaster's death.
-        if !BackgroundWorker::wait_latch(Some(Duration::from_millis(gucs::worker_naptime_ms()))) {
-            unsafe { pg_sys::proc_exit(1) };
-        }
-        if BackgroundWorker::sighup_received() {
-            unsafe {
-                pg_sys::ConfigReloadPending = 0;
-                pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP);
-            }
+        nap(Duration::from_millis(gucs::worker_naptime_ms()));
+    }
+}
+
+/// Waits for `timeout` or a wake-up, then applies a reloaded configuration. A SIGTERM while
+/// waiting ends the process in the wait's own interrupt check (FATAL, exit 1, which the postmaster
+/// answers by starting the worker again a second later, unless the server is stopping); so does
+/// the postmaster's death.
+fn nap(timeout: Duration) {
+    if !BackgroundWorker::wait_latch(Some(timeout)) {
+        unsafe { pg_sys::proc_exit(1) };
+    }
+    if BackgroundWorker::sighup_received() {
+        unsafe {
+            pg_sys::ConfigReloadPending = 0;
+            pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP);
         }
     }
 }

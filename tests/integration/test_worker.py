@@ -161,7 +161,6 @@ def test_with_preload_the_worker_serves_its_database_through_terminate_and_drop(
     conn.close()
 
 
-
 # The advisory lock a database's worker takes first (WORKER_LOCK_CLASS in src/correlation/worker.rs).
 WORKER_LOCK = (1869440369, 0)
 
