@@ -27,7 +27,8 @@ use crate::gucs;
 /// What pg_stat_activity shows for it (application_name, and backend_type).
 pub const NAME: &str = "oms_correlation worker";
 
-/// The advisory lock class of "this database has its worker" (`pg_locks.classid`).
+/// The advisory lock class of "this database has its worker" (`pg_locks.classid`; the view
+/// `oms_correlation_status` looks for it).
 const WORKER_LOCK_CLASS: i32 = 1869440369;
 
 /// Registers the worker of `oms_correlation.database`, from `_PG_init` under preload.

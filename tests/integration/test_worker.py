@@ -183,6 +183,8 @@ def test_with_preload_the_worker_started_again_waits_for_the_lock_and_then_serve
                      "the preloaded worker started again")[0][0]
     time.sleep(3)
     assert worker_pids(conn) == {again}, "the worker started again left while the lock was held"
+    # Operators see that it does not serve yet.
+    assert one(conn, "SELECT worker_pid, worker_state FROM oms_correlation_status") == (again, "waiting for the lock")
     holder.close()
     # It takes the lock and serves: a signal queued now is correlated by it, and no other worker
     # is registered (an ingest call registers one only when none is listed).
@@ -192,6 +194,8 @@ def test_with_preload_the_worker_started_again_waits_for_the_lock_and_then_serve
     settle_database(database, 20, PRELOAD_PORT)
     assert one(conn, "SELECT count(*) FROM oms_outage_events")[0] == 1
     assert worker_pids(conn) == {again}
+    pid, state = one(conn, "SELECT worker_pid, worker_state FROM oms_correlation_status")
+    assert pid == again and state != "waiting for the lock", state
     with conn.cursor() as cur:
         cur.execute("""SELECT l.pid FROM pg_locks l
                        WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objid = %s AND l.granted
