@@ -347,6 +347,10 @@ CREATE TABLE @extschema@.oms_momentary_interruptions (
     UNIQUE (meter_id, interrupted_at)
 );
 CREATE INDEX oms_momentary_interruptions_area ON @extschema@.oms_momentary_interruptions (area, interrupted_at);
+-- What a replay weighs again: an area's interruptions over since the look-back, read without
+-- walking the area's whole history before its start (the table is kept for good).
+CREATE INDEX oms_momentary_interruptions_area_restored ON @extschema@.oms_momentary_interruptions
+    (area, restored_at, interrupted_at);
 CREATE INDEX oms_momentary_interruptions_time ON @extschema@.oms_momentary_interruptions (interrupted_at);
 
 -- The correlator's own row: the single-writer lock (each batch takes it FOR UPDATE, so a
@@ -835,7 +839,9 @@ SELECT q.depth AS queue_depth,
        pg_catalog.clock_timestamp() - q.oldest_enqueued_at AS oldest_pending_age,
        s.last_batch_at, s.last_batch_signals, s.last_batch_ms, s.last_batch_lag_ms, s.last_batch_by,
        s.batches, s.signals AS signals_correlated,
-       w.pid AS worker_pid, w.state AS worker_state, w.backend_start AS worker_started_at,
+       w.pid AS worker_pid,
+       CASE WHEN w.serving THEN w.state ELSE 'waiting for the lock' END AS worker_state,
+       w.backend_start AS worker_started_at,
        (SELECT count(*) FROM @extschema@.oms_correlation_set_aside) AS set_aside,
        s.newest_event_at, s.log_start,
        -- Areas holding outages the declaration delay has not let out yet, and the oldest's start.
@@ -845,9 +851,16 @@ CROSS JOIN LATERAL (SELECT count(*) AS depth, min(enqueued_at) AS oldest_enqueue
                     FROM @extschema@.oms_correlation_queue) AS q
 CROSS JOIN LATERAL (SELECT count(*) AS areas, min(since) AS since
                     FROM @extschema@.oms_correlation_pending) AS p
-LEFT JOIN LATERAL (SELECT a.pid, a.state, a.backend_start FROM pg_catalog.pg_stat_activity a
+-- The worker that serves the database holds its lock (src/correlation/worker.rs); one started with
+-- the server while another held it waits, and is shown only when no worker serves.
+LEFT JOIN LATERAL (SELECT a.pid, a.state, a.backend_start,
+                          EXISTS (SELECT FROM pg_catalog.pg_locks l
+                                  WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted
+                                    AND l.database = a.datid AND l.classid = 1869440369 AND l.objid = 0
+                                    AND l.objsubid = 2) AS serving
+                   FROM pg_catalog.pg_stat_activity a
                    WHERE a.datname = pg_catalog.current_database() AND a.application_name = 'oms_correlation worker'
-                   ORDER BY a.backend_start LIMIT 1) AS w ON true
+                   ORDER BY serving DESC, a.backend_start LIMIT 1) AS w ON true
 WHERE s.id = 1;
 
 -- Puts the signals set aside back on the queue (after the cause is fixed); returns how many.

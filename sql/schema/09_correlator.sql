@@ -86,6 +86,10 @@ CREATE TABLE @extschema@.oms_momentary_interruptions (
     UNIQUE (meter_id, interrupted_at)
 );
 CREATE INDEX oms_momentary_interruptions_area ON @extschema@.oms_momentary_interruptions (area, interrupted_at);
+-- What a replay weighs again: an area's interruptions over since the look-back, read without
+-- walking the area's whole history before its start (the table is kept for good).
+CREATE INDEX oms_momentary_interruptions_area_restored ON @extschema@.oms_momentary_interruptions
+    (area, restored_at, interrupted_at);
 CREATE INDEX oms_momentary_interruptions_time ON @extschema@.oms_momentary_interruptions (interrupted_at);
 
 -- The correlator's own row: the single-writer lock (each batch takes it FOR UPDATE, so a

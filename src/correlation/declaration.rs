@@ -150,10 +150,14 @@ pub fn record_pending(
     Ok(())
 }
 
+// By each area's key (`oms_momentary_interruptions_area_restored`; as `load::INPUTS` reads the
+// log): a join with the areas read the whole table, which is kept for good.
 const CLEAR_INTERRUPTIONS: &str = r#"
 DELETE FROM oms_momentary_interruptions m
-USING unnest($1::text[], $2::timestamptz[]) AS r(area, since)
-WHERE m.area = r.area AND m.restored_at >= r.since
+WHERE m.id = ANY (ARRAY(SELECT x.id FROM unnest($1::text[], $2::timestamptz[]) AS r(area, since)
+                        CROSS JOIN LATERAL (SELECT x.id FROM oms_momentary_interruptions x
+                                            WHERE x.area = r.area AND x.restored_at >= r.since
+                                              AND x.restored_at <= 'infinity' OFFSET 0) AS x))
 "#;
 
 const INSERT_INTERRUPTIONS: &str = r#"
