@@ -86,6 +86,33 @@ class Bench:
             self.grid = cur.fetchone()
         conn.close()
 
+    def history(self, rows):
+        """Weeks of service before the measurement: `rows` logged inputs and as many power changes
+        in the status history, spread over the 60 days before yesterday, then ANALYZE. The input
+        log and the status history are kept for good, so a batch must read them by key."""
+        conn = self.connect()
+        with conn.cursor() as cur:
+            started = time.monotonic()
+            spread = "pg_catalog.now() - interval '61 days' + n * (interval '60 days' / %(rows)s)"
+            meters = "(SELECT id, feeder_id, row_number() OVER (ORDER BY id) AS k FROM oms_meters) AS m"
+            cur.execute(f"""
+                INSERT INTO oms_correlation_inputs (area, at, kind, source_type, source_event_id, meters)
+                SELECT 'feeder:' || m.feeder_id, {spread}, CASE n %% 2 WHEN 0 THEN 'off' ELSE 'on' END, 'onu',
+                       'HISTORY-' || n, ARRAY[m.id]
+                FROM generate_series(1, %(rows)s) AS n
+                JOIN {meters} ON m.k = 1 + n %% (SELECT count(*) FROM oms_meters)
+                WHERE m.feeder_id IS NOT NULL""", {"rows": rows})
+            cur.execute(f"""
+                INSERT INTO oms_meter_status_events (meter_id, event_type, source_type, event_timestamp)
+                SELECT m.id, CASE n %% 2 WHEN 0 THEN 'power_off' ELSE 'power_on' END, 'onu', {spread}
+                FROM generate_series(1, %(rows)s) AS n
+                JOIN {meters} ON m.k = 1 + n %% (SELECT count(*) FROM oms_meters)""", {"rows": rows})
+            cur.execute("ANALYZE oms_correlation_inputs")
+            cur.execute("ANALYZE oms_meter_status_events")
+            log(f"history: {rows:,} logged inputs and {rows:,} status events over 60 days, in "
+                f"{time.monotonic() - started:.1f} s")
+        conn.close()
+
     # -- SCADA latency --------------------------------------------------------------------------
     def scada_latency(self):
         rows = []
@@ -592,6 +619,9 @@ def main():
                                                      "machine, e.g. 0.2.0 with --only throughput)")
     parser.add_argument("--plan-cache-mode", choices=["auto", "force_generic_plan", "force_custom_plan"],
                         help="plan_cache_mode for the bench database (default: the server's, auto)")
+    parser.add_argument("--history", type=int, default=0,
+                        help="before the part, fill the input log and the status history with this many rows "
+                             "each, over the 60 days before yesterday (weeks of service)")
     parser.add_argument("--ab-hold-worker", action="store_true",
                         help="in the A/B, keep the worker away while the clients run (ingest's own cost)")
     args = parser.parse_args()
@@ -604,6 +634,8 @@ def main():
         print(indices_report(bench.indices()))
         return
     bench.setup()
+    if args.history:
+        bench.history(args.history)
     if args.only:
         if args.only == "feeder":
             # As in the full suite, the storm meets outage tables that already hold rows. grid.sql
