@@ -218,8 +218,7 @@ CREATE INDEX oms_outage_events_feeder_area_idx ON @extschema@.oms_outage_events
     (feeder_id, (coalesce(merged_at, actual_restoration_time, 'infinity'::timestamptz)))
     WHERE feeder_id IS NOT NULL;
 CREATE INDEX oms_outage_events_substation_area_idx ON @extschema@.oms_outage_events
-    (substation_id, (coalesce(merged_at, actual_restoration_time, 'infinity'::timestamptz)))
-    WHERE feeder_id IS NULL;
+    (substation_id, (coalesce(merged_at, actual_restoration_time, 'infinity'::timestamptz)));
 CREATE INDEX oms_outage_events_unplaced_area_idx ON @extschema@.oms_outage_events (device_key)
     WHERE feeder_id IS NULL AND substation_id IS NULL;
 DROP INDEX @extschema@.oms_outage_meters_out, @extschema@.oms_outage_meters_meter_idx,

@@ -60,13 +60,12 @@ CREATE INDEX oms_outage_events_merged_into_idx ON @extschema@.oms_outage_events 
 CREATE INDEX oms_outage_events_parent_idx ON @extschema@.oms_outage_events (parent_outage_id)
     WHERE parent_outage_id IS NOT NULL;
 -- What a batch of an area loads: its outages that ended (were restored or merged) after a time,
--- or are open. A feeder's, a substation's (on no feeder), a service's placed nowhere.
+-- or are open. A feeder's, a whole substation's, a service's placed nowhere.
 CREATE INDEX oms_outage_events_feeder_area_idx ON @extschema@.oms_outage_events
     (feeder_id, (coalesce(merged_at, actual_restoration_time, 'infinity'::timestamptz)))
     WHERE feeder_id IS NOT NULL;
 CREATE INDEX oms_outage_events_substation_area_idx ON @extschema@.oms_outage_events
-    (substation_id, (coalesce(merged_at, actual_restoration_time, 'infinity'::timestamptz)))
-    WHERE feeder_id IS NULL;
+    (substation_id, (coalesce(merged_at, actual_restoration_time, 'infinity'::timestamptz)));
 CREATE INDEX oms_outage_events_unplaced_area_idx ON @extschema@.oms_outage_events (device_key)
     WHERE feeder_id IS NULL AND substation_id IS NULL;
 

@@ -128,6 +128,8 @@ macro_rules! outage_columns {
 // its `since` (its start less the look-back), or are open (`outage_cache::areas_of` says the same).
 // A feeder's ($1, $2 since); a whole substation's ($3, $4); a DP's on no feeder ($5, $6); a
 // service's placed nowhere ($7, $8). First column: the area.
+// Outages are kept for good: a feeder's and a whole substation's are read by their `(device, end)`
+// indexes, as `INPUTS` reads the log (a join read the whole table with a hash).
 const OUTAGES: &str = concat!(
     r#"
 WITH feeders AS (SELECT * FROM unnest($1::uuid[], $2::timestamptz[]) AS a(feeder, since)),
@@ -137,16 +139,20 @@ WITH feeders AS (SELECT * FROM unnest($1::uuid[], $2::timestamptz[]) AS a(feeder
 SELECT 'feeder:' || a.feeder, "#,
     outage_columns!(),
     r#"
-FROM feeders a JOIN oms_outage_events o
-  ON o.feeder_id = a.feeder AND o.device_key IS NOT NULL
- AND coalesce(o.merged_at, o.actual_restoration_time, 'infinity'::timestamptz) >= a.since
+FROM feeders a CROSS JOIN LATERAL (
+    SELECT * FROM oms_outage_events o
+    WHERE o.feeder_id = a.feeder AND o.device_key IS NOT NULL
+      AND coalesce(o.merged_at, o.actual_restoration_time, 'infinity'::timestamptz) >= a.since
+      AND coalesce(o.merged_at, o.actual_restoration_time, 'infinity'::timestamptz) <= 'infinity' OFFSET 0) o
 UNION ALL
 SELECT 'substation:' || a.substation, "#,
     outage_columns!(),
     r#"
-FROM substations a JOIN oms_outage_events o
-  ON o.substation_id = a.substation AND o.device_key IS NOT NULL
- AND coalesce(o.merged_at, o.actual_restoration_time, 'infinity'::timestamptz) >= a.since
+FROM substations a CROSS JOIN LATERAL (
+    SELECT * FROM oms_outage_events o
+    WHERE o.substation_id = a.substation AND o.device_key IS NOT NULL
+      AND coalesce(o.merged_at, o.actual_restoration_time, 'infinity'::timestamptz) >= a.since
+      AND coalesce(o.merged_at, o.actual_restoration_time, 'infinity'::timestamptz) <= 'infinity' OFFSET 0) o
 UNION ALL
 SELECT 'dp:' || a.dp, "#,
     outage_columns!(),
