@@ -87,9 +87,9 @@ class Bench:
         conn.close()
 
     def history(self, rows):
-        """Weeks of service before the measurement: `rows` logged inputs and as many power changes
-        in the status history, spread over the 60 days before yesterday, then ANALYZE. The input
-        log and the status history are kept for good, so a batch must read them by key."""
+        """Weeks of service before the measurement: `rows` logged inputs, as many power changes in
+        the status history and a tenth as many restored outages, spread over the 60 days before
+        yesterday, then ANALYZE. All are kept for good, so a batch must read them by key."""
         conn = self.connect()
         with conn.cursor() as cur:
             started = time.monotonic()
@@ -107,10 +107,36 @@ class Bench:
                 SELECT m.id, CASE n %% 2 WHEN 0 THEN 'power_off' ELSE 'power_on' END, 'onu', {spread}
                 FROM generate_series(1, %(rows)s) AS n
                 JOIN {meters} ON m.k = 1 + n %% (SELECT count(*) FROM oms_meters)""", {"rows": rows})
-            cur.execute("ANALYZE oms_correlation_inputs")
-            cur.execute("ANALYZE oms_meter_status_events")
-            log(f"history: {rows:,} logged inputs and {rows:,} status events over 60 days, in "
-                f"{time.monotonic() - started:.1f} s")
+            # A tenth as many service outages of the past, restored, each with its meter's span and
+            # its source.
+            cur.execute(f"""
+                INSERT INTO oms_outage_events (event_id, status, scope, device_key, substation_id, feeder_id,
+                                               dp_id, first_detected_at, opened_at, actual_restoration_time,
+                                               affected_customers_count, customers_out, placement)
+                SELECT 'HISTORY-' || n, 'restored', 'service', 'service:meter:' || m.id, m.substation_id,
+                       m.feeder_id, m.dp_id, {spread}, {spread}, {spread} + interval '1 hour', 1, 0, 'service'
+                FROM generate_series(1, %(outages)s) AS n
+                JOIN (SELECT id, substation_id, feeder_id, dp_id, row_number() OVER (ORDER BY id) AS k
+                      FROM oms_meters) AS m ON m.k = 1 + (n * 7) %% (SELECT count(*) FROM oms_meters)""",
+                        {"rows": rows // 10, "outages": rows // 10})
+            cur.execute("""
+                INSERT INTO oms_outage_meters (outage_id, meter_id, off_at, on_at, customer_key, customer_id, dp_id,
+                                               feeder_id, substation_id, first_source, first_source_event_id,
+                                               origin_outage_id)
+                SELECT o.id, m.id, o.first_detected_at, o.actual_restoration_time, coalesce(m.customer_id, m.id),
+                       m.customer_id, o.dp_id, o.feeder_id, o.substation_id, 'onu', o.event_id, o.id
+                FROM oms_outage_events o JOIN oms_meters m ON o.device_key = 'service:meter:' || m.id
+                WHERE o.event_id LIKE 'HISTORY-%%'""")
+            cur.execute("""
+                INSERT INTO oms_event_sources (outage_event_id, source_type, source_event_id, event_timestamp,
+                                               correlation_weight, confidence_weight, origin_outage_id)
+                SELECT o.id, 'onu', o.event_id, o.first_detected_at, 0.6, 0.6, o.id
+                FROM oms_outage_events o WHERE o.event_id LIKE 'HISTORY-%%'""")
+            for table in ("oms_correlation_inputs", "oms_meter_status_events", "oms_outage_events",
+                          "oms_outage_meters", "oms_event_sources"):
+                cur.execute(f"ANALYZE {table}")
+            log(f"history: {rows:,} logged inputs, {rows:,} status events and {rows // 10:,} restored outages "
+                f"over 60 days, in {time.monotonic() - started:.1f} s")
         conn.close()
 
     # -- SCADA latency --------------------------------------------------------------------------
@@ -621,7 +647,9 @@ def main():
                         help="plan_cache_mode for the bench database (default: the server's, auto)")
     parser.add_argument("--history", type=int, default=0,
                         help="before the part, fill the input log and the status history with this many rows "
-                             "each, over the 60 days before yesterday (weeks of service)")
+                             "each, and a tenth as many restored outages, over the 60 days before yesterday "
+                             "(weeks of service; not for --only correlated or indices, which use their own "
+                             "databases)")
     parser.add_argument("--ab-hold-worker", action="store_true",
                         help="in the A/B, keep the worker away while the clients run (ingest's own cost)")
     args = parser.parse_args()

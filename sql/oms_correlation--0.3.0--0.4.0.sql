@@ -218,7 +218,8 @@ CREATE INDEX oms_outage_events_feeder_area_idx ON @extschema@.oms_outage_events
     (feeder_id, (coalesce(merged_at, actual_restoration_time, 'infinity'::timestamptz)))
     WHERE feeder_id IS NOT NULL;
 CREATE INDEX oms_outage_events_substation_area_idx ON @extschema@.oms_outage_events
-    (substation_id, (coalesce(merged_at, actual_restoration_time, 'infinity'::timestamptz)));
+    (substation_id, (coalesce(merged_at, actual_restoration_time, 'infinity'::timestamptz)))
+    WHERE substation_id IS NOT NULL;
 CREATE INDEX oms_outage_events_unplaced_area_idx ON @extschema@.oms_outage_events (device_key)
     WHERE feeder_id IS NULL AND substation_id IS NULL;
 DROP INDEX @extschema@.oms_outage_meters_out, @extschema@.oms_outage_meters_meter_idx,
@@ -345,9 +346,8 @@ CREATE TABLE @extschema@.oms_momentary_interruptions (
     recorded_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
     UNIQUE (meter_id, interrupted_at)
 );
-CREATE INDEX oms_momentary_interruptions_area ON @extschema@.oms_momentary_interruptions (area, interrupted_at);
--- What a replay weighs again: an area's interruptions over since the look-back, read without
--- walking the area's whole history before its start (the table is kept for good).
+-- What a replay weighs again and rewrites: an area's interruptions over since a time, read without
+-- walking the area's whole history (the table is kept for good).
 CREATE INDEX oms_momentary_interruptions_area_restored ON @extschema@.oms_momentary_interruptions
     (area, restored_at, interrupted_at);
 CREATE INDEX oms_momentary_interruptions_time ON @extschema@.oms_momentary_interruptions (interrupted_at);
@@ -839,7 +839,7 @@ SELECT q.depth AS queue_depth,
        s.last_batch_at, s.last_batch_signals, s.last_batch_ms, s.last_batch_lag_ms, s.last_batch_by,
        s.batches, s.signals AS signals_correlated,
        w.pid AS worker_pid,
-       CASE WHEN w.serving THEN w.state ELSE 'waiting for the lock' END AS worker_state,
+       CASE WHEN w.serving THEN w.state WHEN w.pid IS NOT NULL THEN 'waiting for the lock' END AS worker_state,
        w.backend_start AS worker_started_at,
        (SELECT count(*) FROM @extschema@.oms_correlation_set_aside) AS set_aside,
        s.newest_event_at, s.log_start,

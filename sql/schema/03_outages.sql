@@ -65,7 +65,8 @@ CREATE INDEX oms_outage_events_feeder_area_idx ON @extschema@.oms_outage_events
     (feeder_id, (coalesce(merged_at, actual_restoration_time, 'infinity'::timestamptz)))
     WHERE feeder_id IS NOT NULL;
 CREATE INDEX oms_outage_events_substation_area_idx ON @extschema@.oms_outage_events
-    (substation_id, (coalesce(merged_at, actual_restoration_time, 'infinity'::timestamptz)));
+    (substation_id, (coalesce(merged_at, actual_restoration_time, 'infinity'::timestamptz)))
+    WHERE substation_id IS NOT NULL;
 CREATE INDEX oms_outage_events_unplaced_area_idx ON @extschema@.oms_outage_events (device_key)
     WHERE feeder_id IS NULL AND substation_id IS NULL;
 

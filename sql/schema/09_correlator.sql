@@ -85,9 +85,8 @@ CREATE TABLE @extschema@.oms_momentary_interruptions (
     recorded_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
     UNIQUE (meter_id, interrupted_at)
 );
-CREATE INDEX oms_momentary_interruptions_area ON @extschema@.oms_momentary_interruptions (area, interrupted_at);
--- What a replay weighs again: an area's interruptions over since the look-back, read without
--- walking the area's whole history before its start (the table is kept for good).
+-- What a replay weighs again and rewrites: an area's interruptions over since a time, read without
+-- walking the area's whole history (the table is kept for good).
 CREATE INDEX oms_momentary_interruptions_area_restored ON @extschema@.oms_momentary_interruptions
     (area, restored_at, interrupted_at);
 CREATE INDEX oms_momentary_interruptions_time ON @extschema@.oms_momentary_interruptions (interrupted_at);

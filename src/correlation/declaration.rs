@@ -154,10 +154,10 @@ pub fn record_pending(
 // log): a join with the areas read the whole table, which is kept for good.
 const CLEAR_INTERRUPTIONS: &str = r#"
 DELETE FROM oms_momentary_interruptions m
-WHERE m.id = ANY (ARRAY(SELECT x.id FROM unnest($1::text[], $2::timestamptz[]) AS r(area, since)
+WHERE m.id = ANY (ARRAY(SELECT i.id FROM unnest($1::text[], $2::timestamptz[]) AS r(area, since)
                         CROSS JOIN LATERAL (SELECT x.id FROM oms_momentary_interruptions x
                                             WHERE x.area = r.area AND x.restored_at >= r.since
-                                              AND x.restored_at <= 'infinity' OFFSET 0) AS x))
+                                              AND x.restored_at <= 'infinity' OFFSET 0) AS i))
 "#;
 
 const INSERT_INTERRUPTIONS: &str = r#"

@@ -349,7 +349,8 @@ FROM unnest($1::uuid[]) AS f(id)
 LEFT JOIN own ON own.id = f.id LEFT JOIN mapped ON mapped.id = f.id LEFT JOIN through_dp ON through_dp.id = f.id
 "#;
 
-// Each meter's power changes since $2, for flapping (SPEC §5.7), where there are more than $3. Read
+// Each meter's power changes since $2, for flapping (SPEC §5.7), where there are more than $3 (the
+// meters of $1 distinct, $3 not negative: an aggregate with no GROUP BY gives every meter a row). Read
 // meter by meter through its index: over `meter_id = ANY ($1)` the planner read the whole history
 // (a guessed third of it since $2), or walked the index once per element of the array.
 const POWER_CHANGES: &str = r#"

@@ -57,6 +57,7 @@ def test_without_preload_an_ingest_call_starts_the_worker_and_again_after_it_is_
     conn = connect(PORT, database)
     with_extension_and_grid(conn)
     assert worker_pids(conn) == set()
+    assert one(conn, "SELECT worker_pid, worker_state FROM oms_correlation_status") == (None, None)
     gasp(conn, 1)
     first = wait_for(conn, WORKER, lambda rows: len(rows) == 1, 10, "a worker for the database")[0][0]
     settle_database(database, 20)
