@@ -65,7 +65,8 @@ BEGIN
     CREATE TABLE oms_correlation_adoption.our_indexes AS
     SELECT c.relname::text AS table_name, i.relname::text AS index_name, x.indisunique,
            pg_get_indexdef(x.indexrelid) AS definition,
-           oms_correlation_adoption.column_names(x.indrelid, x.indkey::int2[]) AS columns
+           oms_correlation_adoption.column_names(x.indrelid, x.indkey::int2[]) AS columns,
+           x.indexprs IS NOT NULL AS on_expressions
     FROM pg_index x
     JOIN pg_class c ON c.oid = x.indrelid
     JOIN pg_class i ON i.oid = x.indexrelid
@@ -360,9 +361,11 @@ BEGIN
     END LOOP;
 
     -- 6. Indexes: made unless an index on the same columns exists (the legacy schema indexed
-    -- much; a full index also serves where ours is partial).
+    -- much; a full index also serves where ours is partial). One of ours on an expression (an
+    -- outage's end) is always made: its plain columns alone would match a legacy index that
+    -- cannot serve it, and a batch would read a feeder's whole history through that.
     FOR ix IN SELECT * FROM oms_correlation_adoption.our_indexes ORDER BY table_name, index_name LOOP
-        IF EXISTS (
+        IF NOT ix.on_expressions AND EXISTS (
             SELECT FROM pg_index x
             WHERE x.indrelid = format('%I.%I', home, ix.table_name)::regclass AND x.indexprs IS NULL
               AND x.indisunique = ix.indisunique AND (x.indpred IS NULL OR NOT ix.indisunique)

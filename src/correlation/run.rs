@@ -273,11 +273,14 @@ WHERE (i.kind IN ('off', 'on') AND i.source_type IN ('onu', 'call_center'))
 // feeders are replayed together, as one area.
 const HOT_SUBSTATIONS: &str = r#"
 SELECT s.id FROM unnest($1::uuid[], $2::timestamptz[]) AS s(id, since)
--- Each in its index's order: as an EXISTS the planner expected an early match in a scan of the
--- whole table, which read it all when there was none (most batches), and both are kept for good.
+-- Each in its index's order, the outages' end bounded as `load::INPUTS` bounds the log's time: as an
+-- EXISTS the planner expected an early match in a scan of the whole table, which read it all when
+-- there was none (most batches), and both are kept for good. Unbounded, an adopted legacy database's
+-- own index on substation_id was preferred, reading the substation's whole history.
 WHERE (SELECT o.id FROM oms_outage_events o
        WHERE o.substation_id = s.id AND o.scope = 'substation'
          AND coalesce(o.merged_at, o.actual_restoration_time, 'infinity'::timestamptz) >= s.since
+         AND coalesce(o.merged_at, o.actual_restoration_time, 'infinity'::timestamptz) <= 'infinity'
        ORDER BY o.substation_id, coalesce(o.merged_at, o.actual_restoration_time, 'infinity'::timestamptz)
        LIMIT 1) IS NOT NULL
    OR (SELECT i.at FROM oms_correlation_inputs i WHERE i.area = 'substation:' || s.id AND i.at >= s.since
